@@ -1,0 +1,588 @@
+"""``train_many``: train thousands of networks from different starts in one compiled call.
+
+Run ``i`` is keyed by ``run_key = fold_in(key, i)``: its initial params are
+``init_fn(fold_in(run_key, 0))`` and its minibatch order (if any) comes from
+``fold_in(run_key, 1)``. So a run's numbers do not depend on the chunk size or on which other
+runs share its batch. Runs are processed in chunks of ``chunk_size`` through one compiled
+program (the last chunk is padded), each chunk a ``lax.scan`` over steps of a vmapped step.
+
+Two paths compute the same thing:
+
+- the *generic* path vmaps ``value_and_grad(loss_fn)`` over a leading run axis and works for any
+  ``loss_fn(params, data)`` over any pytree;
+- the *fast* path, taken automatically for the toolkit's own MLP losses
+  (:class:`landscape.objectives.Loss`) with full-batch training, evaluates all runs with the run
+  axis last (:meth:`landscape.models.Model.apply_batched`), which XLA vectorizes much better for
+  tiny networks. Results agree with the generic path to float rounding and come back in the same
+  public layout (leading run axis).
+
+A run whose loss or gradient becomes NaN/Inf is frozen at that step and flagged in
+``status`` (see :data:`STATUS_NAMES`) with ``failed_step``; the other runs go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .objectives import Criterion, Loss
+
+__all__ = [
+    "STATUS_OK", "STATUS_NONFINITE", "STATUS_NAMES", "TrainResult", "TrainPlan",
+    "plan_training", "train_many", "initial_params", "default_record_every",
+]
+
+STATUS_OK = 0
+STATUS_NONFINITE = 1
+STATUS_NAMES = ("ok", "nonfinite")
+"""``status`` codes by index: 0 ok, 1 loss or gradient became NaN/Inf (run frozen there)."""
+
+_METHODS = ("auto", "vmap", "batched")
+# Per-run float budget of one chunk (outputs + working set), 2**26 floats = 256 MiB in float32.
+_CHUNK_FLOATS = 2**26
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What ``train_many`` returns; arrays are NumPy, the run axis leads.
+
+    params:        pytree like ``init_fn``'s output, each leaf ``(n_runs, ...)``: final params.
+    losses:        ``(n_runs, n_records)``: the loss after ``record_steps[j]`` steps.
+    record_steps:  ``(n_records,)``: ``0, record_every, ..., steps``.
+    grad_norm:     ``(n_runs,)``: gradient norm at the final params.
+    status:        ``(n_runs,)`` int: index into :data:`STATUS_NAMES`.
+    failed_step:   ``(n_runs,)`` int: step at which a run became non-finite, ``-1`` if never.
+    success_step:  ``(n_runs,)`` int: first step at which the success criterion held, ``-1`` if
+                   never; ``None`` when no criterion was given.
+    trajectory:    pytree, leaves ``(len(trajectory_runs), n_records, ...)``: params of the
+                   chosen runs at ``record_steps``; ``None`` when none were chosen.
+    trajectory_runs: ``(k,)`` run indices of ``trajectory`` (sorted), or ``None``.
+    """
+
+    params: Any
+    losses: np.ndarray
+    record_steps: np.ndarray
+    grad_norm: np.ndarray
+    status: np.ndarray
+    failed_step: np.ndarray
+    success_step: np.ndarray | None = None
+    trajectory: Any = None
+    trajectory_runs: np.ndarray | None = None
+
+    @property
+    def n_runs(self) -> int:
+        return int(self.status.shape[0])
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        """``(n_runs,)``: loss at the final params."""
+        return self.losses[:, -1]
+
+    @property
+    def succeeded(self) -> np.ndarray:
+        """``(n_runs,)`` bool: the success criterion held at some step (needs ``success=``)."""
+        if self.success_step is None:
+            raise ValueError("no success criterion was given to train_many (pass success=...)")
+        return self.success_step >= 0
+
+    def status_counts(self) -> dict[str, int]:
+        """Number of runs per status name."""
+        return {name: int(np.sum(self.status == code)) for code, name in enumerate(STATUS_NAMES)}
+
+
+def _concat_results(parts: Sequence[TrainResult]) -> TrainResult:
+    """Join chunk results along the run axis."""
+    first = parts[0]
+    cat = lambda *xs: np.concatenate(xs, axis=0)  # noqa: E731
+    traj = [p for p in parts if p.trajectory_runs is not None and len(p.trajectory_runs)]
+    return TrainResult(
+        params=jax.tree.map(cat, *[p.params for p in parts]),
+        losses=cat(*[p.losses for p in parts]),
+        record_steps=first.record_steps,
+        grad_norm=cat(*[p.grad_norm for p in parts]),
+        status=cat(*[p.status for p in parts]),
+        failed_step=cat(*[p.failed_step for p in parts]),
+        success_step=None if first.success_step is None else cat(*[p.success_step for p in parts]),
+        trajectory=jax.tree.map(cat, *[p.trajectory for p in traj]) if traj else None,
+        trajectory_runs=cat(*[p.trajectory_runs for p in traj]) if traj else None,
+    )
+
+
+def default_record_every(steps: int, max_records: int = 100) -> int:
+    """Smallest divisor ``d`` of ``steps`` with ``steps / d <= max_records``."""
+    return next(d for d in range(1, steps + 1) if steps % d == 0 and steps // d <= max_records)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """Everything static about one compiled chunk program (hashable: the jit cache key)."""
+
+    loss_fn: Callable
+    init_fn: Callable
+    optimizer: optax.GradientTransformation
+    success: Callable | None
+    steps: int
+    record_every: int
+    chunk_size: int
+    batch_size: int | None
+    n_samples: int
+    hyper_names: tuple[str, ...]
+    scaled: bool
+    trainable: tuple[bool, ...] | None
+    n_traj: int
+    fast: bool
+
+
+def _run_axis(spec: _Spec) -> int:
+    return -1 if spec.fast else 0
+
+
+def _bcast(mask: jax.Array, leaf: jax.Array, ax: int) -> jax.Array:
+    """``mask: (R,)`` shaped to broadcast against ``leaf`` whose run axis is ``ax``."""
+    if ax == 0:
+        return mask.reshape((-1,) + (1,) * (leaf.ndim - 1))
+    return mask
+
+
+def _select(mask, new, old, ax):
+    return jax.tree.map(lambda n, o: jnp.where(_bcast(mask, n, ax), n, o), new, old)
+
+
+def _other_axes(leaf: jax.Array, ax: int) -> tuple[int, ...]:
+    return tuple(a for a in range(leaf.ndim) if a != ax % leaf.ndim)
+
+
+def _all_finite(tree, ax: int) -> jax.Array:
+    """``(R,)`` bool: every entry of the run's leaves is finite."""
+    oks = [jnp.all(jnp.isfinite(leaf), axis=_other_axes(leaf, ax)) for leaf in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, oks)
+
+
+def _sq_norm(tree, ax: int) -> jax.Array:
+    """``(R,)``: squared Euclidean norm of each run's leaves together."""
+    return sum(jnp.sum(jnp.square(leaf), axis=_other_axes(leaf, ax)) for leaf in jax.tree.leaves(tree))
+
+
+def _value_and_grad(spec: _Spec):
+    """``(params, data) -> (losses (R,), grads)`` over the run axis of ``spec``'s layout."""
+    if spec.fast:
+        def total(p, data):
+            losses = spec.loss_fn.batched(p, data)
+            return jnp.sum(losses), losses
+
+        def vg(params, data):
+            (_, losses), grads = jax.value_and_grad(total, has_aux=True)(params, data)
+            return losses, grads
+
+        return vg
+    data_axis = 0 if spec.batch_size is not None else None
+    per_run = jax.vmap(jax.value_and_grad(spec.loss_fn), in_axes=(0, data_axis))
+    return per_run
+
+
+def _success_fn(spec: _Spec):
+    if spec.fast:
+        return spec.success.batched
+    return jax.vmap(spec.success, in_axes=(0, None))
+
+
+def _minibatch(spec: _Spec, data_keys, data, step):
+    """Per-run minibatches at ``step``: reshuffled every epoch, leaves ``(R, batch_size, ...)``."""
+    per_epoch = spec.n_samples // spec.batch_size
+    epoch, pos = step // per_epoch, step % per_epoch
+
+    def one(k):
+        perm = jax.random.permutation(jax.random.fold_in(k, epoch), spec.n_samples)
+        idx = jax.lax.dynamic_slice_in_dim(perm, pos * spec.batch_size, spec.batch_size)
+        return jax.tree.map(lambda a: a[idx], data)
+
+    return jax.vmap(one)(data_keys)
+
+
+def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
+    """Train the runs ``run_ids: (C,)`` of one chunk; returns a dict of arrays (run axis 0)."""
+    ax = _run_axis(spec)
+    run_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(run_ids)
+    params = jax.vmap(spec.init_fn)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys))
+    if spec.scaled:
+        params = jax.tree.map(lambda p: p * _bcast(scale, p, 0).astype(p.dtype), params)
+    if spec.fast:
+        params = jax.tree.map(lambda p: jnp.moveaxis(p, 0, -1), params)
+    opt_state = jax.vmap(spec.optimizer.init, in_axes=ax, out_axes=ax)(params)
+    if spec.hyper_names:
+        hp = dict(opt_state.hyperparams)
+        for name in spec.hyper_names:
+            hp[name] = hyper[name].astype(hp[name].dtype)
+        opt_state = opt_state._replace(hyperparams=hp)
+    opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
+    vg = _value_and_grad(spec)
+    holds = _success_fn(spec) if spec.success is not None else None
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(run_keys)
+    n = run_ids.shape[0]
+    trainable = spec.trainable
+
+    def step(carry, i):
+        params, opt_state, status, failed, succ, rec = carry
+        batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
+        losses, grads = vg(params, batch)
+        alive = status == STATUS_OK
+        finite = jnp.isfinite(losses) & _all_finite(grads, ax)
+        newly_failed = alive & ~finite
+        status = jnp.where(newly_failed, STATUS_NONFINITE, status)
+        failed = jnp.where(newly_failed, i, failed)
+        alive = alive & finite
+        if holds is not None:
+            succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
+        updates, new_state = opt_update(grads, opt_state, params)
+        if trainable is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            updates = treedef.unflatten(
+                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
+        new_params = optax.apply_updates(params, updates)
+        params = _select(alive, new_params, params, ax)
+        opt_state = _select(alive, new_state, opt_state, ax)
+        rec = jnp.where(i % spec.record_every == 0, losses, rec)
+        return (params, opt_state, status, failed, succ, rec), None
+
+    def block(carry, b):
+        params = carry[0]
+        traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
+        start = b * spec.record_every
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every))
+        return carry, (carry[-1], traj)
+
+    status = jnp.full((n,), STATUS_OK, jnp.int32)
+    minus1 = jnp.full((n,), -1, jnp.int32)
+    loss_dtype = jax.tree.leaves(params)[0].dtype
+    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype))
+    n_blocks = spec.steps // spec.record_every
+    carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks))
+    params, _, status, failed, succ, _ = carry
+
+    losses, grads = vg(params, data)
+    alive = status == STATUS_OK
+    newly_failed = alive & ~(jnp.isfinite(losses) & _all_finite(grads, ax))
+    status = jnp.where(newly_failed, STATUS_NONFINITE, status)
+    failed = jnp.where(newly_failed, spec.steps, failed)
+    if holds is not None:
+        succ = jnp.where((succ < 0) & (status == STATUS_OK) & holds(params, data), spec.steps, succ)
+
+    to_public = (lambda p: jnp.moveaxis(p, -1, 0)) if spec.fast else (lambda p: p)
+    out = {
+        "params": jax.tree.map(to_public, params),
+        "losses": jnp.concatenate([recs, losses[None]], axis=0).T,
+        "grad_norm": jnp.sqrt(_sq_norm(grads, ax)),
+        "status": status,
+        "failed_step": failed,
+        "success_step": succ,
+    }
+    if spec.n_traj:
+        final = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params)
+        # trajs leaves: (n_blocks, ..., k) or (n_blocks, k, ...) -> (k, n_records, ...)
+        def stack(t, f):
+            t = jnp.concatenate([t, f[None]], axis=0)
+            t = jnp.moveaxis(t, -1, 1) if spec.fast else t
+            return jnp.swapaxes(t, 0, 1)
+        out["trajectory"] = jax.tree.map(stack, trajs, final)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(spec: _Spec):
+    """One jitted program per spec: repeated calls with the same spec and shapes reuse it."""
+    options = {}
+    if spec.fast and jax.default_backend() == "cpu":
+        # XLA's experimental CPU fusion made the run-axis-last program ~10x slower (jax 0.10).
+        options["xla_cpu_experimental_ynn_fusion_type"] = ""
+    return jax.jit(functools.partial(_chunk_program, spec), compiler_options=options or None)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_count(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _as_key(key) -> jax.Array:
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+        return key
+    if isinstance(key, (jax.Array, np.ndarray)) and key.shape == (2,) and key.dtype == np.uint32:
+        return jax.random.wrap_key_data(jnp.asarray(key))
+    raise TypeError(f"key={key!r} must be a JAX PRNG key (jax.random.key(seed)) or an integer seed")
+
+
+def _check_data(loss_fn, data) -> int:
+    """Validates ``data``; returns the number of samples (leading axis)."""
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError(f"data={data!r} holds no arrays")
+    arrays = [np.asarray(leaf) for leaf in leaves]
+    for a in arrays:
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            raise ValueError(f"data contains NaN or Inf (in an array of shape {a.shape}); "
+                             "expected finite inputs and targets")
+    n = arrays[0].shape[0] if arrays[0].ndim else 0
+    if isinstance(loss_fn, Loss):
+        x, y = data
+        model = loss_fn.model
+        if np.ndim(x) != 2 or np.shape(x)[1] != model.n_in:
+            raise ValueError(f"data.x has shape {np.shape(x)}; the model {list(model.sizes)} expects "
+                             f"(n_samples, {model.n_in})")
+        if np.ndim(y) != 2 or np.shape(y) != (np.shape(x)[0], model.n_out):
+            raise ValueError(f"data.y has shape {np.shape(y)}; the model {list(model.sizes)} expects "
+                             f"({np.shape(x)[0]}, {model.n_out})")
+    return n
+
+
+def _check_per_run(name: str, values, n_runs: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n_runs,) or arr.dtype.kind not in "fiu" or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be {n_runs} finite numbers, one per run (shape ({n_runs},)); "
+                         f"got shape {arr.shape}, dtype {arr.dtype}")
+    return arr
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+    """A validated training job: ``run_chunk(c)`` trains chunk ``c`` of ``n_chunks``.
+
+    Built by :func:`plan_training`; :func:`train_many` runs every chunk and joins them. A
+    results store can run chunks one at a time and resume after an interruption.
+    """
+
+    spec: _Spec
+    key: jax.Array
+    data: Any
+    n_runs: int
+    hyperparams: Mapping[str, np.ndarray]
+    init_scale: np.ndarray | None
+    trajectory_runs: np.ndarray | None
+
+    @property
+    def chunk_size(self) -> int:
+        return self.spec.chunk_size
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_runs // self.chunk_size)
+
+    @property
+    def record_steps(self) -> np.ndarray:
+        return np.arange(0, self.spec.steps + 1, self.spec.record_every)
+
+    def chunk_bounds(self, c: int) -> tuple[int, int]:
+        start = c * self.chunk_size
+        return start, min(start + self.chunk_size, self.n_runs)
+
+    def run_chunk(self, c: int) -> TrainResult:
+        """Train the runs ``chunk_bounds(c)``; same compiled program for every chunk."""
+        start, stop = self.chunk_bounds(c)
+        size, real = self.chunk_size, stop - start
+        run_ids = jnp.arange(start, start + size, dtype=jnp.uint32)
+
+        def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
+            part = arr[start:stop]
+            return np.concatenate([part, np.repeat(part[:1], size - real)]) if real < size else part
+
+        hyper = {k: jnp.asarray(padded(v)) for k, v in self.hyperparams.items()}
+        scale = jnp.asarray(padded(self.init_scale)) if self.init_scale is not None else None
+        traj_runs = None
+        traj_idx = jnp.zeros((self.spec.n_traj,), jnp.int32)
+        if self.spec.n_traj:
+            traj_runs = self.trajectory_runs[(self.trajectory_runs >= start) & (self.trajectory_runs < stop)]
+            local = np.zeros(self.spec.n_traj, np.int32)
+            local[: len(traj_runs)] = traj_runs - start
+            traj_idx = jnp.asarray(local)
+        out = _compiled(self.spec)(self.key, run_ids, self.data, hyper, scale, traj_idx)
+        out = jax.device_get(out)
+        rows = lambda a: a[:real]  # noqa: E731
+        return TrainResult(
+            params=jax.tree.map(rows, out["params"]),
+            losses=rows(out["losses"]),
+            record_steps=self.record_steps,
+            grad_norm=rows(out["grad_norm"]),
+            status=rows(out["status"]),
+            failed_step=rows(out["failed_step"]),
+            success_step=rows(out["success_step"]) if self.spec.success is not None else None,
+            trajectory=(jax.tree.map(lambda a: a[: len(traj_runs)], out["trajectory"])
+                        if traj_runs is not None else None),
+            trajectory_runs=traj_runs,
+        )
+
+
+def _default_chunk_size(n_runs: int, n_params: int, n_records: int, n_samples: int, n_out: int) -> int:
+    per_run = n_records + 8 * n_params + 4 * max(n_samples, 1) * max(n_out, 1) + 64
+    return max(1, min(n_runs, _CHUNK_FLOATS // per_run))
+
+
+def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
+                  data, *, key, n_runs: int, steps: int, record_every: int | None = None,
+                  chunk_size: int | None = None, success: Callable | None = None,
+                  batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
+                  init_scale=None, trainable=None, trajectory_runs=None,
+                  method: str = "auto") -> TrainPlan:
+    """Validate the arguments of :func:`train_many` and build its :class:`TrainPlan`.
+
+    Every check runs before any tracing or compilation; errors name the argument and value.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn={loss_fn!r} must be callable as loss_fn(params, data) -> scalar")
+    if not callable(init_fn):
+        raise TypeError(f"init_fn={init_fn!r} must be callable as init_fn(key) -> params")
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, "
+                        "e.g. optax.sgd(0.5)")
+    n_runs = _check_count("n_runs", n_runs)
+    steps = _check_count("steps", steps)
+    if record_every is None:
+        record_every = default_record_every(steps)
+    record_every = _check_count("record_every", record_every)
+    if steps % record_every:
+        raise ValueError(f"record_every={record_every} must divide steps={steps}")
+    if chunk_size is not None:
+        chunk_size = min(_check_count("chunk_size", chunk_size), n_runs)
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} is not known; expected one of {_METHODS}")
+    if success is not None and not callable(success):
+        raise TypeError(f"success={success!r} must be callable as success(params, data) -> bool")
+    key = _as_key(key)
+    n_samples = _check_data(loss_fn, data)
+    if batch_size is not None:
+        batch_size = _check_count("batch_size", batch_size)
+        if batch_size > n_samples:
+            raise ValueError(f"batch_size={batch_size} exceeds the {n_samples} samples in data")
+
+    shapes = jax.eval_shape(init_fn, jax.random.key(0))
+    leaves, treedef = jax.tree.flatten(shapes)
+    if not leaves or not all(jnp.issubdtype(s.dtype, jnp.floating) for s in leaves):
+        raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
+    try:
+        out = jax.eval_shape(loss_fn, shapes, data)
+    except Exception as err:  # the user's loss_fn does not fit data or params: say which
+        raise ValueError(f"loss_fn(params, data) failed on init_fn's params and the given data: {err}") from err
+    if getattr(out, "shape", None) != ():
+        raise ValueError(f"loss_fn(params, data) must return a scalar, got shape {getattr(out, 'shape', out)}")
+
+    hyper = {}
+    if hyperparams:
+        state = jax.eval_shape(optimizer.init, shapes)
+        known = getattr(state, "hyperparams", None)
+        for name, values in hyperparams.items():
+            if known is None or name not in known:
+                raise ValueError(
+                    f"hyperparams key {name!r} is not a hyperparameter of this optimizer; build it "
+                    f"with optax.inject_hyperparams (e.g. optax.inject_hyperparams(optax.sgd)"
+                    f"(learning_rate=0.1)); its hyperparameters are {sorted(known or [])}")
+            hyper[name] = _check_per_run(f"hyperparams[{name!r}]", values, n_runs)
+    scale = _check_per_run("init_scale", init_scale, n_runs) if init_scale is not None else None
+    mask = None
+    if trainable is not None:
+        t_leaves, t_def = jax.tree.flatten(trainable)
+        if t_def != treedef or not all(isinstance(t, (bool, np.bool_)) for t in t_leaves):
+            raise ValueError(f"trainable must be a pytree of True/False shaped like the params "
+                             f"({treedef}), got {trainable!r}")
+        mask = tuple(bool(t) for t in t_leaves)
+    traj = None
+    if trajectory_runs is not None:
+        traj = np.unique(np.asarray(trajectory_runs, dtype=np.int64).ravel())
+        if traj.size and (traj[0] < 0 or traj[-1] >= n_runs):
+            raise ValueError(f"trajectory_runs={trajectory_runs!r} must be run indices in [0, {n_runs})")
+
+    fast_ok = isinstance(loss_fn, Loss) and batch_size is None and (
+        success is None or (isinstance(success, Criterion) and success.model == loss_fn.model))
+    if method == "batched" and not fast_ok:
+        raise ValueError("method='batched' needs a landscape MLP loss (objectives.loss), full-batch "
+                         "training and no success criterion or an objectives.success one of the "
+                         "same model")
+    fast = fast_ok if method == "auto" else method == "batched"
+
+    n_params = sum(math.prod(s.shape) for s in leaves)
+    n_records = steps // record_every + 1
+    n_out = getattr(getattr(loss_fn, "model", None), "n_out", 1)
+    if chunk_size is None:
+        chunk_size = _default_chunk_size(n_runs, n_params, n_records, n_samples, n_out)
+    spec = _Spec(
+        loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
+        record_every=record_every, chunk_size=chunk_size, batch_size=batch_size,
+        n_samples=n_samples, hyper_names=tuple(sorted(hyper)), scaled=scale is not None,
+        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast)
+    data = jax.tree.map(jnp.asarray, data)
+    return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, hyperparams=hyper,
+                     init_scale=scale, trajectory_runs=traj if spec.n_traj else None)
+
+
+def _progress(iterable, total: int, enabled: bool | None):
+    if enabled is False or (enabled is None and total <= 1):
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, total=total, unit="chunk", desc="train_many")
+
+
+def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
+               data, *, key, n_runs: int, steps: int, record_every: int | None = None,
+               chunk_size: int | None = None, success: Callable | None = None,
+               batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
+               init_scale=None, trainable=None, trajectory_runs=None, method: str = "auto",
+               progress: bool | None = None) -> TrainResult:
+    """Train ``n_runs`` networks from ``init_fn`` starts with ``optimizer`` for ``steps`` steps.
+
+    Args:
+      loss_fn: ``loss_fn(params, data) -> scalar`` for one network.
+      init_fn: ``init_fn(key) -> params`` for one network.
+      optimizer: any optax ``GradientTransformation`` (``optax.sgd(0.5)``, ``optax.adam(1e-2)``).
+      data: pytree of arrays with a leading sample axis, e.g. ``datasets.xor()``.
+      key: PRNG key (or int seed); run ``i`` uses ``fold_in(key, i)``.
+      n_runs, steps: positive integers.
+      record_every: record the loss (and trajectories) every this many steps; must divide
+        ``steps``. Default: the smallest divisor giving at most 100 records.
+      chunk_size: runs per compiled call (the last chunk is padded). Default: as many as fit a
+        256 MiB working budget. Results do not depend on it.
+      success: ``success(params, data) -> bool`` (e.g. ``objectives.success(model)``); its first
+        holding step per run comes back as ``success_step``.
+      batch_size: minibatch size, reshuffled per run every epoch; ``None`` = full batch.
+      hyperparams: per-run optimizer hyperparameters, ``{"learning_rate": (n_runs,)}``; the
+        optimizer must come from ``optax.inject_hyperparams``.
+      init_scale: ``(n_runs,)`` factors multiplying each run's initial params.
+      trainable: pytree of bools shaped like params; ``False`` leaves are frozen.
+      trajectory_runs: indices of runs whose params are recorded every ``record_every`` steps.
+      method: ``"auto"`` (fast run-axis-last path when possible), ``"vmap"`` (generic) or
+        ``"batched"`` (fast path, error if not possible).
+      progress: progress bar over chunks; default: on when there is more than one chunk.
+
+    Returns:
+      :class:`TrainResult` with ``params`` (leading run axis), ``losses (n_runs, n_records)``,
+      ``status``, ``failed_step``, ``grad_norm``, ``success_step``, ``trajectory``.
+
+    >>> import optax, jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> result = ls.train_many(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+    ...                        optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
+    ...                        n_runs=100, steps=1000, record_every=100)
+    >>> result.losses.shape
+    (100, 11)
+    """
+    plan = plan_training(loss_fn, init_fn, optimizer, data, key=key, n_runs=n_runs, steps=steps,
+                         record_every=record_every, chunk_size=chunk_size, success=success,
+                         batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
+                         trainable=trainable, trajectory_runs=trajectory_runs, method=method)
+    chunks = [plan.run_chunk(c) for c in _progress(range(plan.n_chunks), plan.n_chunks, progress)]
+    return _concat_results(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def initial_params(init_fn: Callable, key, run_ids) -> Any:
+    """The starts ``train_many`` uses for runs ``run_ids: (k,)``: leaves ``(k, ...)``."""
+    key = _as_key(key)
+    ids = jnp.asarray(run_ids, jnp.uint32)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.fold_in(key, i), 0))(ids)
+    return jax.vmap(init_fn)(keys)
