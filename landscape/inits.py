@@ -25,7 +25,7 @@ from .models import Model
 
 __all__ = [
     "constant", "zeros", "normal", "uniform", "glorot", "xavier", "he", "lecun",
-    "perturbed", "by_layer", "by_kind", "scaled",
+    "perturbed", "by_layer", "by_kind", "scaled", "SCHEMES", "from_name",
 ]
 
 InitFn = Callable[[jax.Array], list]
@@ -192,3 +192,15 @@ def scaled(base: InitFn, scale: float | jax.Array) -> InitFn:
         return jax.tree.map(lambda p: scale * p, base(key))
 
     return init_fn
+
+
+SCHEMES = {"constant": constant, "zeros": zeros, "normal": normal, "uniform": uniform,
+           "glorot": glorot, "xavier": xavier, "he": he, "lecun": lecun}
+"""Schemes that take only the model and keyword numbers, by name (for configs and the CLI)."""
+
+
+def from_name(model: Model, name: str, **kwargs) -> InitFn:
+    """The scheme called ``name`` (a key of :data:`SCHEMES`), e.g. ``from_name(model, "normal", std=0.1)``."""
+    if name not in SCHEMES:
+        raise ValueError(f"init name={name!r} is not known; expected one of {sorted(SCHEMES)}")
+    return SCHEMES[name](model, **kwargs)

@@ -36,7 +36,8 @@ from .objectives import Criterion, Loss
 
 __all__ = [
     "STATUS_OK", "STATUS_NONFINITE", "STATUS_NAMES", "TrainResult", "TrainPlan",
-    "plan_training", "train_many", "initial_params", "default_record_every",
+    "plan_training", "train_many", "initial_params", "default_record_every", "concat_results",
+    "progress_bar", "OPTIMIZERS", "make_optimizer",
 ]
 
 STATUS_OK = 0
@@ -45,6 +46,15 @@ STATUS_NAMES = ("ok", "nonfinite")
 """``status`` codes by index: 0 ok, 1 loss or gradient became NaN/Inf (run frozen there)."""
 
 _METHODS = ("auto", "vmap", "batched")
+RUN_BLOCK = 64
+"""Compiled programs handle a multiple of this many runs (the last chunk is padded).
+
+XLA picks kernels, and so rounding, by array shape: a vectorized loop over the run axis
+treats its remainder lanes with scalar code (which may contract multiply-adds differently),
+and matrix kernels depend on sizes. With widths that are multiples of ``RUN_BLOCK``, and the
+generic path vmapping blocks of exactly ``RUN_BLOCK`` runs, a run's numbers do not depend on
+the chunk size, on ``n_runs`` or on the other runs.
+"""
 # Per-run float budget of one chunk (outputs + working set), 2**26 floats = 256 MiB in float32.
 _CHUNK_FLOATS = 2**26
 
@@ -97,8 +107,8 @@ class TrainResult:
         return {name: int(np.sum(self.status == code)) for code, name in enumerate(STATUS_NAMES)}
 
 
-def _concat_results(parts: Sequence[TrainResult]) -> TrainResult:
-    """Join chunk results along the run axis."""
+def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
+    """Join chunk results (in run order) along the run axis."""
     first = parts[0]
     cat = lambda *xs: np.concatenate(xs, axis=0)  # noqa: E731
     traj = [p for p in parts if p.trajectory_runs is not None and len(p.trajectory_runs)]
@@ -130,7 +140,7 @@ class _Spec:
     success: Callable | None
     steps: int
     record_every: int
-    chunk_size: int
+    width: int  # runs per compiled call: the chunk size, padded on the generic path
     batch_size: int | None
     n_samples: int
     hyper_names: tuple[str, ...]
@@ -165,11 +175,6 @@ def _all_finite(tree, ax: int) -> jax.Array:
     return functools.reduce(jnp.logical_and, oks)
 
 
-def _sq_norm(tree, ax: int) -> jax.Array:
-    """``(R,)``: squared Euclidean norm of each run's leaves together."""
-    return sum(jnp.sum(jnp.square(leaf), axis=_other_axes(leaf, ax)) for leaf in jax.tree.leaves(tree))
-
-
 def _value_and_grad(spec: _Spec):
     """``(params, data) -> (losses (R,), grads)`` over the run axis of ``spec``'s layout."""
     if spec.fast:
@@ -183,14 +188,34 @@ def _value_and_grad(spec: _Spec):
 
         return vg
     data_axis = 0 if spec.batch_size is not None else None
-    per_run = jax.vmap(jax.value_and_grad(spec.loss_fn), in_axes=(0, data_axis))
-    return per_run
+    return _in_blocks(jax.value_and_grad(spec.loss_fn), data_axis)
 
 
 def _success_fn(spec: _Spec):
     if spec.fast:
         return spec.success.batched
-    return jax.vmap(spec.success, in_axes=(0, None))
+    return _in_blocks(spec.success, None)
+
+
+def _in_blocks(per_run: Callable, data_axis: int | None) -> Callable:
+    """``per_run(params, data)`` over a leading run axis, vmapped in blocks of :data:`RUN_BLOCK`.
+
+    A vmap over the whole chunk would let shape-dependent kernels make a run's numbers depend
+    on the chunk size; ``lax.map`` over fixed-size blocks keeps every shape the same.
+    """
+    batched = jax.vmap(per_run, in_axes=(0, data_axis))
+
+    def blocks(tree):
+        return jax.tree.map(lambda a: a.reshape((-1, RUN_BLOCK) + a.shape[1:]), tree)
+
+    def fn(params, data):
+        if data_axis is None:
+            out = jax.lax.map(lambda p: batched(p, data), blocks(params))
+        else:
+            out = jax.lax.map(lambda pd: batched(*pd), (blocks(params), blocks(data)))
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    return fn
 
 
 def _minibatch(spec: _Spec, data_keys, data, step):
@@ -266,7 +291,9 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks))
     params, _, status, failed, succ, _ = carry
 
-    losses, grads = vg(params, data)
+    full_batch_vg = vg if spec.batch_size is None else _value_and_grad(
+        dataclasses.replace(spec, batch_size=None))
+    losses, grads = full_batch_vg(params, data)
     alive = status == STATUS_OK
     newly_failed = alive & ~(jnp.isfinite(losses) & _all_finite(grads, ax))
     status = jnp.where(newly_failed, STATUS_NONFINITE, status)
@@ -278,7 +305,7 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     out = {
         "params": jax.tree.map(to_public, params),
         "losses": jnp.concatenate([recs, losses[None]], axis=0).T,
-        "grad_norm": jnp.sqrt(_sq_norm(grads, ax)),
+        "grads": jax.tree.map(to_public, grads),
         "status": status,
         "failed_step": failed,
         "success_step": succ,
@@ -365,13 +392,14 @@ class TrainPlan:
     key: jax.Array
     data: Any
     n_runs: int
+    _chunk_size: int
     hyperparams: Mapping[str, np.ndarray]
     init_scale: np.ndarray | None
     trajectory_runs: np.ndarray | None
 
     @property
     def chunk_size(self) -> int:
-        return self.spec.chunk_size
+        return self._chunk_size
 
     @property
     def n_chunks(self) -> int:
@@ -388,7 +416,7 @@ class TrainPlan:
     def run_chunk(self, c: int) -> TrainResult:
         """Train the runs ``chunk_bounds(c)``; same compiled program for every chunk."""
         start, stop = self.chunk_bounds(c)
-        size, real = self.chunk_size, stop - start
+        size, real = self.spec.width, stop - start
         run_ids = jnp.arange(start, start + size, dtype=jnp.uint32)
 
         def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
@@ -411,7 +439,7 @@ class TrainPlan:
             params=jax.tree.map(rows, out["params"]),
             losses=rows(out["losses"]),
             record_steps=self.record_steps,
-            grad_norm=rows(out["grad_norm"]),
+            grad_norm=_norms(jax.tree.map(rows, out["grads"])),
             status=rows(out["status"]),
             failed_step=rows(out["failed_step"]),
             success_step=rows(out["success_step"]) if self.spec.success is not None else None,
@@ -419,6 +447,14 @@ class TrainPlan:
                         if traj_runs is not None else None),
             trajectory_runs=traj_runs,
         )
+
+
+def _norms(tree) -> np.ndarray:
+    """``(R,)`` Euclidean norm of each run's leaves, on the host: the same rounding for every
+    run whatever the batch (in-program reductions get fused differently by batch shape)."""
+    leaves = [np.asarray(a, np.float64).reshape(a.shape[0], -1) for a in jax.tree.leaves(tree)]
+    dtype = jax.tree.leaves(tree)[0].dtype
+    return np.sqrt(sum(np.sum(a * a, axis=1) for a in leaves)).astype(dtype)
 
 
 def _default_chunk_size(n_runs: int, n_params: int, n_records: int, n_samples: int, n_out: int) -> int:
@@ -512,21 +548,24 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
     n_out = getattr(getattr(loss_fn, "model", None), "n_out", 1)
     if chunk_size is None:
         chunk_size = _default_chunk_size(n_runs, n_params, n_records, n_samples, n_out)
+    width = -(-chunk_size // RUN_BLOCK) * RUN_BLOCK
     spec = _Spec(
         loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
-        record_every=record_every, chunk_size=chunk_size, batch_size=batch_size,
+        record_every=record_every, width=width, batch_size=batch_size,
         n_samples=n_samples, hyper_names=tuple(sorted(hyper)), scaled=scale is not None,
         trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast)
     data = jax.tree.map(jnp.asarray, data)
-    return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, hyperparams=hyper,
-                     init_scale=scale, trajectory_runs=traj if spec.n_traj else None)
+    return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
+                     hyperparams=hyper, init_scale=scale,
+                     trajectory_runs=traj if spec.n_traj else None)
 
 
-def _progress(iterable, total: int, enabled: bool | None):
+def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many"):
+    """``iterable`` wrapped in a tqdm bar; ``enabled=None`` shows it when ``total > 1``."""
     if enabled is False or (enabled is None and total <= 1):
         return iterable
     from tqdm.auto import tqdm
-    return tqdm(iterable, total=total, unit="chunk", desc="train_many")
+    return tqdm(iterable, total=total, unit="chunk", desc=desc)
 
 
 def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
@@ -576,8 +615,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
                          record_every=record_every, chunk_size=chunk_size, success=success,
                          batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
                          trainable=trainable, trajectory_runs=trajectory_runs, method=method)
-    chunks = [plan.run_chunk(c) for c in _progress(range(plan.n_chunks), plan.n_chunks, progress)]
-    return _concat_results(chunks) if len(chunks) > 1 else chunks[0]
+    chunks = [plan.run_chunk(c) for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress)]
+    return concat_results(chunks) if len(chunks) > 1 else chunks[0]
 
 
 def initial_params(init_fn: Callable, key, run_ids) -> Any:
@@ -586,3 +625,27 @@ def initial_params(init_fn: Callable, key, run_ids) -> Any:
     ids = jnp.asarray(run_ids, jnp.uint32)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.fold_in(key, i), 0))(ids)
     return jax.vmap(init_fn)(keys)
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw")
+
+
+def make_optimizer(name: str, learning_rate: float, **kwargs) -> optax.GradientTransformation:
+    """An optax optimizer by name (one of :data:`OPTIMIZERS`), for configs and the CLI.
+
+    ``momentum`` and ``nesterov`` are ``optax.sgd`` with ``momentum=kwargs.get("momentum", 0.9)``.
+    """
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate={learning_rate!r} must be a positive number")
+    if name == "sgd":
+        return optax.sgd(learning_rate, **kwargs)
+    if name in ("momentum", "nesterov"):
+        momentum = kwargs.pop("momentum", 0.9)
+        return optax.sgd(learning_rate, momentum=momentum, nesterov=name == "nesterov", **kwargs)
+    if name == "adam":
+        return optax.adam(learning_rate, **kwargs)
+    if name == "rmsprop":
+        return optax.rmsprop(learning_rate, **kwargs)
+    if name == "adamw":
+        return optax.adamw(learning_rate, **kwargs)
+    raise ValueError(f"optimizer name={name!r} is not known; expected one of {OPTIMIZERS}")

@@ -1,0 +1,102 @@
+"""xor_train: how often does gradient descent learn XOR from random versus constant starts?
+
+Trains ``n_runs`` XOR 2-H-1 networks (logistic units, mean squared error, plain gradient
+descent) from random ``N(0, random_std^2)`` starts and from the symmetric start where every
+weight and bias equals ``constant``. A run succeeds when every output is within ``tol`` of its
+target.
+
+Outputs in the results folder:
+  config.json            resolved config, seed, versions
+  summary.json           per start kind: runs, successes, success rate, final-loss quantiles,
+                         status counts, median steps to success
+  random.npz, constant.npz   per-run arrays: losses (n_runs, n_records), record_steps,
+                         success_step, status, failed_step, grad_norm, params/<i>
+  chunks/                finished chunks (an interrupted run resumes from them)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import optax
+
+import landscape as ls
+from landscape.experiment import Experiment
+from landscape.store import ResultsDir, result_arrays, train_resumable
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    n_runs: int = 4000
+    hidden: int = 2
+    steps: int = 5000
+    record_every: int = 100
+    learning_rate: float = 0.5
+    loss: str = "mse"
+    random_std: float = 1.0
+    constant: float = 0.5
+    tol: float = 0.4
+    chunk_size: int = 1000
+
+
+SMOKE = Config(n_runs=64, steps=200, record_every=50, chunk_size=32)
+
+QUANTILES = {"min": 0.0, "q05": 0.05, "median": 0.5, "q95": 0.95, "max": 1.0}
+
+
+def summarize(result: ls.TrainResult) -> dict:
+    """Headline numbers of one start kind."""
+    ok = result.status == ls.train.STATUS_OK
+    final = result.final_loss[ok]
+    succeeded = result.succeeded
+    steps = result.success_step[succeeded]
+    return {
+        "runs": result.n_runs,
+        "succeeded": int(succeeded.sum()),
+        "success_rate": float(succeeded.mean()),
+        "final_loss": {k: (float(np.quantile(final, q)) if final.size else None)
+                       for k, q in QUANTILES.items()},
+        "status": result.status_counts(),
+        "median_success_step": float(np.median(steps)) if steps.size else None,
+    }
+
+
+def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
+    model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
+    data = ls.datasets.xor()
+    loss_fn = ls.objectives.loss(model, config.loss)
+    success = ls.objectives.success(model, "within", tol=config.tol)
+    starts = {
+        "random": ls.inits.normal(model, config.random_std),
+        "constant": ls.inits.constant(model, config.constant),
+    }
+    summary = {"starts": {}}
+    for i, (kind, init_fn) in enumerate(starts.items()):
+        plan = ls.plan_training(
+            loss_fn, init_fn, optax.sgd(config.learning_rate), data,
+            key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
+            steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
+            success=success)
+        result = train_resumable(plan, results, kind, progress=progress)
+        results.write_arrays(kind, result_arrays(result))
+        summary["starts"][kind] = summarize(result)
+    rows = []
+    for kind, s in summary["starts"].items():
+        q = s["final_loss"]
+        fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+        rows.append([kind, s["runs"], f"{s['success_rate']:.1%}", fmt(q["min"]), fmt(q["median"]),
+                     fmt(q["max"]), ", ".join(f"{k} {v}" for k, v in s["status"].items())])
+    summary["table"] = {
+        "columns": ["start", "runs", "success", "loss min", "loss median", "loss max", "status"],
+        "rows": rows,
+    }
+    return summary
+
+
+EXPERIMENT = Experiment(
+    name="xor_train",
+    question="How often does gradient descent learn XOR from random versus constant starts?",
+    config=Config(), smoke=SMOKE, run=run)

@@ -1,0 +1,5 @@
+"""``python -m landscape`` is the ``landscape`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

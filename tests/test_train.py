@@ -1,0 +1,295 @@
+"""train_many: reproducibility, chunking, failure handling, options, paths and input errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import landscape as ls
+from landscape import train
+
+MODEL = ls.mlp([2, 2, 1], activation="sigmoid", output="sigmoid")
+DATA = ls.datasets.xor()
+LOSS = ls.objectives.loss(MODEL, "mse")
+NORMAL = ls.inits.normal(MODEL, 1.0)
+SGD = optax.sgd(0.5)
+# The fast (run-axis-last) and generic (vmap) paths sum products in different orders, so they
+# agree only to float32 rounding, amplified a little over hundreds of steps.
+PATHS_RTOL = 1e-4
+
+
+def _train(**overrides):
+    kwargs = dict(key=jax.random.key(0), n_runs=10, steps=100, record_every=10)
+    kwargs.update(overrides)
+    return ls.train_many(LOSS, NORMAL, SGD, DATA, **kwargs)
+
+
+def _assert_same(a: ls.TrainResult, b: ls.TrainResult):
+    for x, y in zip(jax.tree.leaves(a.params),
+                    jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)
+    for name in ("losses", "grad_norm", "status", "failed_step", "record_steps"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@pytest.mark.parametrize("method", ["batched", "vmap"])
+def test_chunked_equals_unchunked_bit_for_bit(method):
+    whole = _train(method=method)
+    chunked = _train(method=method, chunk_size=3)
+    _assert_same(whole, chunked)
+
+
+@pytest.mark.parametrize("method", ["batched", "vmap"])
+def test_wider_network_is_chunk_invariant_and_n_runs_invariant(method):
+    # Wider layers make XLA pick shape-dependent kernels: results must not depend on chunking.
+    model = ls.mlp([10, 32, 1], activation="tanh", output="linear")
+    x = jax.random.normal(jax.random.key(1), (64, 10))
+    data = ls.Dataset(x, jnp.sin(x[:, :1]))
+    loss = ls.objectives.loss(model, "mse")
+    kwargs = dict(key=jax.random.key(2), steps=20, record_every=10, method=method)
+    init = ls.inits.lecun(model)
+    whole = ls.train_many(loss, init, optax.sgd(0.05), data, n_runs=70, **kwargs)
+    _assert_same(whole, ls.train_many(loss, init, optax.sgd(0.05), data, n_runs=70, chunk_size=9, **kwargs))
+    few = ls.train_many(loss, init, optax.sgd(0.05), data, n_runs=5, **kwargs)
+    np.testing.assert_array_equal(few.losses, whole.losses[:5])
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    _assert_same(_train(), _train())
+    other = _train(key=jax.random.key(1))
+    assert not np.array_equal(other.losses, _train().losses)
+
+
+def test_run_i_starts_from_fold_in_key_i():
+    result = _train(steps=10, record_every=10, trajectory_runs=[0, 7])
+    starts = ls.initial_params(NORMAL, jax.random.key(0), [0, 7])
+    for traj, start in zip(jax.tree.leaves(result.trajectory), jax.tree.leaves(starts)):
+        np.testing.assert_array_equal(traj[:, 0], start)
+
+
+def test_fast_and_generic_paths_agree():
+    fast = _train(method="batched", steps=500, record_every=50)
+    generic = _train(method="vmap", steps=500, record_every=50)
+    np.testing.assert_allclose(fast.losses, generic.losses, rtol=PATHS_RTOL, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(fast.params), jax.tree.leaves(generic.params)):
+        np.testing.assert_allclose(a, b, rtol=PATHS_RTOL, atol=1e-5)
+
+
+def test_recorded_losses_are_losses_at_record_steps():
+    result = _train(steps=40, record_every=10, trajectory_runs=range(10), method="vmap")
+    np.testing.assert_array_equal(result.record_steps, [0, 10, 20, 30, 40])
+    per_point = jax.vmap(jax.vmap(LOSS, in_axes=(0, None)), in_axes=(0, None))(result.trajectory, DATA)
+    np.testing.assert_allclose(result.losses, per_point, rtol=1e-6)
+    for traj, final in zip(jax.tree.leaves(result.trajectory), jax.tree.leaves(result.params)):
+        np.testing.assert_array_equal(traj[:, -1], final)
+
+
+def _quadratic(params, data):
+    return 0.5 * jnp.sum(params["w"] ** 2) * data[0]
+
+
+def _quadratic_init(key):
+    return {"w": 1.0 + jax.random.uniform(key, (3,))}  # entries in [1, 2): never zero
+
+
+def test_diverging_run_is_flagged_at_the_right_step_and_others_unaffected():
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    lrs = np.full(5, 0.1)
+    lrs[2] = 1e30  # step 1: w = (1 - 1e30) w0, so 0.5 |w|^2 overflows float32: loss inf at step 1
+    kwargs = dict(key=jax.random.key(3), n_runs=5, steps=20, record_every=5)
+    bad = ls.train_many(_quadratic, _quadratic_init, opt, jnp.ones(1), hyperparams={"learning_rate": lrs},
+                        **kwargs)
+    good = ls.train_many(_quadratic, _quadratic_init, opt, jnp.ones(1),
+                         hyperparams={"learning_rate": np.full(5, 0.1)}, **kwargs)
+    assert bad.status.tolist() == [0, 0, train.STATUS_NONFINITE, 0, 0]
+    assert bad.failed_step.tolist() == [-1, -1, 1, -1, -1]
+    others = [0, 1, 3, 4]
+    np.testing.assert_array_equal(bad.losses[others], good.losses[others])
+    np.testing.assert_array_equal(bad.params["w"][others], good.params["w"][others])
+    # frozen at the params of the failing step: finite, (1 - 1e30) * w0
+    w0 = ls.initial_params(_quadratic_init, jax.random.key(3), [2])["w"][0]
+    np.testing.assert_allclose(bad.params["w"][2], (1 - 1e30) * w0, rtol=1e-6)
+    assert bad.status_counts() == {"ok": 4, "nonfinite": 1}
+
+
+def test_divergence_flagged_identically_on_both_paths():
+    model = ls.mlp([2, 3, 1], activation="linear", output="linear")
+    loss = ls.objectives.loss(model, "mse")
+    kwargs = dict(key=jax.random.key(0), n_runs=6, steps=60, record_every=10)
+    init = ls.inits.normal(model, 1.0)
+    fast = ls.train_many(loss, init, optax.sgd(3.0), DATA, method="batched", **kwargs)
+    generic = ls.train_many(loss, init, optax.sgd(3.0), DATA, method="vmap", **kwargs)
+    assert np.all(fast.status == train.STATUS_NONFINITE)
+    np.testing.assert_array_equal(fast.failed_step, generic.failed_step)
+    assert np.all((fast.failed_step > 0) & (fast.failed_step < 60))
+
+
+@pytest.mark.parametrize("method", ["batched", "vmap"])
+def test_second_call_with_same_shapes_does_not_recompile(method):
+    kwargs = dict(key=jax.random.key(0), n_runs=8, steps=20, record_every=10, method=method)
+    ls.train_many(LOSS, NORMAL, SGD, DATA, **kwargs)
+    plan = ls.plan_training(LOSS, NORMAL, SGD, DATA, **kwargs)
+    compiled = train._compiled(plan.spec)
+    before = compiled._cache_size()
+    ls.train_many(LOSS, NORMAL, SGD, DATA, **{**kwargs, "key": jax.random.key(5)})
+    assert compiled._cache_size() == before == 1
+
+
+def test_generic_loss_is_traced_once_across_calls():
+    traces = []
+
+    def loss_fn(params, data):
+        traces.append(1)
+        return _quadratic(params, data)
+
+    kwargs = dict(n_runs=4, steps=10, record_every=5)
+    ls.train_many(loss_fn, _quadratic_init, SGD, jnp.ones(1), key=0, **kwargs)
+    first = len(traces)
+    ls.train_many(loss_fn, _quadratic_init, SGD, jnp.ones(1), key=1, **kwargs)
+    assert len(traces) == first
+
+
+def test_xor_learns_from_random_starts_but_never_from_constant():
+    success = ls.objectives.success(MODEL, "within", tol=0.4)
+    kwargs = dict(key=jax.random.key(0), n_runs=200, steps=3000, record_every=100, success=success)
+    random = ls.train_many(LOSS, NORMAL, SGD, DATA, **kwargs)
+    constant = ls.train_many(LOSS, ls.inits.constant(MODEL, 0.5), SGD, DATA, **kwargs)
+    assert random.succeeded.mean() > 0.3
+    assert constant.succeeded.sum() == 0
+    assert np.all(constant.final_loss > 0.16)  # the symmetric trap: loss stays above 1/6
+
+
+def test_success_step_is_the_first_step_the_criterion_holds():
+    success = ls.objectives.success(MODEL, "within", tol=0.4)
+    result = _train(n_runs=20, steps=600, record_every=1, success=success, method="vmap",
+                    trajectory_runs=range(20))
+    holds = jax.vmap(jax.vmap(success, in_axes=(0, None)), in_axes=(0, None))(result.trajectory, DATA)
+    holds = np.asarray(holds)
+    assert result.succeeded.any()
+    for run in range(20):
+        s = result.success_step[run]
+        if s >= 0:
+            assert holds[run, s] and not holds[run, :s].any()
+        else:
+            assert not holds[run].any()
+
+
+def test_fast_path_success_step_matches_generic():
+    success = ls.objectives.success(MODEL, "within", tol=0.4)
+    fast = _train(n_runs=50, steps=1000, success=success, method="batched")
+    generic = _train(n_runs=50, steps=1000, success=success, method="vmap")
+    # rounding may move a crossing by a step, never more
+    assert np.all(np.abs(fast.success_step - generic.success_step) <= 1)
+
+
+def test_minibatch_is_reproducible_and_differs_from_full_batch():
+    kwargs = dict(n_runs=6, steps=50, record_every=10, batch_size=2)
+    a = _train(**kwargs)
+    _assert_same(a, _train(**kwargs))
+    _assert_same(a, _train(chunk_size=4, **kwargs))
+    full = _train(n_runs=6, steps=50, record_every=10)
+    assert not np.allclose(a.losses[:, -1], full.losses[:, -1])
+
+
+def test_trainable_mask_freezes_layers():
+    trainable = [{"w": False, "b": False}, {"w": True, "b": True}]
+    result = _train(trainable=trainable, trajectory_runs=range(10))
+    for traj in jax.tree.leaves(result.trajectory[0]):
+        np.testing.assert_array_equal(traj[:, -1], traj[:, 0])
+    for traj in jax.tree.leaves(result.trajectory[1]):
+        assert not np.array_equal(traj[:, -1], traj[:, 0])
+
+
+def test_init_scale_and_per_run_learning_rate():
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.5)
+    scale = np.linspace(0.0, 2.0, 5)
+    zero_lr = ls.train_many(LOSS, NORMAL, opt, DATA, key=0, n_runs=5, steps=10, record_every=10,
+                            init_scale=scale, hyperparams={"learning_rate": np.zeros(5)})
+    starts = ls.initial_params(NORMAL, 0, range(5))
+    for final, start in zip(jax.tree.leaves(zero_lr.params), jax.tree.leaves(starts)):
+        np.testing.assert_allclose(final, start * scale.reshape((-1,) + (1,) * (start.ndim - 1)), rtol=1e-6)
+    one = ls.train_many(LOSS, NORMAL, opt, DATA, key=0, n_runs=5, steps=50, record_every=10,
+                        hyperparams={"learning_rate": np.full(5, 0.5)})
+    fixed = ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_runs=5, steps=50, record_every=10)
+    np.testing.assert_allclose(one.losses, fixed.losses, rtol=1e-6)
+
+
+def test_adam_trains_on_both_paths():
+    kwargs = dict(key=jax.random.key(0), n_runs=8, steps=200, record_every=50)
+    fast = ls.train_many(LOSS, NORMAL, optax.adam(0.05), DATA, method="batched", **kwargs)
+    generic = ls.train_many(LOSS, NORMAL, optax.adam(0.05), DATA, method="vmap", **kwargs)
+    np.testing.assert_allclose(fast.losses, generic.losses, rtol=PATHS_RTOL, atol=1e-6)
+    assert np.all(fast.losses[:, -1] < fast.losses[:, 0])
+
+
+def test_default_record_every():
+    assert train.default_record_every(2000) == 20
+    assert train.default_record_every(7) == 1
+    assert train.default_record_every(101) == 101
+
+
+# ----------------------------------------------------------------------------- input errors
+
+def _untraced_loss(params, data):
+    raise AssertionError("loss_fn must not be traced before argument checks")
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"n_runs": 0}, r"n_runs=0 must be an integer >= 1"),
+    ({"n_runs": 2.5}, r"n_runs=2.5"),
+    ({"steps": -3}, r"steps=-3 must be an integer >= 1"),
+    ({"record_every": 7}, r"record_every=7 must divide steps=100"),
+    ({"chunk_size": 0}, r"chunk_size=0"),
+    ({"method": "fastest"}, r"method='fastest' is not known"),
+    ({"key": "seed"}, r"key='seed' must be a JAX PRNG key"),
+])
+def test_bad_arguments_raise_before_tracing(overrides, match):
+    kwargs = dict(key=0, n_runs=4, steps=100, record_every=10)
+    kwargs.update(overrides)
+    with pytest.raises((ValueError, TypeError), match=match):
+        ls.train_many(_untraced_loss, _quadratic_init, SGD, jnp.ones(1), **kwargs)
+
+
+def test_data_errors():
+    bad_x = ls.Dataset(jnp.zeros((4, 3)), jnp.zeros((4, 1)))
+    with pytest.raises(ValueError, match=r"data.x has shape \(4, 3\).*expects \(n_samples, 2\)"):
+        ls.train_many(LOSS, NORMAL, SGD, bad_x, key=0, n_runs=2, steps=10)
+    bad_y = ls.Dataset(jnp.zeros((4, 2)), jnp.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"data.y has shape \(4, 2\).*expects \(4, 1\)"):
+        ls.train_many(LOSS, NORMAL, SGD, bad_y, key=0, n_runs=2, steps=10)
+    nan = ls.Dataset(DATA.x.at[0, 0].set(jnp.nan), DATA.y)
+    with pytest.raises(ValueError, match="data contains NaN or Inf"):
+        ls.train_many(LOSS, NORMAL, SGD, nan, key=0, n_runs=2, steps=10)
+    with pytest.raises(ValueError, match="batch_size=9 exceeds the 4 samples"):
+        ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2, steps=10, batch_size=9)
+
+
+def test_option_errors():
+    with pytest.raises(ValueError, match="'learning_rate' is not a hyperparameter of this optimizer"):
+        _train(hyperparams={"learning_rate": np.ones(10)})
+    opt = optax.inject_hyperparams(optax.sgd)(learning_rate=0.5)
+    with pytest.raises(ValueError, match=r"hyperparams\['learning_rate'\] must be 10 finite numbers"):
+        ls.train_many(LOSS, NORMAL, opt, DATA, key=0, n_runs=10, steps=10, hyperparams={"learning_rate": np.ones(3)})
+    with pytest.raises(ValueError, match="init_scale must be 10 finite numbers"):
+        _train(init_scale=[1.0, np.nan] * 5)
+    with pytest.raises(ValueError, match="trainable must be a pytree of True/False"):
+        _train(trainable=[True, False])
+    with pytest.raises(ValueError, match=r"trajectory_runs=\[12\] must be run indices in \[0, 10\)"):
+        _train(trajectory_runs=[12])
+    with pytest.raises(TypeError, match="optimizer=.* must be an optax GradientTransformation"):
+        ls.train_many(LOSS, NORMAL, "sgd", DATA, key=0, n_runs=2, steps=10)
+    with pytest.raises(ValueError, match="loss_fn\\(params, data\\) must return a scalar"):
+        ls.train_many(lambda p, d: p["w"], _quadratic_init, SGD, jnp.ones(1), key=0, n_runs=2, steps=10)
+
+
+def test_names_of_optimizers_and_inits():
+    assert isinstance(train.make_optimizer("adam", 0.1), optax.GradientTransformation)
+    with pytest.raises(ValueError, match=r"optimizer name='adamm' is not known; expected one of"):
+        train.make_optimizer("adamm", 0.1)
+    with pytest.raises(ValueError, match="learning_rate=-1 must be a positive number"):
+        train.make_optimizer("sgd", -1)
+    params = ls.inits.from_name(MODEL, "constant", value=0.5)(jax.random.key(0))
+    assert all(np.all(leaf == 0.5) for leaf in jax.tree.leaves(params))
+    with pytest.raises(ValueError, match=r"init name='gaussian' is not known"):
+        ls.inits.from_name(MODEL, "gaussian")
