@@ -42,7 +42,7 @@ class Config:
     chunk_size: int = 1000
 
 
-SMOKE = Config(n_runs=64, steps=200, record_every=50, chunk_size=32)
+SMOKE = Config(n_runs=128, steps=1000, record_every=50, chunk_size=64)
 
 QUANTILES = {"min": 0.0, "q05": 0.05, "median": 0.5, "q95": 0.95, "max": 1.0}
 

@@ -197,7 +197,7 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     """
     like = jax.eval_shape(plan.spec.init_fn, jax.random.key(0))
     parts = []
-    for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress):
+    for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress, desc=tag):
         name = f"chunks/{tag}_{c:05d}"
         if results.has(name):
             part = result_from_arrays(results.read_arrays(name), like)
