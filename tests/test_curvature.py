@@ -1,0 +1,461 @@
+"""Tests for landscape.curvature: problems with known answers, batched == looped, jit/vmap, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import landscape as ls
+from landscape import curvature as cv
+
+# Float64 round-off on matrices of size ~10-200 built from O(10) entries.
+EXACT = 1e-9
+# Central differences of gradients with h = 1e-5: truncation ~h^2 * |third derivative| plus
+# round-off ~eps / h, both far below this.
+FD_TOL = 1e-6
+# Lanczos on 200 x 200 with a relative gap >= 0.1 at the ends: 60 steps converge the 3 extreme
+# Ritz values far past this (error ~ exp(-2 * 60 * sqrt(gap))).
+LANCZOS_TOL = 1e-8
+# Hutchinson with Rademacher probes has variance 2 (|A|_F^2 - sum_i A_ii^2) / m; a fixed seed is
+# deterministic, and 6 standard deviations leave no room for a borderline seed.
+HUTCH_SIGMAS = 6.0
+# Newton refinement stops at |grad| <= eps^0.75 ~ 2e-12; the saddle is isolated with curvature
+# O(0.1), so the distance to it is below |grad| / 0.1.
+REFINE_DIST = 1e-9
+
+LAM = np.array([-3.0, -1.0, 0.0, 0.0, 0.0, 0.5, 2.0, 4.0, 10.0])  # 9 = 3 + 4 + 2 params
+
+
+@pytest.fixture(autouse=True, scope="module")
+def x64():
+    """Float64 for this module only; restored so other test files keep the default."""
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)
+
+
+def quad_loss(params, a):
+    """0.5 x^T A x over the flattened pytree; A is the data."""
+    x, _ = ravel_pytree(params)
+    return 0.5 * x @ a @ x
+
+
+def matrix_with_spectrum(lam, seed=0):
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.normal(size=(len(lam), len(lam))))
+    return u @ np.diag(lam) @ u.T
+
+
+def quad_point(values=None):
+    """A pytree with 9 float64 leaves-entries (dict of a vector and a list of arrays)."""
+    x = np.zeros(9) if values is None else np.asarray(values, float)
+    return {"a": jnp.asarray(x[:3]), "b": [jnp.asarray(x[3:7].reshape(2, 2)), jnp.asarray(x[7:])]}
+
+
+@pytest.fixture(scope="module")
+def quad(x64):
+    return jnp.asarray(matrix_with_spectrum(LAM))
+
+
+@pytest.fixture(scope="module")
+def net(x64):
+    """A tanh 2-3-1 network on random data (float64) and a random point."""
+    model = ls.mlp([2, 3, 1], activation="tanh", output="linear")
+    rng = np.random.default_rng(1)
+    data = ls.datasets.Dataset(jnp.asarray(rng.normal(size=(16, 2))), jnp.asarray(rng.normal(size=(16, 1))))
+    loss_fn = ls.objectives.loss(model, "mse")
+    params = model.init(jax.random.key(3), dtype=jnp.float64)
+    return loss_fn, params, data
+
+
+def saddle_net(hidden=3):
+    """tanh 1-h-1 net without biases at zero weights: a strict saddle with eigenvalues
+    +-2|mean(x y)|, h of each sign (H = [[0, cI], [cI, 0]], c = -2 mean(x y))."""
+    model = ls.mlp([1, hidden, 1], activation="tanh", output="linear", bias=False)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 1))
+    y = 0.7 * x + 0.1 * rng.normal(size=(8, 1))
+    data = ls.datasets.Dataset(jnp.asarray(x), jnp.asarray(y))
+    params = [{"w": jnp.zeros((1, hidden))}, {"w": jnp.zeros((hidden, 1))}]
+    return ls.objectives.loss(model, "mse"), params, data, 2 * abs(float(np.mean(x * y)))
+
+
+def perturb(params, scale, seed):
+    x, unravel = ravel_pytree(params)
+    return unravel(x + scale * jax.random.normal(jax.random.key(seed), x.shape, x.dtype))
+
+
+def stack(points):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *points)
+
+
+# ------------------------------------------------------------------------------------------
+# exact curvature
+
+
+def test_dense_hessian_and_spectrum_of_quadratic(quad):
+    params = quad_point(np.linspace(-1, 1, 9))
+    h = cv.hessian(quad_loss, params, quad)
+    np.testing.assert_allclose(h, quad, atol=EXACT)
+    eig = cv.hessian_eigh(quad_loss, params, quad)
+    np.testing.assert_allclose(eig.eigenvalues, LAM, atol=EXACT)
+    v = eig.eigenvectors
+    np.testing.assert_allclose(quad @ v, v * eig.eigenvalues, atol=EXACT)
+
+
+def test_hvp_matches_dense_and_finite_differences(net):
+    loss_fn, params, data = net
+    h = cv.hessian(loss_fn, params, data)
+    x, unravel = ravel_pytree(params)
+    v = jax.random.normal(jax.random.key(0), x.shape, x.dtype)
+    flat = cv.hvp(loss_fn, params, data, v)  # flat vector in, flat out
+    tree = cv.hvp(loss_fn, params, data, unravel(v))  # pytree in, pytree out
+    np.testing.assert_allclose(flat, h @ v, atol=EXACT)
+    np.testing.assert_allclose(ravel_pytree(tree)[0], h @ v, atol=EXACT)
+    g = lambda y: ravel_pytree(jax.grad(loss_fn)(unravel(y), data))[0]  # noqa: E731
+    step = 1e-5
+    fd = (g(x + step * v) - g(x - step * v)) / (2 * step)
+    np.testing.assert_allclose(flat, fd, atol=FD_TOL)
+
+
+# ------------------------------------------------------------------------------------------
+# matrix-free
+
+
+def test_lanczos_full_steps_recovers_whole_spectrum_with_zero_modes(quad):
+    # Three zero eigenvalues: the Krylov space breaks down after 7 steps and Lanczos restarts.
+    params = quad_point()
+    res = cv.lanczos(quad_loss, params, quad, key=jax.random.key(0), num_steps=9)
+    basis = np.asarray(res.basis)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(9), atol=EXACT)
+    t = np.diag(res.alphas) + np.diag(res.betas[:-1], 1) + np.diag(res.betas[:-1], -1)
+    np.testing.assert_allclose(np.linalg.eigvalsh(t), LAM, atol=EXACT)
+    ext = cv.extreme_eigenpairs(quad_loss, params, quad, k=3, key=jax.random.key(0), num_steps=9)
+    np.testing.assert_allclose(ext.largest.values, [10.0, 4.0, 2.0], atol=EXACT)
+    np.testing.assert_allclose(ext.smallest.values, [-3.0, -1.0, 0.0], atol=EXACT)
+    for pairs in ext:
+        y = np.asarray(pairs.vectors)
+        np.testing.assert_allclose(quad @ y, y * pairs.values, atol=EXACT)
+        np.testing.assert_allclose(pairs.residuals, 0.0, atol=EXACT)
+
+
+def test_lanczos_extremes_with_few_steps():
+    n = 200
+    bulk = np.linspace(-1.0, 1.0, n - 6)
+    lam = np.concatenate([[-5.0, -4.0, -3.0], bulk, [3.0, 4.0, 5.0]])
+    a = jnp.asarray(matrix_with_spectrum(lam, seed=5))
+    params = {"w": jnp.zeros((10, 10)), "v": jnp.zeros(100)}
+    ext = cv.extreme_eigenpairs(quad_loss, params, a, k=3, key=jax.random.key(1), num_steps=60)
+    np.testing.assert_allclose(ext.largest.values, [5.0, 4.0, 3.0], atol=LANCZOS_TOL)
+    np.testing.assert_allclose(ext.smallest.values, [-5.0, -4.0, -3.0], atol=LANCZOS_TOL)
+    assert np.all(np.asarray(ext.largest.residuals) < 1e-6)
+
+
+def test_lanczos_matches_dense_on_small_net(net):
+    loss_fn, params, data = net
+    n = ravel_pytree(params)[0].size
+    dense = np.asarray(cv.hessian_eigh(loss_fn, params, data).eigenvalues)
+    ext = cv.extreme_eigenpairs(loss_fn, params, data, k=4, key=jax.random.key(0), num_steps=n)
+    np.testing.assert_allclose(ext.largest.values, dense[::-1][:4], atol=EXACT)
+    np.testing.assert_allclose(ext.smallest.values, dense[:4], atol=EXACT)
+
+
+def test_hutchpp_is_exact_when_the_sketch_covers_the_rank(quad):
+    # num_probes // 3 = 10 >= 9 = n: the sketch spans the whole space.
+    est = cv.hessian_trace(quad_loss, quad_point(), quad, key=jax.random.key(0), num_probes=30)
+    np.testing.assert_allclose(est.estimate, LAM.sum(), atol=EXACT)
+
+
+def test_hutchinson_within_its_standard_deviation(quad):
+    m = 400
+    est = cv.hessian_trace(quad_loss, quad_point(), quad, key=jax.random.key(0), num_probes=m,
+                           method="hutchinson")
+    a = np.asarray(quad)
+    sd = np.sqrt(2 * (np.sum(a**2) - np.sum(np.diag(a) ** 2)) / m)
+    assert abs(float(est.estimate) - LAM.sum()) < HUTCH_SIGMAS * sd
+    assert 0.5 * sd < float(est.stderr) < 2 * sd  # the reported error is the right size
+
+
+def test_slq_weights_and_moments(quad):
+    n = 9
+    # Probes e_1..e_n: the average of e_i^T A^p e_i is trace(A^p) / n exactly.
+    sd = cv.spectral_density(quad_loss, quad_point(), quad, key=jax.random.key(0),
+                             num_steps=5, probes=jnp.eye(n))
+    w, t = np.asarray(sd.weights), np.asarray(sd.nodes)
+    assert w.shape == t.shape == (n, 5) and np.all(w >= 0)
+    np.testing.assert_allclose(w.sum(), 1.0, atol=EXACT)
+    np.testing.assert_allclose((w * t).sum(), LAM.sum() / n, atol=EXACT)
+    np.testing.assert_allclose((w * t**2).sum(), (LAM**2).sum() / n, atol=EXACT)
+    # Gaussian broadening on a wide grid integrates to 1 and keeps the mean.
+    grid = jnp.linspace(-8.0, 15.0, 4001)
+    dens = cv.gaussian_density(sd.nodes, sd.weights, grid, sigma=0.3)
+    dx = float(grid[1] - grid[0])
+    np.testing.assert_allclose(float(jnp.sum(dens) * dx), 1.0, atol=1e-6)
+    np.testing.assert_allclose(float(jnp.sum(dens * grid) * dx), LAM.sum() / n, atol=1e-6)
+    # Random probes (same shapes, no recompilation): the quadrature is exact per probe for
+    # polynomial degree < 2 * num_steps.
+    probes = jax.random.normal(jax.random.key(1), (n, n))
+    sd = cv.spectral_density(quad_loss, quad_point(), quad, key=jax.random.key(0),
+                             num_steps=5, probes=probes)
+    p = np.asarray(probes) / np.linalg.norm(probes, axis=1, keepdims=True)
+    a = np.asarray(quad)
+    for power in (0, 1, 2, 5, 9):
+        expected = np.mean(np.einsum("pi,ij,pj->p", p, np.linalg.matrix_power(a, power), p))
+        np.testing.assert_allclose((sd.weights * sd.nodes**power).sum(), expected, rtol=EXACT)
+
+
+# ------------------------------------------------------------------------------------------
+# blocks
+
+
+def test_restricted_hessian_identity_columns_and_random_basis(net):
+    loss_fn, params, data = net
+    h = np.asarray(cv.hessian(loss_fn, params, data))
+    n = h.shape[0]
+    idx = [1, 4, 5, 12]
+    q = jnp.eye(n)[:, idx]
+    np.testing.assert_allclose(cv.restricted_hessian(loss_fn, params, data, q), h[np.ix_(idx, idx)], atol=EXACT)
+    q, _ = jnp.linalg.qr(jax.random.normal(jax.random.key(0), (n, 3)))
+    np.testing.assert_allclose(cv.restricted_hessian(loss_fn, params, data, q), q.T @ h @ q, atol=EXACT)
+
+
+def test_layer_hessians_are_diagonal_blocks(net, quad):
+    loss_fn, params, data = net
+    h = np.asarray(cv.hessian(loss_fn, params, data))
+    blocks = cv.layer_hessians(loss_fn, params, data)
+    slices = cv.block_slices(params)
+    assert isinstance(blocks, list) and len(blocks) == 2
+    for block, s in zip(blocks, slices):
+        np.testing.assert_allclose(block, h[s, s], atol=EXACT)
+    # dict at the top level: blocks keyed like the params
+    qp = quad_point(np.arange(9.0))
+    blocks, slices = cv.layer_hessians(quad_loss, qp, quad), cv.block_slices(qp)
+    assert set(blocks) == {"a", "b"} and slices["a"] == slice(0, 3) and slices["b"] == slice(3, 9)
+    for name in blocks:
+        np.testing.assert_allclose(blocks[name], np.asarray(quad)[slices[name], slices[name]], atol=EXACT)
+
+
+# ------------------------------------------------------------------------------------------
+# critical points
+
+
+def test_network_strict_saddle_has_the_right_index():
+    loss_fn, params, data, c = saddle_net(hidden=3)
+    cp = cv.classify(loss_fn, params, data)
+    assert cv.LABEL_NAMES[int(cp.label)] == "saddle"
+    assert (int(cp.index), int(cp.n_zero), int(cp.n_positive)) == (3, 0, 3)
+    np.testing.assert_allclose(cp.eigenvalues, [-c] * 3 + [c] * 3, atol=EXACT)
+    assert float(cv.index_fraction(cp)) == 0.5
+
+
+def test_quadratic_labels_follow_the_spectrum():
+    cases = {
+        "saddle": [-3, -1, 0, 0, 0, 0.5, 2, 4, 10],  # zero modes do not hide a negative one
+        "degenerate": [0, 0, 1, 1, 2, 2, 3, 3, 4],  # PSD with zero modes: never "minimum"
+        "minimum": [1, 1, 1, 2, 2, 2, 3, 3, 4],
+        "maximum": [-1, -1, -1, -2, -2, -2, -3, -3, -4],
+    }
+    for name, lam in cases.items():
+        cp = cv.classify(quad_loss, quad_point(), jnp.asarray(matrix_with_spectrum(lam)))
+        assert cv.LABEL_NAMES[int(cp.label)] == name, name
+        assert int(cp.n_negative) == sum(x < 0 for x in lam) and int(cp.n_zero) == lam.count(0)
+    # The same point away from the critical point is not critical, whatever its spectrum.
+    cp = cv.classify(quad_loss, quad_point(np.ones(9)), jnp.asarray(matrix_with_spectrum(cases["minimum"])))
+    assert cv.LABEL_NAMES[int(cp.label)] == "not_critical" and float(cp.grad_norm) > 1
+
+
+def test_zero_tolerance_is_relative_to_the_spectrum():
+    grad = jnp.zeros(())
+    for scale in (1e-6, 1.0, 1e6):  # the verdict does not depend on the units of the loss
+        label, neg, zero, pos = cv.classify_spectrum(scale * jnp.array([1e-12, 0.5, 1.0]), grad)
+        assert (cv.LABEL_NAMES[int(label)], int(zero)) == ("degenerate", 1)
+        label, neg, zero, pos = cv.classify_spectrum(scale * jnp.array([-1e-3, 0.5, 1.0]), grad)
+        assert (cv.LABEL_NAMES[int(label)], int(neg)) == ("saddle", 1)
+    label, *_ = cv.classify_spectrum(jnp.array([1e-12, 0.5, 1.0]), grad, rtol=1e-14)
+    assert cv.LABEL_NAMES[int(label)] == "minimum"
+    label, *_ = cv.classify_spectrum(jnp.array([0.1, 0.5, 1.0]), grad, atol=0.2)
+    assert cv.LABEL_NAMES[int(label)] == "degenerate"
+
+
+def test_degenerate_network_point_and_the_lower_point_search():
+    # 1-1-1 linear net, one pattern x = y = 1, weights (1, 1): a global minimum on the
+    # rescaling curve w1 w2 = 1, with H = [[2, 2], [2, 2]] (eigenvalues 0 and 4).
+    model = ls.mlp([1, 1, 1], activation="linear", output="linear", bias=False)
+    data = ls.datasets.Dataset(jnp.ones((1, 1)), jnp.ones((1, 1)))
+    loss_fn = ls.objectives.loss(model, "mse")
+    params = [{"w": jnp.ones((1, 1))}, {"w": jnp.ones((1, 1))}]
+    cp = cv.classify(loss_fn, params, data)
+    assert cv.LABEL_NAMES[int(cp.label)] == "degenerate"
+    assert not bool(cv.search_lower(loss_fn, params, data, key=jax.random.key(0)).found_lower)
+
+    # Three degenerate points at the origin, one compiled search (the weights pick the function):
+    # Peano's (y - x^2)(y - 2x^2) has a local minimum on every line but descends along
+    # y = 1.5 x^2; x^2 + y^3 descends along -y; x^2 + y^4 is a true (degenerate) minimum.
+    def family(p, w):
+        x, y = p["x"], p["y"]
+        return w @ jnp.stack([(y - x**2) * (y - 2 * x**2), x**2 + y**3, x**2 + y**4])
+
+    origin = {"x": jnp.zeros(()), "y": jnp.zeros(())}
+    expect = {"peano": True, "cubic": True, "quartic": False}
+    for i, (name, lower) in enumerate(expect.items()):
+        w = jnp.eye(3)[i]
+        assert cv.LABEL_NAMES[int(cv.classify(family, origin, w).label)] == "degenerate"
+        found = cv.search_lower(family, origin, w, key=jax.random.key(0), num_starts=0)
+        assert bool(found.found_lower) == lower, name
+        assert float(found.best_distance) <= 0.1 + EXACT
+    # the descent part alone also escapes Peano's point
+    found = cv.search_lower(family, origin, jnp.eye(3)[0], key=jax.random.key(0), num_directions=0)
+    assert bool(found.found_lower)
+
+
+def test_refine_reaches_a_network_saddle():
+    loss_fn, params, data, _ = saddle_net(hidden=3)
+    starts = stack([perturb(params, 0.05, seed) for seed in range(4)])
+    out = cv.refine_batched(loss_fn, starts, data)
+    assert np.all(np.asarray(out.converged))
+    assert np.max(np.abs(ravel_pytree(out.params)[0])) < REFINE_DIST
+    cp = cv.classify_batched(loss_fn, out.params, data)
+    assert np.all(np.asarray(cp.label) == cv.SADDLE) and np.all(np.asarray(cp.index) == 3)
+    # gradient descent on the loss from the same start leaves the saddle instead
+    descend = lambda _, p: jax.tree.map(lambda w, g: w - 0.5 * g, p, jax.grad(loss_fn)(p, data))  # noqa: E731
+    x = jax.jit(lambda p: jax.lax.fori_loop(0, 200, descend, p))(perturb(params, 0.05, 0))
+    assert float(loss_fn(x, data)) < float(loss_fn(params, data)) - 0.1
+
+
+def test_refine_gradnorm_reaches_a_quadratic_saddle():
+    a = jnp.diag(jnp.array([1.0, -2.0]))
+    params = {"x": jnp.array([0.3]), "y": jnp.array([-0.2])}
+    out = cv.refine(quad_loss, params, a, method="gradnorm", optimizer=optax.sgd(0.2),
+                    max_steps=500, tol=1e-10)
+    assert bool(out.converged) and float(out.grad_norm) <= 1e-10
+    assert int(cv.classify(quad_loss, out.params, a).label) == cv.SADDLE
+
+
+# ------------------------------------------------------------------------------------------
+# batched == looped, jit, vmap, compilation
+
+
+def test_batched_results_equal_per_point_results(net):
+    loss_fn, params, data = net
+    points = [perturb(params, 0.3, seed) for seed in range(3)]
+    batch = stack(points)
+    key = jax.random.key(7)
+    cls = cv.classify_batched(loss_fn, batch, data)
+    eig = cv.hessian_eigh_batched(loss_fn, batch, data, chunk_size=2)  # chunks of 2, 1 point
+    ext = cv.extreme_eigenpairs_batched(loss_fn, batch, data, k=2, key=key, num_steps=8)
+    for i, p in enumerate(points):
+        one = cv.classify(loss_fn, p, data)
+        for a, b in zip(one, cls):
+            np.testing.assert_allclose(b[i], a, atol=EXACT)
+        np.testing.assert_allclose(eig.eigenvalues[i], cv.hessian_eigh(loss_fn, p, data).eigenvalues, atol=EXACT)
+        k_i = jax.random.fold_in(key, i)  # point i's key, documented
+        e1 = cv.extreme_eigenpairs(loss_fn, p, data, k=2, key=k_i, num_steps=8)
+        np.testing.assert_allclose(ext.largest.values[i], e1.largest.values, atol=EXACT)
+        np.testing.assert_allclose(ext.smallest.values[i], e1.smallest.values, atol=EXACT)
+
+
+def test_every_batched_function_on_a_quadratic_batch(quad):
+    # The Hessian is A at every point, so each row has a known answer.
+    batch = stack([quad_point(np.full(9, v)) for v in (0.0, 0.5, -1.0)])
+    key = jax.random.key(0)
+    a = np.asarray(quad)
+    np.testing.assert_allclose(cv.hessian_batched(quad_loss, batch, quad), np.stack([a] * 3), atol=EXACT)
+    res = cv.lanczos_batched(quad_loss, batch, quad, key=key, num_steps=9)
+    for al, be in zip(res.alphas, res.betas):
+        t = np.diag(al) + np.diag(be[:-1], 1) + np.diag(be[:-1], -1)
+        np.testing.assert_allclose(np.linalg.eigvalsh(t), LAM, atol=EXACT)
+    tr = cv.hessian_trace_batched(quad_loss, batch, quad, key=key, num_probes=30)
+    np.testing.assert_allclose(tr.estimate, [LAM.sum()] * 3, atol=EXACT)
+    sd = cv.spectral_density_batched(quad_loss, batch, quad, key=key, num_steps=3,
+                                     probes=jnp.stack([jnp.eye(9)] * 3))
+    np.testing.assert_allclose(jnp.sum(sd.weights * sd.nodes**2, axis=(1, 2)), [(LAM**2).mean()] * 3, atol=EXACT)
+    q = jnp.eye(9)[:, [0, 4, 8]]
+    np.testing.assert_allclose(cv.restricted_hessian_batched(quad_loss, batch, quad, q),
+                               np.stack([a[np.ix_([0, 4, 8], [0, 4, 8])]] * 3), atol=EXACT)
+    blocks = cv.layer_hessians_batched(quad_loss, batch, quad)
+    np.testing.assert_allclose(blocks["b"], np.stack([a[3:, 3:]] * 3), atol=EXACT)
+    # the strict saddle at the origin (row 0) has lower points nearby
+    found = cv.search_lower_batched(quad_loss, batch, quad, key=key, num_directions=8, num_starts=2,
+                                    num_steps=10)
+    assert bool(found.found_lower[0]) and np.all(np.asarray(found.best_loss) < np.asarray(found.loss))
+
+
+def test_functions_work_under_jit_and_vmap(net):
+    loss_fn, params, data = net
+    batch = stack([perturb(params, 0.3, seed) for seed in range(3)])
+    x = ravel_pytree(params)[0]
+    v = jnp.ones_like(x)
+    jitted = jax.jit(lambda p, d: cv.classify(loss_fn, p, d))(params, data)
+    np.testing.assert_allclose(jitted.eigenvalues, cv.classify(loss_fn, params, data).eigenvalues, atol=EXACT)
+    vm = jax.vmap(lambda p: cv.hessian_eigh(loss_fn, p, data).eigenvalues)(batch)
+    eig = cv.hessian_eigh_batched(loss_fn, batch, data, chunk_size=2)  # compiled by the test above
+    np.testing.assert_allclose(vm, eig.eigenvalues, atol=EXACT)
+    vm = jax.vmap(lambda p: cv.hvp(loss_fn, p, data, v))(batch)
+    np.testing.assert_allclose(vm, cv.hvp_batched(loss_fn, batch, data, jnp.tile(v, (3, 1))), atol=EXACT)
+    key = jax.random.key(0)
+    lz = jax.jit(lambda p: cv.lanczos(loss_fn, p, data, key=key, num_steps=5).alphas)(params)
+    np.testing.assert_allclose(lz, cv.lanczos(loss_fn, params, data, key=key, num_steps=5).alphas, atol=EXACT)
+
+
+def test_second_call_does_not_recompile(net):
+    loss_fn, params, data = net
+    cv.classify(loss_fn, params, data)
+    size = cv._run._cache_size()
+    cv.classify(loss_fn, perturb(params, 0.1, 0), data, grad_tol=1e-3)  # new values, same shapes
+    assert cv._run._cache_size() == size
+
+
+def test_float32_xor_batch():
+    model = ls.mlp([2, 2, 1])
+    loss_fn = ls.objectives.loss(model, "mse")
+    batch = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 64))
+    cp = cv.classify_batched(loss_fn, batch, ls.datasets.xor())
+    assert cp.eigenvalues.shape == (64, 9) and cp.eigenvalues.dtype == jnp.float32
+    assert np.all(np.asarray(cp.label) == cv.NOT_CRITICAL)  # random points are not critical
+
+
+# ------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _bad_calls(loss_fn, params, data):
+    key = jax.random.key(0)
+    n = ravel_pytree(params)[0].size
+    batch = stack([params, params])
+    return [
+        (lambda: cv.lanczos(loss_fn, params, data, key=key, num_steps=n + 1), ValueError, f"num_steps={n + 1}"),
+        (lambda: cv.lanczos(loss_fn, params, data, key=key, num_steps=2.5), TypeError, "num_steps"),
+        (lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=0, key=key), ValueError, "k=0"),
+        (lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=5, key=key, num_steps=4), ValueError, "k=5"),
+        (lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=2, key=None), TypeError, "key=None"),
+        (lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=2, key=0), TypeError, "key=0"),
+        (lambda: cv.hessian_trace(loss_fn, params, data, key=key, method="hutch"), ValueError, "method='hutch'"),
+        (lambda: cv.hessian_trace(loss_fn, params, data, key=key, num_probes=2), ValueError, "num_probes=2"),
+        (lambda: cv.spectral_density(loss_fn, params, data, key=key, probes=jnp.ones((3, 5))), ValueError, "probes"),
+        (lambda: cv.spectral_density(loss_fn, params, data, key=key, num_probes=3, probes=jnp.ones((3, n))),
+         ValueError, "num_probes=3 conflicts"),
+        (lambda: cv.lanczos(loss_fn, params, data, key=key, num_steps=None), TypeError, "num_steps=None"),
+        (lambda: cv.restricted_hessian(loss_fn, params, data, jnp.ones((n, 2))), ValueError, "orthonormal"),
+        (lambda: cv.restricted_hessian(loss_fn, params, data, jnp.eye(n - 1)), ValueError, "basis of shape"),
+        (lambda: cv.classify(loss_fn, params, data, rtol=-1.0), ValueError, "rtol=-1.0"),
+        (lambda: cv.classify(loss_fn, params, data, grad_tol="a"), TypeError, "grad_tol"),
+        (lambda: cv.classify_batched(loss_fn, params, data), ValueError, "leading batch axis"),
+        (lambda: cv.classify_batched(loss_fn, batch, data, chunk_size=0), ValueError, "chunk_size=0"),
+        (lambda: cv.refine(loss_fn, params, data, method="adam"), ValueError, "method='adam'"),
+        (lambda: cv.refine(loss_fn, params, data, method="gradnorm", optimizer="sgd"), TypeError, "optimizer"),
+        (lambda: cv.refine(loss_fn, params, data, max_steps=0), ValueError, "max_steps=0"),
+        (lambda: cv.search_lower(loss_fn, params, data, key=key, radius=0.0), ValueError, "radius=0.0"),
+        (lambda: cv.hvp(loss_fn, params, data, jnp.ones(n + 1)), ValueError, "flat vector"),
+        (lambda: cv.hessian("not callable", params, data), TypeError, "loss_fn"),
+        (lambda: cv.hessian(loss_fn, [{"w": jnp.ones(3, jnp.int32)}], data), TypeError, "floating"),
+        (lambda: cv.gaussian_density(jnp.ones(3), jnp.ones(3), jnp.ones(5), sigma=0), ValueError, "sigma=0"),
+    ]
+
+
+def test_argument_errors_name_the_argument(net):
+    for call, exc, match in _bad_calls(*net):
+        with pytest.raises(exc, match=match.replace("(", r"\(").replace(".", r"\.").replace("'", "'")):
+            call()
