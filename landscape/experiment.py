@@ -1,7 +1,6 @@
 """Built-in experiments: a registry, frozen configs, and the runner that writes a results folder.
 
-Each experiment lives in one module of ``landscape.experiments`` (the repository's
-``experiments/`` folder) and defines ``EXPERIMENT = Experiment(...)``: a name, the question it
+Each experiment lives in one module of ``landscape.experiments`` and defines ``EXPERIMENT = Experiment(...)``: a name, the question it
 answers, a default config (a frozen dataclass), a seconds-long ``smoke`` config, and
 ``run(config, results, progress) -> summary`` that only calls the library.
 """
