@@ -9,17 +9,20 @@ set biases to zero. Per-layer or weights-vs-biases choices are made by combining
 >>> init_fn = ls.inits.by_layer(model, [ls.inits.constant(model, 0.5),   # hidden layer
 ...                                      ls.inits.normal(model, 1.0)])    # output layer
 
-Randomness: leaf ``i`` of the params (in ``jax.tree`` order) is drawn with
-``fold_in(key, i)``, so schemes and combinations are reproducible leaf by leaf.
+Randomness: leaf ``i`` of the params, counted layer by layer with ``"w"`` before ``"b"`` (the
+order of ``model.param_shapes``, not ``jax.tree`` order, which sorts ``"b"`` first), is drawn
+with ``fold_in(key, i)``, so schemes and combinations are reproducible leaf by leaf.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .models import Model
 
@@ -37,7 +40,8 @@ def _check_model(model) -> None:
 
 
 def _check_number(name: str, value, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # numbers.Real also admits numpy scalars (e.g. np.float32 from a sweep array)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name}={value!r} must be a finite number")
     if positive and value <= 0:
         raise ValueError(f"{name}={value!r} must be positive")

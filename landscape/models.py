@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["ACTIVATIONS", "Model", "activation", "mlp"]
 
@@ -174,10 +176,14 @@ def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", bias: bool 
         sizes = tuple(sizes)
     except TypeError:
         raise TypeError(f"sizes={sizes!r} must be a sequence of layer widths like [2, 2, 1]") from None
-    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+    # numbers.Integral also admits numpy integers (sizes read from arrays or configs); they are
+    # stored as Python ints so that equal models compare and hash equal.
+    if len(sizes) < 2 or not all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+                                 and s > 0 for s in sizes):
         raise ValueError(
             f"sizes={sizes!r} must list at least two positive integer layer widths, e.g. [2, 2, 1]"
         )
+    sizes = tuple(int(s) for s in sizes)
     for arg, name in (("activation", activation), ("output", output)):
         if not isinstance(name, str) or name not in ACTIVATIONS:
             raise ValueError(

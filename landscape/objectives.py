@@ -17,9 +17,12 @@ Losses (``data = (x, y)``, outputs ``o = model.apply(params, x)``):
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .models import Model
 
@@ -88,6 +91,12 @@ def loss(model: Model, name: str = "mse") -> Loss:
             f"loss {name!r} reads the output layer's pre-activations as logits, so the model's "
             f"output activation must be one of {allowed}, got output={model.output!r}"
         )
+    if name == "cross_entropy" and model.n_out < 2:
+        # a softmax over one class is identically 1: the loss would be 0 for any params
+        raise ValueError(
+            f"loss 'cross_entropy' needs at least two outputs (classes), got sizes={list(model.sizes)}; "
+            f"use 'bce' for a single output"
+        )
     return Loss(model, name)
 
 
@@ -139,6 +148,9 @@ def success(model: Model, name: str = "within", *, tol: float | None = None,
         raise ValueError(f"criterion name={name!r} is not known; expected one of {CRITERIA}")
     if tol is None:
         tol = 0.4 if name == "within" else 0.0
-    if not isinstance(tol, (int, float)) or not tol >= 0:
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol={tol!r} must be a non-negative number")
+    if (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
+            or not math.isfinite(threshold)):
+        raise ValueError(f"threshold={threshold!r} must be a finite number")
     return Criterion(model, name, float(tol), float(threshold))
