@@ -1,8 +1,17 @@
-"""Built-in experiments: a registry, frozen configs, and the runner that writes a results folder.
+"""Built-in experiments: a registry, validated configs, and the runner that writes a results folder.
 
-Each experiment lives in one module of ``landscape.experiments`` and defines ``EXPERIMENT = Experiment(...)``: a name, the question it
-answers, a default config (a frozen dataclass), a seconds-long ``smoke`` config, and
-``run(config, results, progress) -> summary`` that only calls the library.
+Each experiment lives in one module of ``landscape.experiments`` and defines
+``EXPERIMENT = Experiment(...)``: a name, the question it answers, a default config (a frozen
+dataclass), a seconds-long ``smoke`` config, ``run(config, results, progress) -> summary`` that
+only calls the library, and optionally ``figures(results) -> {name: Figure}`` that draws its
+figures from the saved arrays (so ``landscape plot`` can re-draw them).
+
+Configs can be changed by ``key=value`` overrides or by a TOML file::
+
+    experiment = "xor_train"     # which experiment
+    smoke = false                # optional: start from the smoke config
+    [config]
+    n_runs = 1000                # any field of the experiment's config
 """
 
 from __future__ import annotations
@@ -10,25 +19,36 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import types
+import typing
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from .store import ResultsDir, package_versions
+from .store import ResultsDir, StoreError, package_versions
 
-__all__ = ["Experiment", "DEFAULT_EXPERIMENT", "experiments", "get_experiment", "run_experiment"]
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+__all__ = ["Experiment", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments", "get_experiment",
+           "resolve_config", "parse_overrides", "read_config_file", "run_experiment",
+           "save_figures", "experiment_of"]
 
 DEFAULT_EXPERIMENT = "xor_train"
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A research question with its configs and its ``run(config, results, progress)``."""
+    """A research question with its configs, its ``run`` and (optionally) its ``figures``."""
 
     name: str
     question: str
     config: Any
     smoke: Any
     run: Callable[[Any, ResultsDir, bool | None], dict]
+    figures: Callable[[ResultsDir], dict] | None = None
 
 
 def experiments() -> dict[str, Experiment]:
@@ -51,21 +71,145 @@ def get_experiment(name: str) -> Experiment:
     return known[name]
 
 
+def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    """``value`` converted to the field type ``annotation`` or a ValueError naming ``key``."""
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise ValueError(f"config key {key!r} = {value!r} has the wrong type; expected {names}")
+
+
+def resolve_config(exp: Experiment, *, smoke: bool = False,
+                   overrides: Mapping[str, Any] | None = None) -> Any:
+    """The experiment's default (or smoke) config with ``overrides`` applied and validated.
+
+    Unknown keys and wrong types raise ``ValueError`` naming the key; a config class may define
+    ``check()`` for ranges (called after the overrides).
+    """
+    base = exp.smoke if smoke else exp.config
+    hints = typing.get_type_hints(type(base))
+    changes = {}
+    for key, value in (overrides or {}).items():
+        if key not in hints:
+            raise ValueError(f"config key {key!r} is not known for experiment {exp.name!r}; "
+                             f"expected one of {sorted(hints)}")
+        changes[key] = _check_type(key, value, hints[key])
+    config = dataclasses.replace(base, **changes)
+    check = getattr(config, "check", None)
+    if check is not None:
+        check()
+    return config
+
+
+def parse_overrides(assignments) -> dict[str, Any]:
+    """``["n_runs=100", "loss='half_sse'"]`` -> ``{"n_runs": 100, "loss": "half_sse"}``.
+
+    Values are read as TOML values (numbers, booleans, quoted strings, arrays); a bare word
+    that is not valid TOML is taken as a string.
+    """
+    out = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> tuple[str, bool, dict[str, Any]]:
+    """``(experiment name, smoke, overrides)`` from a TOML config file (see module docstring)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+    unknown = set(data) - {"experiment", "smoke", "config"}
+    if unknown:
+        raise ValueError(f"config file {str(path)!r} has unknown top-level keys {sorted(unknown)}; "
+                         "expected experiment, smoke and a [config] table")
+    name = data.get("experiment")
+    if not isinstance(name, str):
+        raise ValueError(f"config file {str(path)!r} must name its experiment: experiment = \"...\"")
+    smoke = data.get("smoke", False)
+    if not isinstance(smoke, bool):
+        raise ValueError(f"config file {str(path)!r}: smoke = {smoke!r} must be true or false")
+    config = data.get("config", {})
+    if not isinstance(config, dict):
+        raise ValueError(f"config file {str(path)!r}: config must be a [config] table")
+    return name, smoke, config
+
+
+def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = None,
+                 formats=("png",)) -> list[Path]:
+    """Draw the experiment's figures from ``results`` and save them; returns the files."""
+    for fmt in formats:
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"figure format {fmt!r} is not known; expected one of {FIGURE_FORMATS}")
+    if exp.figures is None:
+        if only is not None:
+            raise ValueError(f"experiment {exp.name!r} draws no figures, so there is no {only!r}")
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = exp.figures(results)
+    if only is not None and only not in figures:
+        raise ValueError(f"figure {only!r} is not one of {exp.name!r}'s figures {sorted(figures)}")
+    written = []
+    for name, fig in figures.items():
+        if only is None or name == only:
+            for fmt in formats:
+                written.append(results.save_figure(fig, f"{name}.{fmt}"))
+        plt.close(fig)
+    return written
+
+
 def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = None, *,
-                   smoke: bool = False, progress: bool | None = None) -> tuple[dict, Path]:
+                   smoke: bool = False, overrides: Mapping[str, Any] | None = None,
+                   progress: bool | None = None) -> tuple[dict, Path]:
     """Run experiment ``name`` into ``out_dir`` (default ``results/<name>[-smoke]``).
 
     Writes ``config.json`` first (or checks that an existing folder was made by the same
-    config, then resumes it), then whatever the experiment writes, then ``summary.json``.
-    Returns ``(summary, out_dir)``.
+    config, then resumes it), then whatever the experiment writes, its figures, and last
+    ``summary.json`` (so a folder with a summary is complete). Returns ``(summary, out_dir)``.
     """
     exp = get_experiment(name)
-    config = exp.smoke if smoke else exp.config
+    config = resolve_config(exp, smoke=smoke, overrides=overrides)
     if out_dir is None:
         out_dir = Path("results") / (f"{name}-smoke" if smoke else name)
     results = ResultsDir(out_dir)
     results.bind_config({"experiment": name, "smoke": smoke,
                          "config": dataclasses.asdict(config), "versions": package_versions()})
     summary = exp.run(config, results, progress)
+    save_figures(exp, results)
     results.write_json("summary", summary)
     return summary, results.path
+
+
+def experiment_of(results: ResultsDir) -> Experiment:
+    """The built-in experiment that wrote ``results`` (from its ``config.json``)."""
+    config = results.read_json("config")
+    name = config.get("experiment") if isinstance(config, dict) else None
+    if not isinstance(name, str):
+        raise StoreError(f"{str(results.path)!r} has no experiment name in config.json")
+    return get_experiment(name)

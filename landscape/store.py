@@ -150,6 +150,20 @@ class ResultsDir:
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
             raise StoreError(f"{str(path)!r} is not a readable .npz array file ({err})") from None
 
+    def save_figure(self, fig, filename: str) -> Path:
+        """Save a matplotlib figure as ``filename`` (format from its suffix), atomically."""
+        path = self.path / filename
+        fmt = path.suffix.lstrip(".")
+        _atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
+        return path
+
+    def files(self) -> list[str]:
+        """Relative paths of the files in the folder (temporary files excluded)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
+                      if p.is_file() and not p.name.endswith(".tmp"))
+
     def has(self, name: str) -> bool:
         return (self.path / f"{name}.npz").exists()
 

@@ -72,3 +72,44 @@ def test_python_dash_m_runs_the_command():
     done = subprocess.run([sys.executable, "-m", "landscape", "list"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "xor_train" in done.stdout
+
+
+def test_set_overrides_and_their_errors(tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["run", "--smoke", "--out", str(out), "--no-progress", "--set", "n_runs=16",
+            "--set", "loss='half_sse'", "--set", "chunk_size=16"]
+    assert cli.main(args) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["n_runs"] == 16 and config["loss"] == "half_sse"
+    for bad, message in [("n_run=3", "config key 'n_run' is not known"),
+                         ("n_runs=1.5", "config key 'n_runs' = 1.5 has the wrong type; expected int"),
+                         ("n_runs=0", "config key 'n_runs' = 0 must be >= 1"),
+                         ("loss=hinge", "config key 'loss' = 'hinge' is not one of"),
+                         ("n_runs", "override 'n_runs' must look like key=value")]:
+        assert cli.main(["run", "--smoke", "--out", str(tmp_path / "x"), "--set", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_toml_config_file(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('experiment = "xor_train"\nsmoke = true\n[config]\nn_runs = 8\nchunk_size = 8\n')
+    out = tmp_path / "o"
+    assert cli.main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["n_runs"] == 8
+    path.write_text('experiment = "xor_train"\n[config\n')
+    assert cli.main(["run", str(path), "--out", str(out)]) == 2
+    assert "is not valid TOML" in capsys.readouterr().err
+    path.write_text('experiment = "xor_train"\nseed = 3\n')
+    assert cli.main(["run", str(path), "--out", str(out)]) == 2
+    assert "unknown top-level keys ['seed']" in capsys.readouterr().err
+
+
+def test_info_and_plot(smoke_run, tmp_path, capsys):
+    _, out = smoke_run
+    assert cli.main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "experiment: xor_train (smoke)" in text and "complete:   yes" in text
+    assert cli.main(["plot", str(out)]) == 0
+    assert cli.main(["info", str(tmp_path)]) == 2
+    assert "is not a results folder" in capsys.readouterr().err

@@ -41,6 +41,19 @@ class Config:
     tol: float = 0.4
     chunk_size: int = 1000
 
+    def check(self) -> None:
+        for key in ("n_runs", "hidden", "steps", "record_every", "chunk_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        for key in ("learning_rate", "tol"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        if self.steps % self.record_every:
+            raise ValueError(f"config key 'record_every' = {self.record_every} must divide "
+                             f"steps = {self.steps}")
+        if self.loss not in ls.objectives.LOSSES:
+            raise ValueError(f"config key 'loss' = {self.loss!r} is not one of {ls.objectives.LOSSES}")
+
 
 SMOKE = Config(n_runs=128, steps=1000, record_every=50, chunk_size=64)
 
