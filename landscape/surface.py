@@ -1073,6 +1073,7 @@ class TrajectoryProjection:
     true_values: np.ndarray | None = None
     plane_values: np.ndarray | None = None
     name: str = "trajectory"
+    metric_name: str | None = None
 
 
 def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="trajectory",
@@ -1091,7 +1092,8 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
         true_values = evaluate_points(metric, trajectory, data, chunk_size=chunk_size, method=method)
         plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
                                        coords, data, _check_chunk(chunk_size), method)
-    return TrajectoryProjection(coords, resid, true_values, plane_values, name)
+    return TrajectoryProjection(coords, resid, true_values, plane_values, name,
+                                _metric_name(metric) if metric is not None else None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,3 +76,106 @@ def test_bad_arguments(ax):
         plotting.plot_spectral_density(ax, np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match="labels"):
         plotting.plot_loss_vs_index(ax, np.ones(2), np.ones(2), labels=np.array([0, 9]))
+
+
+# --------------------------------------------------------------------------------------------
+# surface plots (landscape.surface results)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib.contour  # noqa: E402
+import matplotlib.quiver  # noqa: E402
+import optax  # noqa: E402
+
+from landscape import surface as sf  # noqa: E402
+
+
+def _bowl(params, data):
+    """exp(|x|^2) - 1 + data: spans several decades on a grid around 0 (log levels)."""
+    return jnp.exp(jnp.sum(params["x"] ** 2)) - 1.0 + data
+
+
+def _bowl_parts():
+    center = {"x": jnp.zeros(2)}
+    d1, d2 = {"x": jnp.array([1.0, 0.0])}, {"x": jnp.array([0.0, 1.0])}
+    return center, d1, d2
+
+
+def test_slice_1d_plot_marks_center_with_loss_at_center(ax):
+    center, d1, _ = _bowl_parts()
+    s = sf.slice_1d(_bowl, center, jnp.float32(0.5), d1, np.linspace(-1, 1, 11))
+    art = plotting.plot_slice_1d(ax, s)
+    np.testing.assert_array_equal(art["line"].get_xdata(), s.ts)
+    np.testing.assert_allclose(art["center"].get_offsets(), [[0.0, 0.5]])
+    assert s.center_value == pytest.approx(float(_bowl(center, 0.5))) == pytest.approx(s.values[5])
+    assert ax.get_xlabel() == "t along direction (|d| = 1)"
+
+
+def test_slice_2d_plot_log_levels_colorbar_and_center(ax):
+    center, d1, d2 = _bowl_parts()
+    s = sf.slice_2d(_bowl, center, jnp.float32(1e-3), d1, d2, np.linspace(-2, 2, 9), np.linspace(-1, 1, 5))
+    art = plotting.plot_slice_2d(ax, s)
+    assert art["log"] is True  # values from 1e-3 to ~150: more than two decades
+    assert isinstance(art["contour"], matplotlib.contour.QuadContourSet)
+    assert art["colorbar"] is not None and art["colorbar"].ax.get_ylabel() == s.metric_name
+    np.testing.assert_allclose(art["center"].get_offsets(), [[0.0, 0.0]])
+    assert f"{s.center_value:.4g}" in art["center"].get_label()
+    assert s.center_value == pytest.approx(float(_bowl(center, jnp.float32(1e-3))))
+    assert s.values[4, 2] == pytest.approx(s.center_value)
+    lin = plotting.plot_slice_2d(Figure().add_subplot(), sf.slice_2d(
+        _bowl, center, jnp.float32(1.0), d1, d2, np.linspace(-0.5, 0.5, 5), np.linspace(-0.5, 0.5, 3)))
+    assert lin["log"] is False
+    ax3 = Figure().add_subplot(projection="3d")
+    assert plotting.plot_surface_3d(ax3, s, log=True) is not None
+    with pytest.raises(TypeError, match="3D axes"):
+        plotting.plot_surface_3d(Figure().add_subplot(), s)
+    with pytest.raises(TypeError, match="Slice2D"):
+        plotting.plot_slice_2d(ax, s.values)
+
+
+def test_trajectory_path_values_interpolation_and_plane_points(ax):
+    center, d1, d2 = _bowl_parts()
+    pl = sf.plane_through(center, {"x": jnp.array([1.0, 0.0])}, {"x": jnp.array([0.0, 2.0])})
+    t = jnp.linspace(0, 1, 6)[:, None]
+    traj = {"x": jnp.concatenate([t, t**2], axis=1)}
+    proj = sf.project_trajectory(pl, traj, metric=_bowl, data=jnp.float32(0.0))
+    art = plotting.plot_trajectory(ax, proj, label="run")
+    np.testing.assert_allclose(art["line"].get_xydata(), proj.coords, rtol=1e-6)
+    np.testing.assert_allclose(art["end"].get_offsets(), proj.coords[-1:], rtol=1e-6)
+    assert len(plotting.plot_plane_points(ax, pl).get_offsets()) == 3
+    fig_ax = Figure().add_subplot()
+    lines = plotting.plot_path_values(fig_ax, proj)
+    np.testing.assert_allclose(lines["true"].get_ydata(), proj.true_values)
+    np.testing.assert_allclose(lines["residual"].get_ydata(), proj.residual)
+    with pytest.raises(ValueError, match="no metric values"):
+        plotting.plot_path_values(fig_ax, sf.project_trajectory(pl, traj))
+    interp = sf.interpolate(lambda p, d: jnp.sin(jnp.pi * p["x"][0]) + p["x"][0], {"x": jnp.zeros(2)},
+                            {"x": jnp.ones(2)}, None, num=21)
+    art = plotting.plot_interpolation(Figure().add_subplot(), interp)
+    assert interp.barrier > 0 and f"{interp.barrier:.3g}" in art["barrier"].get_text()
+
+
+def test_basin_map_plot_legend_and_quiver(ax):
+    def wells(params, data):
+        return (params[0] ** 2 - 1.0) ** 2 + params[1] ** 2
+
+    bm = sf.basin_map(wells, jnp.zeros(2), None, jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]),
+                      np.linspace(-1.5, 1.5, 4), np.linspace(-1, 1, 3), optimizer=optax.sgd(0.05),
+                      steps=100, classify=lambda p: (np.asarray(p)[:, 0] > 0).astype(int),
+                      label_names=("left", "right"))
+    art = plotting.plot_basin_map(ax, bm)
+    assert [t.get_text() for t in art["legend"].get_texts()] == ["left", "right"]
+    assert isinstance(art["quiver"], matplotlib.quiver.Quiver) and art["quiver"].N == 12
+    assert art["mesh"].get_array().size == 12
+
+
+def test_symmetric_view_plot(ax):
+    center, d1, d2 = _bowl_parts()
+    pl = sf.plane(center, d1, d2)
+    s = sf.slice_2d(_bowl, center, jnp.float32(0.1), d1, d2, np.linspace(-1, 1, 5), np.linspace(-1, 1, 4))
+    traj = {"x": jnp.stack([jnp.linspace(-1, 0, 5), jnp.zeros(5)], axis=1)}
+    proj = sf.project_trajectory(pl, traj, name="constant start")
+    view = sf.SymmetricView(pl, s, proj, (proj,), -0.5, "gradient", s.center_value)
+    art = plotting.plot_symmetric_view(ax, view)
+    assert art["constant"]["line"].get_label() == "constant start" and len(art["random"]) == 1
+    assert "equilibrium" in art["surface"]["center"].get_label()
