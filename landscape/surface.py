@@ -79,8 +79,9 @@ the true metric along the path beside the metric at the projected points.
 
 Basin maps and the symmetric view
 ---------------------------------
-:func:`basin_map` trains from every point of a 2D grid (batched) and labels where each run ends,
-with the negative gradient projected on the plane. :func:`symmetric_view` builds the plane through
+:func:`basin_map` trains from every point of a 2D grid (batched; with the run axis last for an
+MLP loss, like the trainer's fast path) and labels where each run ends, with the negative gradient
+projected on the plane. :func:`symmetric_view` builds the plane through
 the symmetric equilibrium spanned by the symmetric direction of descent and the most unstable
 symmetry-breaking direction, with the surface and projected trajectories. Plots for all results
 are in :mod:`landscape.plotting`.
@@ -791,7 +792,7 @@ def _slice_impl(center, dirs, coords, data, *, metric, n_chunks, batched):
         block = lambda cs: fn(_along(center, dirs, cs.T, True), data)  # noqa: E731
     else:
         block = jax.vmap(lambda c: metric(_along(center, dirs, c, False), data))
-    return _chunked(block, coords, n_chunks).astype(dtype)
+    return _chunked(block, coords, n_chunks).astype(dtype), metric(center, data).astype(dtype)
 
 
 def _points_impl(params, data, *, metric, n_chunks, batched):
@@ -816,9 +817,20 @@ def _program(kind: str, batched: bool):
                    static_argnames=("metric", "n_chunks"), compiler_options=options)
 
 
-def _check_scalar_metric(metric, params, data):
+def _abstract(tree):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(np.shape(leaf)), np.dtype(getattr(leaf, "dtype", None) or np.asarray(leaf).dtype))
+                          for leaf in leaves)
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_check(metric, params_abstract, data_abstract):
+    def structs(abstract):
+        treedef, specs = abstract
+        return jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in specs])
+
     try:
-        out = jax.eval_shape(metric, params, data)
+        out = jax.eval_shape(metric, structs(params_abstract), structs(data_abstract))
     except Exception as err:
         raise ValueError(f"metric(params, data) failed on these params and data: {err}") from err
     if getattr(out, "shape", None) != ():
@@ -826,18 +838,25 @@ def _check_scalar_metric(metric, params, data):
                          f"{getattr(out, 'shape', out)}")
 
 
-def _evaluate_along(metric, center, dirs, coords, data, chunk_size, method):
-    """``metric(center + sum_i coords[:, i] d_i)`` for coords ``(m, k)`` (float64): NumPy ``(m,)``."""
+def _check_scalar_metric(metric, params, data):
+    """``metric(params, data)`` must trace to a scalar (checked once per metric and shapes)."""
+    _scalar_check(metric, _abstract(params), _abstract(data))
+
+
+def _evaluate_along(metric, center, dirs, coords, data, chunk_size, method, *, with_center=False):
+    """``metric(center + sum_i coords[:, i] d_i)`` for coords ``(m, k)`` (float64): NumPy ``(m,)``
+    (and ``metric(center)``, computed in the same program, with ``with_center``)."""
     batched = _resolve_method(metric, method) == "batched"
     m = coords.shape[0]
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
     chunk, n_chunks = _plan_chunks(metric, n_params, data, m, chunk_size)
-    padded = np.zeros((chunk * n_chunks, coords.shape[1]), np.float64)
-    padded[:m] = coords
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
-    out = _program("slice", batched)(center, tuple(dirs), jnp.asarray(padded, dtype), data,
-                                     metric=metric, n_chunks=n_chunks)
-    return np.asarray(out)[:m]
+    padded = np.zeros((chunk * n_chunks, coords.shape[1]), np.dtype(dtype))
+    padded[:m] = coords
+    out, center_value = _program("slice", batched)(center, tuple(dirs), padded, data,
+                                                   metric=metric, n_chunks=n_chunks)
+    values = np.asarray(out)[:m]
+    return (values, float(center_value)) if with_center else values
 
 
 def evaluate_points(metric, params, data, *, chunk_size=None, method="auto") -> np.ndarray:
@@ -867,8 +886,9 @@ def evaluate_points(metric, params, data, *, chunk_size=None, method="auto") -> 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Slice1D:
-    """``values[i] = metric(center + ts[i] * d)``; ``center_value = metric(center)`` evaluated on
-    its own (a sanity check against the grid's value at ``t = 0``)."""
+    """``values[i] = metric(center + ts[i] * d)``; ``center_value = metric(center)``, the metric
+    at the center itself (not through the grid formula; a sanity check against the grid's value at
+    ``t = 0`` and the training loss there)."""
 
     ts: np.ndarray
     values: np.ndarray
@@ -885,7 +905,7 @@ class Slice1D:
 class Slice2D:
     """``values[i, j] = metric(center + alphas[i] d1 + betas[j] d2)``, shape
     ``(len(alphas), len(betas))`` (``indexing="ij"``: transpose for ``contourf(alphas, betas, .)``);
-    ``center_value = metric(center)`` evaluated on its own."""
+    ``center_value = metric(center)``, the metric at the center itself (not through the grid)."""
 
     alphas: np.ndarray
     betas: np.ndarray
@@ -904,10 +924,6 @@ class Slice2D:
         return self.d2.label
 
 
-def _center_value(metric, center, data) -> float:
-    return float(jax.jit(metric)(center, data))
-
-
 def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="auto") -> Slice1D:
     """``metric(center + t d, data)`` for every ``t`` in the 1-D grid ``ts`` (one compiled call;
     see the module docstring for chunking and ``method``). Returns :class:`Slice1D`."""
@@ -918,8 +934,9 @@ def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="au
     chunk_size = _check_chunk(chunk_size)
     _check_method(method)
     _check_scalar_metric(metric, center, data)
-    values = _evaluate_along(metric, center, [d], ts[:, None], data, chunk_size, method)
-    return Slice1D(ts, values, _center_value(metric, center, data), direction, _metric_name(metric))
+    values, center_value = _evaluate_along(metric, center, [d], ts[:, None], data, chunk_size,
+                                           method, with_center=True)
+    return Slice1D(ts, values, center_value, direction, _metric_name(metric))
 
 
 def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
@@ -937,9 +954,10 @@ def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
     _check_scalar_metric(metric, center, data)
     a, b = np.meshgrid(alphas, betas, indexing="ij")
     coords = np.stack([a.ravel(), b.ravel()], axis=1)
-    values = _evaluate_along(metric, center, [t1, t2], coords, data, chunk_size, method)
-    return Slice2D(alphas, betas, values.reshape(len(alphas), len(betas)),
-                   _center_value(metric, center, data), d1, d2, _metric_name(metric))
+    values, center_value = _evaluate_along(metric, center, [t1, t2], coords, data, chunk_size,
+                                           method, with_center=True)
+    return Slice2D(alphas, betas, values.reshape(len(alphas), len(betas)), center_value, d1, d2,
+                   _metric_name(metric))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1168,7 +1186,52 @@ def _train_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps, n_chun
     return _chunked(jax.vmap(one), coords, n_chunks)
 
 
-_train_program = jax.jit(_train_impl, static_argnames=("loss_fn", "optimizer", "steps", "n_chunks"))
+def _train_batched_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps, n_chunks):
+    """:func:`_train_impl` for an MLP loss with the run axis last (``Loss.batched``): the
+    trainer's fast path, same per-step semantics. ``n_chunks`` is 1 (chunks are a Python loop)."""
+    del n_chunks
+
+    def vg(p):
+        def total(q):
+            losses = loss_fn.batched(q, data)
+            return jnp.sum(losses), losses
+
+        (_, losses), g = jax.value_and_grad(total, has_aux=True)(p)
+        return losses, g
+
+    def finite(tree):  # (R,)
+        return functools.reduce(jnp.logical_and, [
+            jnp.all(jnp.isfinite(x), axis=tuple(range(x.ndim - 1))) for x in jax.tree_util.tree_leaves(tree)])
+
+    init_fn = jax.vmap(optimizer.init, in_axes=-1, out_axes=-1)
+    update_fn = jax.vmap(optimizer.update, in_axes=(-1, -1, -1), out_axes=(-1, -1))
+    start = _along(center, dirs, coords.T, True)
+    start_loss, g0 = vg(start)
+
+    def step(carry, _):
+        p, s, alive = carry
+        loss, g = vg(p)
+        ok = alive & jnp.isfinite(loss) & finite(g)
+        upd, s_new = update_fn(g, s, p)
+        p_new = optax.apply_updates(p, upd)
+        keep = lambda n, o: jnp.where(ok, n, o)  # noqa: E731  (R,) against (..., R)
+        return (jax.tree.map(keep, p_new, p), jax.tree.map(keep, s_new, s), ok), None
+
+    init = (start, init_fn(start), jnp.isfinite(start_loss) & finite(g0))
+    (p, _, alive), _ = jax.lax.scan(step, init, None, length=steps)
+    final = loss_fn.batched(p, data)
+    alive = alive & jnp.isfinite(final) & finite(p)
+    lead = lambda t: jax.tree.map(lambda x: jnp.moveaxis(x, -1, 0), t)  # noqa: E731
+    return lead(p), final, alive, start_loss, lead(g0)
+
+
+@functools.lru_cache(maxsize=None)
+def _train_program(batched: bool):
+    options = None
+    if batched and jax.default_backend() == "cpu":
+        options = {"xla_cpu_experimental_ynn_fusion_type": ""}  # see _program
+    return jax.jit(_train_batched_impl if batched else _train_impl,
+                   static_argnames=("loss_fn", "optimizer", "steps", "n_chunks"), compiler_options=options)
 
 
 def _loss_levels(final_loss, ok, levels):
@@ -1193,7 +1256,8 @@ def _loss_levels(final_loss, ok, levels):
 
 
 def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps, classify=None,
-              label_names=None, loss_levels=None, chunk_size=None, progress=None) -> BasinMap:
+              label_names=None, loss_levels=None, chunk_size=None, method="auto",
+              progress=None) -> BasinMap:
     """Train from every point ``center + a d1 + b d2`` of the grid and label where each run ends.
 
     Training is full-batch with ``optimizer`` (any optax transformation) for ``steps`` steps, all
@@ -1201,7 +1265,9 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     a progress bar over chunks when there are several). A run whose loss or gradient becomes
     non-finite is frozen there and gets status ``nonfinite``. (:func:`landscape.train_many`
     draws its starts from ``init_fn(key)``; a grid of given starts is trained here instead, with
-    the same per-step semantics.)
+    the same per-step semantics.) ``method``: ``"vmap"`` for any loss; ``"batched"`` (taken by
+    ``"auto"`` for an MLP loss of :func:`landscape.objectives.loss`) trains with the run axis
+    last, the trainer's fast path.
 
     Labels: ``classify(final_params) -> (m,) int`` when given (e.g. the minima module's
     clustering; ``final_params`` leaves ``(m, ...)``, row-major over the grid; names from
@@ -1220,6 +1286,10 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     chunk_size = _check_chunk(chunk_size)
     if classify is not None and not callable(classify):
         raise TypeError(f"classify={classify!r} must be callable as classify(params_batch) -> labels")
+    _check_method(method)
+    if method == "batched" and not isinstance(loss_fn, Loss):
+        raise ValueError(f"method='batched' needs an MLP loss from landscape.objectives.loss; got {loss_fn!r}")
+    batched = isinstance(loss_fn, Loss) and method != "vmap"
     _check_scalar_metric(loss_fn, center, data)
 
     a, b = np.meshgrid(alphas, betas, indexing="ij")
@@ -1236,7 +1306,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     parts = []
     for c in progress_bar(range(n_chunks), n_chunks, progress, desc="basin_map"):
         cs = jnp.asarray(padded[c * chunk:(c + 1) * chunk], dtype)
-        parts.append(jax.device_get(_train_program(center, (t1, t2), cs, data, loss_fn=loss_fn,
+        parts.append(jax.device_get(_train_program(batched)(center, (t1, t2), cs, data, loss_fn=loss_fn,
                                                    optimizer=optimizer, steps=steps, n_chunks=1)))
     cat = lambda *xs: np.concatenate(xs, axis=0)[:m]  # noqa: E731
     final_params, final_loss, alive, start_loss, g0 = jax.tree.map(cat, *parts) if len(parts) > 1 else \
