@@ -102,6 +102,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from . import curvature as cv
+from . import symmetry
 from .models import Model
 from .objectives import Criterion, Loss
 from .train import STATUS_NONFINITE, STATUS_OK, progress_bar
@@ -531,14 +532,6 @@ def pca_directions(trajectory, *, k=2, origin="last") -> PCA:
     return PCA(dirs, ratio, s[:k], _unflat(x0, like), dev @ comps.T)
 
 
-def _symmetry():
-    """:mod:`landscape.symmetry`, imported on first use (it is developed alongside this module;
-    move to a top-level import once both are in the tree)."""
-    from . import symmetry
-
-    return symmetry
-
-
 def _check_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"model={model!r} must be a landscape Model, e.g. landscape.mlp([2, 2, 1])")
@@ -561,7 +554,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     _leaves_of(params, "params")
     grad_tol = cv._check_tol("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
     g = jax.grad(loss_fn)(params, data)
-    gs = _flat64(_symmetry().project_symmetric(model, g))
+    gs = _flat64(symmetry.project_symmetric(model, g))
     gnorm, snorm = float(np.linalg.norm(_flat64(g))), float(np.linalg.norm(gs))
     info = {"symmetric_grad_norm": snorm, "grad_norm": gnorm}
     if snorm > grad_tol:
@@ -571,7 +564,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
                          "the point is critical in the symmetric subspace; pass fallback= (e.g. the "
                          "constant-start trajectory's displacement) to choose the symmetric direction")
     fb, _ = _direction(fallback, params, "fallback")
-    fs = _flat64(_symmetry().project_symmetric(model, fb))
+    fs = _flat64(symmetry.project_symmetric(model, fb))
     fnorm = float(np.linalg.norm(fs))
     if fnorm == 0:
         raise ValueError("fallback has no component in the symmetric subspace")
@@ -587,7 +580,7 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     _check_model(model)
     _leaves_of(params, "params")
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
-    q = _symmetry().breaking_basis(model, dtype=dtype)
+    q = symmetry.breaking_basis(model, dtype=dtype)
     if q.shape[1] == 0:
         raise ValueError(f"model {list(model.sizes)} has no symmetry-breaking directions (no hidden "
                          "layer with two or more units)")
@@ -817,10 +810,14 @@ def _program(kind: str, batched: bool):
                    static_argnames=("metric", "n_chunks"), compiler_options=options)
 
 
+def _dtype_of(leaf):
+    dtype = getattr(leaf, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.asarray(leaf).dtype
+
+
 def _abstract(tree):
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((tuple(np.shape(leaf)), np.dtype(getattr(leaf, "dtype", None) or np.asarray(leaf).dtype))
-                          for leaf in leaves)
+    return treedef, tuple((tuple(np.shape(leaf)), _dtype_of(leaf)) for leaf in leaves)
 
 
 @functools.lru_cache(maxsize=256)

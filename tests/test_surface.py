@@ -12,6 +12,7 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import surface as sf
+from landscape import symmetry
 
 # Float64 sums of O(10) products of O(1) numbers.
 EXACT = 1e-12
@@ -280,8 +281,6 @@ def test_hessian_directions_match_eigh(quad):
 
 
 def test_symmetry_directions_lie_in_their_subspaces():
-    from landscape import symmetry
-
     model = ls.mlp([2, 3, 1], activation="tanh", output="linear")
     loss_fn = ls.objectives.loss(model, "mse")
     data = ls.datasets.xor(dtype=jnp.float64)
