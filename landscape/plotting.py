@@ -12,6 +12,12 @@ Curvature plots:
   :func:`landscape.curvature.gaussian_density`), optionally on a log scale;
 - :func:`plot_loss_vs_index`: loss against index fraction over many critical points
   (Dauphin et al. 2014).
+
+Surface plots take the result objects of :mod:`landscape.surface` (containers of NumPy arrays
+that carry their axis labels): :func:`plot_slice_1d`, :func:`plot_slice_2d` (filled contours,
+log-scaled levels when the values span decades), :func:`plot_surface_3d`,
+:func:`plot_trajectory`, :func:`plot_path_values`, :func:`plot_interpolation`,
+:func:`plot_plane_points`, :func:`plot_basin_map` and :func:`plot_symmetric_view`.
 """
 
 from __future__ import annotations
