@@ -124,6 +124,16 @@ def _check_flips(model: Model, flips) -> bool:
     return sy._check_flips(model, flips)
 
 
+_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
+
+
+def _layout(model: Model) -> Model:
+    """What canonical forms depend on (sizes, bias, the activation's flip kind) as a Model: the
+    compile-cache key, shared by models that differ only in activations of one kind."""
+    return dataclasses.replace(model, activation=_KIND_REPRESENTATIVE[sy.flip_kind(model.activation)],
+                               output="linear")
+
+
 def _complement_layers(model: Model) -> tuple[int, ...]:
     """Hidden layers whose flips shift the next bias (logistic units with biases)."""
     if model.bias and sy.flip_kind(model.activation) == "complement":
@@ -172,65 +182,61 @@ def uncentered_params(model: Model, params) -> list:
 # canonical forms
 
 
-def _identity_like(widths, batch, flips):
-    perms = tuple(jnp.broadcast_to(jnp.arange(w, dtype=jnp.int32), batch + (w,)) for w in widths)
-    signs = tuple(jnp.ones(batch + (w,), jnp.int32) for w in widths) if flips else None
-    return sy.GroupElement(perms, signs)
-
-
 def _first_significant_sign(v, rtol):
     """``(..., H)`` +-1: the sign of each row's first entry with ``|v_i| > rtol * max |v|``
     (``+1`` for an all-zero row)."""
     mag = jnp.abs(v)
     top = jnp.max(mag, axis=-1, keepdims=True)
-    first = jnp.argmax(mag > rtol * top, axis=-1)
-    value = jnp.take_along_axis(v, first[..., None], axis=-1)[..., 0]
+    significant = mag > rtol * top
+    # the first significant entry: significant, and no significant entry before it
+    before = jnp.cumsum(significant, axis=-1) - significant
+    value = jnp.sum(jnp.where(significant & (before == 0), v, 0), axis=-1)
     return jnp.where(value < 0, -1, 1).astype(jnp.int32), top[..., 0]
 
 
-def _unit_rows(model: Model, cparams, h: int):
-    """Incoming rows ``(..., H_h, fan_in [+1 bias])`` and outgoing rows ``(..., H_h, fan_out)``
-    of hidden layer ``h`` in centered params."""
-    w_in = jnp.swapaxes(cparams[h]["w"], -1, -2)
-    if model.bias:
-        w_in = jnp.concatenate([w_in, cparams[h]["b"][..., None]], axis=-1)
-    return w_in, cparams[h + 1]["w"]
 
 
 @functools.partial(jax.jit, static_argnames=("model", "flips", "rtol"))
 def _canonical_impl(model: Model, params, flips: bool, rtol: float):
+    """Canonical element and form. Layer by layer in centered coordinates, where each layer's
+    element is a signed permutation: after settling hidden layer ``h`` only the rows of the
+    next weight matrix move (its centered bias does not), so those rows are updated in place
+    and the whole element is applied once at the end by :func:`landscape.symmetry.apply_element`
+    (elements of different layers commute)."""
     widths = model.hidden_sizes
     n_hidden = len(widths)
-    leaf = params[0]["w"]
-    batch = leaf.shape[:-2]
-    dtype = leaf.dtype
-    total = _identity_like(widths, batch, flips)
+    dtype = params[0]["w"].dtype
+    c = _center(model, params)
+    weights = [layer["w"] for layer in c]
+    perms, signs = [], []
     for h in range(n_hidden):
-        v_in, v_out = _unit_rows(model, _center(model, params), h)
+        v_in = jnp.swapaxes(weights[h], -1, -2)
+        if model.bias:
+            v_in = jnp.concatenate([v_in, c[h]["b"][..., None]], axis=-1)
+        v_out = weights[h + 1]
         last = h == n_hidden - 1
         c_in = jnp.asarray(_key_weights(v_in.shape[-1]), dtype)
         c_out = jnp.asarray(_key_weights(v_out.shape[-1]), dtype)
+        s = jnp.ones(v_in.shape[:-1], jnp.int32)
         if flips:
             s, top = _first_significant_sign(v_in, rtol)
             if last:  # a unit with no incoming weights takes its sign from its outgoing ones
-                s_out, _ = _first_significant_sign(v_out, rtol)
-                s = jnp.where(top > 0, s, s_out)
-            v_in = v_in * s[..., None].astype(dtype)
-            v_out = v_out * s[..., None].astype(dtype)
-        primary = v_in @ c_in
+                s = jnp.where(top > 0, s, _first_significant_sign(v_out, rtol)[0])
+        sf = s.astype(dtype)[..., None]
+        primary = (v_in * sf) @ c_in
         # ties of the primary key (units with equal incoming weights): outgoing weights decide;
-        # for an inner layer only their norm is invariant under the next layers' elements
-        secondary = v_out @ c_out if last else jnp.sum(v_out * v_out, axis=-1)
+        # before the last hidden layer only their norm is invariant under the later layers
+        secondary = (v_out * sf) @ c_out if last else jnp.sum(v_out * v_out, axis=-1)
         perm = jnp.lexsort((secondary, primary), axis=-1).astype(jnp.int32)
-        perms = tuple(perm if i == h else p for i, p in enumerate(_identity_like(widths, batch, False).perms))
-        signs = None
-        if flips:
-            ones = _identity_like(widths, batch, True).signs
-            signs = tuple(s if i == h else o for i, o in enumerate(ones))
-        element = sy.GroupElement(perms, signs)
-        params = sy.apply_element(model, params, element)
-        total = sy.compose(element, total)
-    return params, total
+        # the next layer sees the settled units: row j = s[perm[j]] * old row perm[j]
+        onehot = (perm[..., :, None] == jnp.arange(perm.shape[-1])).astype(dtype)  # [j, perm[j]]
+        weights[h + 1] = onehot @ (v_out * sf)
+        perms.append(perm)
+        signs.append(s)
+    element = sy.GroupElement(tuple(perms), tuple(signs) if flips else None)
+    if not n_hidden:
+        return list(params), element
+    return sy.apply_element(model, params, element), element
 
 
 def canonical_element(model: Model, params, *, flips: bool | None = None) -> sy.GroupElement:
@@ -262,7 +268,7 @@ def canonical_element(model: Model, params, *, flips: bool | None = None) -> sy.
     _check_model(model)
     _batch_shape(model, params)
     flips = _check_flips(model, flips)
-    return _canonical_impl(model, list(params), flips, SIGN_RTOL)[1]
+    return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[1]
 
 
 def canonicalize(model: Model, params, *, flips: bool | None = None) -> list:
@@ -274,7 +280,7 @@ def canonicalize(model: Model, params, *, flips: bool | None = None) -> list:
     _check_model(model)
     _batch_shape(model, params)
     flips = _check_flips(model, flips)
-    return _canonical_impl(model, list(params), flips, SIGN_RTOL)[0]
+    return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,12 +288,13 @@ def canonicalize(model: Model, params, *, flips: bool | None = None) -> list:
 
 
 def _host_layers(model: Model, params) -> list[dict[str, np.ndarray]]:
-    """Centered params as float64 NumPy, leaves ``(n, ...)`` (one leading run axis)."""
-    batch = _batch_shape(model, params)
-    c = _center(model, [{k: jnp.asarray(v) for k, v in layer.items()} for layer in params])
-    n = math.prod(batch)
-    return [{k: np.asarray(v, np.float64).reshape((n,) + tuple(v.shape[len(batch):]))
-             for k, v in layer.items()} for layer in c]
+    """Centered params as float64 NumPy, leaves ``(n, ...)`` (one leading run axis); computed
+    on the host, so no small programs get compiled for each new shape."""
+    layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()}
+              for layer in _one_axis(model, params)]
+    for h in _complement_layers(model):
+        layers[h + 1]["b"] = layers[h + 1]["b"] + 0.5 * np.sum(layers[h + 1]["w"], axis=-2)
+    return layers
 
 
 def _flatten_layers(layers) -> np.ndarray:
@@ -482,10 +489,11 @@ def _rows(model: Model, params) -> int:
 
 
 def _one_axis(model: Model, params) -> list:
-    """``params`` with its leading batch axes flattened into one: leaves ``(n, ...)``."""
+    """``params`` as NumPy arrays (on the host) with the leading batch axes flattened into one:
+    leaves ``(n, ...)``."""
     n = _rows(model, params)
     shapes = model.param_shapes
-    return [{k: jnp.reshape(jnp.asarray(v), (n,) + shapes[l][k]) for k, v in layer.items()}
+    return [{k: np.asarray(v).reshape((n,) + shapes[l][k]) for k, v in layer.items()}
             for l, layer in enumerate(params)]
 
 
@@ -552,7 +560,7 @@ def function_outputs(model: Model, params, x, *, final_activation: bool = True) 
     (e.g. ``data.x`` or a probe set), computed in one compiled call."""
     _check_model(model)
     batch = _batch_shape(model, params)
-    x = jnp.asarray(x)
+    x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.n_in:
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in}) for sizes "
                          f"{list(model.sizes)}")
@@ -1081,7 +1089,7 @@ def unit_structure(model: Model, params, x, *, dup_rtol: float = DUP_RTOL,
     _check_model(model)
     n = _rows(model, params)
     flips = _check_flips(model, flips)
-    x = jnp.asarray(x)
+    x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.n_in:
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in})")
     flat = _one_axis(model, params)
@@ -1427,7 +1435,7 @@ def _closest_image(model: Model, b, a, mode: str, flips: bool):
         vec = _flatten_layers(_host_layers(model, images))
         ref = _flatten_layers(_host_layers(model, a))
         g = int(np.argmin(np.linalg.norm(vec - ref, axis=1)))
-        return jax.tree.map(lambda leaf: leaf[g], images)
+        return [{key: np.asarray(leaf)[g] for key, leaf in layer.items()} for layer in images]
     return align(model, b, a, flips=flips).params
 
 
@@ -1484,7 +1492,8 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, num: int = 
     names = tuple(f"cluster {i}" for i in range(k)) if names is None else tuple(names)
     if len(names) != k:
         raise ValueError(f"names has {len(names)} entries for {k} points")
-    points = [jax.tree.map(lambda leaf: jnp.asarray(leaf)[i], list(params)) for i in range(k)]
+    host = _one_axis(model, params)
+    points = [[{key: leaf[i] for key, leaf in layer.items()} for layer in host] for i in range(k)]
     ts = np.linspace(0.0, 1.0, num)
     paths = np.full((k, k, num), np.nan)
     saddle = np.full((k, k), np.nan)
@@ -1636,11 +1645,11 @@ def _loss_grad_program(loss_fn):
 
 def _inputs_of(data, x):
     if x is not None:
-        return jnp.asarray(x)
+        return np.asarray(x)
     if hasattr(data, "x"):
-        return jnp.asarray(data.x)
+        return np.asarray(data.x)
     if isinstance(data, (tuple, list)) and len(data) >= 1:
-        return jnp.asarray(data[0])
+        return np.asarray(data[0])
     raise ValueError("pass x= (the inputs to compare outputs on): data has no .x")
 
 
