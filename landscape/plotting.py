@@ -18,6 +18,11 @@ that carry their axis labels): :func:`plot_slice_1d`, :func:`plot_slice_2d` (fil
 log-scaled levels when the values span decades), :func:`plot_surface_3d`,
 :func:`plot_trajectory`, :func:`plot_path_values`, :func:`plot_interpolation`,
 :func:`plot_plane_points`, :func:`plot_basin_map` and :func:`plot_symmetric_view`.
+
+Minima-census plots take plain arrays (so an experiment can redraw them from saved results):
+:func:`plot_basin_shares` (shares with confidence bands against a swept parameter),
+:func:`plot_restart_curve`, :func:`plot_loss_histogram` (cluster levels marked),
+:func:`plot_barriers` and :func:`plot_disconnectivity` (see :mod:`landscape.minima`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ __all__ = ["plot_eigenvalues", "plot_spectral_density", "plot_loss_vs_index",
            # surfaces
            "plot_slice_1d", "plot_slice_2d", "plot_surface_3d", "plot_trajectory",
            "plot_path_values", "plot_interpolation", "plot_plane_points", "plot_basin_map",
-           "plot_symmetric_view"]
+           "plot_symmetric_view",
+           # minima census
+           "plot_basin_shares", "plot_restart_curve", "plot_loss_histogram", "plot_barriers",
+           "plot_disconnectivity"]
 
 _SIGN_COLORS = ("tab:red", "tab:gray", "tab:blue")  # negative, zero, positive
 
@@ -456,3 +464,206 @@ def plot_symmetric_view(ax, view, *, levels=30, log=None, cmap="viridis", legend
     leg = ax.legend(loc="best", fontsize="small") if legend else None
     surf["center"] = eq
     return {"surface": surf, "constant": const, "random": rand, "legend": leg}
+
+
+# --------------------------------------------------------------------------------------------
+# minima census (landscape.minima: arrays, so figures can be redrawn from saved results)
+
+
+def _matrix(name, values, shape=None) -> np.ndarray:
+    arr = np.asarray(values, np.float64)
+    if arr.ndim != 2 or (shape is not None and arr.shape != shape):
+        want = f" {shape}" if shape is not None else ""
+        raise ValueError(f"{name} of shape {arr.shape} must be a 2-D array{want}")
+    return arr
+
+
+def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, colors=None,
+                      xlabel="init scale"):
+    """Share of runs in each basin against a swept parameter, with confidence bands.
+
+    ``groups (G,)``: the swept values; ``shares``, ``lo``, ``hi`` ``(G, C)``: shares and
+    interval ends per category (:class:`landscape.minima.BasinShares`); ``names (C,)`` label the
+    lines. ``log_x=None`` uses a log axis when the values are positive and span a decade or
+    more. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
+    """
+    _check_ax(ax)
+    g = _vector("groups", groups).astype(np.float64)
+    shares = _matrix("shares", shares)
+    if shares.shape[0] != g.size:
+        raise ValueError(f"shares of shape {shares.shape} must have one row per group ({g.size})")
+    lo = _matrix("lo", lo, shares.shape)
+    hi = _matrix("hi", hi, shares.shape)
+    c = shares.shape[1]
+    names = [f"cluster {j}" for j in range(c)] if names is None else list(names)
+    if len(names) != c:
+        raise ValueError(f"names has {len(names)} entries for {c} categories")
+    if colors is None:
+        import matplotlib
+
+        cmap = matplotlib.colormaps["tab10" if c <= 10 else "tab20"]
+        colors = [cmap(j % cmap.N) for j in range(c)]
+    if log_x is None:
+        log_x = bool(np.all(g > 0) and g.size > 1 and g.max() / g.min() >= 10)
+    order = np.argsort(g)
+    out = {}
+    for j, name in enumerate(names):
+        (line,) = ax.plot(g[order], shares[order, j], marker="o", color=colors[j], label=name)
+        band = ax.fill_between(g[order], lo[order, j], hi[order, j], color=colors[j], alpha=0.2,
+                               linewidth=0)
+        out[name] = {"line": line, "band": band}
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of runs")
+    return out
+
+
+def plot_restart_curve(ax, ks, formula, lo, hi, *, empirical=None, label="1 - (1 - p)^k",
+                       color=None):
+    """P(success within ``k`` restarts) against ``k``: the independence form
+    ``1 - (1 - p)^k`` as a line with its confidence band, and (optionally) the estimate from the
+    runs themselves as markers (:class:`landscape.minima.RestartCurve`).
+
+    Returns a dict: ``"line"`` (Line2D), ``"band"`` (PolyCollection), ``"empirical"``
+    (Line2D or None)."""
+    _check_ax(ax)
+    ks = _vector("ks", ks).astype(np.float64)
+    formula = _vector("formula", formula)
+    lo = _vector("lo", lo)
+    hi = _vector("hi", hi)
+    if not formula.shape == lo.shape == hi.shape == ks.shape:
+        raise ValueError(f"ks {ks.shape}, formula {formula.shape}, lo {lo.shape} and hi {hi.shape} "
+                         "must have one shape")
+    (line,) = ax.plot(ks, formula, color=color, label=label)
+    band = ax.fill_between(ks, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    emp = None
+    if empirical is not None:
+        empirical = _vector("empirical", empirical)
+        if empirical.shape != ks.shape:
+            raise ValueError(f"empirical {empirical.shape} must have the shape of ks {ks.shape}")
+        (emp,) = ax.plot(ks, empirical, linestyle="none", marker="o", color=line.get_color(),
+                         markerfacecolor="none", label="from the runs")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("restarts k")
+    ax.set_ylabel("P(success within k restarts)")
+    return {"line": line, "band": band, "empirical": emp}
+
+
+def plot_loss_histogram(ax, loss, *, levels=None, level_names=None, bins=60, log=None,
+                        floor=None, **hist_kwargs):
+    """Histogram of final losses with cluster levels (e.g. each cluster's mean loss) marked as
+    vertical lines. ``log=None`` puts the losses on a log axis when the positive ones span two
+    decades or more (losses at or below ``floor``, default the smallest positive loss, are
+    drawn at it). Non-finite losses are left out. Returns a dict: ``"bars"`` (the BarContainer),
+    ``"levels"`` (list of Line2D)."""
+    _check_ax(ax)
+    loss = _vector("loss", loss).astype(np.float64)
+    loss = loss[np.isfinite(loss)]
+    if loss.size == 0:
+        raise ValueError("loss has no finite values to draw")
+    log = _use_log(loss, log)
+    if log:
+        positive = loss[loss > 0]
+        if positive.size == 0:
+            raise ValueError("log=True needs positive losses")
+        floor = float(positive.min()) if floor is None else float(floor)
+        loss = np.maximum(loss, floor)
+        hi = float(loss.max()) if loss.max() > floor else floor * 10
+        edges = np.geomspace(floor, hi, int(bins) + 1)
+        ax.set_xscale("log")
+    else:
+        edges = int(bins)
+    _, _, bars = ax.hist(loss, bins=edges, **hist_kwargs)
+    marks = []
+    if levels is not None:
+        levels = _vector("levels", levels).astype(np.float64)
+        names = [None] * levels.size if level_names is None else list(level_names)
+        if len(names) != levels.size:
+            raise ValueError(f"level_names has {len(names)} entries for {levels.size} levels")
+        for value, name in zip(levels, names):
+            x = max(value, floor) if log else value
+            marks.append(ax.axvline(x, color="tab:red", linestyle="--", linewidth=0.8, label=name))
+    ax.set_xlabel("final loss")
+    ax.set_ylabel("runs")
+    return {"bars": bars, "levels": marks}
+
+
+def plot_barriers(ax, barrier, *, names=None, cmap="magma", annotate=True):
+    """The matrix of loss barriers between cluster representatives
+    (:attr:`landscape.minima.Connectivity.barrier`) as an image, values written in the cells.
+    Returns a dict: ``"image"`` (AxesImage), ``"texts"`` (list of Text)."""
+    _check_ax(ax)
+    b = _matrix("barrier", barrier)
+    k = b.shape[0]
+    if b.shape != (k, k):
+        raise ValueError(f"barrier of shape {b.shape} must be square")
+    names = [str(i) for i in range(k)] if names is None else list(names)
+    if len(names) != k:
+        raise ValueError(f"names has {len(names)} entries for {k} points")
+    image = ax.imshow(np.ma.masked_invalid(b), cmap=cmap)
+    texts = []
+    if annotate:
+        for i in range(k):
+            for j in range(k):
+                if np.isfinite(b[i, j]):
+                    texts.append(ax.text(j, i, f"{b[i, j]:.2g}", ha="center", va="center",
+                                         color="white", fontsize="small"))
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set_title("barrier along the straight path (loss)")
+    return {"image": image, "texts": texts}
+
+
+def plot_disconnectivity(ax, losses, merges, *, names=None, log=False, color="black"):
+    """A disconnectivity graph: each cluster a vertical line rising from its loss, joined to
+    others at the level of the lowest barrier between the groups (``merges (k - 1, 3)`` rows
+    ``(i, j, level)`` as from :func:`landscape.minima.merge_tree`).
+
+    Leaves are ordered so that branches do not cross. Returns a dict: ``"lines"`` (list of
+    Line2D), ``"order"`` (leaf order), ``"x"`` (x position of each point)."""
+    _check_ax(ax)
+    losses = _vector("losses", losses).astype(np.float64)
+    k = losses.size
+    merges = np.asarray(merges, np.float64).reshape(-1, 3) if np.size(merges) else np.zeros((0, 3))
+    if merges.shape[0] > k - 1:
+        raise ValueError(f"merges has {merges.shape[0]} rows; at most {k - 1} for {k} points")
+    idx = merges[:, :2].astype(np.int64)
+    if merges.size and (idx.min() < 0 or idx.max() >= k):
+        raise ValueError(f"merges name points outside 0..{k - 1}")
+    names = [str(i) for i in range(k)] if names is None else list(names)
+    if len(names) != k:
+        raise ValueError(f"names has {len(names)} entries for {k} points")
+    # leaf order: groups merged in order as concatenated leaf lists (no crossing branches)
+    group = {i: [i] for i in range(k)}
+    owner = list(range(k))
+    segments = []
+    for a, b, level in merges:
+        ra, rb = owner[int(a)], owner[int(b)]
+        group[ra] = group[ra] + group.pop(rb)
+        for leaf in group[ra]:
+            owner[leaf] = ra
+        segments.append((ra, rb, level))
+    order = [leaf for g in group.values() for leaf in g]
+    xs = {leaf: float(pos) for pos, leaf in enumerate(order)}
+    # replay the merges: each group's stem rises from where it ends (``top``) to the merge
+    # level, and a bar joins the two stems there
+    center = {i: xs[i] for i in range(k)}
+    lines = []
+    top = {i: losses[i] for i in range(k)}
+    for ra, rb, level in segments:
+        for r in (ra, rb):
+            lines += ax.plot([center[r], center[r]], [top[r], level], color=color)
+        lines += ax.plot([center[ra], center[rb]], [level, level], color=color)
+        center[ra] = (center[ra] + center[rb]) / 2
+        top[ra] = level
+    ymax = max(list(top.values()) + [float(np.max(losses))])
+    span = ymax - float(np.min(losses))
+    for r in group:  # the surviving stems rise a little above the top
+        lines += ax.plot([center[r], center[r]], [top[r], ymax + 0.05 * (span or 1.0)], color=color)
+    ax.set_xticks([xs[i] for i in order], [names[i] for i in order], rotation=45, ha="right")
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss")
+    return {"lines": lines, "order": order, "x": np.array([xs[i] for i in range(k)])}

@@ -179,3 +179,59 @@ def test_symmetric_view_plot(ax):
     art = plotting.plot_symmetric_view(ax, view)
     assert art["constant"]["line"].get_label() == "constant start" and len(art["random"]) == 1
     assert "equilibrium" in art["surface"]["center"].get_label()
+
+
+# ------------------------------------------------------------------------- minima census plots
+
+
+def test_basin_shares_plot_lines_bands_and_log_axis(ax):
+    groups = np.array([0.1, 1.0, 10.0])
+    shares = np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
+    art = plotting.plot_basin_shares(ax, groups, shares, shares - 0.05, shares + 0.05,
+                                     names=["global", "plateau"])
+    assert set(art) == {"global", "plateau"} and ax.get_xscale() == "log"
+    np.testing.assert_array_equal(art["global"]["line"].get_ydata(), [0.2, 0.5, 0.9])
+    assert isinstance(art["plateau"]["band"], matplotlib.collections.PolyCollection)
+    with pytest.raises(ValueError, match="names has 1"):
+        plotting.plot_basin_shares(Figure().add_subplot(), groups, shares, shares, shares, names=["x"])
+    with pytest.raises(ValueError, match="one row per group"):
+        plotting.plot_basin_shares(Figure().add_subplot(), groups[:2], shares, shares, shares)
+
+
+def test_restart_curve_plot(ax):
+    ks = np.arange(1, 6)
+    p = 0.3
+    art = plotting.plot_restart_curve(ax, ks, 1 - (1 - p) ** ks, 1 - 0.8 ** ks, 1 - 0.6 ** ks,
+                                      empirical=1 - (1 - p) ** ks)
+    np.testing.assert_allclose(art["line"].get_ydata(), 1 - 0.7 ** ks)
+    assert art["empirical"].get_label() == "from the runs"
+    with pytest.raises(ValueError, match="one shape"):
+        plotting.plot_restart_curve(Figure().add_subplot(), ks, ks[:3], ks, ks)
+
+
+def test_loss_histogram_marks_levels_on_a_log_axis(ax):
+    loss = np.concatenate([np.full(50, 1e-4), np.full(20, 0.125), [np.nan]])
+    art = plotting.plot_loss_histogram(ax, loss, levels=[1e-4, 0.125], level_names=["a", "b"], bins=10)
+    assert ax.get_xscale() == "log" and len(art["levels"]) == 2
+    assert sum(p.get_height() for p in art["bars"]) == 70  # the NaN is left out
+    assert art["levels"][1].get_xdata()[0] == 0.125
+
+
+def test_barrier_matrix_and_disconnectivity_graph(ax):
+    barrier = np.array([[np.nan, 0.1, 0.3], [0.1, np.nan, 0.2], [0.3, 0.2, np.nan]])
+    art = plotting.plot_barriers(ax, barrier, names=["a", "b", "c"])
+    assert len(art["texts"]) == 6
+    ax2 = Figure().add_subplot()
+    losses = np.array([0.0, 0.125, 0.167])
+    merges = np.array([[0, 1, 0.2], [0, 2, 0.25]])
+    art = plotting.plot_disconnectivity(ax2, losses, merges, names=["global", "p1", "p2"])
+    assert art["order"] == [0, 1, 2]
+    # every point's stem starts at its own loss; the joins sit at the merge levels
+    starts = {tuple(line.get_xdata()): line.get_ydata()[0] for line in art["lines"]
+              if line.get_xdata()[0] == line.get_xdata()[1]}
+    assert {starts[(x, x)] for x in (0.0, 1.0, 2.0)} == set(losses)
+    joins = sorted(line.get_ydata()[0] for line in art["lines"]
+                   if line.get_xdata()[0] != line.get_xdata()[1])
+    assert joins == [0.2, 0.25]
+    with pytest.raises(ValueError, match="outside"):
+        plotting.plot_disconnectivity(Figure().add_subplot(), losses, [[0, 5, 1.0]])
