@@ -75,7 +75,7 @@ from .models import ACTIVATIONS, Model
 __all__ = [
     # coordinates, canonical forms, alignment
     "SIGN_RTOL", "centered_params", "uncentered_params", "canonical_element", "canonicalize",
-    "flat_centered", "orbit_vectors", "Alignment", "align",
+    "flat_centered", "orbit_vectors", "Alignment", "align", "closest_image",
     # distances
     "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",
     # clustering
@@ -1428,15 +1428,30 @@ class Connectivity:
     alignment: str
 
 
-def _closest_image(model: Model, b, a, mode: str, flips: bool):
-    """``b`` moved by the group element that brings it closest to ``a`` (centered coordinates)."""
-    if mode == "orbit":
-        images = sy.orbit(model, b, flips=flips)
+def closest_image(model: Model, params, reference, *, alignment: str = "auto",
+                  flips: bool | None = None) -> list:
+    """``params`` (one network) moved by the group element that brings it closest to
+    ``reference`` in centered coordinates: ``alignment="orbit"`` tries every element (exact; the
+    default for groups of at most :data:`AUTO_ORBIT` elements), ``"align"`` uses weight
+    matching (:func:`align`)."""
+    _check_model(model)
+    for name, p in (("params", params), ("reference", reference)):
+        if _batch_shape(model, p, name) != ():
+            raise ValueError(f"{name} must be one network (no batch axes)")
+    flips = _check_flips(model, flips)
+    if not model.hidden_sizes:
+        return [dict(layer) for layer in params]
+    if alignment == "auto":
+        alignment = "orbit" if sy.orbit_size(model, flips=flips) <= AUTO_ORBIT else "align"
+    if alignment == "orbit":
+        images = sy.orbit(model, params, flips=flips)
         vec = _flatten_layers(_host_layers(model, images))
-        ref = _flatten_layers(_host_layers(model, a))
+        ref = _flatten_layers(_host_layers(model, reference))
         g = int(np.argmin(np.linalg.norm(vec - ref, axis=1)))
         return [{key: np.asarray(leaf)[g] for key, leaf in layer.items()} for layer in images]
-    return align(model, b, a, flips=flips).params
+    if alignment == "align":
+        return align(model, params, reference, flips=flips).params
+    raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")
 
 
 def merge_tree(saddle) -> np.ndarray:
@@ -1501,8 +1516,8 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, num: int = 
     losses = np.array([float(loss_fn(p, data)) for p in points])
     for i in range(k):
         for j in range(i + 1, k):
-            b = points[j] if alignment == "none" else _closest_image(model, points[j], points[i],
-                                                                      alignment, flips)
+            b = points[j] if alignment == "none" else closest_image(
+                model, points[j], points[i], alignment=alignment, flips=flips)
             path = interpolate(loss_fn, points[i], b, data, ts=ts, names=(names[i], names[j]))
             paths[i, j] = paths[j, i] = path.values
             paths[j, i] = paths[j, i][::-1]

@@ -513,7 +513,11 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
                                linewidth=0)
         out[name] = {"line": line, "band": band}
     if log_x:
+        import matplotlib.ticker
+
         ax.set_xscale("log")
+        ax.set_xticks(g[order], [f"{v:g}" for v in g[order]])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of runs")
@@ -608,8 +612,10 @@ def plot_barriers(ax, barrier, *, names=None, cmap="magma", annotate=True):
         for i in range(k):
             for j in range(k):
                 if np.isfinite(b[i, j]):
+                    # dark text on the light end of the colour map, light text on the dark end
+                    light = np.mean(image.cmap(image.norm(b[i, j]))[:3]) > 0.5
                     texts.append(ax.text(j, i, f"{b[i, j]:.2g}", ha="center", va="center",
-                                         color="white", fontsize="small"))
+                                         color="black" if light else "white", fontsize="small"))
     ax.set_xticks(range(k), names, rotation=45, ha="right")
     ax.set_yticks(range(k), names)
     ax.set_title("barrier along the straight path (loss)")
@@ -622,7 +628,8 @@ def plot_disconnectivity(ax, losses, merges, *, names=None, log=False, color="bl
     ``(i, j, level)`` as from :func:`landscape.minima.merge_tree`).
 
     Leaves are ordered so that branches do not cross. Returns a dict: ``"lines"`` (list of
-    Line2D), ``"order"`` (leaf order), ``"x"`` (x position of each point)."""
+    Line2D), ``"points"`` (the PathCollection marking each point at its loss), ``"order"``
+    (leaf order), ``"x"`` (x position of each point)."""
     _check_ax(ax)
     losses = _vector("losses", losses).astype(np.float64)
     k = losses.size
@@ -662,8 +669,10 @@ def plot_disconnectivity(ax, losses, merges, *, names=None, log=False, color="bl
     span = ymax - float(np.min(losses))
     for r in group:  # the surviving stems rise a little above the top
         lines += ax.plot([center[r], center[r]], [top[r], ymax + 0.05 * (span or 1.0)], color=color)
+    x = np.array([xs[i] for i in range(k)])
+    points = ax.scatter(x, losses, color=color, zorder=3, s=16)
     ax.set_xticks([xs[i] for i in order], [names[i] for i in order], rotation=45, ha="right")
     if log:
         ax.set_yscale("log")
     ax.set_ylabel("loss")
-    return {"lines": lines, "order": order, "x": np.array([xs[i] for i in range(k)])}
+    return {"lines": lines, "points": points, "order": order, "x": x}

@@ -555,3 +555,47 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="alignment="):
         mn.connectivity(ls.objectives.loss(model, "mse"), p, ls.datasets.xor(jnp.float64),
                         model=model, alignment="exact")
+
+
+def test_closest_image_is_the_nearest_group_image():
+    model = ls.mlp([2, 3, 1], activation="sigmoid")
+    p = random_params(model, seed=23)
+    image = sy.apply_element(model, p, random_elements(model, 16, ()))
+    moved = mn.closest_image(model, image, p)
+    np.testing.assert_allclose(flat(broadcast(moved, 1)), flat(broadcast(p, 1)), atol=CANON_TOL)
+    by_matching = mn.closest_image(model, image, p, alignment="align")
+    np.testing.assert_allclose(flat(broadcast(by_matching, 1)), flat(broadcast(p, 1)), atol=CANON_TOL)
+    with pytest.raises(ValueError, match="one network"):
+        mn.closest_image(model, broadcast(p, 2), p)
+
+
+# ---------------------------------------------------------------------------------- experiment
+
+
+def test_xor_minima_census_smoke_run_and_redraw(tmp_path):
+    """The experiment's smoke config end to end (in a fresh process: this module runs in
+    float64), then its figures redrawn from the saved arrays."""
+    import json
+    import subprocess
+    import sys
+
+    from landscape.experiment import get_experiment, save_figures
+    from landscape.store import ResultsDir
+
+    out = tmp_path / "census"
+    done = subprocess.run([sys.executable, "-m", "landscape", "run", "xor_minima_census", "--smoke",
+                           "--out", str(out), "--no-progress"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "share [95% CI]" in done.stdout and "lowest-loss class" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    arch = summary["architectures"]["sigmoid:2"]
+    counts = arch["counts"]
+    assert sum(counts.values()) == arch["runs"] == 2 * 128
+    assert sum(c["runs"] for c in arch["clusters"]) == counts["clustered"]
+    for c in arch["clusters"]:
+        lo, hi = c["share_interval"]
+        assert lo <= c["share"] <= hi
+    assert summary["table"]["columns"][0] == "arch" and summary["text"]
+    files = save_figures(get_experiment("xor_minima_census"), ResultsDir(out))
+    assert {f.name for f in files} >= {"basin_shares.png", "restarts.png", "loss_histogram.png"}
