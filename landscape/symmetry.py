@@ -40,6 +40,28 @@ and :func:`project_breaking` are the orthogonal projections (on pytrees), and
 Means over identical entries are computed as ``ref + mean(x - ref)`` with ``ref`` one of the
 entries, so points of ``S`` whose units are bit-identical have a gap of exactly ``0.0`` and
 project onto themselves bit for bit: a nonzero gap is always a real difference between units.
+
+Exact symmetric training: the reduced parametrization
+-----------------------------------------------------
+A point of ``S`` is one unit per hidden layer, repeated: :func:`reduced_model` is that
+network, with the weights leaving a hidden layer of width ``H`` multiplied by ``H`` so that it
+computes the same function (:func:`to_reduced`, :func:`from_reduced`). :func:`reduced_training`
+turns a loss, an init and an optax optimizer into reduced ones whose ``train_many`` run retraces
+the full network's run from a symmetric start (:func:`reduced_optimizer` feeds the optimizer
+each full copy's gradient and params), with the symmetry holding by construction. Compiled
+full-network training keeps identical units identical only up to rounding (the kernels need not
+treat all units alike); :func:`gap_history` and :func:`gap_status` measure that floor and say
+whether the dynamics amplify it.
+
+Equilibrium and escape
+----------------------
+:func:`symmetric_equilibrium` follows a symmetric start inside ``S`` to a critical point of the
+restricted loss (or detects a trap at infinity: the loss keeps falling while the weights grow),
+and splits the Hessian there into the symmetric and the symmetry-breaking block
+(:func:`symmetry_curvature`). :func:`escape` starts gradient descent at ``eps`` times the most
+unstable breaking direction for a sweep of ``eps`` in one batched call and compares the steps
+until the gap passes a threshold with :func:`predicted_escape_steps`,
+``ln(threshold / eps) / ln(1 + lr |lambda_min|)``.
 """
 
 from __future__ import annotations
@@ -65,7 +87,15 @@ __all__ = [
     "orbit_size",
     # subspace
     "symmetric_basis", "breaking_basis", "project_symmetric", "project_breaking",
-    "symmetry_gap",
+    "symmetry_gap", "unit_params",
+    # reduced parametrization (exact symmetric training)
+    "reduced_model", "to_reduced", "from_reduced", "reduced_objective", "reduced_optimizer",
+    "ReducedTraining", "reduced_training",
+    # curvature, equilibrium, escape
+    "SymmetryCurvature", "symmetry_curvature", "Equilibrium", "symmetric_equilibrium",
+    "TRAP_RATIO", "REFINE_RADIUS", "Escape", "escape", "predicted_escape_steps",
+    # invariance in training results
+    "GAP_STATUS", "ROUNDING_ULPS", "BROKEN_REL", "gap_status", "gap_history", "wilson_interval",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -436,7 +466,8 @@ def random_element(model: Model, key, *, flips: bool | None = None, shape=()) ->
     """A uniformly random group element (``shape=()``) or a batch of them (leading ``shape``).
 
     Element ``i`` of the flattened batch uses ``fold_in(key, i)``; within it, hidden layer
-    ``h`` draws its permutation from ``fold_in(k, 2h)`` and its signs from ``fold_in(k, 2h + 1)``.
+    ``h`` draws ``u = uniform(fold_in(k, h), (2, H_h))``: the permutation ranks ``u[0]``
+    (``argsort``), the signs are ``-1`` where ``u[1] < 1/2``.
     ``flips=None`` includes sign flips when the activation has them.
     """
     _check_model(model)
@@ -451,12 +482,11 @@ def _random_impl(model: Model, flips: bool, shape: tuple[int, ...], key) -> Grou
     widths = model.hidden_sizes
 
     def one(k):
-        perms = tuple(jax.random.permutation(jax.random.fold_in(k, 2 * h), width)
-                      for h, width in enumerate(widths))
-        signs = None
-        if flips:
-            signs = tuple(jax.random.rademacher(jax.random.fold_in(k, 2 * h + 1), (width,), jnp.int32)
-                          for h, width in enumerate(widths))
+        # one uniform draw per layer: its first row ranks the units (a uniform permutation),
+        # its second row gives the signs (cheaper to compile than permutation + rademacher)
+        draws = [jax.random.uniform(jax.random.fold_in(k, h), (2, width)) for h, width in enumerate(widths)]
+        perms = tuple(jnp.argsort(u[0]).astype(jnp.int32) for u in draws)
+        signs = tuple(jnp.where(u[1] < 0.5, -1, 1).astype(jnp.int32) for u in draws) if flips else None
         return GroupElement(perms, signs)
 
     if shape == ():
@@ -710,3 +740,719 @@ def breaking_basis(model: Model, *, dtype=None) -> jax.Array:
     each tied group. Zero columns when the model has no hidden layer of width above one."""
     _check_model(model)
     return jnp.asarray(_bases(model)[1], _float_dtype(dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# the reduced parametrization: one unit per hidden layer
+
+
+def reduced_model(model: Model) -> Model:
+    """The same MLP with one unit per hidden layer: ``[n_in, 1, ..., 1, n_out]``.
+
+    A point of the symmetric subspace of ``model`` computes the same function as its image
+    under :func:`to_reduced` in this model (the outgoing weights of a hidden layer of width
+    ``H`` are multiplied by ``H``: ``H`` equal units sending ``w`` each add up to one unit
+    sending ``H w``).
+    """
+    _check_model(model)
+    return dataclasses.replace(model, sizes=(model.n_in,) + (1,) * len(model.hidden_sizes)
+                               + (model.n_out,))
+
+
+def _reduced_factors(model: Model):
+    """Per reduced leaf, ``(copies, scale)``: how many entries of the full network one reduced
+    entry stands for, and the factor ``reduced = scale * full`` (the width of the hidden layer
+    sending into the leaf for weights, 1 otherwise). Constant within each leaf."""
+    widths = (1,) + model.hidden_sizes + (1,)  # units per layer, inputs/outputs not tied
+    out = []
+    for l in range(model.n_layers):
+        sending, receiving = widths[l], widths[l + 1]
+        layer = {"w": (sending * receiving, sending)}
+        if model.bias:
+            layer["b"] = (receiving, 1)
+        out.append(layer)
+    return out
+
+
+def to_reduced(model: Model, params) -> list:
+    """Full params -> the reduced network's (:func:`reduced_model`), batched over leading axes.
+
+    Each hidden layer's mean unit (the symmetric projection, exact for identical units) becomes
+    the single unit; weights leaving a hidden layer of width ``H`` are multiplied by ``H``, so
+    that a point of the symmetric subspace keeps its function. Off the subspace this maps the
+    projection :func:`project_symmetric` of ``params``.
+    """
+    _check_model(model)
+    _batch_shape(model, params)
+    return _to_reduced(_layout(model), params)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _to_reduced(model: Model, params):
+    sym = _project_symmetric(model, params)
+    out = []
+    for layer, axes, factors in zip(sym, _leaf_unit_axes(model), _reduced_factors(model)):
+        new = {}
+        for kind, leaf in layer.items():
+            trailing = 2 if kind == "w" else 1
+            index = tuple(slice(0, 1) if a - leaf.ndim in _neg_axes(axes[kind], trailing) else slice(None)
+                          for a in range(leaf.ndim))
+            new[kind] = leaf[index] * factors[kind][1]
+        out.append(new)
+    return out
+
+
+def from_reduced(model: Model, reduced) -> list:
+    """Reduced params (of :func:`reduced_model`) -> the full network's point of the symmetric
+    subspace with the same function: every unit a copy of the single one, weights leaving a
+    hidden layer of width ``H`` divided by ``H``. Batched over leading axes; the units of the
+    result are bit-identical, so its :func:`symmetry_gap` is exactly 0."""
+    _check_model(model)
+    small = reduced_model(model)
+    _batch_shape(small, reduced, "reduced")
+    return _from_reduced(_layout(model), reduced)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _from_reduced(model: Model, reduced):
+    out = []
+    for layer, want, factors in zip(reduced, model.param_shapes, _reduced_factors(model)):
+        new = {}
+        for kind, leaf in layer.items():
+            shape = want[kind]
+            value = leaf / factors[kind][1] if factors[kind][1] != 1 else leaf
+            new[kind] = jnp.broadcast_to(value, leaf.shape[: leaf.ndim - len(shape)] + shape)
+        out.append(new)
+    return out
+
+
+def _check_loss_fn(loss_fn) -> None:
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn={loss_fn!r} must be callable as loss_fn(params, data) -> scalar")
+
+
+def _model_of(loss_fn, model) -> Model:
+    """``model`` if given, else the model of a landscape loss (``loss_fn.model``)."""
+    if model is None:
+        model = getattr(loss_fn, "model", None)
+        if not isinstance(model, Model):
+            raise TypeError(f"loss_fn={loss_fn!r} does not say its model; pass model=landscape.mlp(...)")
+    return _check_model(model)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OnFull:
+    """``fn(from_reduced(model, reduced), data)``: any loss or criterion of the full network,
+    evaluated on reduced params."""
+
+    model: Model
+    fn: Any
+
+    def __call__(self, reduced, data):
+        return self.fn(_from_reduced(_layout(self.model), reduced), data)
+
+
+def reduced_objective(model: Model, fn):
+    """``fn(params, data)`` of the full network as a function of reduced params.
+
+    A landscape loss or success criterion of ``model`` (:func:`landscape.objectives.loss`,
+    :func:`landscape.objectives.success`) becomes the same objective of :func:`reduced_model`
+    (cheap: one unit per layer; ``train_many`` takes its fast path). Any other callable is
+    wrapped to evaluate ``fn(from_reduced(model, reduced), data)``. Both give the same values.
+    """
+    from .objectives import Criterion, Loss
+
+    _check_model(model)
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r} must be callable as fn(params, data)")
+    if isinstance(fn, (Loss, Criterion)) and fn.model == model:
+        return dataclasses.replace(fn, model=reduced_model(model))
+    return _OnFull(model, fn)
+
+
+def reduced_optimizer(model: Model, optimizer):
+    """``optimizer`` acting on reduced params exactly as it acts on the full network's params
+    inside the symmetric subspace.
+
+    Each reduced entry ``r = s * w`` stands for ``k`` identical full entries ``w`` (``s``: the
+    width of the sending hidden layer for weights, else 1). The full gradient of each copy is
+    ``g_w = s * g_r / k``; the wrapped optimizer sees ``g_w`` and params ``r / s`` (so weight
+    decay, Adam's normalization, momentum... act as on every full copy) and its updates are
+    multiplied by ``s``. Training reduced params with it retraces the full trajectory of a
+    symmetric start (to rounding) with the symmetry holding by construction. The optimizer
+    state is the wrapped optimizer's own (e.g. ``inject_hyperparams`` hyperparameters stay
+    reachable).
+    """
+    _check_model(model)
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation")
+    return _reduced_optimizer(_layout(model), optimizer)
+
+
+@functools.lru_cache(maxsize=64)
+def _reduced_optimizer(model: Model, optimizer):
+    """Cached per (layout, optimizer): the same wrapped object for the same optimizer object, so
+    compiled programs keyed on it are reused."""
+    import optax
+
+    factors = _reduced_factors(model)
+    grad_scale = [{k: s / n for k, (n, s) in layer.items()} for layer in factors]
+    scale = [{k: s for k, (n, s) in layer.items()} for layer in factors]
+
+    def mul(tree, by):
+        return [{k: leaf[k] * f[k] if f[k] != 1 else leaf[k] for k in leaf} for leaf, f in zip(tree, by)]
+
+    def div(tree, by):
+        return [{k: leaf[k] / f[k] if f[k] != 1 else leaf[k] for k in leaf} for leaf, f in zip(tree, by)]
+
+    def init(params):
+        return optimizer.init(div(params, scale))
+
+    def update(grads, state, params=None):
+        updates, state = optimizer.update(mul(grads, grad_scale), state,
+                                          None if params is None else div(params, scale))
+        return mul(updates, scale), state
+
+    return optax.GradientTransformation(init, update)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ReducedInit:
+    model: Model
+    init_fn: Any
+
+    def __call__(self, key):
+        return _to_reduced(_layout(self.model), self.init_fn(key))
+
+
+class ReducedTraining(NamedTuple):
+    """The pieces for ``train_many`` in the reduced parametrization (see :func:`reduced_training`)."""
+
+    model: Model
+    loss_fn: Any
+    init_fn: Any
+    optimizer: Any
+    success: Any
+
+
+def reduced_training(model: Model, loss_fn, init_fn, optimizer, *, success=None) -> ReducedTraining:
+    """Exact symmetric training: ``loss_fn``, ``init_fn``, ``optimizer`` (and ``success``) of the
+    full network turned into their reduced counterparts (:func:`reduced_objective`,
+    :func:`to_reduced` of each start, :func:`reduced_optimizer`).
+
+    >>> import optax, jax, landscape as ls
+    >>> model = ls.mlp([2, 3, 1])
+    >>> red = ls.symmetry.reduced_training(model, ls.objectives.loss(model, "mse"),
+    ...                                    ls.inits.constant(model, 0.5), optax.sgd(0.5))
+    >>> result = ls.train_many(red.loss_fn, red.init_fn, red.optimizer, ls.datasets.xor(),
+    ...                        key=jax.random.key(0), n_runs=4, steps=100)
+    >>> full = ls.symmetry.from_reduced(model, result.params)  # units bit-identical
+
+    The reduced run follows the full network's trajectory from ``project_symmetric`` of the start
+    (to rounding, and exactly in exact arithmetic) but can never leave the symmetric subspace.
+    """
+    _check_model(model)
+    _check_loss_fn(loss_fn)
+    if not callable(init_fn):
+        raise TypeError(f"init_fn={init_fn!r} must be callable as init_fn(key) -> params")
+    return ReducedTraining(
+        model=reduced_model(model), loss_fn=reduced_objective(model, loss_fn),
+        init_fn=_ReducedInit(model, init_fn), optimizer=reduced_optimizer(model, optimizer),
+        success=None if success is None else reduced_objective(model, success))
+
+
+# --------------------------------------------------------------------------------------------
+# descent of a batch of points (float64-capable, one compiled program)
+
+
+class _Descent(NamedTuple):
+    params: Any          # final, leading run axis
+    trajectory: Any      # leaves (runs, n_records, ...): params at record_steps
+    losses: jax.Array    # (runs, n_records)
+    crossed: jax.Array   # (runs,) first step where watch held, -1 if never
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "steps", "record_every", "watch"))
+def _descend(loss_fn, optimizer, params, data, *, steps, record_every, watch=None):
+    """``steps`` optimizer steps from each row of ``params``; records every ``record_every``.
+
+    ``watch(p) -> bool`` (optional) is checked before every step and after the last: ``crossed``
+    is the first step count at which it held (the check after ``t`` updates is step ``t``).
+    Step indices are int32 so the program also compiles under ``jax_enable_x64``.
+    """
+    import optax
+
+    n = jax.tree.leaves(params)[0].shape[0]
+    value_and_grad = jax.vmap(jax.value_and_grad(loss_fn), in_axes=(0, None))
+    update = jax.vmap(optimizer.update)
+    check = jax.vmap(watch) if watch is not None else None
+
+    def first(crossed, p, i):
+        if check is None:
+            return crossed
+        return jnp.where((crossed < 0) & check(p), i, crossed)
+
+    def step(carry, i):
+        p, state, crossed = carry
+        crossed = first(crossed, p, i)
+        _, grads = value_and_grad(p, data)
+        updates, state = update(grads, state, p)
+        return (optax.apply_updates(p, updates), state, crossed), None
+
+    def block(carry, b):
+        record = (carry[0], value_and_grad(carry[0], data)[0])
+        steps_b = b * record_every + jnp.arange(record_every, dtype=jnp.int32)
+        carry, _ = jax.lax.scan(step, carry, steps_b)
+        return carry, record
+
+    carry = (params, jax.vmap(optimizer.init)(params), jnp.full((n,), -1, jnp.int32))
+    n_blocks = steps // record_every
+    carry, (traj, losses) = jax.lax.scan(block, carry, jnp.arange(n_blocks, dtype=jnp.int32))
+    final, _, crossed = carry
+    crossed = first(crossed, final, jnp.int32(steps))
+    final_loss = value_and_grad(final, data)[0]
+    traj = jax.tree.map(lambda t, f: jnp.swapaxes(jnp.concatenate([t, f[None]], 0), 0, 1), traj, final)
+    losses = jnp.concatenate([losses, final_loss[None]], 0).T
+    return _Descent(final, traj, losses, crossed)
+
+
+def _check_steps(steps, record_every, max_records=1000):
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps={steps!r} must be a positive integer")
+    if record_every is None:
+        record_every = next(d for d in range(1, steps + 1) if steps % d == 0 and steps // d <= max_records)
+    if (isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer))
+            or record_every < 1 or steps % record_every):
+        raise ValueError(f"record_every={record_every!r} must be a positive integer dividing steps={steps}")
+    return int(steps), int(record_every)
+
+
+# --------------------------------------------------------------------------------------------
+# curvature split into the symmetric and the symmetry-breaking block
+
+
+class SymmetryCurvature(NamedTuple):
+    """The Hessian in the symmetric and symmetry-breaking blocks (leading axes when batched).
+
+    symmetric:  ``(k_sym,)`` ascending eigenvalues of ``Q_S^T H Q_S``.
+    breaking:   ``(k_brk,)`` ascending eigenvalues of ``Q_B^T H Q_B``.
+    directions: ``(n_params, k_brk)`` unit eigenvectors of the breaking block in the flattened
+                full coordinates (``Q_B V``; column ``j`` belongs to ``breaking[j]``, so column 0
+                is the most unstable symmetry-breaking direction).
+    coupling:   ``max |Q_S^T H Q_B|``, the largest entry of the off-diagonal block.
+
+    At a point of the symmetric subspace the Hessian commutes with the unit permutations, so it
+    is block diagonal in ``(Q_S, Q_B)`` (``coupling`` is rounding) and the two spectra together
+    are its whole spectrum.
+    """
+
+    symmetric: jax.Array
+    breaking: jax.Array
+    directions: jax.Array
+    coupling: jax.Array
+
+
+def symmetry_curvature(loss_fn, params, data, *, model=None) -> SymmetryCurvature:
+    """Split the Hessian of ``loss_fn`` at ``params`` into the symmetric block and the
+    symmetry-breaking block (:func:`landscape.curvature.restricted_hessian` with
+    :func:`symmetric_basis` and :func:`breaking_basis`), batched over leading axes of
+    ``params``. ``model`` defaults to ``loss_fn.model``. Without a hidden layer of width >= 2
+    the breaking block is empty (``breaking`` of length 0)."""
+    from . import curvature
+
+    _check_loss_fn(loss_fn)
+    model = _model_of(loss_fn, model)
+    batch = _batch_shape(model, params)
+    dtype = jax.tree.leaves(params)[0].dtype
+    q_s, q_b = symmetric_basis(model, dtype=dtype), breaking_basis(model, dtype=dtype)
+    # one restricted Hessian in the whole orthonormal basis (Q_S, Q_B), then its blocks
+    q = jnp.concatenate([q_s, q_b], axis=1)
+    if batch:
+        flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[len(batch):]), params)
+        m = curvature.restricted_hessian_batched(loss_fn, flat, data, q)
+    else:
+        m = curvature.restricted_hessian(loss_fn, params, data, q)
+    out = _split_blocks(m, q_b)
+    if batch:
+        out = jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), out)
+    return out
+
+
+@jax.jit
+def _split_blocks(m, q_b):
+    k = q_b.shape[0] - q_b.shape[1]  # symmetric dimension
+    lam_s = jnp.linalg.eigvalsh(m[..., :k, :k])
+    lam_b, vec_b = jnp.linalg.eigh(m[..., k:, k:])
+    coupling = jnp.max(jnp.abs(m[..., :k, k:]), axis=(-2, -1), initial=0.0)
+    return SymmetryCurvature(lam_s, lam_b, q_b @ vec_b, coupling)
+
+
+# --------------------------------------------------------------------------------------------
+# the symmetric equilibrium
+
+
+TRAP_RATIO = 0.5
+"""A run whose parameter norm grew by at least this fraction as much over the last doubling of
+its steps as over the doubling before (``|x(T)| - |x(T/2)| >= TRAP_RATIO (|x(T/2)| - |x(T/4)|)``),
+while its loss kept falling, is heading to infinity: logarithmic growth gives a ratio near 1,
+convergence to a finite point a ratio near 0 (``2^-a`` for a power-law approach ``t^-a``)."""
+
+REFINE_RADIUS = 0.1
+"""Newton refinement of the end of the restricted run is accepted when it converges within
+``REFINE_RADIUS * (1 + |x|)`` of it (farther, it found another critical point)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Equilibrium:
+    """Where gradient training inside the symmetric subspace goes (:func:`symmetric_equilibrium`).
+
+    kind:             ``"critical_point"`` (a finite critical point of the restricted loss, hence
+                      of the full loss), ``"trap_at_infinity"`` (the loss kept decreasing while
+                      the weights grew without bound) or ``"not_converged"``.
+    params:           the end point in the full network (units bit-identical).
+    reduced_params:   the same point in :func:`reduced_model` coordinates.
+    loss, grad_norm:  the full loss and the norm of its gradient there.
+    label:            curvature label of the whole spectrum (``landscape.curvature.LABEL_NAMES``).
+    curvature:        :class:`SymmetryCurvature` at the point.
+    lambda_min:       most negative symmetry-breaking eigenvalue (``curvature.breaking[0]``;
+                      NaN, and ``escape_direction`` None, when every hidden layer has one unit).
+    strict_saddle:    a finite critical point with ``lambda_min < -sqrt(eps) * max|lambda|``:
+                      symmetry-breaking directions lead downhill, so the symmetric point is
+                      unstable in the full network (never set for the other kinds).
+    escape_direction: the unit symmetry-breaking eigenvector of ``lambda_min`` (a params pytree).
+    history:          arrays over the restricted run: ``steps``, ``loss``, ``grad_norm``,
+                      ``param_norm``.
+    growth_ratio:     ``(|x(T)| - |x(T/2)|) / (|x(T/2)| - |x(T/4)|)`` over the run (see
+                      :data:`TRAP_RATIO`).
+    refined:          whether Newton refinement converged near the end of the run.
+    """
+
+    kind: str
+    params: Any
+    reduced_params: Any
+    loss: float
+    grad_norm: float
+    label: str
+    curvature: SymmetryCurvature
+    lambda_min: float
+    strict_saddle: bool
+    escape_direction: Any
+    history: dict
+    growth_ratio: float
+    refined: bool
+
+    def summary(self) -> dict:
+        """Headline numbers as plain Python values (for ``summary.json``)."""
+        return {
+            "kind": self.kind, "loss": self.loss, "grad_norm": self.grad_norm, "label": self.label,
+            "lambda_min_breaking": self.lambda_min, "strict_saddle": self.strict_saddle,
+            "symmetric_eigenvalues": np.asarray(self.curvature.symmetric).tolist(),
+            "breaking_eigenvalues": np.asarray(self.curvature.breaking).tolist(),
+            "param_norm": float(self.history["param_norm"][-1]),
+            "growth_ratio": self.growth_ratio, "refined": self.refined,
+            "steps": int(self.history["steps"][-1]),
+        }
+
+
+def _flat_norms(tree) -> np.ndarray:
+    """``(rows,)`` Euclidean norms of a pytree whose leaves have one leading axis."""
+    leaves = [np.asarray(a, np.float64).reshape(a.shape[0], -1) for a in jax.tree.leaves(tree)]
+    return np.sqrt(sum(np.sum(a * a, axis=1) for a in leaves))
+
+
+@functools.partial(jax.jit, static_argnames="loss_fn")
+def _grads(loss_fn, params, data):
+    return jax.vmap(jax.grad(loss_fn), in_axes=(0, None))(params, data)
+
+
+def _growth_ratio(steps: np.ndarray, norms: np.ndarray) -> float:
+    t = steps[-1]
+    at = lambda s: norms[int(np.argmin(np.abs(steps - s)))]  # noqa: E731
+    early, late = at(t / 2) - at(t / 4), at(t) - at(t / 2)
+    if early <= 0:
+        return float("inf") if late > 0 else 0.0
+    return float(late / early)
+
+
+def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_000,
+                          record_every: int | None = None, model: Model | None = None,
+                          refine: bool = True, trap_ratio: float = TRAP_RATIO) -> Equilibrium:
+    """Follow a symmetric start to its symmetric equilibrium and say what it is.
+
+    Trains :func:`project_symmetric` of ``params`` for ``steps`` steps of ``optimizer`` in the
+    reduced parametrization (:func:`reduced_training`: the full network's dynamics, with the
+    symmetry exact), then tries Newton refinement (:func:`landscape.curvature.refine`) of the
+    end point on the restricted loss. Reports the loss, gradient norm and the curvature split
+    into the symmetric and symmetry-breaking blocks (:func:`symmetry_curvature`) at the
+    refined point, or at the end of the run, and classifies the outcome (see
+    :class:`Equilibrium`): a finite critical point, or a trap at infinity when the loss keeps
+    decreasing while the norm grows at least ``trap_ratio`` as fast over the last doubling of
+    the run as over the doubling before (see :data:`TRAP_RATIO`).
+
+    Float64 (``jax_enable_x64``) is recommended: critical points are only known to about
+    ``sqrt(eps)`` of the dtype.
+    """
+    from . import curvature
+
+    _check_loss_fn(loss_fn)
+    model = _model_of(loss_fn, model)
+    if _batch_shape(model, params):
+        raise ValueError("symmetric_equilibrium takes one start (params without a batch axis)")
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation")
+    steps, record_every = _check_steps(steps, record_every)
+    if not isinstance(refine, (bool, np.bool_)):
+        raise TypeError(f"refine={refine!r} must be True or False")
+    if isinstance(trap_ratio, bool) or not isinstance(trap_ratio, numbers.Real) or not trap_ratio > 0:
+        raise ValueError(f"trap_ratio={trap_ratio!r} must be a positive number")
+    layout = _layout(model)
+    red_loss = reduced_objective(model, loss_fn)
+    start = _to_reduced(layout, params)
+    run = _descend(red_loss, reduced_optimizer(model, optimizer),
+                   jax.tree.map(lambda a: a[None], start), data,
+                   steps=steps, record_every=record_every)
+    traj = _from_reduced(layout, jax.tree.map(lambda a: a[0], run.trajectory))
+    grads = _grads(loss_fn, traj, data)
+    history = {"steps": np.arange(0, steps + 1, record_every), "loss": np.asarray(run.losses[0]),
+               "grad_norm": _flat_norms(grads), "param_norm": _flat_norms(traj)}
+    end = jax.tree.map(lambda a: a[0], run.params)
+    point, refined = end, False
+    if refine:
+        res = curvature.refine(red_loss, end, data, method="newton")
+        x_end = ravel_pytree(end)[0]
+        dist = float(jnp.linalg.norm(ravel_pytree(res.params)[0] - x_end))
+        if bool(res.converged) and dist <= REFINE_RADIUS * (1.0 + float(jnp.linalg.norm(x_end))):
+            point, refined = res.params, True
+    full = _from_reduced(layout, point)
+    loss, grad = jax.value_and_grad(loss_fn)(full, data)
+    grad_norm = float(jnp.linalg.norm(ravel_pytree(grad)[0]))
+    ratio = _growth_ratio(history["steps"], history["param_norm"])
+    norms, losses = history["param_norm"], history["loss"]
+    half = len(losses) // 2
+    heading_out = (losses[-1] < losses[half] and norms[-1] > norms[half] > norms[len(norms) // 4]
+                   and ratio >= trap_ratio)
+    tol = math.sqrt(float(jnp.finfo(jax.tree.leaves(full)[0].dtype).eps))
+    if refined or grad_norm <= tol:
+        kind = "critical_point"
+    elif heading_out:
+        kind = "trap_at_infinity"
+    else:
+        kind = "not_converged"
+    curv = symmetry_curvature(loss_fn, full, data, model=model)
+    spectrum = jnp.concatenate([curv.symmetric, curv.breaking])
+    label, *_ = curvature.classify_spectrum(spectrum, jnp.asarray(grad_norm, spectrum.dtype))
+    lam_min = float(curv.breaking[0]) if curv.breaking.shape[-1] else float("nan")
+    scale = float(jnp.max(jnp.abs(spectrum)))
+    unravel = ravel_pytree(full)[1]
+    return Equilibrium(
+        kind=kind, params=full, reduced_params=point, loss=float(loss), grad_norm=grad_norm,
+        label=curvature.LABEL_NAMES[int(label)], curvature=curv, lambda_min=lam_min,
+        strict_saddle=kind == "critical_point" and lam_min < -tol * scale,
+        escape_direction=unravel(curv.directions[:, 0]) if curv.breaking.shape[-1] else None,
+        history=history, growth_ratio=ratio, refined=refined)
+
+
+# --------------------------------------------------------------------------------------------
+# escape from the symmetric subspace
+
+
+def predicted_escape_steps(eps, threshold, learning_rate, lambda_min):
+    """Linearized steps for gradient descent to grow a symmetry-breaking perturbation of size
+    ``eps`` along the eigenvector of ``lambda_min < 0`` past ``threshold``:
+    ``ln(threshold / eps) / ln(1 + learning_rate * |lambda_min|)`` (``inf`` when
+    ``lambda_min >= 0``: no linear growth). Broadcasts over arrays."""
+    eps = np.asarray(eps, np.float64)
+    lam = np.asarray(lambda_min, np.float64)
+    rate = np.log1p(learning_rate * np.abs(lam))
+    with np.errstate(divide="ignore"):
+        return np.where(lam < 0, np.log(threshold / eps) / np.where(lam < 0, rate, 1.0), np.inf)
+
+
+@dataclasses.dataclass(frozen=True)
+class _GapAbove:
+    model: Model
+    threshold: float
+
+    def __call__(self, params):
+        return _gap_impl(_layout(self.model), params, False) > self.threshold
+
+
+@dataclasses.dataclass(frozen=True)
+class Escape:
+    """Result of :func:`escape`, one entry per ``eps``.
+
+    eps:           ``(n,)`` initial perturbation sizes (the initial gaps).
+    steps:         ``(n,)`` first step at which the gap exceeded ``threshold``; -1 if never.
+    predicted:     ``(n,)`` :func:`predicted_escape_steps` from ``lambda_min``.
+    lambda_min:    curvature along the perturbation direction (its breaking eigenvalue).
+    learning_rate, threshold: as passed.
+    record_steps:  ``(n_records,)`` and ``gaps (n, n_records)``: the gap over training.
+    """
+
+    eps: np.ndarray
+    steps: np.ndarray
+    predicted: np.ndarray
+    lambda_min: float
+    learning_rate: float
+    threshold: float
+    record_steps: np.ndarray
+    gaps: np.ndarray
+
+    def fit(self) -> dict:
+        """How well the linear law holds: over the runs that escaped, the least-squares slope of
+        steps against ``ln(1/eps)`` vs the predicted ``1 / ln(1 + lr |lambda_min|)``, and the
+        largest relative error ``|steps - predicted| / predicted``."""
+        ok = (self.steps >= 0) & np.isfinite(self.predicted)
+        out = {"n_runs": int(self.steps.size), "n_escaped": int(np.sum(self.steps >= 0)),
+               "lambda_min": self.lambda_min, "slope": None, "predicted_slope": None,
+               "slope_ratio": None, "max_relative_error": None}
+        if self.lambda_min < 0:
+            out["predicted_slope"] = float(1.0 / np.log1p(self.learning_rate * abs(self.lambda_min)))
+        if np.sum(ok) >= 2:
+            slope = float(np.polyfit(np.log(1.0 / self.eps[ok]), self.steps[ok], 1)[0])
+            out["slope"] = slope
+            out["slope_ratio"] = slope / out["predicted_slope"]
+            rel = np.abs(self.steps[ok] - self.predicted[ok]) / self.predicted[ok]
+            out["max_relative_error"] = float(np.max(rel))
+        return out
+
+
+def _check_eps(eps) -> np.ndarray:
+    arr = np.asarray(eps, np.float64)
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        raise ValueError(f"eps must be a non-empty 1-D array of positive finite numbers, got "
+                         f"{_show(np.asarray(eps))}")
+    return arr
+
+
+def _positive(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} must be a positive finite number")
+    return float(value)
+
+
+def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
+           threshold: float = 1e-2, steps: int = 10_000, record_every: int | None = None,
+           model: Model | None = None) -> Escape:
+    """Start at ``params + eps_i * d`` for every ``eps_i`` and count the gradient-descent steps
+    (``optax.sgd(learning_rate)``) until the :func:`symmetry_gap` exceeds ``threshold``; all
+    ``eps`` in one compiled, batched call.
+
+    ``params`` is a symmetric point (e.g. :attr:`Equilibrium.params`, or a point of the
+    constant-start trajectory); ``d`` is the unit symmetry-breaking part of ``direction``
+    (default: the most unstable breaking eigenvector at ``params``, from
+    :func:`symmetry_curvature`), so the initial gap is ``eps_i`` (plus the rounding gap of
+    ``params``). ``lambda_min`` is the curvature ``d^T H d`` along it; the measured steps are
+    compared with :func:`predicted_escape_steps`, which holds at a strict saddle and fails
+    where the curvature along the escape path changes (a trap at infinity, a point off the
+    equilibrium, perturbations too large for the linearization).
+    """
+    from . import curvature
+
+    _check_loss_fn(loss_fn)
+    model = _model_of(loss_fn, model)
+    if _batch_shape(model, params):
+        raise ValueError("escape takes one base point (params without a batch axis)")
+    eps = _check_eps(eps)
+    learning_rate = _positive("learning_rate", learning_rate)
+    threshold = _positive("threshold", threshold)
+    steps, record_every = _check_steps(steps, record_every)
+    x, unravel = ravel_pytree(params)
+    q_b = breaking_basis(model, dtype=x.dtype)
+    if q_b.shape[1] == 0:
+        raise ValueError(f"model of sizes {list(model.sizes)} has no symmetry-breaking directions")
+    if direction is None:
+        d = symmetry_curvature(loss_fn, params, data, model=model).directions[:, 0]
+    else:
+        _batch_shape(model, direction, "direction")
+        raw = ravel_pytree(direction)[0].astype(x.dtype)
+        d = q_b @ (q_b.T @ raw)
+        tiny = math.sqrt(float(jnp.finfo(x.dtype).eps)) * float(jnp.linalg.norm(raw))
+        if not float(jnp.linalg.norm(d)) > tiny:
+            raise ValueError("direction has no symmetry-breaking component (it lies in the "
+                             "symmetric subspace)")
+    d = d / jnp.linalg.norm(d)
+    lam = float(d @ ravel_pytree(curvature.hvp(loss_fn, params, data, unravel(d)))[0])
+    starts = jax.vmap(lambda e: unravel(x + e * d))(jnp.asarray(eps, x.dtype))
+    import optax
+
+    run = _descend(loss_fn, optax.sgd(learning_rate), starts, data, steps=steps,
+                   record_every=record_every, watch=_GapAbove(model, threshold))
+    gaps = np.asarray(_gap_impl(_layout(model), run.trajectory, False))
+    return Escape(eps=eps, steps=np.asarray(run.crossed), lambda_min=lam,
+                  predicted=predicted_escape_steps(eps, threshold, learning_rate, lam),
+                  learning_rate=learning_rate, threshold=threshold,
+                  record_steps=np.arange(0, steps + 1, record_every), gaps=gaps)
+
+
+# --------------------------------------------------------------------------------------------
+# measuring invariance in training results
+
+
+GAP_STATUS = ("exact", "rounding", "amplified", "broken")
+"""Codes of :func:`gap_status`: how far a run's units are from identical."""
+ROUNDING_ULPS = 1e3
+"""A gap up to ``ROUNDING_ULPS * eps * |x|`` (``eps`` of the dtype, ``|x|`` the params' norm) is
+rounding: the units differ in their last few bits, accumulated over training (float64 XOR
+2-2-1 from the constant start reached about 80 after 200,000 steps of gradient descent)."""
+BROKEN_REL = 1e-2
+"""A gap of at least ``BROKEN_REL * |x|`` means the symmetry is broken: the units visibly differ."""
+
+
+def gap_status(gap, param_norm, dtype) -> np.ndarray:
+    """Int codes into :data:`GAP_STATUS` (elementwise over arrays of gaps and params norms):
+    ``exact`` (gap exactly 0: bit-identical units), ``rounding`` (up to
+    :data:`ROUNDING_ULPS` ulps of the weight scale), ``broken`` (at least :data:`BROKEN_REL` of
+    it) and ``amplified`` in between (rounding grown by the dynamics, not yet visible)."""
+    gap = np.asarray(gap, np.float64)
+    norm = np.asarray(param_norm, np.float64)
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    rounding = ROUNDING_ULPS * eps * np.maximum(norm, 1.0)
+    return np.select([gap == 0, gap <= rounding, gap < BROKEN_REL * np.maximum(norm, 1.0)],
+                     [0, 1, 2], default=3).astype(np.int32)
+
+
+def gap_history(model: Model, result) -> tuple[np.ndarray, np.ndarray]:
+    """``(gaps, param_norms)``, each ``(k, n_records)``, over the recorded trajectory of a
+    :class:`landscape.TrainResult` (``train_many(..., trajectory_runs=...)``)."""
+    _check_model(model)
+    traj = getattr(result, "trajectory", None)
+    if traj is None:
+        raise ValueError("result has no trajectory; train with trajectory_runs=[...] to record one")
+    gaps = np.asarray(symmetry_gap(model, traj))
+    leaves = [np.asarray(a, np.float64).reshape(a.shape[:2] + (-1,)) for a in jax.tree.leaves(traj)]
+    norms = np.sqrt(sum(np.sum(a * a, axis=-1) for a in leaves))
+    return gaps, norms
+
+
+def unit_params(model: Model, params, layer: int = 0) -> jax.Array:
+    """Everything attached to each unit of hidden layer ``layer``, one row per unit:
+    ``(*batch, H, n_in + 1 + n_out)`` = incoming weights, bias (when the model has biases),
+    outgoing weights. Rows are equal exactly when the layer's units are."""
+    _check_model(model)
+    _batch_shape(model, params)
+    n_hidden = len(model.hidden_sizes)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_hidden:
+        raise ValueError(f"layer={layer!r} must be a hidden layer index in [0, {n_hidden})")
+    parts = [jnp.swapaxes(params[layer]["w"], -1, -2)]
+    if model.bias:
+        parts.append(params[layer]["b"][..., None])
+    parts.append(params[layer + 1]["w"])
+    return jnp.concatenate(parts, axis=-1)
+
+
+def wilson_interval(successes, n, *, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval ``(low, high)`` for a success rate of ``successes`` out of ``n``
+    (elementwise; ``z = 1.96`` gives 95%). Unlike the normal approximation it stays inside
+    [0, 1] and is not empty at 0 or ``n`` successes (0 of 4000 gives about [0, 0.001])."""
+    k = np.asarray(successes, np.float64)
+    n = np.asarray(n, np.float64)
+    if np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError(f"need 0 <= successes <= n and n > 0, got successes={successes!r}, n={n!r}")
+    p = k / n
+    denom = 1.0 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = np.where(k == 0, 0.0, np.clip(center - half, 0.0, 1.0))  # exact ends, no rounding
+    high = np.where(k == n, 1.0, np.clip(center + half, 0.0, 1.0))
+    return low, high
