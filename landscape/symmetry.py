@@ -95,7 +95,7 @@ __all__ = [
     "SymmetryCurvature", "symmetry_curvature", "Equilibrium", "symmetric_equilibrium",
     "TRAP_RATIO", "REFINE_RADIUS", "Escape", "escape", "predicted_escape_steps",
     # invariance in training results
-    "GAP_STATUS", "ROUNDING_ULPS", "BROKEN_REL", "gap_status", "gap_history", "wilson_interval",
+    "GAP_STATUS", "ROUNDING_ULPS", "BROKEN_REL", "gap_status", "gap_history",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -1440,19 +1440,3 @@ def unit_params(model: Model, params, layer: int = 0) -> jax.Array:
     parts.append(params[layer + 1]["w"])
     return jnp.concatenate(parts, axis=-1)
 
-
-def wilson_interval(successes, n, *, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval ``(low, high)`` for a success rate of ``successes`` out of ``n``
-    (elementwise; ``z = 1.96`` gives 95%). Unlike the normal approximation it stays inside
-    [0, 1] and is not empty at 0 or ``n`` successes (0 of 4000 gives about [0, 0.001])."""
-    k = np.asarray(successes, np.float64)
-    n = np.asarray(n, np.float64)
-    if np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
-        raise ValueError(f"need 0 <= successes <= n and n > 0, got successes={successes!r}, n={n!r}")
-    p = k / n
-    denom = 1.0 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = np.where(k == 0, 0.0, np.clip(center - half, 0.0, 1.0))  # exact ends, no rounding
-    high = np.where(k == n, 1.0, np.clip(center + half, 0.0, 1.0))
-    return low, high

@@ -466,17 +466,11 @@ def test_per_unit_noise_and_unequal_outgoing_weights_break_the_symmetry():
         assert np.all(gaps[:, 0] > 0.01)  # not a symmetric start: the output weights differ
 
 
-def test_gap_status_thresholds_and_wilson_intervals():
+def test_gap_status_thresholds():
     eps = np.finfo(np.float64).eps
     gaps = np.array([0.0, 10 * eps, 1e-8, 0.5])
     np.testing.assert_array_equal(sy.gap_status(gaps, np.ones(4), np.float64), [0, 1, 2, 3])
     np.testing.assert_array_equal(sy.gap_status(1e-8, 1.0, np.float32), 1)  # float32 ulps are larger
-    low, high = sy.wilson_interval(np.array([0, 50, 100]), 100)
-    assert low[0] == 0.0 and 0.03 < high[0] < 0.04  # 0 of 100: [0, 3.7%]
-    np.testing.assert_allclose([low[1], high[1]], [0.4038, 0.5962], atol=1e-4)
-    assert high[2] == 1.0 and 0.96 < low[2] < 0.97
-    with pytest.raises(ValueError, match="successes"):
-        sy.wilson_interval(5, 4)
 
 
 # ------------------------------------------------------------ equilibrium, curvature, escape
