@@ -653,15 +653,16 @@ def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -
         raise ValueError("heights must be finite")
     if not (isinstance(min_gap, numbers.Real) and min_gap > 1):
         raise ValueError(f"min_gap={min_gap!r} must be a number > 1")
+    if not (isinstance(floor, numbers.Real) and floor >= 0):
+        raise ValueError(f"floor={floor!r} must be a non-negative number")
+    # heights at or below the floor (identical points) count as one height, the floor itself
+    # (without a floor, exact zeros are dropped: a ratio to 0 means nothing)
     above = h[h > floor]
-    if above.size < h.size:
-        above = np.concatenate([[floor], above]) if floor > 0 else above
+    if floor > 0 and above.size < h.size:
+        above = np.concatenate([[floor], above])
     n = int(h.size) + 1
-    if above.size < 2 or above[0] <= 0:
-        if above.size >= 2:  # floor == 0 and exact duplicates: drop the zeros
-            above = above[above > 0]
-        if above.size < 2:
-            return Tolerance(float("inf"), "too few", floor=floor, sample=n)
+    if above.size < 2:
+        return Tolerance(float("inf"), "too few", floor=floor, sample=n)
     ratios = above[1:] / above[:-1]
     i = int(np.argmax(ratios))
     if ratios[i] < min_gap:
@@ -1538,11 +1539,14 @@ class ClusterSummary:
     loss_mean, loss_std, loss_min, loss_max: final losses of the members.
     representative: the member closest to the coordinate-wise median of the members'
         clustering features (a typical member, not an extreme one); representative_loss.
-    kind: ``"minimum"``, ``"saddle"``, ``"degenerate"``, ``"maximum"``, ``"not critical"``
-        (:mod:`landscape.curvature` labels of the representative's Hessian and gradient, with
-        ``grad_tol`` of the census), ``"trap at infinity"`` (the weights keep growing,
-        :func:`growth_check`) or ``"unclassified"``; index: the number of negative Hessian
-        eigenvalues (the saddle index; -1 unclassified); n_zero: near-zero eigenvalues.
+    kind: ``"trap at infinity"`` (the weights keep growing as the loss falls,
+        :func:`growth_check`), else the Hessian's verdict ``hessian``; ``"unclassified"`` when
+        ``classify=False``.
+    hessian: ``"minimum"``, ``"saddle"``, ``"degenerate"``, ``"maximum"`` or ``"not critical"``:
+        the :mod:`landscape.curvature` label of the representative from its gradient (at the
+        census' ``grad_tol``) and dense Hessian, at the point where training stopped.
+    index: the number of negative Hessian eigenvalues (the saddle index; -1 unclassified);
+        n_zero: near-zero eigenvalues.
     grad_norm: at the representative. growing: the growth test's verdict (None: not run).
     duplicates, dead, saturated: fraction of members with at least one duplicated pair, dead
         unit, saturated unit (:func:`unit_structure`); structure: the representative's counts.
@@ -1559,6 +1563,7 @@ class ClusterSummary:
     representative: int
     representative_loss: float
     kind: str
+    hessian: str
     index: int
     n_zero: int
     grad_norm: float
@@ -1569,7 +1574,16 @@ class ClusterSummary:
     structure: dict
     outputs: np.ndarray
 
+    def describe_hessian(self) -> str:
+        if self.hessian == "saddle":
+            return f"saddle (index {self.index})"
+        return self.hessian
+
     def describe_kind(self) -> str:
+        """``kind`` in words: the saddle index, and for a trap at infinity the Hessian's view
+        where training stopped (e.g. ``"trap at infinity (Hessian: minimum)"``)."""
+        if self.kind == "trap at infinity":
+            return f"trap at infinity (Hessian: {self.describe_hessian()})"
         if self.kind == "saddle":
             return f"saddle (index {self.index})"
         return self.kind
@@ -1645,6 +1659,7 @@ class Census:
             "cluster_representative": np.array([c.representative for c in cl], np.int64),
             "cluster_index": np.array([c.index for c in cl], np.int64),
             "cluster_kind": np.array([c.kind for c in cl], dtype=np.str_),
+            "cluster_hessian": np.array([c.hessian for c in cl], dtype=np.str_),
         }
         return out
 
@@ -1714,6 +1729,7 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
         f = clustering.features[m]
         reps[c] = m[int(np.argmin(np.linalg.norm(f - np.median(f, axis=0), axis=1)))]
     kinds = ["unclassified"] * k
+    hessians = ["unclassified"] * k
     index = np.full(k, -1, np.int64)
     n_zero = np.full(k, -1, np.int64)
     rep_grad = np.asarray(grad_norm, np.float64)[reps] if k else np.zeros(0)
@@ -1725,7 +1741,8 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
         index = np.asarray(point.index, np.int64)
         n_zero = np.asarray(point.n_zero, np.int64)
         rep_grad = np.asarray(point.grad_norm, np.float64)
-        kinds = [cv.LABEL_NAMES[int(lab)].replace("_", " ") for lab in labels]
+        hessians = [cv.LABEL_NAMES[int(lab)].replace("_", " ") for lab in labels]
+        kinds = list(hessians)
         if optimizer is not None:
             g = growth_check(loss_fn, rep_params, data, optimizer=optimizer, steps=growth_steps)
             growing = [bool(v) for v in g.growing]
@@ -1739,7 +1756,7 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
         summaries.append(ClusterSummary(
             cluster=c, size=int(m.size), members=m, loss_mean=float(lm.mean()),
             loss_std=float(lm.std()), loss_min=float(lm.min()), loss_max=float(lm.max()),
-            representative=r, representative_loss=float(loss[r]), kind=kinds[c],
+            representative=r, representative_loss=float(loss[r]), kind=kinds[c], hessian=hessians[c],
             index=int(index[c]), n_zero=int(n_zero[c]), grad_norm=float(rep_grad[c]),
             growing=growing[c],
             duplicates=float(np.mean(structure.duplicate_pairs[m] > 0)),

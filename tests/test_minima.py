@@ -22,8 +22,10 @@ CANON_TOL = 1e-12
 # half = z sqrt(0.025 + z^2/400) / (1 + z^2/10) = 0.263407.
 WILSON_5_OF_10 = (0.236593, 0.763407)
 
-CASES = [([2, 2, 1], "sigmoid"), ([2, 3, 1], "tanh"), ([3, 4, 3, 2], "sigmoid"),
-         ([3, 4, 3, 2], "tanh"), ([2, 4, 1], "erf"), ([2, 3, 2, 1], "relu"), ([3, 5, 2], "linear")]
+# widths and activations; activations of one flip kind share compiled programs (erf and linear
+# flip like tanh), so they ride along on the tanh shapes
+CASES = [([2, 2, 1], "sigmoid"), ([2, 3, 1], "tanh"), ([2, 3, 1], "erf"), ([3, 4, 3, 2], "sigmoid"),
+         ([3, 4, 3, 2], "tanh"), ([3, 4, 3, 2], "linear"), ([2, 3, 2, 1], "relu")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -330,7 +332,8 @@ def test_census_summaries_and_table():
     for s in c.clusters:
         assert s.representative in s.members and s.size == s.members.size
         assert s.loss_min <= s.loss_mean <= s.loss_max
-        assert s.kind in ("minimum", "saddle", "degenerate", "maximum", "not critical")
+        assert s.kind == s.hessian  # no optimizer: no growth test
+        assert s.hessian in ("minimum", "saddle", "degenerate", "maximum", "not critical")
         assert s.index >= 0
     assert sum(s.size for s in c.clusters) == truth.size
     table = c.table()
@@ -338,6 +341,17 @@ def test_census_summaries_and_table():
     assert [r[0] for r in table["rows"][3:]] == ["moving", "diverged", "nonfinite"]
     arrays = c.arrays()
     assert arrays["labels"].shape == (truth.size + 3,) and arrays["cluster_size"].sum() == truth.size
+
+
+def test_census_of_xor_runs_finds_traps_at_infinity():
+    model, data, loss_fn, final = xor_runs(n=16, steps=3000)
+    c = mn.census(loss_fn, final, data, model=model, optimizer=optax.sgd(2.0), growth_steps=500,
+                  grad_tol=1e-2)
+    assert c.clusters and c.clusters[0].loss_mean < 0.01  # cluster 0: the XOR solution
+    for s in c.clusters:
+        assert s.kind == "trap at infinity" and s.growing
+        assert s.describe_kind().startswith("trap at infinity (Hessian: ")
+    np.testing.assert_allclose(c.clusters[0].outputs.ravel(), [0, 1, 1, 0], atol=0.1)
 
 
 def test_single_linkage_is_exact():
@@ -572,22 +586,23 @@ def test_closest_image_is_the_nearest_group_image():
 # ---------------------------------------------------------------------------------- experiment
 
 
-def test_xor_minima_census_smoke_run_and_redraw(tmp_path):
-    """The experiment's smoke config end to end (in a fresh process: this module runs in
-    float64), then its figures redrawn from the saved arrays."""
+def test_xor_minima_census_smoke_run_and_redraw(tmp_path, capsys):
+    """The experiment's smoke config end to end through the command line (in float32, as a
+    user runs it: this module's float64 switch is turned off meanwhile), then one figure
+    redrawn from the saved arrays."""
     import json
-    import subprocess
-    import sys
 
-    from landscape.experiment import get_experiment, save_figures
-    from landscape.store import ResultsDir
+    from landscape import cli
 
     out = tmp_path / "census"
-    done = subprocess.run([sys.executable, "-m", "landscape", "run", "xor_minima_census", "--smoke",
-                           "--out", str(out), "--no-progress"], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "share [95% CI]" in done.stdout and "lowest-loss class" in done.stdout
+    jax.config.update("jax_enable_x64", False)
+    try:
+        code = cli.main(["run", "xor_minima_census", "--smoke", "--out", str(out), "--no-progress"])
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "share [95% CI]" in printed and "lowest-loss class" in printed
     summary = json.loads((out / "summary.json").read_text())
     arch = summary["architectures"]["sigmoid:2"]
     counts = arch["counts"]
@@ -597,5 +612,8 @@ def test_xor_minima_census_smoke_run_and_redraw(tmp_path):
         lo, hi = c["share_interval"]
         assert lo <= c["share"] <= hi
     assert summary["table"]["columns"][0] == "arch" and summary["text"]
-    files = save_figures(get_experiment("xor_minima_census"), ResultsDir(out))
-    assert {f.name for f in files} >= {"basin_shares.png", "restarts.png", "loss_histogram.png"}
+    for name in ("basin_shares", "restarts", "loss_histogram", "slices", "disconnectivity"):
+        assert (out / f"{name}.png").exists()
+    (out / "restarts.png").unlink()
+    assert cli.main(["plot", str(out), "--figure", "restarts"]) == 0
+    assert (out / "restarts.png").exists()
