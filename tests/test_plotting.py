@@ -235,3 +235,77 @@ def test_barrier_matrix_and_disconnectivity_graph(ax):
     assert joins == [0.2, 0.25]
     with pytest.raises(ValueError, match="outside"):
         plotting.plot_disconnectivity(Figure().add_subplot(), losses, [[0, 5, 1.0]])
+
+
+# ------------------------------------------------------------------------------ symmetry plots
+
+
+def test_quantile_band_median_and_band(ax):
+    x = np.arange(5.0)
+    values = np.stack([x, 2 * x, 3 * x])  # median 2x
+    art = plotting.plot_quantile_band(ax, x, values, quantiles=(0.0, 1.0), label="runs")
+    np.testing.assert_array_equal(art["line"].get_ydata(), 2 * x)
+    assert isinstance(art["band"], matplotlib.collections.PolyCollection)
+    assert art["line"].get_label() == "runs"
+    ax2 = Figure().add_subplot()
+    art = plotting.plot_quantile_band(ax2, x, values + 1, log=True)
+    assert ax2.get_yscale() == "log"
+    with pytest.raises(ValueError, match="quantiles"):
+        plotting.plot_quantile_band(ax, x, values, quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match=r"\(n, 5\)"):
+        plotting.plot_quantile_band(ax, x, values[:, :3])
+
+
+def test_symmetry_gap_draws_exact_zeros_at_a_marked_floor(ax):
+    steps = np.arange(4.0)
+    gaps = np.array([[0.0, 0.0, 1e-17, 1e-15], [0.0, 0.0, 0.0, 0.0], [0.0, 1e-16, 1e-15, 1e-13]])
+    art = plotting.plot_symmetry_gap(ax, steps, gaps)
+    floor = art["floor"].get_ydata()[0]
+    assert floor == 1e-20 and ax.get_yscale() == "log"
+    assert art["line"].get_ydata()[0] == floor  # all-zero first record sits on the floor
+    assert art["line"].get_ydata()[-1] == 1e-15
+    art = plotting.plot_symmetry_gap(Figure().add_subplot(), steps, np.zeros((2, 4)))
+    assert np.all(art["line"].get_ydata() == 1e-20)
+    with pytest.raises(ValueError, match="non-negative"):
+        plotting.plot_symmetry_gap(ax, steps, -gaps)
+
+
+def test_unit_weights_one_colour_per_unit_one_style_per_parameter(ax):
+    steps = np.arange(3.0)
+    units = np.random.default_rng(0).normal(size=(3, 2, 4))
+    art = plotting.plot_unit_weights(ax, steps, units, names=["w1", "w2", "b", "v"])
+    lines = art["lines"]
+    assert len(lines) == 2 and len(lines[0]) == 4
+    assert lines[0][0].get_color() != lines[1][0].get_color()
+    assert lines[0][1].get_linestyle() != lines[0][0].get_linestyle()
+    np.testing.assert_array_equal(lines[1][3].get_ydata(), units[:, 1, 3])
+    with pytest.raises(ValueError, match="n_records"):
+        plotting.plot_unit_weights(ax, steps[:2], units)
+    with pytest.raises(ValueError, match="names"):
+        plotting.plot_unit_weights(ax, steps, units, names=["a"])
+
+
+def test_success_rates_bars_with_intervals(ax):
+    art = plotting.plot_success_rates(ax, ["constant", "random"], [0, 30], 40, [0.0, 0.6], [0.09, 0.86])
+    heights = [b.get_height() for b in art["bars"]]
+    np.testing.assert_allclose(heights, [0.0, 0.75])
+    assert [t.get_text() for t in art["labels"]] == ["0/40", "30/40"]
+    with pytest.raises(ValueError, match="contain its rate"):
+        plotting.plot_success_rates(ax, ["a"], [30], 40, [0.8], [0.9])
+    with pytest.raises(ValueError, match="one entry per group"):
+        plotting.plot_success_rates(ax, ["a", "b"], [3], 4, [0.1], [0.9])
+
+
+def test_escape_steps_measured_never_and_predicted(ax):
+    eps = np.array([1e-8, 1e-6, 1e-4, 1e-2])
+    steps = np.array([-1, 900, 500, 100])
+    pred = np.array([1100.0, 880.0, 510.0, 95.0])
+    art = plotting.plot_escape_steps(ax, eps, steps, predicted=pred, max_steps=1000, label="saddle")
+    assert ax.get_xscale() == "log"
+    assert len(art["measured"].get_offsets()) == 3
+    np.testing.assert_array_equal(art["never"].get_offsets(), [[1e-8, 1000.0]])
+    np.testing.assert_array_equal(art["predicted"].get_ydata(), pred)
+    art = plotting.plot_escape_steps(Figure().add_subplot(), eps, steps, predicted=np.full(4, np.inf))
+    assert art["predicted"] is None
+    with pytest.raises(ValueError, match="positive"):
+        plotting.plot_escape_steps(ax, -eps, steps)
