@@ -29,7 +29,7 @@ def smoke_run(tmp_path_factory):
 def test_run_smoke_writes_a_results_folder(smoke_run, capsys):
     code, out = smoke_run
     assert code == 0
-    assert {"config.json", "summary.json", "random.npz", "constant.npz", "chunks"} <= {
+    assert {"config.json", "summary.json", "random.npz", "constant.npz", "chunks", "loss_curves.png"} <= {
         p.name for p in out.iterdir()}
     config = json.loads((out / "config.json").read_text())
     assert config["experiment"] == "xor_train" and config["smoke"] is True
@@ -110,6 +110,11 @@ def test_info_and_plot(smoke_run, tmp_path, capsys):
     assert cli.main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "experiment: xor_train (smoke)" in text and "complete:   yes" in text
-    assert cli.main(["plot", str(out)]) == 0
+    (out / "loss_curves.png").unlink()
+    assert cli.main(["plot", str(out), "--format", "svg"]) == 0
+    assert cli.main(["plot", str(out), "--figure", "loss_curves"]) == 0
+    assert (out / "loss_curves.svg").stat().st_size > 0 and (out / "loss_curves.png").exists()
+    assert cli.main(["plot", str(out), "--figure", "nope"]) == 2
+    assert "figure 'nope' is not one of 'xor_train'" in capsys.readouterr().err
     assert cli.main(["info", str(tmp_path)]) == 2
     assert "is not a results folder" in capsys.readouterr().err

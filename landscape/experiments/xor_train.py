@@ -12,6 +12,7 @@ Outputs in the results folder:
   random.npz, constant.npz   per-run arrays: losses (n_runs, n_records), record_steps,
                          success_step, status, failed_step, grad_norm, params/<i>
   chunks/                finished chunks (an interrupted run resumes from them)
+  loss_curves.png        median loss and 10-90% band over training, per start kind
 """
 
 from __future__ import annotations
@@ -109,7 +110,25 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     return summary
 
 
+def figures(results: ResultsDir) -> dict:
+    """``loss_curves``: median loss with its 10-90% band over training, per start kind."""
+    import matplotlib.pyplot as plt
+
+    from landscape import plotting
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind in ("random", "constant"):
+        arrays = results.read_arrays(kind)
+        plotting.plot_quantile_band(ax, arrays["record_steps"], arrays["losses"], log=True,
+                                    label=f"{kind} start")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("XOR 2-H-1: loss over training (median, 10-90% of runs)")
+    ax.legend()
+    return {"loss_curves": fig}
+
+
 EXPERIMENT = Experiment(
     name="xor_train",
     question="How often does gradient descent learn XOR from random versus constant starts?",
-    config=Config(), smoke=SMOKE, run=run)
+    config=Config(), smoke=SMOKE, run=run, figures=figures)
