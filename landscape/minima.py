@@ -194,8 +194,6 @@ def _first_significant_sign(v, rtol):
     return jnp.where(value < 0, -1, 1).astype(jnp.int32), top[..., 0]
 
 
-
-
 @functools.partial(jax.jit, static_argnames=("model", "flips", "rtol"))
 def _canonical_impl(model: Model, params, flips: bool, rtol: float):
     """Canonical element and form. Layer by layer in centered coordinates, where each layer's
@@ -1393,7 +1391,9 @@ def restart_curve(success, ks=None, *, confidence: float = 0.95) -> RestartCurve
         return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
 
     fails = n - k_s
-    none = np.where(ks <= fails, np.exp(log_choose(fails, np.minimum(ks, fails)) - log_choose(n, np.minimum(ks, n))), 0.0)
+    # P(a random k-subset holds no success) = C(n - s, k) / C(n, k); 0 once k > n - s
+    kk = np.minimum(ks, fails)
+    none = np.where(ks <= fails, np.exp(log_choose(fails, kk) - log_choose(n, np.minimum(ks, n))), 0.0)
     empirical = np.where(ks <= n, 1.0 - none, np.nan)
     return RestartCurve(ks, n, k_s, p, float(lo), float(hi), curve(p), curve(float(lo)),
                         curve(float(hi)), empirical, float(confidence))
@@ -1500,7 +1500,8 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, num: int = 
     flips = _check_flips(model, flips)
     num = _check_int("num", num, 2)
     if alignment == "auto":
-        alignment = "orbit" if model.hidden_sizes and sy.orbit_size(model, flips=flips) <= AUTO_ORBIT else "align"
+        small = model.hidden_sizes and sy.orbit_size(model, flips=flips) <= AUTO_ORBIT
+        alignment = "orbit" if small else "align"
     if alignment not in ("orbit", "align"):
         raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")
     if not model.hidden_sizes:

@@ -256,9 +256,10 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         if k:
             g = census.clusters[0]
             per_scale = ", ".join(f"{s:g}: {curve.p:.1%}" for s, curve in zip(groups, curves))
+            share0 = _fmt_share(shares.shares[0, 0], shares.lo[0, 0], shares.hi[0, 0])
             text.append(f"  lowest-loss class (cluster 0, loss {g.loss_mean:.3g}, {g.describe_kind()}, "
-                        f"outputs {_outputs(g.outputs)}): {_fmt_share(shares.shares[0, 0], shares.lo[0, 0], shares.hi[0, 0])} "
-                        f"of all runs; by init scale {per_scale}.")
+                        f"outputs {_outputs(g.outputs)}): {share0} of all runs; by init scale "
+                        f"{per_scale}.")
             need = ", ".join(f"{s}: {v}" for s, v in arch_summary["restarts_for_99"].items())
             text.append(f"  restarts for a 99% chance of reaching it, by init scale: {need}.")
             traps = sum(c.kind == "trap at infinity" for c in census.clusters)
