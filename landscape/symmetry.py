@@ -76,9 +76,14 @@ from typing import Any, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
-from .models import ACTIVATIONS, Model
+from . import curvature
+from .datasets import Dataset
+from .models import ACTIVATIONS, Model, mlp
+from .objectives import Criterion, Loss
+from .objectives import loss as make_loss
 
 __all__ = [
     # group
@@ -96,6 +101,8 @@ __all__ = [
     "TRAP_RATIO", "REFINE_RADIUS", "Escape", "escape", "predicted_escape_steps",
     # invariance in training results
     "GAP_STATUS", "ROUNDING_ULPS", "BROKEN_REL", "gap_status", "gap_history",
+    # a strict saddle by construction
+    "SaddleExample", "saddle_example",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -860,8 +867,6 @@ def reduced_objective(model: Model, fn):
     (cheap: one unit per layer; ``train_many`` takes its fast path). Any other callable is
     wrapped to evaluate ``fn(from_reduced(model, reduced), data)``. Both give the same values.
     """
-    from .objectives import Criterion, Loss
-
     _check_model(model)
     if not callable(fn):
         raise TypeError(f"fn={fn!r} must be callable as fn(params, data)")
@@ -893,8 +898,6 @@ def reduced_optimizer(model: Model, optimizer):
 def _reduced_optimizer(model: Model, optimizer):
     """Cached per (layout, optimizer): the same wrapped object for the same optimizer object, so
     compiled programs keyed on it are reused."""
-    import optax
-
     factors = _reduced_factors(model)
     grad_scale = [{k: s / n for k, (n, s) in layer.items()} for layer in factors]
     scale = [{k: s for k, (n, s) in layer.items()} for layer in factors]
@@ -980,8 +983,6 @@ def _descend(loss_fn, optimizer, params, data, *, steps, record_every, watch=Non
     is the first step count at which it held (the check after ``t`` updates is step ``t``).
     Step indices are int32 so the program also compiles under ``jax_enable_x64``.
     """
-    import optax
-
     n = jax.tree.leaves(params)[0].shape[0]
     value_and_grad = jax.vmap(jax.value_and_grad(loss_fn), in_axes=(0, None))
     update = jax.vmap(optimizer.update)
@@ -1058,8 +1059,6 @@ def symmetry_curvature(loss_fn, params, data, *, model=None) -> SymmetryCurvatur
     :func:`symmetric_basis` and :func:`breaking_basis`), batched over leading axes of
     ``params``. ``model`` defaults to ``loss_fn.model``. Without a hidden layer of width >= 2
     the breaking block is empty (``breaking`` of length 0)."""
-    from . import curvature
-
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
     batch = _batch_shape(model, params)
@@ -1192,8 +1191,6 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     Float64 (``jax_enable_x64``) is recommended: critical points are only known to about
     ``sqrt(eps)`` of the dtype.
     """
-    from . import curvature
-
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
     if _batch_shape(model, params):
@@ -1302,7 +1299,8 @@ class Escape:
         """How well the linear law holds: over the runs that escaped, the least-squares slope of
         steps against ``ln(1/eps)`` vs the predicted ``1 / ln(1 + lr |lambda_min|)``, and the
         largest relative error ``|steps - predicted| / predicted``."""
-        ok = (self.steps >= 0) & np.isfinite(self.predicted)
+        # runs that escaped, where the law predicts growth (eps below the threshold)
+        ok = (self.steps >= 0) & np.isfinite(self.predicted) & (self.predicted > 0)
         out = {"n_runs": int(self.steps.size), "n_escaped": int(np.sum(self.steps >= 0)),
                "lambda_min": self.lambda_min, "slope": None, "predicted_slope": None,
                "slope_ratio": None, "max_relative_error": None}
@@ -1347,8 +1345,6 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     where the curvature along the escape path changes (a trap at infinity, a point off the
     equilibrium, perturbations too large for the linearization).
     """
-    from . import curvature
-
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
     if _batch_shape(model, params):
@@ -1374,8 +1370,6 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     d = d / jnp.linalg.norm(d)
     lam = float(d @ ravel_pytree(curvature.hvp(loss_fn, params, data, unravel(d)))[0])
     starts = jax.vmap(lambda e: unravel(x + e * d))(jnp.asarray(eps, x.dtype))
-    import optax
-
     run = _descend(loss_fn, optax.sgd(learning_rate), starts, data, steps=steps,
                    record_every=record_every, watch=_GapAbove(model, threshold))
     gaps = np.asarray(_gap_impl(_layout(model), run.trajectory, False))
@@ -1440,3 +1434,43 @@ def unit_params(model: Model, params, layer: int = 0) -> jax.Array:
     parts.append(params[layer + 1]["w"])
     return jnp.concatenate(parts, axis=-1)
 
+
+
+# --------------------------------------------------------------------------------------------
+# a strict saddle by construction
+
+
+class SaddleExample(NamedTuple):
+    """What :func:`saddle_example` returns: a 1-2-1 tanh ``model``, its ``loss_fn`` (MSE), the
+    ``data`` and ``params``, a strict saddle in the symmetric subspace (``reduced_params``: the
+    same point as a one-unit network, a minimum of that network's loss)."""
+
+    model: Model
+    loss_fn: Any
+    data: Any
+    params: Any
+    reduced_params: Any
+
+
+def saddle_example(*, n_samples: int = 41, dtype=jnp.float64) -> SaddleExample:
+    """A symmetric equilibrium that is a strict saddle, built by hand: the best one-unit fit of
+    a 1-D regression that needs two tanh units, ``y = tanh(3 (x + 1)) + tanh(3 (x - 1))`` on
+    ``n_samples`` points of ``[-3, 3]``, embedded into a 1-2-1 tanh network as two equal units.
+
+    The fit is Newton-refined (:func:`landscape.curvature.refine`) from a fixed start; in the
+    two-unit network the point is critical, a minimum inside the symmetric subspace, and has one
+    negative symmetry-breaking eigenvalue (about -0.0108): splitting the unit in two lowers the
+    loss. Use float64 (``jax_enable_x64``) for its exactness.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 8:
+        raise ValueError(f"n_samples={n_samples!r} must be an integer >= 8")
+    model = mlp([1, 2, 1], activation="tanh", output="linear")
+    small = reduced_model(model)
+    x = jnp.linspace(-3.0, 3.0, int(n_samples), dtype=dtype)[:, None]
+    data = Dataset(x, jnp.tanh(3 * (x + 1)) + jnp.tanh(3 * (x - 1)))
+    start = [{"w": jnp.full((1, 1), 0.5, dtype), "b": jnp.zeros((1,), dtype)},
+             {"w": jnp.full((1, 1), 2.0, dtype), "b": jnp.zeros((1,), dtype)}]
+    fit = curvature.refine(make_loss(small, "mse"), start, data)
+    if not bool(fit.converged):
+        raise RuntimeError(f"the one-unit fit did not converge (|grad| = {float(fit.grad_norm):.3g})")
+    return SaddleExample(model, make_loss(model, "mse"), data, from_reduced(model, fit.params), fit.params)

@@ -482,27 +482,16 @@ CRITICAL = 1e-10
 ESCAPE_RTOL = 0.02
 
 
-def staircase():
-    """1-D regression that two tanh units fit and one cannot: the sum of two steps."""
-    x = jnp.linspace(-3.0, 3.0, 41, dtype=jnp.float64)[:, None]
-    return ls.Dataset(x, jnp.tanh(3 * (x + 1)) + jnp.tanh(3 * (x - 1)))
-
-
 @pytest.fixture(scope="module")
 def saddle(x64):
-    """The best one-unit fit of the staircase embedded into two equal tanh units."""
+    """The best one-unit fit of a two-step regression embedded into two equal tanh units."""
     from landscape import curvature as cv
 
-    model = ls.mlp([1, 2, 1], activation="tanh", output="linear")
-    small = sy.reduced_model(model)
-    data = staircase()
-    loss, small_loss = ls.objectives.loss(model, "mse"), ls.objectives.loss(small, "mse")
-    start = [{"w": jnp.array([[0.5]]), "b": jnp.array([0.0])}, {"w": jnp.array([[2.0]]), "b": jnp.array([0.0])}]
-    fit = cv.refine(small_loss, start, data)
-    assert bool(fit.converged)
-    point = cv.classify(small_loss, fit.params, data)
+    ex = sy.saddle_example()
+    small_loss = ls.objectives.loss(sy.reduced_model(ex.model), "mse")
+    point = cv.classify(small_loss, ex.reduced_params, ex.data)
     assert cv.LABEL_NAMES[int(point.label)] == "minimum"  # the best one-unit fit
-    return model, loss, data, sy.from_reduced(model, fit.params)
+    return ex.model, ex.loss_fn, ex.data, ex.params
 
 
 def test_embedded_one_unit_fit_is_a_strict_saddle_with_block_diagonal_hessian(saddle):

@@ -1,0 +1,67 @@
+"""Every built-in experiment runs in its smoke configuration and writes a complete results folder;
+experiment-specific checks assert the headline findings the smoke runs are small enough to show."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from landscape.experiment import experiments, run_experiment  # noqa: E402
+from landscape.store import ResultsDir  # noqa: E402
+
+
+def _check_xor_train(summary, out):
+    assert summary["starts"]["constant"]["succeeded"] == 0
+    assert summary["starts"]["random"]["succeeded"] > 0
+
+
+def _check_xor_symmetry(summary, out):
+    starts = summary["starts"]
+    constant = starts["constant"]
+    # the all-equal start never learns and its hidden units stay bit-identical in every run
+    assert constant["succeeded"] == 0 and constant["gap"]["exactly_zero"] == constant["runs"]
+    assert starts["random"]["succeeded"] > 0 and starts["random"]["gap"]["exactly_zero"] == 0
+    assert constant["success_interval"][0] == 0.0 < constant["success_interval"][1] < 0.05
+    eq = summary["equilibrium"]
+    assert eq["kind"] == "trap_at_infinity" and 0 < eq["excess_over_limit"] < 0.01
+    saddle = summary["escape"]["strict_saddle"]
+    assert saddle["n_escaped"] == saddle["n_runs"] and saddle["max_relative_error"] < 0.02
+    verdicts = summary["invariance"]["verdicts"]
+    assert verdicts["sgd"] == "keeps it exactly" and verdicts["gradient_noise"] == "breaks the symmetry"
+    arrays = ResultsDir(out).read_arrays("constant")
+    assert not np.any(arrays["gap"]) and not np.any(arrays["trajectory_gaps"])
+    units = arrays["units"]  # (n_records, H, 4): the two units are the same at every record
+    np.testing.assert_array_equal(units[:, 0], units[:, 1])
+    assert any("learned XOR" in line for line in summary["text"])
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry}
+
+
+@pytest.mark.parametrize("name", sorted(experiments()))
+def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
+    exp = experiments()[name]
+    out = tmp_path / name
+    summary, path = run_experiment(name, out, smoke=True, progress=False)
+    assert path == out
+    config = json.loads((out / "config.json").read_text())
+    assert config["experiment"] == name and config["smoke"] is True
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    table = summary.get("table")
+    if table is not None:
+        assert table["rows"] and all(len(row) == len(table["columns"]) for row in table["rows"])
+    assert all(isinstance(line, str) for line in summary.get("text", []))
+    if exp.figures is not None:
+        figures = exp.figures(ResultsDir(out))  # redrawn from the saved arrays alone
+        assert figures
+        for fig_name, fig in figures.items():
+            assert (out / f"{fig_name}.png").stat().st_size > 1000, fig_name
+            plt.close(fig)
+    check = CHECKS.get(name)
+    if check is not None:
+        check(summary, out)
