@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landscape.experiment import experiments, run_experiment  # noqa: E402
+from landscape.experiment import experiments, resolve_config, run_experiment  # noqa: E402
 from landscape.store import ResultsDir  # noqa: E402
 
 
@@ -65,3 +65,10 @@ def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
     check = CHECKS.get(name)
     if check is not None:
         check(summary, out)
+
+
+@pytest.mark.parametrize("name", sorted(experiments()))
+def test_default_config_is_valid(name):
+    """The full configs are too slow to run here, but they must at least pass their own checks."""
+    exp = experiments()[name]
+    assert resolve_config(exp) == exp.config
