@@ -1,0 +1,428 @@
+"""Speed and memory of ``train_many`` against baselines, all run in this one process.
+
+Cases (issue 2, deliverable 11), float32, full-batch gradient descent, mean squared error:
+
+- ``xor221``: XOR 2-2-1 sigmoid/sigmoid, lr 0.5, N(0, 1) starts, 10,000 runs x 2,000 steps;
+- ``xor281``: XOR 2-8-1 likewise;
+- ``ts``: teacher-student 10-32-1 tanh/linear on 256 Gaussian samples (the teacher is a random
+  10-32-1 tanh net), LeCun starts, lr 0.05, 1,000 runs x 500 steps;
+- ``memory`` (deliverable 8): 100,000 XOR 2-2-1 runs x 2,000 steps with the loss recorded at
+  every step, run chunk by chunk through ``plan_training(...).run_chunk(c)``, each chunk's
+  history written to disk and dropped; the peak resident memory is compared with the size of
+  the whole history.
+
+Rows per case: ``train_many`` on its fast path (``method="batched"``, run axis last) and on the
+generic path (``method="vmap"``), and three baselines doing the same training from the same
+starts: (a) a Python loop over runs and steps calling a jitted one-step update (timed on a few
+runs and steps, scaled up: marked "scaled"), (a') a Python loop over runs calling a jitted
+single-run ``lax.scan`` (timed on a subset of runs, scaled), (b) ``jit(vmap(scan))`` over a flat
+parameter vector with default compiler settings.
+
+Columns: ``compile`` = first call minus a steady call for ``train_many`` (tracing and XLA
+compilation), ``.lower().compile()`` for the baselines; ``time`` = best steady call
+(``jax.block_until_ready``); ``run-steps/s`` = runs x steps / time; ``GFLOP/s`` and ``%peak``
+use the flop count printed with the table and the float32 peak of a large matmul measured
+here; ``peak MB`` = the largest increase of this process's resident memory (RSS, sampled every
+2 ms from /proc/self/statm) during the steady call; ``x(a)``, ``x(a')``, ``x(b)`` = baseline
+time / this row's time.
+
+Usage::
+
+    python benchmarks/bench_train.py              # the full cases (several minutes on 2 cores)
+    python benchmarks/bench_train.py --quick      # scaled-down sizes, well under a minute
+    python benchmarks/bench_train.py --cases xor221,memory --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import tempfile
+import threading
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+import landscape as ls
+
+CASES = ("xor221", "xor281", "ts", "memory")
+XA, XA1, XB = "x(a)", "x(a')", "x(b)"   # ratio columns: baseline time / row time
+
+
+# ----------------------------------------------------------------------------- measuring
+
+class PeakRSS:
+    """Largest increase of this process's resident set size inside a ``with`` block (bytes).
+
+    A thread samples ``/proc/self/statm`` every ``interval`` seconds (Linux); elsewhere it
+    falls back to the growth of ``ru_maxrss``, which only sees new process-wide peaks.
+    """
+
+    def __init__(self, interval: float = 0.002):
+        self.interval = interval
+        self.peak = 0
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._proc = os.path.exists("/proc/self/statm")
+
+    def _rss(self) -> int:
+        if self._proc:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self._page
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self._max = max(self._max, self._rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._start = self._max = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, self._rss())
+        self.peak = self._max - self._start
+
+
+def timed(fn: Callable, repeats: int):
+    """``(best seconds, result, peak RSS increase in bytes)`` over ``repeats`` calls."""
+    best, out, peak = math.inf, None, 0
+    for _ in range(repeats):
+        with PeakRSS() as mem:
+            t = time.perf_counter()
+            out = jax.block_until_ready(fn())
+            dt = time.perf_counter() - t
+        best, peak = min(best, dt), max(peak, mem.peak)
+    return best, out, peak
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """Float32 FLOP/s of the best of ``repeats`` jitted ``n x n`` matmuls (all cores)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    f = jax.jit(jnp.matmul)
+    jax.block_until_ready(f(a, b))
+    best = min(timed(lambda: f(a, b), 1)[0] for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def flops_per_run_step(sizes, n_samples: int) -> int:
+    """Forward + backward flops of one full-batch step of one MLP (multiply-add = 2 flops).
+
+    forward 2*N*sum_l n_l*n_{l+1}; weight gradients the same; input gradients of layers
+    l >= 1 (the first layer's input gradient is not needed) 2*N*sum_{l>=1} n_l*n_{l+1}.
+    Activations, biases, the loss and the update are not counted.
+    """
+    macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * n_samples * (2 * sum(macs) + sum(macs[1:]))
+
+
+FLOP_FORMULA = ("flops per run-step = 2*N*(2*sum_l n_l*n_{l+1} + sum_{l>=1} n_l*n_{l+1}), "
+                "N samples, multiply-add = 2 (forward, weight grads, hidden input grads; "
+                "activations/bias/update not counted)")
+
+
+# ----------------------------------------------------------------------------- cases
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    sizes: list
+    activation: str
+    output: str
+    data: ls.Dataset
+    init: str
+    lr: float
+    n_runs: int
+    steps: int
+    a_runs: int       # (a): runs and steps actually timed
+    a_steps: int
+    a1_runs: int      # (a'): runs actually timed
+
+    def build(self):
+        model = ls.mlp(self.sizes, activation=self.activation, output=self.output)
+        loss_fn = ls.objectives.loss(model, "mse")
+        init_fn = ls.inits.normal(model, 1.0) if self.init == "normal" else ls.inits.lecun(model)
+        return model, loss_fn, init_fn
+
+
+def make_cases(quick: bool) -> dict[str, Case]:
+    xor = ls.datasets.xor()
+    teacher = ls.mlp([10, 32, 1], activation="tanh", output="linear")
+    ts, _ = ls.datasets.teacher_student(jax.random.key(7), teacher, n_samples=256)
+    if quick:
+        return {
+            "xor221": Case("xor221", [2, 2, 1], "sigmoid", "sigmoid", xor, "normal", 0.5, 1000, 200, 2, 50, 20),
+            "xor281": Case("xor281", [2, 8, 1], "sigmoid", "sigmoid", xor, "normal", 0.5, 1000, 200, 2, 50, 20),
+            "ts": Case("ts", [10, 32, 1], "tanh", "linear", ts, "lecun", 0.05, 128, 50, 2, 20, 4),
+        }
+    return {
+        "xor221": Case("xor221", [2, 2, 1], "sigmoid", "sigmoid", xor, "normal", 0.5, 10_000, 2000, 3, 200, 100),
+        "xor281": Case("xor281", [2, 8, 1], "sigmoid", "sigmoid", xor, "normal", 0.5, 10_000, 2000, 3, 200, 100),
+        "ts": Case("ts", [10, 32, 1], "tanh", "linear", ts, "lecun", 0.05, 1000, 500, 3, 100, 20),
+    }
+
+
+def baselines(case: Case, loss_fn, init_fn, repeats: int) -> list[dict]:
+    """Rows (a), (a'), (b): the same training from the same starts, written plainly."""
+    x, y = case.data
+    starts = ls.initial_params(init_fn, jax.random.key(0), np.arange(case.n_runs))
+    flat0 = jax.vmap(lambda p: ravel_pytree(p)[0])(starts)          # (runs, n_params)
+    unravel = ravel_pytree(jax.tree.map(lambda a: a[0], starts))[1]
+    lr = case.lr
+
+    def loss(theta, x, y):
+        return loss_fn(unravel(theta), (x, y))
+
+    def update(theta, x, y):
+        value, g = jax.value_and_grad(loss)(theta, x, y)
+        return theta - lr * g, value
+
+    def train_one(theta, x, y):
+        def body(t, _):
+            t, value = update(t, x, y)
+            return t, value
+        theta, losses = jax.lax.scan(body, theta, None, length=case.steps)
+        return theta, losses
+
+    rows = []
+    # (a) Python loop over runs and steps, one jitted step per call.
+    step = jax.jit(update)
+    jax.block_until_ready(step(flat0[0], x, y))
+
+    def loop_a():
+        out = []
+        for r in range(case.a_runs):
+            theta = flat0[r]
+            for _ in range(case.a_steps):
+                theta, value = step(theta, x, y)
+            out.append(theta)
+        return out
+
+    t, _, mem = timed(loop_a, repeats)
+    scale = (case.n_runs * case.steps) / (case.a_runs * case.a_steps)
+    rows.append(dict(row="(a) loop runs x steps", time=t * scale, compile=None, peak=mem,
+                     note=f"scaled from {case.a_runs} runs x {case.a_steps} steps"))
+
+    # (a') Python loop over runs, one jitted single-run scan per call.
+    single = jax.jit(train_one)
+    tc = time.perf_counter()
+    single = single.lower(flat0[0], x, y).compile()
+    compile_a1 = time.perf_counter() - tc
+
+    def loop_a1():
+        return [single(flat0[r], x, y) for r in range(case.a1_runs)]
+
+    t, _, mem = timed(loop_a1, repeats)
+    rows.append(dict(row="(a') loop runs, jit(scan)", time=t * case.n_runs / case.a1_runs,
+                     compile=compile_a1, peak=mem,
+                     note=f"scaled from {case.a1_runs} of {case.n_runs} runs"))
+
+    # (b) jit(vmap(scan)) over a flat parameter vector, default compiler settings.
+    def all_runs(theta0, x, y):
+        theta, _ = jax.vmap(lambda t: jax.lax.scan(
+            lambda t, _: (update(t, x, y)[0], None), t, None, length=case.steps))(theta0)
+        return theta, jax.vmap(loss, in_axes=(0, None, None))(theta, x, y)
+
+    tc = time.perf_counter()
+    vm = jax.jit(all_runs).lower(flat0, x, y).compile()
+    compile_b = time.perf_counter() - tc
+    jax.block_until_ready(vm(flat0, x, y))
+    t, (_, final_b), mem = timed(lambda: vm(flat0, x, y), repeats)
+    rows.append(dict(row="(b) jit(vmap(scan)), flat", time=t, compile=compile_b, peak=mem, note="",
+                     final=np.asarray(final_b)))
+    return rows
+
+
+def ours(case: Case, loss_fn, init_fn, method: str, repeats: int) -> dict:
+    optimizer = optax.sgd(case.lr)   # one object: the second call reuses the compiled program
+    kwargs = dict(key=jax.random.key(0), n_runs=case.n_runs, steps=case.steps, method=method,
+                  progress=False)
+
+    def call():
+        return ls.train_many(loss_fn, init_fn, optimizer, case.data, **kwargs)
+
+    t0 = time.perf_counter()
+    call()
+    first = time.perf_counter() - t0
+    t, result, mem = timed(call, repeats)
+    return dict(row=f"train_many {method}", time=t, compile=max(first - t, 0.0), peak=mem,
+                note="", final=result.final_loss)
+
+
+def run_case(case: Case, peak: float, repeats: int, with_baselines: bool) -> list[dict]:
+    model, loss_fn, init_fn = case.build()
+    rows = [ours(case, loss_fn, init_fn, m, repeats) for m in ("batched", "vmap")]
+    base = baselines(case, loss_fn, init_fn, repeats) if with_baselines else []
+    flops = flops_per_run_step(case.sizes, case.data.x.shape[0])
+    ref = {r["row"][:4].strip(): r["time"] for r in base}   # "(a)", "(a')", "(b)"
+    final_b = next((r["final"] for r in base if "final" in r), None)
+    for r in rows + base:
+        r["case"] = case.name
+        r["shape"] = f"{case.n_runs} x {case.steps}"
+        r["run_steps_per_s"] = case.n_runs * case.steps / r["time"]
+        r["gflops"] = r["run_steps_per_s"] * flops / 1e9
+        r["pct_peak"] = 100 * r["run_steps_per_s"] * flops / peak
+        r["flops_per_run_step"] = flops
+        for k, v in ref.items():
+            r["x" + k] = v / r["time"]
+        if final_b is not None and "final" in r and r["row"].startswith("train_many"):
+            rel = np.abs(r["final"] - final_b) / np.maximum(np.abs(final_b), 1e-30)
+            r["max_rel_diff_vs_b"] = float(np.nanmax(rel))
+        r.pop("final", None)
+    return rows + base
+
+
+def memory_case(quick: bool) -> dict:
+    """100,000 XOR runs with a loss record at every step, chunk by chunk, history to disk.
+
+    The full case uses ``train_many``'s default chunk size; ``--quick`` forces 5 chunks.
+    """
+    n_runs, steps, chunk = (10_000, 200, 2_000) if quick else (100_000, 2000, None)
+    model = ls.mlp([2, 2, 1])
+    plan = ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                            optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
+                            n_runs=n_runs, steps=steps, record_every=1, chunk_size=chunk)
+    n_records = steps + 1
+    full = n_runs * n_records * 4
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, PeakRSS() as mem:
+        for c in range(plan.n_chunks):
+            part = plan.run_chunk(c)
+            np.save(os.path.join(tmp, f"losses_{c:04d}.npy"), part.losses)
+            del part
+        written = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+    return dict(case="memory", n_runs=n_runs, steps=steps, n_records=n_records,
+                chunk_size=plan.chunk_size, n_chunks=plan.n_chunks, seconds=time.perf_counter() - t0,
+                full_history_bytes=full, written_bytes=written, peak_rss_increase_bytes=mem.peak,
+                ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+# ----------------------------------------------------------------------------- output
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows: list[dict], peak: float, cpus: int):
+    head = (f"{'case':7s} {'runs x steps':13s} {'row':27s} {'compile s':>9s} {'time s':>9s} "
+            f"{'run-steps/s':>11s} {'GFLOP/s':>8s} {'%peak':>6s} {'peak MB':>8s} "
+            f"{XA:>8s} {XA1:>7s} {XB:>6s}  note")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        xa, xa1, xb = r.get(XA), r.get(XA1), r.get(XB)
+        print(f"{r['case']:7s} {r['shape']:13s} {r['row']:27s} {fmt(r['compile'], '9.2f')} "
+              f"{r['time']:9.3f} {r['run_steps_per_s']:11.3g} {r['gflops']:8.2f} "
+              f"{r['pct_peak']:6.1f} {r['peak'] / 2**20:8.1f} {fmt(xa, '8.0f')} "
+              f"{fmt(xa1, '7.1f')} {fmt(xb, '6.1f')}  {r['note']}")
+    print()
+    print(f"float32 peak (best 2048x2048 jnp.matmul on the {cpus} CPUs used): {peak / 1e9:.1f} GFLOP/s")
+    print(FLOP_FORMULA)
+    for name in dict.fromkeys(r["case"] for r in rows):
+        r = next(r for r in rows if r["case"] == name)
+        print(f"  {name}: {r['flops_per_run_step']} flops per run-step")
+    diffs = [(r["case"], r["row"], r["max_rel_diff_vs_b"]) for r in rows if "max_rel_diff_vs_b" in r]
+    if diffs:
+        print("final loss vs (b), max relative difference: "
+              + ", ".join(f"{c} {row.split()[-1]} {d:.1e}" for c, row, d in diffs))
+
+
+def print_targets(rows: list[dict]):
+    """The issue's targets, checked against this run's numbers."""
+    def get(case, row):
+        return next((r for r in rows if r["case"] == case and r["row"] == row), None)
+    checks = []
+    fast = get("xor221", "train_many batched")
+    if fast is not None and XA in fast:
+        checks += [("xor221 fast >= 1000x (a)", fast[XA], 1000),
+                   ("xor221 fast >= 5x (a')", fast[XA1], 5),
+                   ("xor221 fast >= 5x (b)", fast[XB], 5)]
+    for case, need in (("xor221", 6), ("xor281", 6), ("ts", 15)):
+        r = get(case, "train_many batched")
+        if r is not None:
+            checks.append((f"{case} fast >= {need}% of peak", r["pct_peak"], need))
+    if checks:
+        print("targets (issue 2): " + "; ".join(
+            f"{name}: {value:.3g} {'ok' if value >= need else 'MISSED'}" for name, value, need in checks))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="scaled-down sizes (smoke test)")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="steady calls timed per row (best kept); default 3, quick 2")
+    parser.add_argument("--no-baselines", action="store_true", help="only time train_many")
+    parser.add_argument("--cpus", type=int, default=None,
+                        help="pin this process to the first N CPUs before JAX starts (Linux); "
+                             "XLA then sizes its thread pool, and splits its loops, for N")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.cpus is not None:
+        if not hasattr(os, "sched_setaffinity") or not 1 <= args.cpus <= len(os.sched_getaffinity(0)):
+            parser.error(f"--cpus {args.cpus}: expected 1..{len(os.sched_getaffinity(0))} on Linux")
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cpus])
+    names = [c for c in args.cases.split(",") if c]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        parser.error(f"--cases: unknown {unknown}; expected a subset of {list(CASES)}")
+    repeats = args.repeats or (2 if args.quick else 3)
+
+    load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}), "
+          f"{cpus} of {os.cpu_count()} CPUs, python {platform.python_version()}, load average {load0}"
+          + (" [--quick: scaled-down sizes]" if args.quick else ""), flush=True)
+    peak = matmul_peak()
+    cases = make_cases(args.quick)
+    rows = []
+    for name in names:
+        if name in cases:
+            print(f"... {name}", flush=True)
+            rows += run_case(cases[name], peak, repeats, not args.no_baselines)
+    if rows:
+        print()
+        print_table(rows, peak, cpus)
+        print_targets(rows)
+    mem = None
+    if "memory" in names:
+        print("... memory", flush=True)
+        mem = memory_case(args.quick)
+        print()
+        print(f"memory: {mem['n_runs']:,} XOR 2-2-1 runs x {mem['steps']:,} steps, record_every=1 "
+              f"({mem['n_records']:,} records): full history {mem['full_history_bytes'] / 2**20:,.0f} MiB; "
+              f"{mem['n_chunks']} chunks of {mem['chunk_size']:,} runs via plan.run_chunk, each "
+              f"written to disk ({mem['written_bytes'] / 2**20:,.0f} MiB) and dropped; peak RSS "
+              f"increase {mem['peak_rss_increase_bytes'] / 2**20:,.0f} MiB "
+              f"({100 * mem['peak_rss_increase_bytes'] / mem['full_history_bytes']:.0f}% of the full "
+              f"history); {mem['seconds']:.1f} s; process ru_maxrss {mem['ru_maxrss_bytes'] / 2**20:,.0f} MiB"
+              + (" [--quick: too small to show the bound]" if args.quick else ""))
+    load1 = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"load average at the end: {load1}")
+    if args.json:
+        out = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=cpus,
+                   quick=args.quick, load_start=load0, load_end=load1, peak_flops=peak,
+                   flop_formula=FLOP_FORMULA, rows=rows, memory=mem)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
