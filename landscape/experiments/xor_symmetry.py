@@ -19,7 +19,7 @@ of the first ``n_trajectories`` runs of each start. Then, in float64:
   ``invariance_ingredients`` and each mode in ``invariance_modes`` (``fast``: the trainer's
   run-axis-last path, ``vmap``: its generic path, ``minibatch``), the gap after
   ``invariance_steps`` steps, classified exact / rounding / amplified / broken
-  (:func:`landscape.symmetry.gap_status`); with the teacher task, also its constant start's
+  (:func:`landscape.symmetry.gap_status`), in ``invariance_dtype``; with the teacher task, also its constant start's
   symmetric equilibrium (a strict saddle, where rounding differences between units grow).
 
 Outputs in the results folder:
@@ -91,6 +91,7 @@ class Config:
     invariance_ingredients: tuple[str, ...] = INGREDIENTS
     invariance_modes: tuple[str, ...] = MODES
     invariance_steps: int = 2000
+    invariance_dtype: str = "float32"
 
     def check(self) -> None:
         for key in ("n_runs", "hidden", "steps", "record_every", "chunk_size", "n_trajectories",
@@ -113,6 +114,9 @@ class Config:
         if not self.escape_eps or not all(0 < e < self.escape_threshold for e in self.escape_eps):
             raise ValueError(f"config key 'escape_eps' = {self.escape_eps!r} must be positive numbers "
                              f"below escape_threshold = {self.escape_threshold!r}")
+        if self.invariance_dtype not in ("float32", "float64"):
+            raise ValueError(f"config key 'invariance_dtype' = {self.invariance_dtype!r} is not one of "
+                             "('float32', 'float64')")
         for key, allowed in (("invariance_tasks", TASKS), ("invariance_ingredients", INGREDIENTS),
                              ("invariance_modes", MODES)):
             bad = [v for v in getattr(self, key) if v not in allowed]
@@ -252,10 +256,10 @@ def _task(name: str, config: Config, dtype=jnp.float32):
     raise ValueError(f"invariance task {name!r} is not known; expected one of {TASKS}")
 
 
-def _ingredient(name: str, model, config: Config):
+def _ingredient(name: str, model, config: Config, dtype=jnp.float32):
     """``(optimizer, init_fn)`` of a training ingredient, from the constant start."""
     lr = config.learning_rate
-    const = ls.inits.constant(model, config.constant)
+    const = ls.inits.constant(model, config.constant, dtype=dtype)
     sgd = optax.sgd(lr)
     table = {
         "sgd": sgd,
@@ -273,11 +277,16 @@ def _ingredient(name: str, model, config: Config):
         raise ValueError(f"ingredient {name!r} is not known; expected one of {INGREDIENTS}")
     init_fn = const
     if name == "random_output_init":  # constant hidden layer, random output weights
-        init_fn = ls.inits.by_layer(model, [const, ls.inits.normal(model, 1.0)])
+        init_fn = ls.inits.by_layer(model, [const, ls.inits.normal(model, 1.0, dtype=dtype)])
     return table[name], init_fn
 
 
 def _invariance(config: Config, results: ResultsDir) -> dict:
+    with jax.enable_x64(config.invariance_dtype == "float64"):
+        return _invariance_matrix(config, results)
+
+
+def _invariance_matrix(config: Config, results: ResultsDir) -> dict:
     tasks, ingredients, modes = (config.invariance_tasks, config.invariance_ingredients,
                                  config.invariance_modes)
     shape = (len(tasks), len(ingredients), len(modes))
@@ -286,11 +295,12 @@ def _invariance(config: Config, results: ResultsDir) -> dict:
     first_nonzero = np.full(shape, -1)
     steps = config.invariance_steps
     record_every = ls.train.default_record_every(steps, 20)
+    dtype = jnp.dtype(config.invariance_dtype)
     for a, task in enumerate(tasks):
-        model, data, batch = _task(task, config)
+        model, data, batch = _task(task, config, dtype)
         loss_fn = ls.objectives.loss(model, "mse")
         for b, name in enumerate(ingredients):
-            optimizer, init_fn = _ingredient(name, model, config)
+            optimizer, init_fn = _ingredient(name, model, config, dtype)
             for c, mode in enumerate(modes):
                 result = ls.train_many(
                     loss_fn, init_fn, optimizer, data, key=jax.random.key(config.seed), n_runs=1,
@@ -298,7 +308,7 @@ def _invariance(config: Config, results: ResultsDir) -> dict:
                     batch_size=batch if mode == "minibatch" else None,
                     method="batched" if mode == "fast" else "vmap", progress=False)
                 gaps, norms = sy.gap_history(model, result)
-                codes[a, b, c] = sy.gap_status(gaps.max(), norms[0, int(np.argmax(gaps[0]))], np.float32)
+                codes[a, b, c] = sy.gap_status(gaps.max(), norms[0, int(np.argmax(gaps[0]))], dtype)
                 max_gap[a, b, c] = gaps.max()
                 nz = np.flatnonzero(gaps[0])
                 first_nonzero[a, b, c] = result.record_steps[nz[0]] if nz.size else -1
@@ -318,7 +328,8 @@ def _invariance(config: Config, results: ResultsDir) -> dict:
                           "keeps it exactly" if worst_fast.size and worst_fast.max() == 0 else
                           "keeps it to rounding" if worst_fast.size and worst_fast.max() == 1 else
                           "amplifies rounding" if worst_fast.size else "not measured")
-    return {"steps": steps, "tasks": list(tasks), "ingredients": list(ingredients),
+    return {"steps": steps, "dtype": config.invariance_dtype, "tasks": list(tasks),
+            "ingredients": list(ingredients),
             "modes": list(modes), "rows": rows, "verdicts": verdicts}
 
 
@@ -368,7 +379,7 @@ def _text(config: Config, starts: dict, eq: dict, esc: dict, inv: dict) -> list[
     for name, verdict in inv["verdicts"].items():
         groups.setdefault(verdict, []).append(name)
     inv_text = "; ".join(f"{', '.join(v)}: {k}" for k, v in groups.items())
-    lines.append(f"invariance from the constant start ({', '.join(inv['tasks'])}; "
+    lines.append(f"invariance from the constant start ({', '.join(inv['tasks'])}; {inv['dtype']}; "
                  f"{inv['steps']} steps; full batch on the fast path and minibatches): {inv_text}.")
     deterministic = [r for r in inv["rows"] if r["mode"] == "vmap"
                      and r["ingredient"] not in ("gradient_noise", "random_output_init")]
