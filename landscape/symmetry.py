@@ -1329,6 +1329,12 @@ def _positive(name, value) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=32)
+def _sgd(learning_rate: float):
+    """One ``optax.sgd`` object per learning rate, so repeated calls reuse compiled programs."""
+    return optax.sgd(learning_rate)
+
+
 def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
            threshold: float = 1e-2, steps: int = 10_000, record_every: int | None = None,
            model: Model | None = None) -> Escape:
@@ -1370,7 +1376,7 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     d = d / jnp.linalg.norm(d)
     lam = float(d @ ravel_pytree(curvature.hvp(loss_fn, params, data, unravel(d)))[0])
     starts = jax.vmap(lambda e: unravel(x + e * d))(jnp.asarray(eps, x.dtype))
-    run = _descend(loss_fn, optax.sgd(learning_rate), starts, data, steps=steps,
+    run = _descend(loss_fn, _sgd(learning_rate), starts, data, steps=steps,
                    record_every=record_every, watch=_GapAbove(model, threshold))
     gaps = np.asarray(_gap_impl(_layout(model), run.trajectory, False))
     return Escape(eps=eps, steps=np.asarray(run.crossed), lambda_min=lam,

@@ -663,3 +663,22 @@ def test_equilibrium_and_escape_argument_errors(saddle):
     np.testing.assert_allclose(sy.predicted_escape_steps(1e-6, 1e-2, 0.5, -0.2),
                                math.log(1e4) / math.log(1.1))
     assert sy.predicted_escape_steps(1e-6, 1e-2, 0.5, 0.3) == np.inf
+
+
+def test_second_calls_with_the_same_shapes_do_not_recompile(saddle):
+    model = ls.mlp([2, 3, 1], activation="sigmoid")
+    params = random_params(model, batch=(4,))
+    other = random_params(ls.mlp([2, 3, 1], activation="gelu"), seed=1, batch=(4,))
+    element = sy.random_element(model, jax.random.key(0), flips=False, shape=(4,))
+    sy.symmetry_gap(model, params)
+    sy.apply_element(model, params, element)
+    sizes = (sy._gap_impl._cache_size(), sy._apply_impl._cache_size())
+    sy.symmetry_gap(model, other)  # another activation, same layout: the same program
+    sy.apply_element(ls.mlp([2, 3, 1], activation="gelu"), other, element)
+    assert (sy._gap_impl._cache_size(), sy._apply_impl._cache_size()) == sizes
+    m, loss, data, p = saddle
+    eps = np.array([1e-6, 1e-5])
+    sy.escape(loss, p, data, eps, learning_rate=0.4, steps=100)
+    size = sy._descend._cache_size()
+    sy.escape(loss, p, data, 2 * eps, learning_rate=0.4, steps=100)
+    assert sy._descend._cache_size() == size
