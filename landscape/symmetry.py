@@ -277,7 +277,7 @@ def _common_batch(model: Model, params):
             for layer, want in zip(params, shapes)]
 
 
-_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "linear"}
+_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
 
 
 def _layout(model: Model, *, flips: bool = False) -> Model:
