@@ -28,13 +28,7 @@ REFINE_DIST = 1e-9
 LAM = np.array([-3.0, -1.0, 0.0, 0.0, 0.0, 0.5, 2.0, 4.0, 10.0])  # 9 = 3 + 4 + 2 params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def x64():
-    """Float64 for this module only; restored so other test files keep the default."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 module-wide (conftest.py)
 
 
 def quad_loss(params, a):

@@ -28,13 +28,7 @@ CASES = [([2, 2, 1], "sigmoid"), ([2, 3, 1], "tanh"), ([2, 3, 1], "erf"), ([3, 4
          ([3, 4, 3, 2], "tanh"), ([3, 4, 3, 2], "linear"), ([2, 3, 2, 1], "relu")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def x64():
-    """Float64 for this module only; restored so other test files keep the default."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 module-wide (conftest.py)
 
 
 def random_params(model, seed=0, batch=()):

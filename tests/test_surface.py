@@ -26,13 +26,7 @@ LOOP_F32 = 1e-6
 TRAIN_F32 = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def x64():
-    """Float64 for this module only (explicit float32 arrays stay float32)."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
+pytestmark = pytest.mark.usefixtures("x64")  # float64 module-wide (conftest.py)
 
 
 # ------------------------------------------------------------------------------ fixtures

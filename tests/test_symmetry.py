@@ -423,13 +423,13 @@ TEACHER = ls.mlp([4, 2, 1], activation="erf", output="linear")
 
 def _tasks():
     ts, _ = ls.datasets.teacher_student(jax.random.key(0), TEACHER, n_samples=32)
-    return {"xor": (ls.mlp([2, 2, 1]), XOR32),
+    return {"xor": (ls.mlp([2, 2, 1]), XOR32), "parity": (ls.mlp([3, 3, 1]), ls.datasets.parity(3)),
             "teacher": (ls.mlp([4, 3, 1], activation="erf", output="linear"), ts)}
 
 
 @pytest.mark.parametrize("task,optimizers,batch_size", [
-    ("xor", sorted(OPTIMIZERS), None), ("xor", ["sgd"], 2), ("teacher", ["adam"], None),
-    ("teacher", ["adam"], 8),
+    ("xor", sorted(OPTIMIZERS), None), ("xor", ["sgd"], 2), ("parity", ["momentum"], 4),
+    ("teacher", ["adam"], None), ("teacher", ["adam"], 8),
 ])
 def test_constant_start_stays_symmetric_to_the_rounding_floor(task, optimizers, batch_size):
     with jax.enable_x64(False):
