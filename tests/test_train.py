@@ -293,3 +293,14 @@ def test_names_of_optimizers_and_inits():
     assert all(np.all(leaf == 0.5) for leaf in jax.tree.leaves(params))
     with pytest.raises(ValueError, match=r"init name='gaussian' is not known"):
         ls.inits.from_name(MODEL, "gaussian")
+
+
+def test_float64_training_on_both_paths():
+    with jax.enable_x64(True):
+        init = ls.inits.normal(MODEL, 1.0, dtype=jnp.float64)
+        data = ls.datasets.xor(dtype=jnp.float64)
+        kwargs = dict(key=0, n_runs=6, steps=100, record_every=10, success=ls.objectives.success(MODEL))
+        fast = ls.train_many(LOSS, init, SGD, data, method="batched", **kwargs)
+        generic = ls.train_many(LOSS, init, SGD, data, method="vmap", **kwargs)
+    assert fast.losses.dtype == np.float64 and fast.success_step.dtype == np.int32
+    np.testing.assert_allclose(fast.losses, generic.losses, rtol=1e-12)
