@@ -30,19 +30,7 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import curvature as cv
-
-
-def timed(fn, repeats=1):
-    """(seconds of the first call, best seconds of ``repeats`` further calls)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t0)
-    return first, best
+from _timing import timed
 
 
 def bench_batched(n_points: int, n_loop: int):

@@ -29,7 +29,6 @@ One process; whatever devices JAX sees. The point is the ratios.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
@@ -38,19 +37,7 @@ import optax
 
 import landscape as ls
 from landscape import surface as sf
-
-
-def timed(fn, repeats):
-    """(seconds of the first call, best seconds of ``repeats`` further calls)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t0)
-    return first, best
+from _timing import timed
 
 
 def setup():
