@@ -234,13 +234,13 @@ def _minibatch(spec: _Spec, data_keys, data, step):
 def _finite_runs(losses: jax.Array, grads, ax: int) -> jax.Array:
     """``(R,)`` bool: the run's loss and every entry of its gradient are finite.
 
-    One reduction over the run's values concatenated (XLA fuses the concatenation into it);
-    reducing leaf by leaf cost about 20% more per XOR step on the fast path.
+    Fast path (run axis last): one reduction over the run's values concatenated (XLA fuses the
+    concatenation into it); reducing leaf by leaf cost about 20% more per XOR step there. The
+    generic path keeps the leaf-by-leaf reduction: concatenating did not measure faster there.
     """
-    n = losses.shape[0]
     if ax == 0:
-        flat = [losses[:, None]] + [g.reshape(n, -1) for g in jax.tree.leaves(grads)]
-        return jnp.all(jnp.isfinite(jnp.concatenate(flat, axis=1)), axis=1)
+        return jnp.isfinite(losses) & _all_finite(grads, ax)
+    n = losses.shape[0]
     flat = [losses[None]] + [g.reshape(-1, n) for g in jax.tree.leaves(grads)]
     return jnp.all(jnp.isfinite(jnp.concatenate(flat, axis=0)), axis=0)
 
