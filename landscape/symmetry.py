@@ -472,9 +472,9 @@ def _check_key(key):
 def random_element(model: Model, key, *, flips: bool | None = None, shape=()) -> GroupElement:
     """A uniformly random group element (``shape=()``) or a batch of them (leading ``shape``).
 
-    Element ``i`` of the flattened batch uses ``fold_in(key, i)``; within it, hidden layer
-    ``h`` draws ``u = uniform(fold_in(k, h), (2, H_h))``: the permutation ranks ``u[0]``
-    (``argsort``), the signs are ``-1`` where ``u[1] < 1/2``.
+    Element ``i`` of the flattened batch uses ``k = fold_in(key, i)`` (a single element uses
+    ``key``) and draws ``u = uniform(k, (2, sum_h H_h))``; hidden layer ``h`` takes its columns:
+    its permutation ranks ``u[0]`` (``argsort``), its signs are ``-1`` where ``u[1] < 1/2``.
     ``flips=None`` includes sign flips when the activation has them.
     """
     _check_model(model)
@@ -488,12 +488,15 @@ def random_element(model: Model, key, *, flips: bool | None = None, shape=()) ->
 def _random_impl(model: Model, flips: bool, shape: tuple[int, ...], key) -> GroupElement:
     widths = model.hidden_sizes
 
+    starts = np.cumsum((0,) + widths)
+
     def one(k):
-        # one uniform draw per layer: its first row ranks the units (a uniform permutation),
-        # its second row gives the signs (cheaper to compile than permutation + rademacher)
-        draws = [jax.random.uniform(jax.random.fold_in(k, h), (2, width)) for h, width in enumerate(widths)]
-        perms = tuple(jnp.argsort(u[0]).astype(jnp.int32) for u in draws)
-        signs = tuple(jnp.where(u[1] < 0.5, -1, 1).astype(jnp.int32) for u in draws) if flips else None
+        # one uniform draw for the whole element (a random kernel is costly to compile): row 0
+        # ranks each layer's units (a uniform permutation), row 1 gives their signs
+        u = jax.random.uniform(k, (2, int(starts[-1])))
+        rows = [u[:, a:b] for a, b in zip(starts[:-1], starts[1:])]
+        perms = tuple(jnp.argsort(r[0]).astype(jnp.int32) for r in rows)
+        signs = tuple(jnp.where(r[1] < 0.5, -1, 1).astype(jnp.int32) for r in rows) if flips else None
         return GroupElement(perms, signs)
 
     if shape == ():

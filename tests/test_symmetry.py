@@ -272,7 +272,7 @@ def test_bases_are_orthonormal_complements_in_ravel_order(sizes, bias):
     for col in q_s.T:
         point = unravel(jnp.asarray(col))
         assert float(sy.symmetry_gap(model, point)) < EXACT
-        perms = sy.random_element(model, jax.random.key(0), flips=False).perms
+        perms = tuple(jnp.roll(jnp.arange(w), 1) for w in model.hidden_sizes)
         np.testing.assert_allclose(flat(sy.permute_units(model, point, perms)), col, atol=0)
 
 
@@ -394,6 +394,8 @@ def test_reduced_training_retraces_full_training_and_stays_exactly_symmetric(nam
         kw = dict(key=jax.random.key(0), n_runs=2, steps=300, record_every=50, trajectory_runs=[0])
         full = ls.train_many(loss, init, OPTIMIZERS[name], XOR32, **kw)
         small = ls.train_many(red.loss_fn, red.init_fn, red.optimizer, XOR32, **kw)
+        # the full run (trainer's fast path) kept its units bit-identical too
+        assert float(np.max(sy.symmetry_gap(model, full.trajectory))) == 0.0
         back = sy.from_reduced(model, small.trajectory)
         assert float(np.max(sy.symmetry_gap(model, back))) == 0.0
         assert _max_rel(back, full.trajectory) < REDUCED_RTOL
@@ -428,7 +430,9 @@ def _tasks():
 
 
 @pytest.mark.parametrize("task,optimizers,batch_size", [
-    ("xor", sorted(OPTIMIZERS), None), ("xor", ["sgd"], 2), ("parity", ["momentum"], 4),
+    # (sgd, adam and weight decay on XOR full batch: see the reduced-training test)
+    ("xor", ["momentum", "nesterov", "rmsprop", "adamw"], None), ("xor", ["sgd"], 2),
+    ("parity", ["momentum"], 4),
     ("teacher", ["adam"], None), ("teacher", ["adam"], 8),
 ])
 def test_constant_start_stays_symmetric_to_the_rounding_floor(task, optimizers, batch_size):
@@ -523,6 +527,14 @@ def test_embedded_one_unit_fit_is_a_strict_saddle_with_block_diagonal_hessian(sa
     assert float(curv.coupling) < 1e-12  # the Hessian is block diagonal at a symmetric point
     spectrum = np.sort(np.concatenate([curv.symmetric, curv.breaking]))
     np.testing.assert_allclose(spectrum, np.linalg.eigvalsh(cv.hessian(loss, params, data)), atol=1e-12)
+    # batched over points == one point at a time
+    shifted = jax.tree.map(lambda a: a + 0.1, params)
+    both = jax.tree.map(lambda a, b: jnp.stack([a, b]), params, shifted)
+    batched = sy.symmetry_curvature(loss, both, data)
+    assert batched.breaking.shape == (2, 3) and batched.directions.shape == (2, 7, 3)
+    np.testing.assert_allclose(batched.breaking[0], curv.breaking, atol=1e-12)
+    np.testing.assert_allclose(batched.symmetric[1], sy.symmetry_curvature(loss, shifted, data).symmetric,
+                               atol=1e-12)
     d = curv.directions[:, 0]
     h = cv.hessian(loss, params, data)
     np.testing.assert_allclose(h @ d, curv.breaking[0] * d, atol=1e-12)
@@ -561,7 +573,7 @@ def test_escape_from_a_strict_saddle_follows_the_linear_law(saddle):
     np.testing.assert_array_equal(again.steps, esc.steps[:2])
 
 
-@pytest.mark.parametrize("hidden", [1, 2, 5])
+@pytest.mark.parametrize("hidden", [1, 4])  # (and 2 with half_sse below)
 def test_xor_constant_start_heads_to_one_sixth_at_infinity(hidden):
     model = ls.mlp([2, hidden, 1], activation="sigmoid", output="sigmoid")
     loss = ls.objectives.loss(model, "mse")
@@ -630,18 +642,6 @@ def test_escape_law_fails_at_the_xor_trap():
     assert np.all(esc.steps[:4] == -1)  # eps <= 1e-5: still symmetric after 10,000 steps
     fit = esc.fit()
     assert fit["n_escaped"] >= 2 and fit["slope_ratio"] > 3
-
-
-def test_symmetry_curvature_batched_equals_loop():
-    model = ls.mlp([2, 3, 1], activation="tanh")
-    loss = ls.objectives.loss(model, "mse")
-    params = sy.from_reduced(model, random_params(sy.reduced_model(model), seed=2, batch=(2, 3)))
-    xor = ls.datasets.xor(dtype=jnp.float64)
-    batched = sy.symmetry_curvature(loss, params, xor)
-    assert batched.breaking.shape == (2, 3, 8) and batched.directions.shape == (2, 3, 13, 8)
-    one = sy.symmetry_curvature(loss, jax.tree.map(lambda a: a[1, 2], params), xor)
-    np.testing.assert_allclose(batched.breaking[1, 2], one.breaking, atol=1e-12)
-    np.testing.assert_allclose(batched.symmetric[1, 2], one.symmetric, atol=1e-12)
 
 
 def test_equilibrium_and_escape_argument_errors(saddle):
