@@ -384,7 +384,7 @@ OPTIMIZERS = {
 REDUCED_RTOL = 1e-3
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "sgd+decay"])
+@pytest.mark.parametrize("name", ["sgd", "adamw"])  # adamw: Adam's moments and weight decay
 def test_reduced_training_retraces_full_training_and_stays_exactly_symmetric(name):
     model = ls.mlp([2, 3, 2, 1])
     with jax.enable_x64(False):
@@ -430,10 +430,9 @@ def _tasks():
 
 
 @pytest.mark.parametrize("task,optimizers,batch_size", [
-    # (sgd, adam and weight decay on XOR full batch: see the reduced-training test)
-    ("xor", ["momentum", "nesterov", "rmsprop", "adamw"], None), ("xor", ["sgd"], 2),
-    ("parity", ["momentum"], 4),
-    ("teacher", ["adam"], None), ("teacher", ["adam"], 8),
+    # (sgd and adamw on XOR full batch: see the reduced-training test)
+    ("xor", ["nesterov", "rmsprop", "sgd+decay"], None), ("xor", ["sgd"], 2),
+    ("parity", ["adam"], None), ("teacher", ["momentum"], 8),
 ])
 def test_constant_start_stays_symmetric_to_the_rounding_floor(task, optimizers, batch_size):
     with jax.enable_x64(False):
@@ -573,7 +572,7 @@ def test_escape_from_a_strict_saddle_follows_the_linear_law(saddle):
     np.testing.assert_array_equal(again.steps, esc.steps[:2])
 
 
-@pytest.mark.parametrize("hidden", [1, 4])  # (and 2 with half_sse below)
+@pytest.mark.parametrize("hidden", [3])  # (and 2 with half_sse below; any width, same limit)
 def test_xor_constant_start_heads_to_one_sixth_at_infinity(hidden):
     model = ls.mlp([2, hidden, 1], activation="sigmoid", output="sigmoid")
     loss = ls.objectives.loss(model, "mse")
@@ -622,11 +621,11 @@ def test_one_sixth_is_the_infimum_of_the_symmetric_xor_loss(name, limit):
 
 def test_all_zero_start_is_a_critical_point():
     model = ls.mlp([2, 2, 1])
-    loss = ls.objectives.loss(model, "mse")
+    loss = ls.objectives.loss(model, "half_sse")  # (the programs of the 1/3 test are reused)
     zeros = ls.inits.zeros(model, dtype=jnp.float64)(jax.random.key(0))
     eq = sy.symmetric_equilibrium(loss, zeros, ls.datasets.xor(dtype=jnp.float64), optimizer=SGD,
-                                  steps=100)
-    assert eq.kind == "critical_point" and eq.grad_norm == 0.0 and eq.loss == 0.25
+                                  steps=20_000)
+    assert eq.kind == "critical_point" and eq.grad_norm == 0.0 and eq.loss == 0.5  # 4 x 0.5^2 / 2
     assert float(np.max(np.abs(flat(eq.params)))) == 0.0  # gradient descent never moved
 
 
