@@ -35,7 +35,7 @@ __all__ = ["Experiment", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments", 
            "resolve_config", "parse_overrides", "read_config_file", "run_experiment",
            "save_figures", "experiment_of"]
 
-DEFAULT_EXPERIMENT = "xor_train"
+DEFAULT_EXPERIMENT = "xor_symmetry"
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
 

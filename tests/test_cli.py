@@ -22,7 +22,7 @@ def test_list_names_every_experiment(capsys):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "xor"
-    code = cli.main(["run", "--smoke", "--out", str(out), "--no-progress"])
+    code = cli.main(["run", "xor_train", "--smoke", "--out", str(out), "--no-progress"])
     return code, out
 
 
@@ -46,7 +46,7 @@ def test_rerun_resumes_and_ends_identical(smoke_run, capsys):
     chunks = sorted((out / "chunks").iterdir())
     chunks[-1].unlink()  # as if the run had stopped before its last chunk
     (out / "summary.json").unlink()
-    assert cli.main(["run", "--smoke", "--out", str(out), "--no-progress"]) == 0
+    assert cli.main(["run", "xor_train", "--smoke", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "random" in printed and "success" in printed and f"results written to {out}" in printed
     after = dict(np.load(out / "random.npz"))
@@ -57,7 +57,7 @@ def test_rerun_resumes_and_ends_identical(smoke_run, capsys):
 
 def test_folder_of_another_config_is_refused_in_one_line(smoke_run, capsys):
     _, out = smoke_run
-    assert cli.main(["run", "--out", str(out), "--no-progress"]) == 2  # full config != smoke
+    assert cli.main(["run", "xor_train", "--out", str(out), "--no-progress"]) == 2  # full config != smoke
     err = capsys.readouterr().err
     assert err.startswith("landscape: error: results folder") and "different config" in err
     assert err.count("\n") == 1
@@ -76,7 +76,7 @@ def test_python_dash_m_runs_the_command():
 
 def test_set_overrides_and_their_errors(tmp_path, capsys):
     out = tmp_path / "o"
-    args = ["run", "--smoke", "--out", str(out), "--no-progress", "--set", "n_runs=16",
+    args = ["run", "xor_train", "--smoke", "--out", str(out), "--no-progress", "--set", "n_runs=16",
             "--set", "loss='half_sse'", "--set", "chunk_size=16"]
     assert cli.main(args) == 0
     config = json.loads((out / "config.json").read_text())["config"]
@@ -86,7 +86,7 @@ def test_set_overrides_and_their_errors(tmp_path, capsys):
                          ("n_runs=0", "config key 'n_runs' = 0 must be >= 1"),
                          ("loss=hinge", "config key 'loss' = 'hinge' is not one of"),
                          ("n_runs", "override 'n_runs' must look like key=value")]:
-        assert cli.main(["run", "--smoke", "--out", str(tmp_path / "x"), "--set", bad]) == 2
+        assert cli.main(["run", "xor_train", "--smoke", "--out", str(tmp_path / "x"), "--set", bad]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was written
 
