@@ -66,6 +66,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ._tree import float_leaves
+
 __all__ = [
     # labels
     "LABEL_NAMES", "NOT_CRITICAL", "MINIMUM", "SADDLE", "MAXIMUM", "DEGENERATE",
@@ -214,23 +216,9 @@ def _check_loss_fn(loss_fn) -> None:
         ) from None
 
 
-def _leaves(params, name="params"):
-    leaves = jax.tree_util.tree_leaves(params)
-    if not leaves:
-        raise ValueError(f"{name} has no array leaves; expected a pytree of floating arrays")
-    for leaf in leaves:
-        dtype = getattr(leaf, "dtype", None)
-        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(
-                f"{name} leaves must be floating arrays, got a leaf of type "
-                f"{type(leaf).__name__} with dtype {dtype}"
-            )
-    return leaves
-
-
 def _point_info(params, batched: bool):
     """``(n_params, dtype, batch_size)`` of one point (or of each row of a batch)."""
-    leaves = _leaves(params)
+    leaves = float_leaves(params)
     batch = None
     if batched:
         sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
@@ -670,10 +658,10 @@ def _check_v(params, v, batched):
         getattr(a, "shape", None) == b.shape
         for a, b in zip(jax.tree_util.tree_leaves(v), jax.tree_util.tree_leaves(params))
     ):
-        _leaves(v, "v")
+        float_leaves(v, "v")
         return "tree"
     if hasattr(v, "shape") and v_struct.num_leaves == 1 and tuple(v.shape) == lead + (n,):
-        _leaves(v, "v")
+        float_leaves(v, "v")
         return "flat"
     shape = getattr(v, "shape", None)
     raise ValueError(
@@ -951,7 +939,7 @@ def block_slices(params):
 
     ``H[s, s]`` for ``s`` in it are the diagonal blocks :func:`layer_hessians` returns.
     """
-    _leaves(params)
+    float_leaves(params)
     children, top = _top_split(params)
     slices, start = [], 0
     for child in children:

@@ -101,6 +101,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ._tree import float_leaves
 from . import curvature as cv
 from . import symmetry
 from .models import Model
@@ -140,18 +141,6 @@ _MAX_LEVELS = 8
 # argument checks
 
 
-def _leaves_of(tree, name):
-    leaves = jax.tree_util.tree_leaves(tree)
-    if not leaves:
-        raise ValueError(f"{name} has no array leaves; expected a pytree of floating arrays")
-    for leaf in leaves:
-        dtype = getattr(leaf, "dtype", None)
-        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"{name} leaves must be floating arrays, got a leaf of type "
-                            f"{type(leaf).__name__} with dtype {dtype}")
-    return leaves
-
-
 def _check_metric(metric, name="metric"):
     if not callable(metric):
         raise TypeError(f"{name}={metric!r} must be callable as {name}(params, data) -> scalar")
@@ -164,7 +153,7 @@ def _check_metric(metric, name="metric"):
 
 def _check_like(name, tree, like, like_name="params"):
     """``tree`` must have ``like``'s structure and leaf shapes."""
-    _leaves_of(tree, name)
+    float_leaves(tree, name)
     t_leaves, t_def = jax.tree_util.tree_flatten(tree)
     l_leaves, l_def = jax.tree_util.tree_flatten(like)
     if t_def != l_def:
@@ -177,7 +166,7 @@ def _check_like(name, tree, like, like_name="params"):
 
 def _check_batch_like(name, tree, like, like_name="params") -> int:
     """``tree`` is ``like`` with one leading axis; returns its length."""
-    _leaves_of(tree, name)
+    float_leaves(tree, name)
     t_leaves, t_def = jax.tree_util.tree_flatten(tree)
     l_leaves, l_def = jax.tree_util.tree_flatten(like)
     if t_def != l_def:
@@ -355,7 +344,7 @@ def group_norms(params, normalization="filter", *, zero_biases=False) -> np.ndar
     """Euclidean norm of each group of ``params`` under ``normalization`` (``"filter"`` or
     ``"layer"``; groups as in the module docstring), float64 ``(n_groups,)`` in group order
     (per top-level entry; within it, units in order)."""
-    _leaves_of(params, "params")
+    float_leaves(params, "params")
     if normalization not in ("filter", "layer"):
         raise ValueError(f"normalization={normalization!r} has no groups; expected 'filter' or 'layer'")
     ids, n_groups = _group_ids(params, normalization, zero_biases)
@@ -378,7 +367,7 @@ def random_direction(params, *, key, normalization="filter", zero_biases=False,
     each branch of the rule (plus ``point_rms_scale``).
     """
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    _leaves_of(params, "params")
+    float_leaves(params, "params")
     key = cv._check_key(key)
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r} is not known; expected one of {NORMALIZATIONS}")
@@ -498,7 +487,7 @@ def pca_directions(trajectory, *, k=2, origin="last") -> PCA:
     ``"mean"`` are decomposed by an SVD in float64; component ``i`` has unit norm and is signed
     so that the first point's coordinate is non-negative.
     """
-    leaves = _leaves_of(trajectory, "trajectory")
+    leaves = float_leaves(trajectory, "trajectory")
     if any(np.ndim(leaf) < 1 for leaf in leaves) or len({np.shape(leaf)[0] for leaf in leaves}) != 1:
         raise ValueError("trajectory leaves must share a leading (record) axis")
     x = _flat_batch64(trajectory)
@@ -551,7 +540,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     """
     cv._check_loss_fn(loss_fn)
     _check_model(model)
-    _leaves_of(params, "params")
+    float_leaves(params, "params")
     grad_tol = cv._check_tol("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
     g = jax.grad(loss_fn)(params, data)
     gs = _flat64(symmetry.project_symmetric(model, g))
@@ -578,7 +567,7 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     ascending eigenvalue (most negative first). ``info``: ``eigenvalue``, ``rank``."""
     cv._check_loss_fn(loss_fn)
     _check_model(model)
-    _leaves_of(params, "params")
+    float_leaves(params, "params")
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
     q = symmetry.breaking_basis(model, dtype=dtype)
     if q.shape[1] == 0:
@@ -594,7 +583,7 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
 
 def difference_direction(a, b, *, name="b - a") -> Direction:
     """``b - a`` (not normalized: ``a + 1 * d = b``), e.g. from one minimum to another."""
-    _leaves_of(a, "a")
+    float_leaves(a, "a")
     _check_like("b", b, a, "a")
     return Direction(jax.tree.map(lambda x, y: y - x, a, b), name, {})
 
@@ -609,7 +598,7 @@ def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
     if not directions:
         raise ValueError("orthonormalize needs at least one direction")
     first = directions[0].params if isinstance(directions[0], Direction) else directions[0]
-    _leaves_of(first, "directions[0]")
+    float_leaves(first, "directions[0]")
     trees = [_direction(d, first, f"directions[{i}]") for i, d in enumerate(directions)]
     basis, out = [], []
     for i, (tree, d) in enumerate(trees):
@@ -860,7 +849,7 @@ def evaluate_points(metric, params, data, *, chunk_size=None, method="auto") -> 
     """``metric(params[i], data)`` for each row of a batch ``params`` (leaves ``(m, ...)``), one
     compiled program chunked like the slices. Returns NumPy ``(m,)``."""
     _check_metric(metric)
-    leaves = _leaves_of(params, "params")
+    leaves = float_leaves(params, "params")
     if any(np.ndim(leaf) < 1 for leaf in leaves) or len({np.shape(leaf)[0] for leaf in leaves}) != 1:
         raise ValueError("params of evaluate_points must share a leading batch axis on every leaf")
     chunk_size = _check_chunk(chunk_size)
@@ -925,7 +914,7 @@ def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="au
     """``metric(center + t d, data)`` for every ``t`` in the 1-D grid ``ts`` (one compiled call;
     see the module docstring for chunking and ``method``). Returns :class:`Slice1D`."""
     _check_metric(metric)
-    _leaves_of(center, "center")
+    float_leaves(center, "center")
     d, direction = _direction(direction, center, "direction")
     ts = _grid("ts", ts)
     chunk_size = _check_chunk(chunk_size)
@@ -942,7 +931,7 @@ def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
     one compiled call chunked to bounded memory. ``values`` has shape
     ``(len(alphas), len(betas))``. Returns :class:`Slice2D`."""
     _check_metric(metric)
-    _leaves_of(center, "center")
+    float_leaves(center, "center")
     t1, d1 = _direction(d1, center, "d1")
     t2, d2 = _direction(d2, center, "d2")
     alphas, betas = _grid("alphas", alphas), _grid("betas", betas)
@@ -990,7 +979,7 @@ def interpolate(metric, a, b, data, *, ts=None, num=51, names=("a", "b"), chunk_
     :class:`Interpolation`.
     """
     _check_metric(metric)
-    _leaves_of(a, "a")
+    float_leaves(a, "a")
     _check_like("b", b, a, "a")
     if ts is None:
         ts = np.linspace(0.0, 1.0, _check_int("num", num, 2))
@@ -1037,7 +1026,7 @@ class Plane:
 def plane(origin, d1, d2) -> Plane:
     """The plane through ``origin`` along ``d1`` and ``d2`` (not changed: orthonormalize first if
     wanted; they must be linearly independent)."""
-    _leaves_of(origin, "origin")
+    float_leaves(origin, "origin")
     t1, d1 = _direction(d1, origin, "d1")
     t2, d2 = _direction(d2, origin, "d2")
     v1, v2 = _flat64(t1), _flat64(t2)
@@ -1051,7 +1040,7 @@ def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
     """The plane through three points: origin ``a``, ``d1 = (b - a) / |b - a|`` and ``d2`` the
     unit part of ``c - a`` orthogonal to ``d1``. ``points`` holds the coordinates of ``a, b, c``
     (``(0, 0)``, ``(|b - a|, 0)``, ...). Collinear points raise ValueError."""
-    _leaves_of(a, "a")
+    float_leaves(a, "a")
     _check_like("b", b, a, "a")
     _check_like("c", c, a, "a")
     if len(names) != 3:
@@ -1273,7 +1262,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     most 8). Non-finite runs get an extra last class ``"nonfinite"``.
     """
     cv._check_loss_fn(loss_fn)
-    _leaves_of(center, "center")
+    float_leaves(center, "center")
     t1, d1 = _direction(d1, center, "d1")
     t2, d2 = _direction(d2, center, "d2")
     alphas, betas = _grid("alphas", alphas), _grid("betas", betas)
@@ -1413,7 +1402,7 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
         if const is None:
             raise ValueError("equilibrium=None needs constant_trajectory (its last point is used)")
         equilibrium = jax.tree.map(lambda a: a[-1], const)
-    _leaves_of(equilibrium, "equilibrium")
+    float_leaves(equilibrium, "equilibrium")
     num = _check_int("num", num, 2)
     margin = _check_number("margin", margin)
     if const is not None:
