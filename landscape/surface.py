@@ -887,8 +887,20 @@ class Slice1D:
         return self.direction.label
 
 
+class _PlaneLabels:
+    """Axis labels of a result laid out on the plane of directions ``d1`` and ``d2``."""
+
+    @property
+    def xlabel(self) -> str:
+        return self.d1.label
+
+    @property
+    def ylabel(self) -> str:
+        return self.d2.label
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class Slice2D:
+class Slice2D(_PlaneLabels):
     """``values[i, j] = metric(center + alphas[i] d1 + betas[j] d2)``, shape
     ``(len(alphas), len(betas))`` (``indexing="ij"``: transpose for ``contourf(alphas, betas, .)``);
     ``center_value = metric(center)``, the metric at the center itself (not through the grid)."""
@@ -900,14 +912,6 @@ class Slice2D:
     d1: Direction
     d2: Direction
     metric_name: str
-
-    @property
-    def xlabel(self) -> str:
-        return self.d1.label
-
-    @property
-    def ylabel(self) -> str:
-        return self.d2.label
 
 
 def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="auto") -> Slice1D:
@@ -1105,7 +1109,7 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class BasinMap:
+class BasinMap(_PlaneLabels):
     """Where training from each point of a 2D slice ends (arrays ``(len(alphas), len(betas))``).
 
     labels: int class of each run's end, names in ``label_names`` (from ``classify``, or final
@@ -1131,14 +1135,6 @@ class BasinMap:
     d2: Direction
     labelled_by: str
     steps: int
-
-    @property
-    def xlabel(self) -> str:
-        return self.d1.label
-
-    @property
-    def ylabel(self) -> str:
-        return self.d2.label
 
 
 def _finite_tree(tree):
