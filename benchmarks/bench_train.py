@@ -58,7 +58,7 @@ from jax.flatten_util import ravel_pytree
 import c_kernel
 import landscape as ls
 
-CASES = ("xor221", "xor281", "ts", "memory")
+CASES = ("xor221", "xor281", "ts", "memory", "million")
 XA, XA1, XB, XC = "x(a)", "x(a')", "x(b)", "x(c)"   # ratio columns: baseline time / row time
 
 
@@ -332,6 +332,24 @@ def memory_case(quick: bool, chunk: int | None) -> dict:
 
 # ----------------------------------------------------------------------------- output
 
+def million_case(quick: bool) -> dict:
+    """1,000,000 XOR runs in one ``train_many`` call (chunked inside); peak RSS and result size."""
+    n_runs, steps = (100_000, 200) if quick else (1_000_000, 2000)
+    model = ls.mlp([2, 2, 1])
+    t0 = time.perf_counter()
+    with PeakRSS() as mem:
+        result = ls.train_many(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                               optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
+                               n_runs=n_runs, steps=steps, progress=False)
+    seconds = time.perf_counter() - t0
+    arrays = [result.losses, result.status, result.success_step, result.grad_norm,
+              *jax.tree.leaves(result.params)]
+    return dict(case="million", n_runs=n_runs, steps=steps, n_records=result.losses.shape[1],
+                seconds=seconds, result_bytes=sum(np.asarray(a).nbytes for a in arrays),
+                peak_rss_increase_bytes=mem.peak, learned=float(np.mean(result.final_loss < 0.05)),
+                ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
 def fmt(v, spec):
     """``format(v, spec)``, or a right-aligned "-" of the same width for ``None``."""
     return format("-", ">" + spec.split(".")[0]) if v is None else format(v, spec)
@@ -423,6 +441,10 @@ def main(argv=None):
         print("... memory", flush=True)
         chunks = (2_000, 500) if args.quick else (None, 4_096)
         mem = [memory_case(args.quick, chunk) for chunk in chunks]
+    million = None
+    if "million" in names:
+        print("... million", flush=True)
+        million = million_case(args.quick)
     peak_end = matmul_peak()
     peak = max(peak_start, peak_end)
     for r in rows:
@@ -446,13 +468,20 @@ def main(argv=None):
                   f"({100 * m['peak_rss_increase_bytes'] / m['full_history_bytes']:3.0f}% of the full "
                   f"history), {m['written_bytes'] / 2**20:,.0f} MiB written, {m['seconds']:.1f} s")
         print(f"  process ru_maxrss (whole script so far) {mem[-1]['ru_maxrss_bytes'] / 2**20:,.0f} MiB")
+    if million:
+        m = million
+        print()
+        print(f"million: {m['n_runs']:,} XOR 2-2-1 runs x {m['steps']:,} steps in one train_many call "
+              f"({m['n_records']} records per run): {m['seconds']:.1f} s, peak RSS increase "
+              f"{m['peak_rss_increase_bytes'] / 2**20:,.0f} MiB for a {m['result_bytes'] / 2**20:,.0f} MiB "
+              f"result; {100 * m['learned']:.1f}% of runs end below loss 0.05")
     load1 = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"load average at the end: {load1}")
     if args.json:
         out = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=cpus,
                    quick=args.quick, load_start=load0, load_end=load1, peak_flops=peak,
                    peak_flops_start=peak_start, peak_flops_end=peak_end,
-                   flop_formula=FLOP_FORMULA, rows=rows, memory=mem)
+                   flop_formula=FLOP_FORMULA, rows=rows, memory=mem, million=million)
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, default=float)
 
