@@ -6,6 +6,7 @@ H = 2: the number of runs, the number of steps, and the hidden width H. Each poi
 ``--repeats`` warm calls of one ``train_many`` (compilation excluded: one untimed call first).
 The slope of log(time) against log(size) over the upper half of each sweep says how time grows
 once the machine is full: near 1 in runs and steps means the cost per run-step is constant.
+Last, the base case in float32 against float64 (the same program with 64-bit floats).
 
 Run from the repository root::
 
@@ -19,6 +20,7 @@ import argparse
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -26,11 +28,11 @@ import landscape as ls
 from _timing import timed
 
 
-def time_training(n_runs: int, steps: int, hidden: int, repeats: int) -> float:
+def time_training(n_runs: int, steps: int, hidden: int, repeats: int, dtype=jnp.float32) -> float:
     """Best warm seconds of ``train_many`` on ``n_runs`` XOR 2-``hidden``-1 nets, ``steps`` steps."""
     model = ls.mlp([2, hidden, 1])
-    loss_fn, init_fn = ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0)
-    optimizer, data = optax.sgd(0.5), ls.datasets.xor()
+    loss_fn, init_fn = ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0, dtype=dtype)
+    optimizer, data = optax.sgd(0.5), ls.datasets.xor(dtype=dtype)
 
     def call():
         return ls.train_many(loss_fn, init_fn, optimizer, data, key=jax.random.key(0),
@@ -75,6 +77,10 @@ def main(argv=None):
                   f"{runs * steps / seconds[-1]:10.3g} run-steps/s", flush=True)
         print(f"{name}: log-log slope {slope(np.array(sizes), np.array(seconds)):.2f} "
               f"(upper half of {sizes[0]:,}..{sizes[-1]:,})", flush=True)
+    f32 = time_training(base_runs, base_steps, 2, args.repeats)
+    with jax.enable_x64(True):
+        f64 = time_training(base_runs, base_steps, 2, args.repeats, jnp.float64)
+    print(f"dtype: float32 {f32:.3f} s, float64 {f64:.3f} s ({f64 / f32:.2f}x the float32 time)")
     print(f"load average at the end: {os.getloadavg()}")
 
 
