@@ -22,8 +22,8 @@
 #     python docs/tutorial.py [OUT_DIR] [--quick]
 #
 # Figures go to `OUT_DIR` (default `docs/images/`). `--quick` (or the environment variable
-# `LANDSCAPE_QUICK=1`) uses small sizes and runs in seconds; the default sizes take a few
-# minutes on a 2-core CPU.
+# `LANDSCAPE_QUICK=1`) uses small sizes (about 15 s of CPU time, mostly compilation); the
+# default sizes take about 20 s of CPU time (a minute on a busy 2-core machine).
 
 # %%
 import argparse
@@ -236,10 +236,10 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
 plotting.plot_loss_histogram(axes[0], rand.final_loss, levels=[c.loss_mean for c in top])
 axes[0].set_title("final loss of the random starts (dashed: cluster means)")
 plotting.plot_success_rates(
-    axes[1], [f"{c.cluster}: loss {c.loss_mean:.2g}\n{c.hessian}" for c in top],
+    axes[1], [f"{c.cluster}: loss {c.loss_mean:.2g}\n{c.describe_hessian()}" for c in top],
     [c.size for c in top], cen.n_runs, shares.lo[0, :len(top)], shares.hi[0, :len(top)])
 axes[1].set_ylabel("share of random starts")
-axes[1].set_title("clusters modulo symmetry, 95% Wilson intervals")
+axes[1].set_title("clusters modulo symmetry (Hessian where training stopped)")
 save(fig, "tutorial_census")
 
 # %% [markdown]
