@@ -28,6 +28,7 @@
 # %%
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -46,13 +47,14 @@ parser = argparse.ArgumentParser(description="The landscape tutorial: why a cons
                                  "learns XOR.")
 parser.add_argument("out_dir", nargs="?", default="docs/images", help="folder for the figures")
 parser.add_argument("--quick", action="store_true",
-                    help="small sizes, seconds (also set by LANDSCAPE_QUICK=1)")
-args, _ = parser.parse_known_args()  # parse_known_args: Jupyter passes its own arguments
+                    help="small sizes, about 15 s (also set by LANDSCAPE_QUICK=1)")
+# in Jupyter, sys.argv holds the kernel's own arguments: use the defaults there
+args = parser.parse_args([] if "ipykernel" in sys.modules else sys.argv[1:])
 QUICK = args.quick or os.environ.get("LANDSCAPE_QUICK", "") not in ("", "0")
 OUT = Path(args.out_dir)
 OUT.mkdir(parents=True, exist_ok=True)
 
-# sizes: (runs per start, training steps, steps inside the symmetric subspace, census runs)
+# sizes: runs per start, training steps, steps inside the symmetric subspace
 N_RUNS, STEPS, EQ_STEPS = (256, 1000, 4000) if QUICK else (4000, 5000, 100_000)
 LEARNING_RATE = 2.0 if QUICK else 0.5  # a larger step makes the quick run learn in fewer steps
 print(f"{'quick' if QUICK else 'full'} run: {N_RUNS} runs per start, {STEPS} steps, "
