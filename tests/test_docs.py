@@ -8,6 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.py"
 TUTORIAL_FIGURES = ("tutorial_loss", "tutorial_gap", "tutorial_equilibrium", "tutorial_surface",
@@ -62,7 +68,10 @@ def test_every_readme_python_block_runs(tmp_path):
     blocks = ex.python_blocks((ROOT / "README.md").read_text())
     assert len(blocks) >= 3  # the plotting example, the API example and the analysis example
     cwd = Path.cwd()
-    namespace = ex.run_blocks(blocks, tmp_path)
+    try:
+        namespace = ex.run_blocks(blocks, tmp_path)
+    finally:
+        plt.close("all")  # the examples leave their figures open, as a reader's session would
     assert Path.cwd() == cwd  # the working directory is restored
     # the figures the README shows are the ones its examples save
     readme = (ROOT / "README.md").read_text()
