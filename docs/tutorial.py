@@ -123,7 +123,8 @@ gaps = {name: np.asarray(symmetry.symmetry_gap(model, r.params)) for name, r in 
 for name, gap in gaps.items():
     print(f"{name:>20}: symmetry gap exactly 0 in {int(np.sum(gap == 0))} of {gap.size} runs "
           f"(largest gap {gap.max():.3g})")
-units = np.asarray(symmetry.unit_params(model, jax.tree.map(lambda a: a[0], results["constant 0.5"].params)))
+run0 = jax.tree.map(lambda a: a[0], results["constant 0.5"].params)
+units = np.asarray(symmetry.unit_params(model, run0))  # (2 units, 4): one row per hidden unit
 print("constant start, run 0, each hidden unit's (w from x1, w from x2, bias, w to output):")
 for j, row in enumerate(units):
     print(f"  unit {j}: {np.array2string(row, precision=4)}")
@@ -155,15 +156,15 @@ norms = eq.history["param_norm"]
 print(f"after {EQ_STEPS} steps inside the subspace: {eq.kind.replace('_', ' ')}; loss {eq.loss:.5f} "
       f"(limit 1/6 = {1 / 6:.5f}, the best a monotone function of x1 + x2 can do on XOR); "
       f"|params| grew from {norms[0]:.1f} to {norms[-1]:.1f}; |grad| {eq.grad_norm:.1e}")
-print(f"  symmetric block eigenvalues: {np.array2string(np.asarray(eq.curvature.symmetric), precision=3)}")
-print(f"  breaking block eigenvalues:  {np.array2string(np.asarray(eq.curvature.breaking), precision=3)}")
+for block in ("symmetric", "breaking"):
+    values = np.asarray(getattr(eq.curvature, block))
+    print(f"  {block + ' block eigenvalues:':<29} {np.array2string(values, precision=3)}")
 
 # The way out exists (lambda_min < 0), but gradient descent cannot see it: at a symmetric point
 # the gradient is symmetric too, so its symmetry-breaking part is zero in exact arithmetic (a
 # separately compiled gradient may round the two units' sums differently in the last bit; the
 # trainer's own updates kept them bit-identical, as section 2 showed).
-end = jax.tree.map(lambda a: a[0], results["constant 0.5"].params)
-grad = jax.grad(loss_fn)(end, data)
+grad = jax.grad(loss_fn)(run0, data)
 grad_breaking = float(symmetry.symmetry_gap(model, grad))
 grad_norm = float(np.sqrt(sum(np.sum(np.square(g)) for g in jax.tree.leaves(grad))))
 print(f"  most negative breaking eigenvalue {eq.lambda_min:.2e}; at the end of constant run 0 the "

@@ -24,7 +24,8 @@ MAX_FIGURE_BYTES = 160_000
 
 
 def _readme_examples():
-    spec = importlib.util.spec_from_file_location("readme_examples", ROOT / "docs" / "readme_examples.py")
+    path = ROOT / "docs" / "readme_examples.py"
+    spec = importlib.util.spec_from_file_location("readme_examples", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
