@@ -41,7 +41,13 @@ __all__ = [
 
 
 class Dataset(NamedTuple):
-    """Inputs ``x: (n_samples, n_in)`` and targets ``y: (n_samples, n_out)``; a pytree."""
+    """Inputs ``x: (n_samples, n_in)`` and targets ``y: (n_samples, n_out)``; a pytree.
+
+    >>> import jax.numpy as jnp
+    >>> data = Dataset(jnp.zeros((8, 3)), jnp.ones((8, 1)))
+    >>> data.x.shape, data.y.shape
+    ((8, 3), (8, 1))
+    """
 
     x: jax.Array
     y: jax.Array
@@ -50,7 +56,8 @@ class Dataset(NamedTuple):
 class TeacherStudent(NamedTuple):
     """What :func:`teacher_student` returns: the ``data`` and the ``teacher_params`` behind it.
 
-    Unpacks as a pair: ``data, teacher_params = teacher_student(key, teacher)``.
+    Unpacks as a pair: ``data, teacher_params = teacher_student(key, teacher)`` (see there
+    for an example).
     """
 
     data: Dataset
@@ -164,7 +171,12 @@ def _binary_patterns(n_bits: int) -> np.ndarray:
 
 
 def xor(dtype=jnp.float32) -> Dataset:
-    """The four XOR patterns: ``x`` in {0,1}^2, ``y = x1 xor x2``, shapes (4, 2) and (4, 1)."""
+    """The four XOR patterns: ``x`` in {0,1}^2, ``y = x1 xor x2``, shapes (4, 2) and (4, 1).
+
+    >>> data = xor()
+    >>> data.x.tolist(), data.y.ravel().tolist()
+    ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0.0, 1.0, 1.0, 0.0])
+    """
     x = jnp.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
     y = jnp.array([[0], [1], [1], [0]], dtype)
     return Dataset(x, y)
@@ -175,6 +187,10 @@ def parity(n_bits: int, *, dtype=jnp.float32) -> Dataset:
 
     Shapes ``x: (2^n, n)``, ``y: (2^n, 1)``; row ``i`` is the binary expansion of ``i`` (MSB
     first). ``parity(2)`` is :func:`xor`. ``n_bits <= MAX_BITS`` (24) bounds memory.
+
+    >>> data = parity(3)
+    >>> data.x.shape, data.y.ravel().tolist()
+    ((8, 3), [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
     """
     n_bits = _check_int("n_bits", n_bits, minimum=1, maximum=MAX_BITS)
     dt = _check_dtype(dtype)
@@ -189,6 +205,10 @@ def encoder(n: int, m: int | None = None, *, dtype=jnp.float32) -> Dataset:
     A network must squeeze ``n`` patterns through ``m`` hidden units (classically
     ``m = log2 n``, e.g. 4-2-4 or 8-3-8). ``m`` does not change the data; it is only checked
     (a positive integer, when given) so that a call can name the whole task.
+
+    >>> data = encoder(4, 2)  # the 4-2-4 encoder
+    >>> data.x.shape, bool((data.x == data.y).all())
+    ((4, 4), True)
     """
     n = _check_int("n", n, minimum=1)
     if m is not None:
@@ -204,6 +224,10 @@ def mirror(n_bits: int = 6, *, dtype=jnp.float32) -> Dataset:
     All ``2^n_bits`` patterns of {0,1}^n (counting order, MSB first); ``y = 1`` when
     ``x[i] == x[n-1-i]`` for every ``i``. ``n_bits`` must be even; ``2^(n/2)`` patterns are
     symmetric; ``n_bits <= MAX_BITS`` (24). Shapes ``x: (2^n, n)``, ``y: (2^n, 1)``.
+
+    >>> data = mirror(4)
+    >>> data.x.shape, int(data.y.sum())  # 2^(4/2) palindromes
+    ((16, 4), 4)
     """
     n_bits = _check_int("n_bits", n_bits, minimum=2, maximum=MAX_BITS)
     if n_bits % 2:
@@ -225,6 +249,11 @@ def moons(key: jax.Array, n_samples: int = 200, noise: float = 0.1, *,
     Class 0: ``(cos t, sin t)``; class 1: ``(1 - cos t, 0.5 - sin t)``; ``t ~ U[0, pi]`` per
     point, then i.i.d. ``N(0, noise^2)`` added to each coordinate. ``x: (n, 2)``,
     ``y: (n, 1)`` in {0, 1}; row order as in the module docstring.
+
+    >>> import jax
+    >>> data = moons(jax.random.key(0), 100)
+    >>> data.x.shape, data.y[:4].ravel().tolist()
+    ((100, 2), [0.0, 1.0, 0.0, 1.0])
     """
     key = _check_key(key)
     n_samples = _check_int("n_samples", n_samples, minimum=2)
@@ -241,6 +270,10 @@ def spirals(key: jax.Array, n_samples: int = 200, noise: float = 0.0, turns: flo
     (class 1, the same spiral rotated by half a turn); i.i.d. ``N(0, noise^2)`` is then added
     to each coordinate. ``turns > 0`` is how many revolutions each arm makes. ``x: (n, 2)``,
     ``y: (n, 1)`` in {0, 1}; row order as in the module docstring.
+
+    >>> import jax
+    >>> spirals(jax.random.key(0), 100, noise=0.05).x.shape
+    (100, 2)
     """
     key = _check_key(key)
     n_samples = _check_int("n_samples", n_samples, minimum=2)
@@ -258,6 +291,10 @@ def circles(key: jax.Array, n_samples: int = 200, noise: float = 0.05, factor: f
     ``0 < factor < 1``); angles ``U[0, 2 pi)`` per point, then i.i.d. ``N(0, noise^2)`` added to
     each coordinate. ``x: (n, 2)``, ``y: (n, 1)`` in {0, 1}; row order as in the module
     docstring.
+
+    >>> import jax
+    >>> circles(jax.random.key(0), 100, factor=0.3).y.shape
+    (100, 1)
     """
     key = _check_key(key)
     n_samples = _check_int("n_samples", n_samples, minimum=2)
@@ -326,6 +363,11 @@ def sine(key: jax.Array, n_samples: int = 64, noise_std: float = 0.0,
     ``x`` is drawn uniformly at random on ``[low, high)`` (``x_range = (low, high)``, from
     ``fold_in(key, 0)``) and then **sorted ascending**, so ``plot(x, y)`` draws a curve; noise
     comes from ``fold_in(key, 1)``.
+
+    >>> import jax
+    >>> data = sine(jax.random.key(0), 32)
+    >>> data.x.shape, bool((data.x[1:] >= data.x[:-1]).all())
+    ((32, 1), True)
     """
     key = _check_key(key)
     n_samples = _check_int("n_samples", n_samples, minimum=1)

@@ -65,19 +65,40 @@ def _from_leaves(model: Model, draw, dtype) -> InitFn:
 
 
 def constant(model: Model, value: float = 0.5, *, dtype=jnp.float32) -> InitFn:
-    """Every weight and bias equal to ``value``: the symmetric start (e.g. all 0.5)."""
+    """Every weight and bias equal to ``value``: the symmetric start (e.g. all 0.5).
+
+    Returns ``init_fn(key) -> params`` with leaves shaped like ``model.param_shapes``; the key
+    is ignored.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = constant(model, 0.5)(jax.random.key(0))
+    >>> params[0]["w"].tolist(), params[1]["b"].tolist()
+    ([[0.5, 0.5], [0.5, 0.5]], [0.5])
+    """
     _check_model(model)
     value = _check_number("value", value)
     return _from_leaves(model, lambda key, kind, shape, dt: jnp.full(shape, value, dt), dtype)
 
 
 def zeros(model: Model, *, dtype=jnp.float32) -> InitFn:
-    """Every weight and bias zero (the origin, itself a critical point of most MLP losses)."""
+    """Every weight and bias zero (the origin, itself a critical point of most MLP losses).
+
+    >>> import jax, landscape as ls
+    >>> zeros(ls.mlp([2, 2, 1]))(jax.random.key(0))[0]["b"].tolist()
+    [0.0, 0.0]
+    """
     return constant(model, 0.0, dtype=dtype)
 
 
 def normal(model: Model, std: float = 1.0, *, mean: float = 0.0, dtype=jnp.float32) -> InitFn:
-    """Every weight and bias i.i.d. ``N(mean, std^2)``."""
+    """Every weight and bias i.i.d. ``N(mean, std^2)``; leaves shaped like ``model.param_shapes``.
+
+    >>> import jax, landscape as ls
+    >>> params = normal(ls.mlp([2, 2, 1]), 0.5)(jax.random.key(0))
+    >>> params[0]["w"].shape, params[0]["b"].shape
+    ((2, 2), (2,))
+    """
     _check_model(model)
     std = _check_number("std", std)
     if std < 0:
@@ -88,7 +109,13 @@ def normal(model: Model, std: float = 1.0, *, mean: float = 0.0, dtype=jnp.float
 
 
 def uniform(model: Model, low: float = -1.0, high: float = 1.0, *, dtype=jnp.float32) -> InitFn:
-    """Every weight and bias i.i.d. uniform on ``[low, high)``."""
+    """Every weight and bias i.i.d. uniform on ``[low, high)``.
+
+    >>> import jax, landscape as ls
+    >>> params = uniform(ls.mlp([2, 2, 1]), -0.1, 0.1)(jax.random.key(0))
+    >>> bool(abs(params[0]["w"]).max() < 0.1)
+    True
+    """
     _check_model(model)
     low, high = _check_number("low", low), _check_number("high", high)
     if not low < high:
@@ -110,7 +137,12 @@ def _fan_scaled(model: Model, std_of: Callable[[int, int], float], gain: float, 
 
 
 def glorot(model: Model, *, gain: float = 1.0, dtype=jnp.float32) -> InitFn:
-    """Glorot/Xavier normal: weights ``N(0, gain^2 * 2 / (fan_in + fan_out))``, zero biases."""
+    """Glorot/Xavier normal: weights ``N(0, gain^2 * 2 / (fan_in + fan_out))``, zero biases.
+
+    >>> import jax, landscape as ls
+    >>> glorot(ls.mlp([2, 2, 1]))(jax.random.key(0))[0]["b"].tolist()
+    [0.0, 0.0]
+    """
     return _fan_scaled(model, lambda fi, fo: math.sqrt(2.0 / (fi + fo)), gain, dtype)
 
 
@@ -118,12 +150,22 @@ xavier = glorot
 
 
 def he(model: Model, *, gain: float = 1.0, dtype=jnp.float32) -> InitFn:
-    """He/Kaiming normal: weights ``N(0, gain^2 * 2 / fan_in)``, zero biases."""
+    """He/Kaiming normal: weights ``N(0, gain^2 * 2 / fan_in)``, zero biases.
+
+    >>> import jax, landscape as ls
+    >>> he(ls.mlp([2, 8, 1], activation="relu"))(jax.random.key(0))[0]["w"].shape
+    (2, 8)
+    """
     return _fan_scaled(model, lambda fi, fo: math.sqrt(2.0 / fi), gain, dtype)
 
 
 def lecun(model: Model, *, gain: float = 1.0, dtype=jnp.float32) -> InitFn:
-    """LeCun normal: weights ``N(0, gain^2 / fan_in)``, zero biases."""
+    """LeCun normal: weights ``N(0, gain^2 / fan_in)``, zero biases.
+
+    >>> import jax, landscape as ls
+    >>> lecun(ls.mlp([2, 2, 1]))(jax.random.key(0))[1]["w"].shape
+    (2, 1)
+    """
     return _fan_scaled(model, lambda fi, fo: math.sqrt(1.0 / fi), gain, dtype)
 
 
@@ -137,6 +179,12 @@ def perturbed(base: InitFn, eps: float, *, noise: InitFn | None = None) -> InitF
 
     ``noise`` defaults to i.i.d. ``N(0, 1)`` on every leaf. ``base`` and ``noise`` get
     independent keys (``fold_in(key, 0)`` and ``fold_in(key, 1)``).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = perturbed(constant(model, 0.5), 0.01)(jax.random.key(0))
+    >>> bool(abs(params[0]["w"] - 0.5).max() < 0.1)  # 0.5 plus a little noise
+    True
     """
     _check_init_fn("base", base)
     eps = _check_number("eps", eps)
@@ -156,7 +204,14 @@ def perturbed(base: InitFn, eps: float, *, noise: InitFn | None = None) -> InitF
 
 
 def by_layer(model: Model, schemes: Sequence[InitFn]) -> InitFn:
-    """Layer ``l`` from ``schemes[l]`` (one init_fn per weight layer, keys ``fold_in(key, l)``)."""
+    """Layer ``l`` from ``schemes[l]`` (one init_fn per weight layer, keys ``fold_in(key, l)``).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> init_fn = by_layer(model, [constant(model, 0.5), zeros(model)])
+    >>> init_fn(jax.random.key(0))[1]["w"].tolist()
+    [[0.0], [0.0]]
+    """
     _check_model(model)
     if not isinstance(schemes, Sequence) or len(schemes) != model.n_layers:
         raise ValueError(
@@ -173,7 +228,14 @@ def by_layer(model: Model, schemes: Sequence[InitFn]) -> InitFn:
 
 
 def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
-    """Weights from ``weights``, biases from ``biases`` (keys ``fold_in(key, 0/1)``)."""
+    """Weights from ``weights``, biases from ``biases`` (keys ``fold_in(key, 0/1)``).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = by_kind(model, weights=normal(model), biases=zeros(model))(jax.random.key(0))
+    >>> params[0]["b"].tolist()
+    [0.0, 0.0]
+    """
     _check_model(model)
     _check_init_fn("weights", weights)
     _check_init_fn("biases", biases)
@@ -189,7 +251,13 @@ def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
 
 
 def scaled(base: InitFn, scale: float | jax.Array) -> InitFn:
-    """``scale * base(key)``; ``scale`` may be a traced per-run value (init-scale sweeps)."""
+    """``scale * base(key)``; ``scale`` may be a traced per-run value (init-scale sweeps).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> scaled(constant(model, 0.5), 2.0)(jax.random.key(0))[1]["b"].tolist()
+    [1.0]
+    """
     _check_init_fn("base", base)
 
     def init_fn(key):
@@ -204,7 +272,13 @@ SCHEMES = {"constant": constant, "zeros": zeros, "normal": normal, "uniform": un
 
 
 def from_name(model: Model, name: str, **kwargs) -> InitFn:
-    """The scheme called ``name`` (a key of :data:`SCHEMES`), e.g. ``from_name(model, "normal", std=0.1)``."""
+    """The scheme called ``name`` (a key of :data:`SCHEMES`) with its keyword arguments.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> from_name(model, "constant", value=0.5)(jax.random.key(0))[0]["b"].tolist()
+    [0.5, 0.5]
+    """
     if name not in SCHEMES:
         raise ValueError(f"init name={name!r} is not known; expected one of {sorted(SCHEMES)}")
     return SCHEMES[name](model, **kwargs)

@@ -165,6 +165,13 @@ def centered_params(model: Model, params) -> list:
     Euclidean distances in these coordinates are invariant under the group,
     ``|g x - g y| = |x - y|``, which makes "distance modulo symmetry" symmetric in its two
     arguments. Batched over leading axes.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])                      # logistic units
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> minima.centered_params(model, params)[1]["b"].tolist()  # 0.5 + (0.5 + 0.5) / 2
+    [1.0]
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -172,7 +179,16 @@ def centered_params(model: Model, params) -> list:
 
 
 def uncentered_params(model: Model, params) -> list:
-    """Inverse of :func:`centered_params`."""
+    """Inverse of :func:`centered_params` (same pytree, same shapes).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> back = minima.uncentered_params(model, minima.centered_params(model, params))
+    >>> back[1]["b"].tolist()
+    [0.5]
+    """
     _check_model(model)
     _batch_shape(model, params)
     return _center(model, params, -1.0)
@@ -262,6 +278,15 @@ def canonical_element(model: Model, params, *, flips: bool | None = None) -> sy.
     canonicalizing a canonical form changes nothing. Points on the boundaries of the rule
     (a near tie of two sort keys, a first significant entry near ``SIGN_RTOL``) have nearby
     points with other canonical forms: use :func:`align` or the orbit distance for them.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = minima.canonical_element(model, params)
+    >>> g.perms[0].shape, g.signs[0].shape
+    ((3,), (3,))
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -273,7 +298,16 @@ def canonicalize(model: Model, params, *, flips: bool | None = None) -> list:
     """The canonical representative of ``params`` modulo the symmetry group (batched).
 
     See :func:`canonical_element` for the documented rule. ``flips=False`` quotients by unit
-    permutations only.
+    permutations only. Returns params of the same shapes.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> a, b = minima.canonicalize(model, params), minima.canonicalize(model, image)
+    >>> bool(np.allclose(a[0]["w"], b[0]["w"]))     # one representative per orbit
+    True
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -306,7 +340,15 @@ def flat_centered(model: Model, params, *, canonical: bool = True,
     """``(n_points, n_params)`` float64: each point (canonicalized unless ``canonical=False``)
     in centered coordinates, flattened in ``ravel_pytree`` order; the leading batch axes of
     ``params`` are flattened into one. Euclidean distances between these rows are the
-    parameter-space distances of this module."""
+    parameter-space distances of this module.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1])
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 5))
+    >>> minima.flat_centered(model, runs).shape
+    (5, 13)
+    """
     _check_model(model)
     _batch_shape(model, params)
     if canonical:
@@ -427,6 +469,15 @@ def align(model: Model, params, reference, *, flips: bool | None = None,
 
     ``params`` may carry leading batch axes; ``reference`` is one network or a batch of the
     same shape (row-wise). Runs on the host (a loop over networks). Returns :class:`Alignment`.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> aligned = minima.align(model, image, params)
+    >>> float(aligned.distance) < 1e-5                # the image is moved back onto params
+    True
     """
     _check_model(model)
     batch = _batch_shape(model, params)
@@ -500,7 +551,14 @@ def orbit_vectors(model: Model, params, *, flips: bool | None = None,
     """``(n_points, |G|, n_params)`` float64: every group image of every point (batch axes
     flattened), in centered coordinates; image 0 is the point itself. Because the group acts
     by isometries there, ``min_g |orbit[i, g] - y|`` is the distance from the orbit of point
-    ``i`` to ``y``: the exact distance modulo symmetry."""
+    ``i`` to ``y``: the exact distance modulo symmetry.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> minima.orbit_vectors(model, model.init(jax.random.key(0))).shape  # 3! * 2^3 images
+    (1, 48, 13)
+    """
     _check_model(model)
     batch = _batch_shape(model, params)
     flips = _check_flips(model, flips)
@@ -523,6 +581,17 @@ def param_distances(model: Model, params, other=None, *, symmetry: str = "auto",
     onto each ``params`` point (:func:`align`; ``n * m`` host assignments); ``"none"`` the plain
     distance; ``"auto"`` (default) ``"orbit"`` for groups of at most :data:`AUTO_ORBIT` elements,
     else ``"canonical"``. Leading batch axes of either input are flattened.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> d = minima.param_distances(model, params, image)            # modulo symmetry
+    >>> d.shape, bool(d[0, 0] < 1e-5)
+    ((1, 1), True)
+    >>> bool(minima.param_distances(model, params, image, symmetry="none")[0, 0] > 0.1)
+    True
     """
     _check_model(model)
     other = params if other is None else other
@@ -555,7 +624,15 @@ def param_distances(model: Model, params, other=None, *, symmetry: str = "auto",
 
 def function_outputs(model: Model, params, x, *, final_activation: bool = True) -> np.ndarray:
     """``(*batch, n_inputs, n_out)`` float64: the outputs of every network on the inputs ``x``
-    (e.g. ``data.x`` or a probe set), computed in one compiled call."""
+    (e.g. ``data.x`` or a probe set), computed in one compiled call.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 5))
+    >>> minima.function_outputs(model, runs, ls.datasets.xor().x).shape
+    (5, 4, 1)
+    """
     _check_model(model)
     batch = _batch_shape(model, params)
     x = np.asarray(x)
@@ -576,7 +653,17 @@ def function_distances(model: Model, params, other=None, *, x,
                        final_activation: bool = True) -> np.ndarray:
     """``(n, m)`` float64 distances in function space: the root-mean-square difference of the
     outputs on the inputs ``x`` (over inputs and output units). Invariant under the symmetry
-    group by construction (group images compute the same function)."""
+    group by construction (group images compute the same function).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> d = minima.function_distances(model, params, image, x=ls.datasets.xor().x)
+    >>> d.shape, bool(d[0, 0] < 1e-6)
+    ((1, 1), True)
+    """
     from scipy.spatial.distance import cdist
 
     a = function_outputs(model, params, x, final_activation=final_activation)
@@ -645,7 +732,12 @@ def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -
     :class:`Tolerance`): sort the heights, treat those ``<= floor`` as one value ``floor`` (when
     there are any), and cut at the largest ratio ``h[i + 1] / h[i]`` if it is at least
     ``min_gap``, at ``sqrt(h[i] * h[i + 1])``. Within-cluster spread (noise, unfinished
-    convergence) gives small heights, separate basins large ones."""
+    convergence) gives small heights, separate basins large ones.
+
+    >>> tol = choose_tolerance([0.001, 0.002, 0.0015, 3.0, 5.0])
+    >>> tol.rule, round(tol.value, 4)                 # cut between 0.002 and 3.0
+    ('gap', 0.0775)
+    """
     h = np.sort(np.asarray(heights, np.float64).ravel())
     if not np.all(np.isfinite(h)):
         raise ValueError("heights must be finite")
@@ -701,6 +793,10 @@ def single_linkage(features, tol: float) -> np.ndarray:
     whose components still differ can only be linked through two non-leader members if the
     leaders are within ``2 tol``: such pairs are settled by checking their member sets with
     KD-trees. Labels count from 0 in order of first appearance.
+
+    >>> import numpy as np
+    >>> single_linkage(np.array([[0.0], [0.1], [0.2], [5.0]]), 0.15).tolist()  # a chain
+    [0, 0, 0, 1]
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -769,6 +865,9 @@ def loss_windows(loss, *, loss_gap: float = LOSS_GAP, loss_atol: float | None = 
     the smallest positive float) and more than ``loss_atol`` apart. The default ``loss_atol`` is
     ``LOSS_ATOL_RTOL`` (1%) of the range of the losses: near a zero loss, runs at 1e-4 and
     7e-4 are the same level, while plateaus at 0.125 and 0.167 are not.
+
+    >>> loss_windows([1e-4, 0.167, 7e-4, 0.125]).tolist()
+    [0, 2, 0, 1]
     """
     loss = np.asarray(loss, np.float64).ravel()
     if not np.all(np.isfinite(loss)):
@@ -848,6 +947,14 @@ def run_categories(model: Model, params, *, loss, status=None, grad_norm=None,
     norm (a run is *moving* when it is above ``grad_tol``, default ``sqrt(eps)`` of the params
     dtype, about 3.5e-4 in float32: the accuracy to which :func:`landscape.curvature.classify`
     calls a point critical). Params are flattened to one run axis.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    >>> minima.run_categories(model, runs, loss=[0.1, 0.1, 0.1], status=[0, 1, 0],
+    ...                       grad_norm=[0.0, 0.0, 1.0]).tolist() == [0, minima.DIVERGED, minima.MOVING]
+    True
     """
     _check_model(model)
     n = _rows(model, params)
@@ -951,6 +1058,18 @@ def cluster_runs(model: Model, params, *, loss, x=None, space: str = "function",
       model, params: the MLP and the final params, leaves ``(n_runs, ...)``.
       loss: ``(n_runs,)`` final losses. status, grad_norm: as in :class:`landscape.TrainResult`.
       x: inputs for ``space="function"`` (``data.x``). Returns :class:`Clustering`.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> import optax
+    >>> model = ls.mlp([2, 2, 1])
+    >>> r = ls.train_many(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+    ...                   optax.sgd(2.0), ls.datasets.xor(), key=jax.random.key(0),
+    ...                   n_runs=64, steps=2000, progress=False)
+    >>> clustering = minima.cluster_runs(model, r.params, loss=r.final_loss, x=ls.datasets.xor().x,
+    ...                                  status=r.status, grad_norm=r.grad_norm, grad_tol=0.01)
+    >>> clustering.labels.shape                       # cluster index, or a category code < 0
+    (64,)
     """
     _check_model(model)
     n = _rows(model, params)
@@ -1084,7 +1203,16 @@ def unit_structure(model: Model, params, x, *, dup_rtol: float = DUP_RTOL,
                    flips: bool | None = None) -> UnitStructure:
     """Duplicated, dead and saturated hidden units of every run (batch axes flattened), on the
     inputs ``x``. See :class:`UnitStructure` and the tolerances ``DUP_RTOL``, ``DEAD_ATOL``,
-    ``SAT_RTOL``."""
+    ``SAT_RTOL``.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> runs = jax.tree.map(lambda a: a[None], start)  # one run: its two units are equal
+    >>> minima.unit_structure(model, runs, ls.datasets.xor().x).duplicate_pairs.tolist()
+    [1]
+    """
     _check_model(model)
     n = _rows(model, params)
     flips = _check_flips(model, flips)
@@ -1183,7 +1311,18 @@ def growth_check(loss_fn, params, data, *, optimizer, steps: int = 2000,
     """Continue training each point (leading axis of ``params``) with ``optimizer`` for
     ``steps`` steps and tell traps at infinity from finite critical points (see
     :class:`Growth`). Pass the optimizer the runs were trained with; one compiled program per
-    ``(loss_fn, optimizer, steps, checks)``."""
+    ``(loss_fn, optimizer, steps, checks)``.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> import optax
+    >>> model = ls.mlp([2, 2, 1])
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> g = minima.growth_check(ls.objectives.loss(model, "mse"), jax.tree.map(lambda a: a[None], start),
+    ...                         ls.datasets.xor(), optimizer=optax.sgd(2.0), steps=2000)
+    >>> g.norms.shape, g.growing.tolist()  # the constant start heads to infinity
+    ((1, 11), [True])
+    """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn={loss_fn!r} must be callable as loss_fn(params, data)")
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
@@ -1230,6 +1369,10 @@ def wilson_interval(successes, trials, *, confidence: float = 0.95):
     It stays inside ``[0, 1]``, is not degenerate at ``k = 0`` or ``k = n`` and covers the true
     share close to the nominal rate even for small ``n`` (Wilson 1927; Brown, Cai & DasGupta
     2001). ``trials = 0`` gives the uninformative ``(0, 1)``.
+
+    >>> lo, hi = wilson_interval(0, 4000)              # no success in 4,000 runs
+    >>> float(lo), round(float(hi), 5)
+    (0.0, 0.00096)
     """
     k = np.asarray(successes, np.float64)
     n = np.asarray(trials, np.float64)
@@ -1254,7 +1397,13 @@ def bootstrap_interval(labels, category, *, confidence: float = 0.95, n_boot: in
     Resampling the ``n`` runs with replacement makes the count of ``category`` in a resample
     ``Binomial(n, share)``; the ``n_boot`` resampled shares are drawn that way
     (``numpy.random.default_rng(seed)``), which is the same distribution without the
-    ``n_boot x n`` index array."""
+    ``n_boot x n`` index array.
+
+    >>> import numpy as np
+    >>> lo, hi = bootstrap_interval(np.array([0] * 70 + [1] * 30), 1)
+    >>> bool(lo < 0.3 < hi)
+    True
+    """
     labels = np.asarray(labels).ravel()
     _z(confidence)
     n_boot = _check_int("n_boot", n_boot, 1)
@@ -1304,6 +1453,11 @@ def basin_shares(labels, *, groups=None, categories=None, confidence: float = 0.
     ``groups``: ``(n_runs,)`` value of a swept parameter per run (init scale, width, learning
     rate): one row of shares per distinct value, in ascending order. ``categories``: which
     label codes to report (default: every code present, clusters first).
+
+    >>> import numpy as np
+    >>> s = basin_shares(np.array([0, 0, 1, 0, 1, 1]), groups=np.array([1., 1., 1., 2., 2., 2.]))
+    >>> s.shares.round(3).tolist(), s.groups.tolist()
+    ([[0.667, 0.333], [0.333, 0.667]], [1.0, 2.0])
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -1371,6 +1525,11 @@ def restart_curve(success, ks=None, *, confidence: float = 0.95) -> RestartCurve
     ``success``: ``(n_runs,)`` bool, e.g. ``labels == 0`` (the run reached the global class);
     runs that diverged or are still moving count as failures. ``ks``: restart counts (default
     ``1 .. 20``). See :class:`RestartCurve`.
+
+    >>> import numpy as np
+    >>> curve = restart_curve(np.array([True, False, False, False]), ks=[1, 2, 3])
+    >>> curve.formula.round(4).tolist()               # 1 - 0.75^k
+    [0.25, 0.4375, 0.5781]
     """
     s = np.asarray(success)
     if s.ndim != 1 or s.dtype != bool:
@@ -1434,7 +1593,17 @@ def closest_image(model: Model, params, reference, *, alignment: str = "auto",
     """``params`` (one network) moved by the group element that brings it closest to
     ``reference`` in centered coordinates: ``alignment="orbit"`` tries every element (exact; the
     default for groups of at most :data:`AUTO_ORBIT` elements), ``"align"`` uses weight
-    matching (:func:`align`)."""
+    matching (:func:`align`).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> back = minima.closest_image(model, image, params)
+    >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
+    True
+    """
     _check_model(model)
     for name, p in (("params", params), ("reference", reference)):
         if _batch_shape(model, p, name) != ():
@@ -1458,7 +1627,13 @@ def closest_image(model: Model, params, reference, *, alignment: str = "auto",
 def merge_tree(saddle) -> np.ndarray:
     """``(k - 1, 3)`` merges ``(i, j, level)`` of the minimax (single-linkage) tree of a
     symmetric matrix of path maxima: Kruskal's order over the pairs, each merge naming the
-    smallest index of the two groups it joins. Non-finite entries never join (fewer rows)."""
+    smallest index of the two groups it joins. Non-finite entries never join (fewer rows).
+
+    >>> import numpy as np
+    >>> saddle = np.array([[0.0, 1.0, 3.0], [1.0, 0.0, 2.0], [3.0, 2.0, 0.0]])
+    >>> merge_tree(saddle).tolist()                   # 0 and 1 join at 1, then 2 at 2
+    [[0.0, 1.0, 1.0], [0.0, 2.0, 2.0]]
+    """
     s = np.asarray(saddle, np.float64)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ValueError(f"saddle of shape {s.shape} must be a square matrix")
@@ -1489,6 +1664,15 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, num: int = 
     along ``a + t (g b - a)`` with :func:`landscape.surface.interpolate` (``num`` points). A
     straight path gives an upper bound on the true barrier (the lowest path can bend).
     Returns :class:`Connectivity`.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> points = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    >>> con = minima.connectivity(ls.objectives.loss(model, "mse"), points, ls.datasets.xor(),
+    ...                           model=model, num=11)
+    >>> con.barrier.shape, con.paths.shape, con.merges.shape
+    ((3, 3), (3, 3, 11), (2, 3))
     """
     from .surface import interpolate
 
@@ -1700,7 +1884,18 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
     class (the Hessian via :func:`landscape.curvature.classify_batched` at ``grad_tol``; with an
     ``optimizer`` also the growth test :func:`growth_check` over ``growth_steps`` steps, which
     wins: ``"trap at infinity"``), and its degenerate units (:func:`unit_structure`).
-    ``classify=False`` skips the curvature and growth work.
+    ``classify=False`` skips the curvature and growth work. Returns :class:`Census`.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> import optax
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> r = ls.train_many(loss_fn, ls.inits.normal(model, 1.0), optax.sgd(2.0), data,
+    ...                   key=jax.random.key(0), n_runs=64, steps=2000, progress=False)
+    >>> cen = minima.census(loss_fn, r.params, data, model=model, status=r.status, grad_tol=0.01)
+    >>> cen.labels.shape, sum(c.size for c in cen.clusters) + sum(cen.counts().values()) >= 64
+    ((64,), True)
     """
     from . import curvature as cv
 

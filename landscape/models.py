@@ -41,7 +41,13 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """The elementwise activation called ``name`` (a key of :data:`ACTIVATIONS`)."""
+    """The elementwise activation called ``name`` (a key of :data:`ACTIVATIONS`); any shape in,
+    the same shape out.
+
+    >>> import jax.numpy as jnp
+    >>> activation("sigmoid")(jnp.zeros(3)).tolist()
+    [0.5, 0.5, 0.5]
+    """
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(
             f"activation={name!r} is not a known activation; expected one of {sorted(ACTIVATIONS)}"
@@ -55,6 +61,17 @@ class Model:
 
     ``init`` draws LeCun-normal weights (std ``1/sqrt(fan_in)``) and zero biases; the schemes
     of :mod:`landscape.inits` give every other start. The remaining fields describe the layout.
+    Build one with :func:`mlp`.
+
+    >>> import jax, jax.numpy as jnp
+    >>> model = mlp([2, 3, 1])
+    >>> params = model.init(jax.random.key(0))
+    >>> [{k: v.shape for k, v in layer.items()} for layer in params]
+    [{'w': (2, 3), 'b': (3,)}, {'w': (3, 1), 'b': (1,)}]
+    >>> model.apply(params, jnp.zeros((4, 2))).shape
+    (4, 1)
+    >>> model.unit_axes  # hidden layer 0 runs along w0's columns, b0, and w1's rows
+    [{'w': (None, 0), 'b': (0,)}, {'w': (0, None), 'b': (None,)}]
     """
 
     sizes: tuple[int, ...]

@@ -54,7 +54,12 @@ def _reduce_loss(name: str, out: jax.Array, y: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """``loss_fn(params, data) -> scalar`` for an MLP; see the module docstring for the names."""
+    """``loss_fn(params, data) -> scalar`` for an MLP; see the module docstring for the names.
+    Made by :func:`loss`; hashable, so jitted callers cache their programs on it.
+
+    ``params`` as ``model.init`` returns them, ``data = (x: (n, n_in), y: (n, n_out))``;
+    :meth:`batched` takes params with a trailing run axis and returns ``(runs,)``.
+    """
 
     model: Model
     name: str
@@ -78,9 +83,12 @@ class Loss:
 def loss(model: Model, name: str = "mse") -> Loss:
     """The loss called ``name`` (one of :data:`LOSSES`) of ``model``: ``loss_fn(params, data)``.
 
-    >>> import landscape as ls
+    >>> import jax, landscape as ls
     >>> model = ls.mlp([2, 2, 1])
     >>> loss_fn = ls.objectives.loss(model, "mse")
+    >>> params = ls.inits.zeros(model)(jax.random.key(0))  # every output is sigmoid(0) = 0.5
+    >>> float(loss_fn(params, ls.datasets.xor()))
+    0.25
     """
     _check_model(model)
     if name not in LOSSES:
@@ -115,7 +123,8 @@ def _holds(name: str, tol: float, threshold: float, out: jax.Array, y: jax.Array
 
 @dataclasses.dataclass(frozen=True)
 class Criterion:
-    """``success_fn(params, data) -> bool`` scalar; see :func:`success`."""
+    """``success_fn(params, data) -> bool`` scalar, made by :func:`success`; :meth:`batched`
+    takes params with a trailing run axis and returns ``(runs,)`` booleans."""
 
     model: Model
     name: str
@@ -142,6 +151,13 @@ def success(model: Model, name: str = "within", *, tol: float | None = None,
     - ``"accuracy"``: the fraction of correctly classified patterns is at least ``1 - tol``
       (default ``tol=0``: all correct). One output: class is ``output > threshold``; several
       outputs: the arg-max.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> success_fn = success(model, "within", tol=0.4)
+    >>> params = ls.inits.zeros(model)(jax.random.key(0))  # outputs 0.5: within 0.5, not 0.4
+    >>> bool(success_fn(params, ls.datasets.xor()))
+    False
     """
     _check_model(model)
     if name not in CRITERIA:

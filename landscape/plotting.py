@@ -79,6 +79,13 @@ def plot_eigenvalues(ax, eigenvalues, *, rtol=None, atol=0.0, colors=_SIGN_COLOR
 
     Returns a dict of artists: ``"stems"`` (LineCollection), ``"points"`` (PathCollection) and
     ``"zero_line"`` (Line2D).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> sorted(plotting.plot_eigenvalues(ax, [-0.5, 0.0, 1.0, 2.0]))
+    ['points', 'stems', 'zero_line']
     """
     _check_ax(ax)
     lam = np.sort(_vector("eigenvalues", eigenvalues))
@@ -107,6 +114,13 @@ def plot_spectral_density(ax, grid, density, *, log=False, floor=None, **line_kw
     With ``log=True`` the y axis is logarithmic and values are clipped from below at ``floor``
     (default ``1e-12 * max(density)``) so empty stretches of the spectrum stay visible.
     ``line_kwargs`` go to ``ax.plot``. Returns the Line2D.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> grid = np.linspace(-1, 3, 200)
+    >>> line = plotting.plot_spectral_density(ax, grid, np.exp(-grid ** 2), log=True)
     """
     _check_ax(ax)
     grid = _vector("grid", grid)
@@ -141,6 +155,15 @@ def plot_loss_vs_index(ax, index_fraction, loss, *, labels=None, label_names=LAB
     ``labels`` one PathCollection is returned; with int ``labels`` (codes into ``label_names``,
     default :data:`landscape.curvature.LABEL_NAMES`) each label present gets its own scatter,
     named for the legend, and a dict ``{name: PathCollection}`` is returned.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> art = plotting.plot_loss_vs_index(ax, [0.0, 0.2, 0.4], [0.01, 0.12, 0.25],
+    ...                                   labels=[1, 2, 2])
+    >>> sorted(art)
+    ['minimum', 'saddle']
     """
     _check_ax(ax)
     frac = _vector("index_fraction", index_fraction)
@@ -229,6 +252,18 @@ def plot_slice_1d(ax, slc, *, mark_center=True, **line_kwargs):
     direction's name and norm), the center marked with its separately evaluated value.
 
     Returns a dict: ``"line"`` (Line2D) and ``"center"`` (PathCollection or None).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> slc = surface.slice_1d(loss_fn, center, data, d1, np.linspace(-1, 1, 21))
+    >>> sorted(plotting.plot_slice_1d(Figure().add_subplot(), slc))
+    ['center', 'line']
     """
     from .surface import Slice1D
 
@@ -255,6 +290,18 @@ def plot_slice_2d(ax, slc, *, levels=20, log=None, cmap="viridis", colorbar=True
     drawn (on the axes' figure). Returns a dict: ``"contour"`` (filled QuadContourSet),
     ``"lines"`` (line contours or None), ``"colorbar"`` (Colorbar or None), ``"center"``
     (PathCollection or None), ``"log"`` (bool: the scale used).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> slc = surface.slice_2d(loss_fn, center, data, d1, d2, np.linspace(-1, 1, 11),
+    ...                        np.linspace(-1, 1, 11))
+    >>> art = plotting.plot_slice_2d(Figure().add_subplot(), slc, levels=10)
     """
     from .surface import Slice2D
 
@@ -287,7 +334,20 @@ def plot_slice_2d(ax, slc, *, levels=20, log=None, cmap="viridis", colorbar=True
 def plot_surface_3d(ax, slc, *, log=False, cmap="viridis", **surface_kwargs):
     """A :class:`landscape.surface.Slice2D` as a 3D surface on a 3D axes
     (``fig.add_subplot(projection="3d")``); with ``log=True`` the height is ``log10`` of the
-    values (clipped below at the smallest positive one). Returns the Poly3DCollection."""
+    values (clipped below at the smallest positive one). Returns the Poly3DCollection.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> slc = surface.slice_2d(loss_fn, center, data, d1, d2, np.linspace(-1, 1, 11),
+    ...                        np.linspace(-1, 1, 11))
+    >>> surf = plotting.plot_surface_3d(Figure().add_subplot(projection="3d"), slc)
+    """
     from .surface import Slice2D
 
     _check_ax(ax)
@@ -314,7 +374,23 @@ def plot_trajectory(ax, projection, *, color=None, label=None, markers=True, **l
     """A :class:`landscape.surface.TrajectoryProjection` drawn in plane coordinates (over a
     slice drawn with :func:`plot_slice_2d`), start as a circle and end as a square.
 
-    Returns a dict: ``"line"`` (Line2D), ``"start"`` and ``"end"`` (PathCollection or None)."""
+    Returns a dict: ``"line"`` (Line2D), ``"start"`` and ``"end"`` (PathCollection or None).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> pl = surface.plane(center, d1, d2)
+    >>> path = jax.tree.map(lambda c, a: c + np.linspace(0, 1, 5).reshape((5,) + (1,) * c.ndim) * a,
+    ...                     center, d1.params)       # 5 points along d1
+    >>> proj = surface.project_trajectory(pl, path, metric=loss_fn, data=data)
+    >>> sorted(plotting.plot_trajectory(Figure().add_subplot(), proj))
+    ['end', 'line', 'start']
+    """
     from .surface import TrajectoryProjection
 
     _check_ax(ax)
@@ -336,7 +412,22 @@ def plot_path_values(ax, projection, *, steps=None, residual=True):
     off-plane residual on a twin axis. Needs a projection made with a metric.
 
     Returns a dict: ``"true"``, ``"plane"`` (Line2D), ``"residual"`` (Line2D or None) and
-    ``"twin"`` (the residual's Axes or None)."""
+    ``"twin"`` (the residual's Axes or None).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> pl = surface.plane(center, d1, d2)
+    >>> path = jax.tree.map(lambda c, a: c + np.linspace(0, 1, 5).reshape((5,) + (1,) * c.ndim) * a,
+    ...                     center, d1.params)
+    >>> proj = surface.project_trajectory(pl, path, metric=loss_fn, data=data)
+    >>> art = plotting.plot_path_values(Figure().add_subplot(), proj)
+    """
     from .surface import TrajectoryProjection
 
     _check_ax(ax)
@@ -366,7 +457,20 @@ def plot_interpolation(ax, interp, *, annotate=True, **line_kwargs):
     the maximum, labelled with its height.
 
     Returns a dict: ``"line"`` (Line2D), ``"ends"`` (PathCollection), ``"barrier"`` (Annotation
-    or None)."""
+    or None).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> other = model.init(jax.random.key(3))
+    >>> interp = surface.interpolate(loss_fn, center, other, data, num=11)
+    >>> art = plotting.plot_interpolation(Figure().add_subplot(), interp)
+    """
     from .surface import Interpolation
 
     _check_ax(ax)
@@ -389,7 +493,19 @@ def plot_interpolation(ax, interp, *, annotate=True, **line_kwargs):
 
 def plot_plane_points(ax, plane, **scatter_kwargs):
     """The reference points of a :class:`landscape.surface.Plane` (e.g. the three points of
-    ``plane_through``) as named markers in plane coordinates. Returns the PathCollection."""
+    ``plane_through``) as named markers in plane coordinates. Returns the PathCollection.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> a, b, c = (model.init(jax.random.key(i)) for i in range(3))
+    >>> points = plotting.plot_plane_points(Figure().add_subplot(), surface.plane_through(a, b, c))
+    """
     from .surface import Plane
 
     _check_ax(ax)
@@ -408,7 +524,22 @@ def plot_basin_map(ax, basin, *, quiver=True, legend=True, colors=None, quiver_e
     (every ``quiver_every``-th grid point, arrows normalized to show direction).
 
     Returns a dict: ``"mesh"`` (QuadMesh), ``"quiver"`` (Quiver or None), ``"legend"`` (Legend or
-    None), ``"colors"`` (the colour of each label)."""
+    None), ``"colors"`` (the colour of each label).
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> import optax
+    >>> basins = surface.basin_map(loss_fn, center, data, d1, d2, np.linspace(-1, 1, 5),
+    ...                            np.linspace(-1, 1, 5), optimizer=optax.sgd(1.0), steps=50,
+    ...                            progress=False)
+    >>> art = plotting.plot_basin_map(Figure().add_subplot(), basins)
+    """
     import matplotlib.colors
     import matplotlib.patches
 
@@ -459,7 +590,20 @@ def plot_symmetric_view(ax, view, *, levels=30, log=None, cmap="viridis", legend
     the equilibrium marked.
 
     Returns a dict: ``"surface"`` (the dict of :func:`plot_slice_2d`), ``"constant"`` (the dict
-    of :func:`plot_trajectory` or None), ``"random"`` (list of such dicts), ``"legend"``."""
+    of :func:`plot_trajectory` or None), ``"random"`` (list of such dicts), ``"legend"``.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting, surface
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    >>> center = model.init(jax.random.key(0))
+    >>> d1 = surface.random_direction(center, key=jax.random.key(1))
+    >>> d2 = surface.random_direction(center, key=jax.random.key(2))
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> view = surface.symmetric_view(loss_fn, start, data, model=model, num=11)
+    >>> art = plotting.plot_symmetric_view(Figure().add_subplot(), view)
+    """
     from .surface import SymmetricView
 
     _check_ax(ax)
@@ -496,6 +640,16 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
     interval ends per category (:class:`landscape.minima.BasinShares`); ``names (C,)`` label the
     lines. ``log_x=None`` uses a log axis when the values are positive and span a decade or
     more. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> shares = np.array([[0.7, 0.3], [0.5, 0.5]])        # 2 init scales x 2 basins
+    >>> art = plotting.plot_basin_shares(ax, [0.5, 2.0], shares, shares - 0.05, shares + 0.05,
+    ...                                  names=["global", "plateau"])
+    >>> sorted(art)
+    ['global', 'plateau']
     """
     _check_ax(ax)
     g = _vector("groups", groups).astype(np.float64)
@@ -541,7 +695,16 @@ def plot_restart_curve(ax, ks, formula, lo, hi, *, empirical=None, label="1 - (1
     runs themselves as markers (:class:`landscape.minima.RestartCurve`).
 
     Returns a dict: ``"line"`` (Line2D), ``"band"`` (PolyCollection), ``"empirical"``
-    (Line2D or None)."""
+    (Line2D or None).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> from landscape import minima
+    >>> c = minima.restart_curve(np.arange(100) < 30, ks=np.arange(1, 11))
+    >>> art = plotting.plot_restart_curve(ax, c.ks, c.formula, c.lo, c.hi, empirical=c.empirical)
+    """
     _check_ax(ax)
     ks = _vector("ks", ks).astype(np.float64)
     formula = _vector("formula", formula)
@@ -571,7 +734,17 @@ def plot_loss_histogram(ax, loss, *, levels=None, level_names=None, bins=60, log
     vertical lines. ``log=None`` puts the losses on a log axis when the positive ones span two
     decades or more (losses at or below ``floor``, default the smallest positive loss, are
     drawn at it). Non-finite losses are left out. Returns a dict: ``"bars"`` (the BarContainer),
-    ``"levels"`` (list of Line2D)."""
+    ``"levels"`` (list of Line2D).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> loss = np.concatenate([np.full(50, 0.004), np.full(20, 0.13)])
+    >>> art = plotting.plot_loss_histogram(ax, loss, levels=[0.004, 0.13])
+    >>> len(art["levels"])
+    2
+    """
     _check_ax(ax)
     loss = _vector("loss", loss).astype(np.float64)
     loss = loss[np.isfinite(loss)]
@@ -607,7 +780,14 @@ def plot_loss_histogram(ax, loss, *, levels=None, level_names=None, bins=60, log
 def plot_barriers(ax, barrier, *, names=None, cmap="magma", annotate=True):
     """The matrix of loss barriers between cluster representatives
     (:attr:`landscape.minima.Connectivity.barrier`) as an image, values written in the cells.
-    Returns a dict: ``"image"`` (AxesImage), ``"texts"`` (list of Text)."""
+    Returns a dict: ``"image"`` (AxesImage), ``"texts"`` (list of Text).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> art = plotting.plot_barriers(ax, np.array([[0.0, 0.1], [0.1, 0.0]]), names=["a", "b"])
+    """
     _check_ax(ax)
     b = _matrix("barrier", barrier)
     k = b.shape[0]
@@ -639,7 +819,16 @@ def plot_disconnectivity(ax, losses, merges, *, names=None, log=False, color="bl
 
     Leaves are ordered so that branches do not cross. Returns a dict: ``"lines"`` (list of
     Line2D), ``"points"`` (the PathCollection marking each point at its loss), ``"order"``
-    (leaf order), ``"x"`` (x position of each point)."""
+    (leaf order), ``"x"`` (x position of each point).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> art = plotting.plot_disconnectivity(ax, [0.0, 0.1, 0.2], np.array([[0, 1, 0.3], [0, 2, 0.5]]))
+    >>> len(art["order"])
+    3
+    """
     _check_ax(ax)
     losses = _vector("losses", losses).astype(np.float64)
     k = losses.size
@@ -720,6 +909,15 @@ def plot_quantile_band(ax, x, values, *, quantiles=(0.1, 0.9), log=False, floor=
     With ``log=True`` the y axis is logarithmic and values below ``floor`` (default: a tenth of
     the smallest positive value) are drawn at ``floor``. Returns ``{"line": Line2D, "band":
     PolyCollection}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> steps = np.arange(0, 1001, 100)
+    >>> losses = np.exp(-np.outer(np.linspace(0.5, 2, 50), steps / 1000))   # (50 runs, 11)
+    >>> sorted(plotting.plot_quantile_band(ax, steps, losses, log=True, label="runs"))
+    ['band', 'line']
     """
     _check_ax(ax)
     x = _vector("x", x)
@@ -751,6 +949,15 @@ def plot_symmetry_gap(ax, steps, gaps, *, quantiles=(0.1, 0.9), floor=None, colo
     ``floor`` (default ``1e-20``, or a thousandth of the smallest positive gap if that is lower),
     marked by a dotted line labelled "exactly 0". Returns the dict of
     :func:`plot_quantile_band` plus ``"floor"`` (the Line2D of the floor).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> steps = np.arange(0, 101, 10)
+    >>> gaps = np.zeros((8, steps.size))              # bit-identical units: drawn at the floor
+    >>> sorted(plotting.plot_symmetry_gap(ax, steps, gaps, label="constant start"))
+    ['band', 'floor', 'line']
     """
     gaps = _runs_matrix("gaps", gaps)
     if np.any(gaps < 0):
@@ -776,6 +983,15 @@ def plot_unit_weights(ax, steps, units, *, names=None, colors=None):
 
     Returns ``{"lines": [[Line2D] * k] * H}``; each unit's first line is labelled "unit j" and
     each parameter's style is labelled by its name on unit 0.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> units = np.ones((11, 2, 4)) * np.linspace(0, 1, 11)[:, None, None]  # 2 equal units
+    >>> art = plotting.plot_unit_weights(ax, np.arange(11), units, names=["w1", "w2", "b", "out"])
+    >>> len(art["lines"]), len(art["lines"][0])
+    (2, 4)
     """
     _check_ax(ax)
     steps = _vector("steps", steps)
@@ -813,6 +1029,15 @@ def plot_success_rates(ax, names, successes, n, lo, hi, *, colors=None, annotate
     (e.g. :func:`landscape.minima.wilson_interval`) as an error bar, and ``k/n`` written above.
 
     Returns ``{"bars": BarContainer, "errorbar": ErrorbarContainer, "labels": [Text]}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> from landscape import minima
+    >>> k, n = np.array([0, 3111]), 4000
+    >>> lo, hi = minima.wilson_interval(k, n)
+    >>> art = plotting.plot_success_rates(ax, ["constant", "random"], k, n, lo, hi)
     """
     _check_ax(ax)
     k = _vector("successes", successes).astype(float)
@@ -849,6 +1074,14 @@ def plot_escape_steps(ax, eps, steps, *, predicted=None, max_steps=None, color=N
     :attr:`landscape.symmetry.Escape.predicted`) as a dashed line where it is finite.
 
     Returns ``{"measured": PathCollection, "never": PathCollection or None, "predicted": Line2D or None}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> eps = np.logspace(-8, -3, 6)
+    >>> predicted = np.log(1e-2 / eps) / np.log1p(0.5 * 0.1)
+    >>> art = plotting.plot_escape_steps(ax, eps, np.round(predicted), predicted=predicted)
     """
     _check_ax(ax)
     eps = _vector("eps", eps).astype(float)

@@ -137,6 +137,9 @@ def flip_kind(activation: str) -> str | None:
     Names in :data:`FLIP_KINDS` are answered from it; any other known activation is probed on
     a grid (``f(-z) = -f(z)`` or ``1 - f(z)`` to 1e-5), so an odd activation added later (say
     ``sin``) flips without a change here.
+
+    >>> flip_kind("tanh"), flip_kind("sigmoid"), flip_kind("relu")
+    ('odd', 'complement', None)
     """
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is not a known activation; expected one of "
@@ -321,6 +324,17 @@ def permute_units(model: Model, params, perms: Sequence) -> list:
 
     ``perms``: one integer array per hidden layer, shape ``(..., H_h)`` (leading axes broadcast
     against the params' batch axes). The permuted network computes the same function.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = model.init(jax.random.key(0))
+    >>> swapped = symmetry.permute_units(model, params, [jnp.array([1, 0])])
+    >>> bool(jnp.allclose(swapped[0]["w"], params[0]["w"][:, ::-1]))
+    True
+    >>> x = ls.datasets.xor().x
+    >>> bool(jnp.allclose(model.apply(swapped, x), model.apply(params, x)))
+    True
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -334,6 +348,15 @@ def flip_units(model: Model, params, signs: Sequence) -> list:
     ``signs``: one array of +-1 per hidden layer, shape ``(..., H_h)``. See the module docstring
     for what a flip does per activation; activations without a sign symmetry (relu, softplus,
     gelu) raise ValueError, as does a sigmoid model without biases.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> flipped = symmetry.flip_units(model, params, [jnp.array([-1, 1])])
+    >>> x = ls.datasets.xor().x
+    >>> bool(jnp.allclose(model.apply(flipped, x), model.apply(params, x), atol=1e-6))
+    True
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -348,6 +371,9 @@ class GroupElement(NamedTuple):
     perms: tuple of int arrays, one per hidden layer, ``(..., H_h)``.
     signs: tuple of +-1 arrays like ``perms`` (indexed by the *old* units), or ``None`` for no
            flips. A pytree: batches of elements (leading axes) pass through ``jit``/``vmap``.
+
+    >>> import jax.numpy as jnp
+    >>> swap_and_flip = GroupElement(perms=(jnp.array([1, 0]),), signs=(jnp.array([-1, 1]),))
     """
 
     perms: tuple
@@ -379,6 +405,15 @@ def apply_element(model: Model, params, element: GroupElement) -> list:
 
     Params and element may both carry leading axes; they broadcast (e.g. one point and a batch
     of ``G`` elements give ``G`` images).
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 3, 1])
+    >>> params = model.init(jax.random.key(0))
+    >>> images = symmetry.apply_element(model, params, symmetry.random_element(
+    ...     model, jax.random.key(1), shape=(5,)))      # 5 random images of one point
+    >>> images[0]["w"].shape
+    (5, 2, 3)
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -399,7 +434,12 @@ def _apply_impl(model: Model, params, perms, signs):
 
 
 def identity_element(model: Model, *, flips: bool | None = None) -> GroupElement:
-    """The identity: ``perms[h] = arange(H_h)`` and, with flips, all signs ``+1``."""
+    """The identity: ``perms[h] = arange(H_h)`` and, with flips, all signs ``+1``.
+
+    >>> import landscape as ls
+    >>> identity_element(ls.mlp([2, 3, 1])).perms[0].tolist()
+    [0, 1, 2]
+    """
     _check_model(model)
     flips = _check_flips(model, flips)
     perms = tuple(jnp.arange(width) for width in model.hidden_sizes)
@@ -416,6 +456,11 @@ def compose(a: GroupElement, b: GroupElement) -> GroupElement:
 
     With flip-then-permute elements: ``perm = b.perm[a.perm]`` and
     ``signs = b.signs * a.signs[inverse(b.perm)]`` (per hidden layer, leading axes broadcast).
+
+    >>> import jax.numpy as jnp
+    >>> cycle = GroupElement((jnp.array([1, 2, 0]),))
+    >>> compose(cycle, cycle).perms[0].tolist()
+    [2, 0, 1]
     """
     for name, e in (("a", a), ("b", b)):
         if not isinstance(e, GroupElement):
@@ -437,7 +482,13 @@ def compose(a: GroupElement, b: GroupElement) -> GroupElement:
 
 
 def inverse(element: GroupElement) -> GroupElement:
-    """The element undoing ``element``: ``(inverse(perm), signs[perm])`` per hidden layer."""
+    """The element undoing ``element``: ``(inverse(perm), signs[perm])`` per hidden layer.
+
+    >>> import jax.numpy as jnp
+    >>> cycle = GroupElement((jnp.array([1, 2, 0]),))
+    >>> compose(cycle, inverse(cycle)).perms[0].tolist()
+    [0, 1, 2]
+    """
     if not isinstance(element, GroupElement):
         raise TypeError(f"element={element!r} must be a GroupElement")
     perms = tuple(_inverse_perm(p) for p in element.perms)
@@ -476,6 +527,12 @@ def random_element(model: Model, key, *, flips: bool | None = None, shape=()) ->
     ``key``) and draws ``u = uniform(k, (2, sum_h H_h))``; hidden layer ``h`` takes its columns:
     its permutation ranks ``u[0]`` (``argsort``), its signs are ``-1`` where ``u[1] < 1/2``.
     ``flips=None`` includes sign flips when the activation has them.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> g = symmetry.random_element(ls.mlp([2, 4, 1]), jax.random.key(0), shape=(10,))
+    >>> g.perms[0].shape, g.signs[0].shape
+    ((10, 4), (10, 4))
     """
     _check_model(model)
     key = _check_key(key)
@@ -511,6 +568,10 @@ def orbit_size(model: Model, *, flips: bool | None = None) -> int:
 
     A generic point has this many distinct images; a point fixed by some elements (equal units,
     zero weights) has fewer.
+
+    >>> import landscape as ls
+    >>> orbit_size(ls.mlp([2, 3, 1])), orbit_size(ls.mlp([2, 3, 1]), flips=False)
+    (48, 6)
     """
     _check_model(model)
     flips = _check_flips(model, flips)
@@ -527,6 +588,10 @@ def group_elements(model: Model, *, flips: bool | None = None, max_size: int = M
 
     The identity comes first; layers vary slowest-first (layer 0's permutations outermost).
     Raises ValueError when the group has more than ``max_size`` elements.
+
+    >>> import landscape as ls
+    >>> group_elements(ls.mlp([2, 2, 1]), flips=False).perms[0].tolist()
+    [[0, 1], [1, 0]]
     """
     size = orbit_size(model, flips=flips)
     flips = _check_flips(model, flips)
@@ -555,6 +620,12 @@ def orbit(model: Model, params, *, flips: bool | None = None, max_size: int = MA
 
     Image ``g`` is ``apply_element(model, params, group_elements(model)[g])``; image 0 is
     ``params`` itself. Duplicates appear when ``params`` is fixed by some elements.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> symmetry.orbit(model, model.init(jax.random.key(0)))[0]["w"].shape  # 2! * 2^2 images
+    (8, 2, 2)
     """
     _check_model(model)
     batch = _batch_shape(model, params)
@@ -609,6 +680,13 @@ def project_symmetric(model: Model, params) -> list:
 
     Equals ``unravel(Q Q^T x)`` with ``Q = symmetric_basis(model)``; a point whose units are
     bit-identical is returned bit for bit.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> sym = symmetry.project_symmetric(model, model.init(jax.random.key(0)))
+    >>> float(symmetry.symmetry_gap(model, sym))
+    0.0
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -617,7 +695,15 @@ def project_symmetric(model: Model, params) -> list:
 
 def project_breaking(model: Model, params) -> list:
     """``params - project_symmetric(params)``: the symmetry-breaking component (zero exactly
-    when the units of every layer are bit-identical). Batched over leading axes."""
+    when the units of every layer are bit-identical). Batched over leading axes.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> brk = symmetry.project_breaking(model, ls.inits.constant(model, 0.5)(jax.random.key(0)))
+    >>> brk[0]["w"].tolist()
+    [[0.0, 0.0], [0.0, 0.0]]
+    """
     _check_model(model)
     _batch_shape(model, params)
     return _project_impl(_layout(model), params, True)
@@ -643,6 +729,15 @@ def symmetry_gap(model: Model, params, *, per_layer: bool = False):
     With ``per_layer=True`` returns a tuple with one such array per hidden layer ``h``: the
     spread of that layer's units alone (incoming weights, bias and outgoing weights of each
     unit about the layer's mean unit).
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> runs = jax.vmap(ls.inits.normal(model))(jax.random.split(jax.random.key(0), 100))
+    >>> symmetry.symmetry_gap(model, runs).shape                 # one gap per run
+    (100,)
+    >>> float(symmetry.symmetry_gap(model, ls.inits.constant(model, 0.5)(jax.random.key(0))))
+    0.0
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -739,6 +834,10 @@ def symmetric_basis(model: Model, *, dtype=None) -> jax.Array:
     Rows follow ``ravel_pytree(params)``; one column per group of entries tied together by the
     hidden-unit axes (``1/sqrt(k)`` on its ``k`` members). ``dtype`` defaults to JAX's default
     float (float64 under ``jax_enable_x64``).
+
+    >>> import landscape as ls
+    >>> symmetric_basis(ls.mlp([2, 2, 1])).shape  # 9 params, 5 = a 2-1-1 network's
+    (9, 5)
     """
     _check_model(model)
     return jnp.asarray(_bases(model)[0], _float_dtype(dtype))
@@ -747,7 +846,12 @@ def symmetric_basis(model: Model, *, dtype=None) -> jax.Array:
 def breaking_basis(model: Model, *, dtype=None) -> jax.Array:
     """Orthonormal basis of the symmetry-breaking directions (the orthogonal complement of the
     symmetric subspace) as columns, ``(n_params, n_params - k_sym)``: Helmert contrasts within
-    each tied group. Zero columns when the model has no hidden layer of width above one."""
+    each tied group. Zero columns when the model has no hidden layer of width above one.
+
+    >>> import landscape as ls
+    >>> breaking_basis(ls.mlp([2, 2, 1])).shape
+    (9, 4)
+    """
     _check_model(model)
     return jnp.asarray(_bases(model)[1], _float_dtype(dtype))
 
@@ -763,6 +867,10 @@ def reduced_model(model: Model) -> Model:
     under :func:`to_reduced` in this model (the outgoing weights of a hidden layer of width
     ``H`` are multiplied by ``H``: ``H`` equal units sending ``w`` each add up to one unit
     sending ``H w``).
+
+    >>> import landscape as ls
+    >>> reduced_model(ls.mlp([2, 3, 1])).sizes
+    (2, 1, 1)
     """
     _check_model(model)
     return dataclasses.replace(model, sizes=(model.n_in,) + (1,) * len(model.hidden_sizes)
@@ -791,6 +899,13 @@ def to_reduced(model: Model, params) -> list:
     the single unit; weights leaving a hidden layer of width ``H`` are multiplied by ``H``, so
     that a point of the symmetric subspace keeps its function. Off the subspace this maps the
     projection :func:`project_symmetric` of ``params``.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 3, 1])
+    >>> red = symmetry.to_reduced(model, ls.inits.constant(model, 0.5)(jax.random.key(0)))
+    >>> red[0]["w"].tolist(), red[1]["w"].tolist()  # outgoing weights times H = 3
+    ([[0.5], [0.5]], [[1.5]])
     """
     _check_model(model)
     _batch_shape(model, params)
@@ -816,7 +931,15 @@ def from_reduced(model: Model, reduced) -> list:
     """Reduced params (of :func:`reduced_model`) -> the full network's point of the symmetric
     subspace with the same function: every unit a copy of the single one, weights leaving a
     hidden layer of width ``H`` divided by ``H``. Batched over leading axes; the units of the
-    result are bit-identical, so its :func:`symmetry_gap` is exactly 0."""
+    result are bit-identical, so its :func:`symmetry_gap` is exactly 0.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 3, 1])
+    >>> full = symmetry.from_reduced(model, symmetry.reduced_model(model).init(jax.random.key(0)))
+    >>> full[0]["w"].shape, float(symmetry.symmetry_gap(model, full))
+    ((2, 3), 0.0)
+    """
     _check_model(model)
     small = reduced_model(model)
     _batch_shape(small, reduced, "reduced")
@@ -863,7 +986,8 @@ class _OnFull:
 
 
 def reduced_objective(model: Model, fn):
-    """``fn(params, data)`` of the full network as a function of reduced params.
+    """``fn(params, data)`` of the full network as a function of reduced params (see
+    :func:`reduced_training` for an example).
 
     A landscape loss or success criterion of ``model`` (:func:`landscape.objectives.loss`,
     :func:`landscape.objectives.success`) becomes the same objective of :func:`reduced_model`
@@ -889,7 +1013,7 @@ def reduced_optimizer(model: Model, optimizer):
     multiplied by ``s``. Training reduced params with it retraces the full trajectory of a
     symmetric start (to rounding) with the symmetry holding by construction. The optimizer
     state is the wrapped optimizer's own (e.g. ``inject_hyperparams`` hyperparameters stay
-    reachable).
+    reachable). See :func:`reduced_training` for an example.
     """
     _check_model(model)
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
@@ -1061,7 +1185,17 @@ def symmetry_curvature(loss_fn, params, data, *, model=None) -> SymmetryCurvatur
     symmetry-breaking block (:func:`landscape.curvature.restricted_hessian` with
     :func:`symmetric_basis` and :func:`breaking_basis`), batched over leading axes of
     ``params``. ``model`` defaults to ``loss_fn.model``. Without a hidden layer of width >= 2
-    the breaking block is empty (``breaking`` of length 0)."""
+    the breaking block is empty (``breaking`` of length 0). Returns :class:`SymmetryCurvature`.
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> loss_fn = ls.objectives.loss(model, "mse")
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> split = symmetry.symmetry_curvature(loss_fn, start, ls.datasets.xor())
+    >>> split.symmetric.shape, split.breaking.shape, split.directions.shape
+    ((5,), (4,), (9, 4))
+    """
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
     batch = _batch_shape(model, params)
@@ -1193,6 +1327,17 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
 
     Float64 (``jax_enable_x64``) is recommended: critical points are only known to about
     ``sqrt(eps)`` of the dtype.
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> with jax.enable_x64(True):
+    ...     data = ls.datasets.xor(dtype=jnp.float64)
+    ...     start = ls.inits.constant(model, 0.5, dtype=jnp.float64)(jax.random.key(0))
+    ...     eq = symmetry.symmetric_equilibrium(ls.objectives.loss(model, "mse"), start, data,
+    ...                                         optimizer=optax.sgd(2.0), steps=4000)
+    >>> eq.kind, round(eq.loss, 3)  # XOR: the loss approaches 1/6 as the weights grow
+    ('trap_at_infinity', 0.168)
     """
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
@@ -1260,7 +1405,11 @@ def predicted_escape_steps(eps, threshold, learning_rate, lambda_min):
     """Linearized steps for gradient descent to grow a symmetry-breaking perturbation of size
     ``eps`` along the eigenvector of ``lambda_min < 0`` past ``threshold``:
     ``ln(threshold / eps) / ln(1 + learning_rate * |lambda_min|)`` (``inf`` when
-    ``lambda_min >= 0``: no linear growth). Broadcasts over arrays."""
+    ``lambda_min >= 0``: no linear growth). Broadcasts over arrays.
+
+    >>> predicted_escape_steps([1e-6, 1e-4], 1e-2, 0.5, -0.1).round(1).tolist()
+    [188.8, 94.4]
+    """
     eps = np.asarray(eps, np.float64)
     lam = np.asarray(lambda_min, np.float64)
     rate = np.log1p(learning_rate * np.abs(lam))
@@ -1353,6 +1502,14 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     compared with :func:`predicted_escape_steps`, which holds at a strict saddle and fails
     where the curvature along the escape path changes (a trap at infinity, a point off the
     equilibrium, perturbations too large for the linearization).
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> ex = symmetry.saddle_example(dtype=jnp.float32)       # a strict saddle
+    >>> esc = symmetry.escape(ex.loss_fn, ex.params, ex.data, [1e-5, 1e-4, 1e-3],
+    ...                       learning_rate=0.4, steps=4000)
+    >>> esc.steps.shape, bool((esc.steps > 0).all())       # steps until the gap passed 1e-2
+    ((3,), True)
     """
     _check_loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
@@ -1406,7 +1563,13 @@ def gap_status(gap, param_norm, dtype) -> np.ndarray:
     """Int codes into :data:`GAP_STATUS` (elementwise over arrays of gaps and params norms):
     ``exact`` (gap exactly 0: bit-identical units), ``rounding`` (up to
     :data:`ROUNDING_ULPS` ulps of the weight scale), ``broken`` (at least :data:`BROKEN_REL` of
-    it) and ``amplified`` in between (rounding grown by the dynamics, not yet visible)."""
+    it) and ``amplified`` in between (rounding grown by the dynamics, not yet visible).
+
+    >>> import numpy as np
+    >>> codes = gap_status([0.0, 1e-6, 1e-2, 1.0], [10.0] * 4, np.float32)
+    >>> [GAP_STATUS[c] for c in codes]
+    ['exact', 'rounding', 'amplified', 'broken']
+    """
     gap = np.asarray(gap, np.float64)
     norm = np.asarray(param_norm, np.float64)
     eps = float(np.finfo(np.dtype(dtype)).eps)
@@ -1417,7 +1580,18 @@ def gap_status(gap, param_norm, dtype) -> np.ndarray:
 
 def gap_history(model: Model, result) -> tuple[np.ndarray, np.ndarray]:
     """``(gaps, param_norms)``, each ``(k, n_records)``, over the recorded trajectory of a
-    :class:`landscape.TrainResult` (``train_many(..., trajectory_runs=...)``)."""
+    :class:`landscape.TrainResult` (``train_many(..., trajectory_runs=...)``).
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> result = ls.train_many(ls.objectives.loss(model, "mse"), ls.inits.constant(model, 0.5),
+    ...                        optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
+    ...                        n_runs=8, steps=100, record_every=10, trajectory_runs=[0, 1])
+    >>> gaps, norms = symmetry.gap_history(model, result)
+    >>> gaps.shape, float(gaps.max())  # units stay bit-identical all along
+    ((2, 11), 0.0)
+    """
     _check_model(model)
     traj = getattr(result, "trajectory", None)
     if traj is None:
@@ -1431,7 +1605,14 @@ def gap_history(model: Model, result) -> tuple[np.ndarray, np.ndarray]:
 def unit_params(model: Model, params, layer: int = 0) -> jax.Array:
     """Everything attached to each unit of hidden layer ``layer``, one row per unit:
     ``(*batch, H, n_in + 1 + n_out)`` = incoming weights, bias (when the model has biases),
-    outgoing weights. Rows are equal exactly when the layer's units are."""
+    outgoing weights. Rows are equal exactly when the layer's units are.
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> model = ls.mlp([2, 2, 1])
+    >>> symmetry.unit_params(model, ls.inits.constant(model, 0.5)(jax.random.key(0))).tolist()
+    [[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]]
+    """
     _check_model(model)
     _batch_shape(model, params)
     n_hidden = len(model.hidden_sizes)
@@ -1470,6 +1651,14 @@ def saddle_example(*, n_samples: int = 41, dtype=jnp.float64) -> SaddleExample:
     two-unit network the point is critical, a minimum inside the symmetric subspace, and has one
     negative symmetry-breaking eigenvalue (about -0.0108): splitting the unit in two lowers the
     loss. Use float64 (``jax_enable_x64``) for its exactness.
+
+    >>> import jax, jax.numpy as jnp, optax, landscape as ls
+    >>> from landscape import symmetry
+    >>> with jax.enable_x64(True):
+    ...     ex = symmetry.saddle_example()
+    ...     split = symmetry.symmetry_curvature(ex.loss_fn, ex.params, ex.data)
+    >>> round(float(split.breaking[0]), 4)
+    -0.0108
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 8:
         raise ValueError(f"n_samples={n_samples!r} must be an integer >= 8")
