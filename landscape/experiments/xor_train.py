@@ -135,4 +135,7 @@ def figures(results: ResultsDir) -> dict:
 EXPERIMENT = Experiment(
     name="xor_train",
     question="How often does gradient descent learn XOR from random versus constant starts?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    headline=("starts.random.success_rate", "starts.constant.success_rate",
+              "starts.random.final_loss.median", "starts.constant.final_loss.median",
+              "starts.random.median_success_step"))
