@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
                          parse_overrides, read_config_file, run_experiment, save_figures)

@@ -32,8 +32,8 @@ from typing import Any, Mapping, Sequence
 
 import jax
 
-from .experiment import (get_experiment, headline_numbers, parse_overrides, resolve_config,
-                         run_experiment)
+from .experiment import (Experiment, get_experiment, headline_numbers, parse_overrides,
+                         resolve_config, run_experiment)
 from .store import ResultsDir, package_versions
 
 __all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses", "persistent_compile_cache"]
@@ -156,9 +156,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _summary(name: str, sweep: Sweep, index: list[dict], summaries: list[dict]) -> dict:
+def _summary(exp: Experiment, sweep: Sweep, index: list[dict], summaries: list[dict]) -> dict:
     """The sweep's ``summary.json``: every point's headline numbers and a table of them."""
-    exp = get_experiment(name)
+    name = exp.name
     heads = [headline_numbers(exp, s) for s in summaries]
     columns = list(dict.fromkeys(c for h in heads for c in h))
     keys = list(sweep.values)
@@ -180,6 +180,31 @@ def _bar(total: int, done: int, enabled: bool | None):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=done, unit="point", desc="sweep")
+
+
+def _run_points(name: str, results: ResultsDir, index: list[dict], configs: list, *, smoke: bool,
+                base: Mapping[str, Any], progress: bool | None) -> None:
+    """Run every unfinished point of ``index``, marking it done in ``sweep.json`` as it ends.
+
+    The bar over points shows points/s, the time left and the configs' runs (``n_runs``) per second.
+    """
+    todo = [p for p in index if p["status"] != "done"]
+    bar = _bar(len(index), len(index) - len(todo), progress)
+    start, runs = time.perf_counter(), 0
+    try:
+        for point in todo:
+            run_experiment(name, results.path / point["dir"], smoke=smoke,
+                           overrides={**base, **point["overrides"]}, progress=progress)
+            point["status"] = "done"
+            results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
+            runs += getattr(configs[point["index"]], "n_runs", 0)
+            if bar is not None:
+                bar.update(1)
+                if runs:
+                    bar.set_postfix(runs_per_s=f"{runs / (time.perf_counter() - start):.3g}")
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smoke: bool = False,
@@ -217,24 +242,12 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
               "status": _status(results.path / _point_dir(i))} for i, p in enumerate(points)]
     results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
 
-    todo = [p for p in index if p["status"] != "done"]
-    bar = _bar(len(index), len(index) - len(todo), progress)
-    start, runs = time.perf_counter(), 0
-    with persistent_compile_cache(results.path / "compile_cache") if compile_cache else contextlib.nullcontext():
-        for point in todo:
-            run_experiment(name, results.path / point["dir"], smoke=smoke,
-                           overrides={**base, **point["overrides"]}, progress=progress)
-            point["status"] = "done"
-            results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
-            runs += getattr(configs[point["index"]], "n_runs", 0)
-            if bar is not None:
-                bar.update(1)
-                if runs:
-                    bar.set_postfix(runs_per_s=f"{runs / (time.perf_counter() - start):.3g}")
-    if bar is not None:
-        bar.close()
+    cache = (persistent_compile_cache(results.path / "compile_cache") if compile_cache
+             else contextlib.nullcontext())
+    with cache:
+        _run_points(name, results, index, configs, smoke=smoke, base=base, progress=progress)
     summaries = [results.read_json(f"{p['dir']}/summary") for p in index]
-    summary = _summary(name, sweep, index, summaries)
+    summary = _summary(exp, sweep, index, summaries)
     results.write_json("summary", summary)
     return summary, results.path
 
