@@ -142,7 +142,8 @@ def _run(args) -> int:
     name, smoke, overrides, file_sweep = args.name, args.smoke, {}, None
     if name.endswith(".toml"):
         file = read_config_file(name)
-        name, smoke, overrides, file_sweep = file.experiment, smoke or file.smoke, file.config, file.sweep
+        name, smoke, file_sweep = file.experiment, smoke or file.smoke, file.sweep
+        overrides = dict(file.config)
     overrides.update(parse_overrides(args.overrides))
     sweep = _sweep_of(file_sweep, args.sweep, args.zip)
     progress = False if args.no_progress else None
