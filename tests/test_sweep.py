@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import landscape as ls
+from landscape.experiment import get_experiment
 from landscape.store import StoreError
 from landscape.sweep import Sweep, is_sweep, point_statuses, run_sweep
 
@@ -70,9 +71,15 @@ def test_sweep_folder_index_and_summary(xor_sweep):
     table = summary["table"]
     assert table["columns"][:3] == ["point", "learning_rate", "seed"]
     assert "starts.random.success_rate" in table["columns"] and len(table["rows"]) == 4
+    headline = get_experiment("xor_train").headline
+    assert table["columns"][3:] == list(headline)
     for i, point in enumerate(summary["points"]):
         own = json.loads((out / point["dir"] / "summary.json").read_text())
-        assert point["headline"]["starts.random.success_rate"] == own["starts"]["random"]["success_rate"]
+        for path in headline:  # every headline path names a key of the point's summary
+            tree = own
+            for key in path.split("."):
+                tree = tree[key]
+            assert point["headline"][path] == tree
 
 
 def test_one_compilation_per_distinct_program(xor_sweep):
