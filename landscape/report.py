@@ -132,11 +132,9 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
     exp = get_experiment(name)
     heads = []
     for point in points:
-        folder = ResultsDir(results.path / point["dir"])
         done = point["status"] == "done"
-        heads.append(headline_numbers(exp, folder.read_json("summary")) if done else {})
-        if folder.path.is_dir():
-            write_report(folder.path)
+        heads.append(headline_numbers(exp, ResultsDir(results.path / point["dir"]).read_json("summary"))
+                     if done else {})
     columns = list(dict.fromkeys(c for h in heads for c in h))
     rows = []
     for point, head in zip(points, heads):
@@ -144,7 +142,7 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
         thumb = (f'<img class="thumb" src="{_e(figures[0].relative_to(results.path).as_posix())}" '
                  f'alt="{_e(figures[0].stem)}">' if figures else "")
         link = (f'<a href="{_e(point["dir"])}/report.html">{point["index"]}</a>'
-                if (results.path / point["dir"]).is_dir() else str(point["index"]))
+                if point["status"] != "pending" else str(point["index"]))
         rows.append([link, _e(point["status"]), *(_e(json.dumps(point["overrides"][k])) for k in keys),
                      *(_headline_cell(head.get(c)) for c in columns), thumb])
     done = sum(p["status"] == "done" for p in points)
@@ -161,7 +159,7 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
 
 
 def render_report(path: str | Path) -> str:
-    """The HTML text of the report of results (or sweep) folder ``path``."""
+    """The HTML text of the report of results (or sweep) folder ``path`` (nothing is written)."""
     results = ResultsDir(path)
     if not (results.path / "config.json").is_file():
         raise StoreError(f"{str(results.path)!r} is not a results folder (it has no config.json)")
@@ -178,6 +176,10 @@ def write_report(path: str | Path) -> Path:
     PosixPath('results/xor_train/report.html')
     """
     text = render_report(path)
+    if is_sweep(path):  # the index links every started point's own report
+        for point in point_statuses(path):
+            if point["status"] != "pending":
+                write_report(Path(path) / point["dir"])
     out = Path(path) / "report.html"
     _atomic_write(out, lambda f: f.write(text.encode("utf-8")))
     return out
