@@ -3,7 +3,8 @@
 A sweep folder holds::
 
     config.json       the sweep's definition: experiment, smoke, base overrides, mode, values
-    sweep.json        the index: every point's overrides, folder and status (pending / done)
+    sweep.json        the index: every point's overrides, folder and status
+                      (pending / partial / done)
     points/<i>/       a complete results folder per point (its resolved config.json, summary, ...)
     summary.json      written last: a table of every point's headline numbers
     compile_cache/    JAX's persistent compilation cache of the sweep (see below)
@@ -36,7 +37,8 @@ from .experiment import (Experiment, get_experiment, headline_numbers, parse_ove
                          resolve_config, run_experiment)
 from .store import ResultsDir, package_versions
 
-__all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses", "persistent_compile_cache"]
+__all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses",
+           "persistent_compile_cache"]
 
 SWEEP_MODES = ("grid", "zip")
 
@@ -128,6 +130,9 @@ def persistent_compile_cache(path: str | Path):
 
     A cache the user configured already (``JAX_COMPILATION_CACHE_DIR`` or
     ``jax_compilation_cache_dir``) is kept as it is. Afterwards the previous settings return.
+
+    >>> with persistent_compile_cache("/tmp/jax-cache"):  # doctest: +SKIP
+    ...     ls.train_many(...)   # a program compiled before (same text) is loaded, not compiled
     """
     if jax.config.jax_compilation_cache_dir:
         yield
