@@ -50,9 +50,10 @@ RUN_EXAMPLES = """examples:
   landscape run xor_train --smoke --out results/pairs --zip --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
 
 A sweep writes DIR/points/<i>/ (one results folder per point), DIR/sweep.json (the index) and
-DIR/summary.json (a table of every point's headline numbers). Points that differ only in the
-seed, the learning rate or the start's scale share one compiled program. Interrupt with Ctrl-C
-and run the same command again to resume: finished chunks and points are kept.
+DIR/summary.json (a table of every point's headline numbers). Points that differ only in
+values an experiment passes as data (xor_train: seed, learning_rate, random_std, constant)
+share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
+finished chunks and points are kept.
 """
 
 
