@@ -2,11 +2,14 @@
 
     landscape list                          the built-in experiments and their questions
     landscape run [NAME | FILE.toml] [--out DIR] [--smoke] [--set KEY=VALUE ...]
+                  [--sweep KEY=[V1, V2, ...] ...] [--zip]
                                             run an experiment (default: see `landscape list`)
-                                            into DIR (default results/NAME); re-running resumes
+                                            into DIR (default results/NAME); re-running resumes;
+                                            with --sweep (or a [sweep] table) one run per point
     landscape plot DIR [--figure NAME] [--format png|svg|pdf]
-                                            re-draw the figures of a results folder
+                                            re-draw the figures of a results folder (or sweep)
     landscape info DIR                      what a results folder holds and whether it is complete
+    landscape report DIR                    write DIR/report.html: figures, config, numbers
 
 Exit codes: 0 success, 2 bad input (one line on stderr; ``--debug`` shows the traceback),
 130 interrupted (finished chunks are kept; run the same command again to resume).
@@ -17,11 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
                          parse_overrides, read_config_file, run_experiment, save_figures)
+from .report import write_report
 from .store import ResultsDir
+from .sweep import Sweep, is_sweep, point_statuses, run_sweep
 
 __all__ = ["main", "format_table"]
 
@@ -31,9 +35,25 @@ EXAMPLES = """examples:
   landscape list
   landscape run --smoke                      seconds-long version of the default experiment
   landscape run xor_train --out results/xor --set n_runs=10000 --set learning_rate=1.0
-  landscape run my_config.toml               experiment = "xor_train" plus a [config] table
+  landscape run experiments/xor_train.toml   experiment = "xor_train" plus a [config] table
+  landscape run xor_train --out results/lr --sweep learning_rate=[0.1,0.5,1] --sweep seed=[0,1]
   landscape plot results/xor --format svg
   landscape info results/xor
+  landscape report results/xor               then open results/xor/report.html
+"""
+
+RUN_EXAMPLES = """examples:
+  landscape run --smoke
+  landscape run xor_train --out results/xor --set n_runs=10000 --set loss='half_sse'
+  landscape run experiments/xor_symmetry.toml --out results/sym
+  landscape run xor_train --smoke --out results/grid --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1,2]
+  landscape run xor_train --smoke --out results/pairs --zip --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
+
+A sweep writes DIR/points/<i>/ (one results folder per point), DIR/sweep.json (the index) and
+DIR/summary.json (a table of every point's headline numbers). Points that differ only in
+values an experiment passes as data (xor_train: seed, learning_rate, random_std, constant)
+share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
+finished chunks and points are kept.
 """
 
 
@@ -53,37 +73,87 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the built-in experiments")
-    run = sub.add_parser("run", help="run an experiment (resumes an unfinished folder)")
+    sub.add_parser("list", help="list the built-in experiments",
+                   description="List the built-in experiments and the question each answers.")
+    run = sub.add_parser("run", help="run an experiment or a sweep (resumes an unfinished folder)",
+                         description="Run a built-in experiment (or a sweep of it) into a results folder.",
+                         epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("name", nargs="?", default=DEFAULT_EXPERIMENT,
                      help=f"experiment name or a TOML config file (default: {DEFAULT_EXPERIMENT})")
     run.add_argument("--out", metavar="DIR", help="results folder (default: results/NAME)")
     run.add_argument("--smoke", action="store_true", help="a seconds-long version of the experiment")
     run.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                      help="override a config key (repeatable); values are TOML: 10, 0.5, true, 'mse'")
+    run.add_argument("--sweep", metavar="KEY=[V1,...]", action="append", default=[],
+                     help="sweep a config key over a TOML list of values (repeatable); "
+                          "one results folder per point, DIR/points/<i>")
+    run.add_argument("--zip", action="store_true",
+                     help="pair the i-th values of every swept key instead of the full grid")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    plot = sub.add_parser("plot", help="re-draw the figures of a results folder")
+    plot = sub.add_parser("plot", help="re-draw the figures of a results folder",
+                          description="Re-draw the figures of a results folder from its saved "
+                                      "arrays (of every finished point of a sweep folder).",
+                          epilog="examples:\n  landscape plot results/xor\n"
+                                 "  landscape plot results/xor --figure loss_curves --format svg",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     plot.add_argument("dir", help="results folder")
     plot.add_argument("--figure", help="only this figure (default: all)")
     plot.add_argument("--format", choices=FIGURE_FORMATS, default="png", help="file format")
-    info = sub.add_parser("info", help="what a results folder holds and whether it is complete")
+    info = sub.add_parser("info", help="what a results folder holds and whether it is complete",
+                          description="Say what a results folder (or a sweep folder) holds and "
+                                      "whether it is complete.",
+                          epilog="example:\n  landscape info results/xor",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     info.add_argument("dir", help="results folder")
+    report = sub.add_parser("report", help="write DIR/report.html (figures, config, numbers)",
+                            description="Write a self-contained DIR/report.html: the figures "
+                                        "(embedded), the config, the summary numbers and tables, "
+                                        "the versions; for a sweep, the index of its points.",
+                            epilog="example:\n  landscape report results/xor   "
+                                   "then open results/xor/report.html in a browser",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("dir", help="results folder or sweep folder")
     return parser
 
 
-def _run(args) -> int:
-    name, smoke, overrides = args.name, args.smoke, {}
-    if name.endswith(".toml"):
-        name, file_smoke, overrides = read_config_file(name)
-        smoke = smoke or file_smoke
-    overrides.update(parse_overrides(args.overrides))
-    summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides,
-                                  progress=False if args.no_progress else None)
+def _sweep_of(file_table, assignments, zip_mode: bool) -> Sweep | None:
+    """The sweep asked for by a config file's ``[sweep]`` table and ``--sweep``/``--zip``."""
+    table = dict(file_table or {})
+    table.update(Sweep.parse_assignments(assignments))
+    if zip_mode:
+        table["mode"] = "zip"
+    if set(table) <= {"mode"}:
+        if zip_mode:
+            raise ValueError("--zip needs the keys to sweep: add --sweep KEY=[V1, V2, ...]")
+        if table:
+            raise ValueError("the [sweep] table names no key to sweep; add e.g. seed = [0, 1]")
+        return None
+    return Sweep.from_table(table)
+
+
+def _print_summary(summary: dict) -> None:
     table = summary.get("table")
     if table:
         print(format_table(table["columns"], table["rows"]))
     for line in summary.get("text", []):
         print(line)
+
+
+def _run(args) -> int:
+    name, smoke, overrides, file_sweep = args.name, args.smoke, {}, None
+    if name.endswith(".toml"):
+        file = read_config_file(name)
+        name, smoke, file_sweep = file.experiment, smoke or file.smoke, file.sweep
+        overrides = dict(file.config)
+    overrides.update(parse_overrides(args.overrides))
+    sweep = _sweep_of(file_sweep, args.sweep, args.zip)
+    progress = False if args.no_progress else None
+    if sweep is None:
+        summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides, progress=progress)
+    else:
+        summary, out = run_sweep(name, args.out, sweep=sweep, smoke=smoke, overrides=overrides,
+                                 progress=progress)
+    _print_summary(summary)
     print(f"results written to {out}")
     return EXIT_OK
 
@@ -97,17 +167,39 @@ def _existing(path: str) -> ResultsDir:
 
 def _plot(args) -> int:
     results = _existing(args.dir)
-    written = save_figures(experiment_of(results), results, only=args.figure, formats=(args.format,))
+    folders = ([results.path / p["dir"] for p in point_statuses(results.path) if p["status"] == "done"]
+               if is_sweep(results.path) else [results.path])
+    written = []
+    for folder in folders:
+        point = ResultsDir(folder)
+        written += save_figures(experiment_of(point), point, only=args.figure, formats=(args.format,))
     for path in written:
         print(path)
     if not written:
-        print(f"{args.dir}: this experiment draws no figures")
+        print(f"{args.dir}: no figures (the experiment draws none, or no point has finished)")
     return EXIT_OK
+
+
+def _info_sweep(results: ResultsDir, config: dict) -> None:
+    points = point_statuses(results.path)
+    done = sum(p["status"] == "done" for p in points)
+    sweep = config.get("config", {})
+    complete = (results.path / "summary.json").exists()
+    print(f"sweep of:   {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
+    print(f"points:     {done} of {len(points)} finished ({sweep.get('mode')} over "
+          f"{', '.join(sweep.get('values', {}))})")
+    print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
+    print("overrides:  " + json.dumps(sweep.get("overrides"), sort_keys=True))
+    print(format_table(["point", "status", "folder", "overrides"],
+                       [[p["index"], p["status"], p["dir"], json.dumps(p["overrides"])] for p in points]))
 
 
 def _info(args) -> int:
     results = _existing(args.dir)
     config = results.read_json("config")
+    if is_sweep(results.path):
+        _info_sweep(results, config)
+        return EXIT_OK
     complete = (results.path / "summary.json").exists()
     print(f"experiment: {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
     print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
@@ -119,6 +211,12 @@ def _info(args) -> int:
     for f in files:
         if not f.startswith("chunks/"):
             print(f"  {f}")
+    return EXIT_OK
+
+
+def _report(args) -> int:
+    path = write_report(_existing(args.dir).path)
+    print(f"report written to {path}")
     return EXIT_OK
 
 
@@ -136,6 +234,8 @@ def _command(args) -> int:
         return _plot(args)
     if args.command == "info":
         return _info(args)
+    if args.command == "report":
+        return _report(args)
     raise ValueError(f"command {args.command!r} is not known")
 
 

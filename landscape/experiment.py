@@ -12,6 +12,13 @@ Configs can be changed by ``key=value`` overrides or by a TOML file::
     smoke = false                # optional: start from the smoke config
     [config]
     n_runs = 1000                # any field of the experiment's config
+    [sweep]                      # optional: run one results folder per point (landscape.sweep)
+    mode = "grid"                # "grid" (every combination) or "zip" (i-th values together)
+    learning_rate = [0.1, 0.5, 1.0]
+    seed = [0, 1]
+
+The TOML files of the research questions are in the repository's top-level ``experiments/``
+folder (:func:`configs_folder`).
 """
 
 from __future__ import annotations
@@ -31,9 +38,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-__all__ = ["Experiment", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments", "get_experiment",
-           "resolve_config", "parse_overrides", "read_config_file", "run_experiment",
-           "save_figures", "experiment_of"]
+__all__ = ["Experiment", "ConfigFile", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments",
+           "get_experiment", "resolve_config", "parse_overrides", "read_config_file", "configs_folder",
+           "run_experiment", "save_figures", "experiment_of", "summary_numbers",
+           "headline_numbers"]
 
 DEFAULT_EXPERIMENT = "xor_symmetry"
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -41,7 +49,11 @@ FIGURE_FORMATS = ("png", "svg", "pdf")
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A research question with its configs, its ``run`` and (optionally) its ``figures``."""
+    """A research question with its configs, its ``run`` and (optionally) its ``figures``.
+
+    ``headline`` names the summary numbers a sweep tabulates per point, as dotted paths into
+    the summary (``"starts.random.success_rate"``); empty: every number of the summary.
+    """
 
     name: str
     question: str
@@ -49,6 +61,7 @@ class Experiment:
     smoke: Any
     run: Callable[[Any, ResultsDir, bool | None], dict]
     figures: Callable[[ResultsDir], dict] | None = None
+    headline: tuple[str, ...] = ()
 
 
 def experiments() -> dict[str, Experiment]:
@@ -133,8 +146,22 @@ def parse_overrides(assignments) -> dict[str, Any]:
     return out
 
 
-def read_config_file(path: str | Path) -> tuple[str, bool, dict[str, Any]]:
-    """``(experiment name, smoke, overrides)`` from a TOML config file (see module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class ConfigFile:
+    """A TOML config file: the experiment, the smoke switch, ``[config]`` and ``[sweep]``."""
+
+    experiment: str
+    smoke: bool
+    config: dict[str, Any]
+    sweep: dict[str, Any] | None = None
+
+
+def read_config_file(path: str | Path) -> ConfigFile:
+    """The contents of a TOML config file (see the module docstring), checked for shape.
+
+    The ``[sweep]`` table is returned as written; :meth:`landscape.sweep.Sweep.from_table`
+    checks it.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -142,20 +169,32 @@ def read_config_file(path: str | Path) -> tuple[str, bool, dict[str, Any]]:
         raise ValueError(f"config file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    unknown = set(data) - {"experiment", "smoke", "config"}
+    unknown = set(data) - {"experiment", "smoke", "config", "sweep"}
     if unknown:
         raise ValueError(f"config file {str(path)!r} has unknown top-level keys {sorted(unknown)}; "
-                         "expected experiment, smoke and a [config] table")
+                         "expected experiment, smoke, a [config] and a [sweep] table")
     name = data.get("experiment")
     if not isinstance(name, str):
         raise ValueError(f"config file {str(path)!r} must name its experiment: experiment = \"...\"")
     smoke = data.get("smoke", False)
     if not isinstance(smoke, bool):
         raise ValueError(f"config file {str(path)!r}: smoke = {smoke!r} must be true or false")
-    config = data.get("config", {})
-    if not isinstance(config, dict):
-        raise ValueError(f"config file {str(path)!r}: config must be a [config] table")
-    return name, smoke, config
+    for table in ("config", "sweep"):
+        if not isinstance(data.get(table, {}), dict):
+            raise ValueError(f"config file {str(path)!r}: {table} must be a [{table}] table")
+    return ConfigFile(name, smoke, data.get("config", {}), data.get("sweep"))
+
+
+def configs_folder() -> Path:
+    """The repository's ``experiments/`` folder of TOML configs (beside the ``landscape`` package).
+
+    It exists in a source checkout, not in an installed package: a ``ValueError`` says so.
+    """
+    folder = Path(__file__).resolve().parent.parent / "experiments"
+    if not folder.is_dir():
+        raise ValueError(f"the experiments/ folder of TOML configs is not at {str(folder)!r}; it "
+                         "ships with the source checkout, not with an installed package")
+    return folder
 
 
 def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = None,
@@ -213,3 +252,45 @@ def experiment_of(results: ResultsDir) -> Experiment:
     if not isinstance(name, str):
         raise StoreError(f"{str(results.path)!r} has no experiment name in config.json")
     return get_experiment(name)
+
+
+def _numbers(tree: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(tree, Mapping):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+    out = {}
+    for key, value in items:
+        out.update(_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def summary_numbers(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Every number of a summary by dotted path (list items by index), except its table and text.
+
+    >>> summary_numbers({"rate": 0.5, "interval": [0.1, 0.9], "table": {"rows": [[1]]}})
+    {'rate': 0.5, 'interval.0': 0.1, 'interval.1': 0.9}
+    """
+    return _numbers({k: v for k, v in summary.items() if k not in ("table", "text")}, "")
+
+
+def _lookup(tree: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def headline_numbers(exp: Experiment, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``{dotted path: value}`` of a summary's headline numbers (see :class:`Experiment`).
+
+    >>> exp = get_experiment("xor_train")
+    >>> headline_numbers(exp, {"starts": {"random": {"success_rate": 0.25}}})["starts.random.success_rate"]
+    0.25
+    """
+    if exp.headline:
+        return {path: _lookup(summary, path) for path in exp.headline}
+    return summary_numbers(summary)

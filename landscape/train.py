@@ -757,25 +757,40 @@ def initial_params(init_fn: Callable, key, run_ids) -> Any:
     return jax.vmap(init_fn)(keys)
 
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw")
+_OPTIMIZER_FACTORIES = {"sgd": optax.sgd, "momentum": optax.sgd, "nesterov": optax.sgd,
+                        "adam": optax.adam, "rmsprop": optax.rmsprop, "adamw": optax.adamw}
+OPTIMIZERS = tuple(_OPTIMIZER_FACTORIES)
+
+
+@functools.lru_cache(maxsize=64)
+def _injected(name: str, learning_rate: float, options: tuple) -> optax.GradientTransformation:
+    return optax.inject_hyperparams(_OPTIMIZER_FACTORIES[name])(learning_rate=learning_rate,
+                                                                 **dict(options))
 
 
 def make_optimizer(name: str, learning_rate: float, **kwargs) -> optax.GradientTransformation:
     """An optax optimizer by name (one of :data:`OPTIMIZERS`), for configs and the CLI.
 
     ``momentum`` and ``nesterov`` are ``optax.sgd`` with ``momentum=kwargs.get("momentum", 0.9)``.
+    The optimizer is built with ``optax.inject_hyperparams``, so its numeric hyperparameters
+    (``learning_rate``, ``momentum``, ...) live in its state and :func:`train_many` can set them
+    per run as traced data: with ``hyperparams={"learning_rate": np.full(n_runs, lr)}`` one
+    compiled program serves every learning rate (a sweep compiles once), and the same arguments
+    return the same object. Same updates as the plain optax optimizer.
+
+    >>> opt = make_optimizer("momentum", 0.5)
+    >>> opt is make_optimizer("momentum", 0.5)
+    True
+    >>> sorted(opt.init(jnp.zeros(3)).hyperparams)
+    ['learning_rate', 'momentum']
     """
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate={learning_rate!r} must be a positive number")
-    if name == "sgd":
-        return optax.sgd(learning_rate, **kwargs)
+    if name not in _OPTIMIZER_FACTORIES:
+        raise ValueError(f"optimizer name={name!r} is not known; expected one of {OPTIMIZERS}")
     if name in ("momentum", "nesterov"):
-        momentum = kwargs.pop("momentum", 0.9)
-        return optax.sgd(learning_rate, momentum=momentum, nesterov=name == "nesterov", **kwargs)
-    if name == "adam":
-        return optax.adam(learning_rate, **kwargs)
-    if name == "rmsprop":
-        return optax.rmsprop(learning_rate, **kwargs)
-    if name == "adamw":
-        return optax.adamw(learning_rate, **kwargs)
-    raise ValueError(f"optimizer name={name!r} is not known; expected one of {OPTIMIZERS}")
+        kwargs = {"momentum": 0.9, **kwargs, "nesterov": name == "nesterov"}
+    try:
+        return _injected(name, float(learning_rate), tuple(sorted(kwargs.items())))
+    except TypeError as err:  # an unknown or unhashable option
+        raise TypeError(f"make_optimizer({name!r}, ...) options {kwargs!r} are not accepted: {err}") from None

@@ -13,3 +13,41 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", old)
+
+
+SWEEP_ARGS = ["run", "xor_train", "--smoke", "--no-progress", "--set", "n_runs=128", "--set", "steps=200",
+              "--sweep", "learning_rate=[0.5, 1.0]", "--sweep", "seed=[0, 1]"]
+"""A 4-point grid (learning rate x seed) of the xor_train smoke config, 2 chunks per start kind."""
+
+
+@pytest.fixture(scope="session")
+def xor_sweep(tmp_path_factory):
+    """``(out, compiles)``: the sweep of ``SWEEP_ARGS`` run through the CLI once per session, and
+    per compiled function the XLA compilations it needed (``{name: [requests, cache hits]}``).
+    Tests that change the folder work on a copy."""
+    from jax import monitoring
+
+    from landscape import cli
+
+    out = tmp_path_factory.mktemp("sweep") / "lr_seed"
+    compiles, hit = {}, []
+
+    def on_event(event, **kwargs):
+        if event == "/jax/compilation_cache/cache_hits":
+            hit.append(True)
+
+    def on_duration(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            counts = compiles.setdefault(str(kwargs.get("fun_name")), [0, 0])
+            counts[0] += 1
+            counts[1] += bool(hit)  # a cache hit is reported inside the compile it served
+            hit.clear()
+
+    monitoring.register_event_listener(on_event)
+    monitoring.register_event_duration_secs_listener(on_duration)
+    try:
+        assert cli.main(SWEEP_ARGS + ["--out", str(out)]) == 0
+    finally:
+        monitoring.unregister_event_listener(on_event)
+        monitoring.unregister_event_duration_listener(on_duration)
+    return out, compiles

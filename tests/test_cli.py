@@ -1,14 +1,19 @@
-"""The landscape command: list, run (smoke), resume, clear one-line errors, python -m."""
+"""The landscape command: list, run (smoke, sweeps), resume (also after SIGKILL), plot, info,
+report, --help, clear one-line errors, python -m."""
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from landscape import cli
 from landscape.experiment import DEFAULT_EXPERIMENT, experiments
+from landscape.sweep import persistent_compile_cache
 
 
 def test_list_names_every_experiment(capsys):
@@ -118,3 +123,123 @@ def test_info_and_plot(smoke_run, tmp_path, capsys):
     assert "figure 'nope' is not one of 'xor_train'" in capsys.readouterr().err
     assert cli.main(["info", str(tmp_path)]) == 2
     assert "is not a results folder" in capsys.readouterr().err
+
+
+# --- help, sweeps, report, a killed run ----------------------------------------------------------
+
+@pytest.mark.parametrize("command", [[], ["run"], ["plot"], ["info"], ["report"]])
+def test_help_texts_show_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(command + ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "example" in text and "landscape " in text
+    if command == ["run"]:
+        assert "--sweep" in text and "--zip" in text and "points/<i>" in text
+
+
+def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, capsys):
+    _, plain = smoke_run
+    toml = tmp_path / "s.toml"
+    toml.write_text('experiment = "xor_train"\nsmoke = true\n[sweep]\nseed = [0, 1]\n')
+    out = str(tmp_path / "never")
+    cases = [
+        # the file's [sweep] table, --sweep and --zip combine: point 1 pairs seed 1 with n_runs 0
+        ([str(toml), "--sweep", "n_runs=[8, 0]", "--zip"],
+         "sweep point 1 {'seed': 1, 'n_runs': 0}: config key 'n_runs' = 0 must be >= 1"),
+        ([str(toml), "--sweep", "n_runs=[8, 16, 32]", "--zip"],
+         "a zip sweep needs lists of equal length, got lengths {'seed': 2, 'n_runs': 3}"),
+        (["xor_train", "--zip"], "--zip needs the keys to sweep"),
+        (["xor_train", "--sweep", "seed=3"], "--sweep seed=3 must give a list of values"),
+        (["xor_train", "--sweep", "sed=[1, 2]"], "config key 'sed' is not known"),
+    ]
+    for args, message in cases:
+        assert cli.main(["run", *args, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "never").exists()
+    toml.write_text('experiment = "xor_train"\n[sweep]\nmode = "zip"\n')
+    assert cli.main(["run", str(toml), "--out", out]) == 2
+    assert "names no key to sweep" in capsys.readouterr().err
+    # a sweep into a plain results folder (and the reverse) is refused
+    assert cli.main(["run", "xor_train", "--smoke", "--out", str(plain), "--sweep", "seed=[0, 1]"]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tmp_path, capsys):
+    from conftest import SWEEP_ARGS
+
+    out, _ = xor_sweep
+    copy = shutil.copytree(out, tmp_path / "copy")
+    assert cli.main(SWEEP_ARGS + ["--out", str(copy)]) == 0  # every point done: nothing to train
+    printed = capsys.readouterr().out
+    assert "point  learning_rate  seed" in printed and "4 points of xor_train (grid over" in printed
+    assert cli.main(["run", "xor_train", "--smoke", "--out", str(copy)]) == 2  # not a plain folder
+    assert "different config" in capsys.readouterr().err
+    (copy / "points" / "0003" / "summary.json").unlink()
+    (copy / "summary.json").unlink()
+    assert cli.main(["info", str(copy)]) == 0
+    text = capsys.readouterr().out
+    assert "points:     3 of 4 finished (grid over learning_rate, seed)" in text
+    assert "complete:   no" in text and "partial  points/0003" in text
+
+
+def test_plot_recreates_every_figure_of_a_sweep_and_report_writes_the_page(xor_sweep, tmp_path, capsys):
+    out, _ = xor_sweep
+    copy = shutil.copytree(out, tmp_path / "copy", ignore=shutil.ignore_patterns("compile_cache"))
+    figures = sorted(copy.rglob("*.png"))
+    assert len(figures) == 4
+    for path in figures:
+        path.unlink()
+    assert cli.main(["plot", str(copy)]) == 0
+    assert all(path.stat().st_size > 1000 for path in figures)
+    assert cli.main(["report", str(copy)]) == 0
+    assert capsys.readouterr().out.endswith(f"report written to {copy / 'report.html'}\n")
+    assert (copy / "report.html").exists() and (copy / "points" / "0002" / "report.html").exists()
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "is not a results folder" in capsys.readouterr().err
+
+
+KILL_CONFIG = """experiment = "xor_train"
+smoke = true
+[config]
+n_runs = 384
+chunk_size = 64
+steps = 20000
+record_every = 1000
+"""
+"""6 chunks per start kind, each long enough (64 runs x 20,000 steps) to be killed in between."""
+
+
+def _npz(folder):
+    return {f"{p.relative_to(folder)}:{k}": v for p in sorted(folder.rglob("*.npz"))
+            for k, v in np.load(p).items()}
+
+
+def test_killed_run_resumes_bit_identical(tmp_path):
+    toml = tmp_path / "kill.toml"
+    toml.write_text(KILL_CONFIG)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen([sys.executable, "-m", "landscape", "run", str(toml), "--out", str(killed),
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((killed / "chunks").glob("*.npz")):
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no chunk was written within 120 s"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in (killed / "chunks").glob("*.npz")}
+    assert 1 <= len(done) < 12 and not (killed / "summary.json").exists()
+
+    with persistent_compile_cache(tmp_path / "compile_cache"):  # the second run loads the programs
+        assert cli.main(["run", str(toml), "--out", str(killed), "--no-progress"]) == 0
+        assert cli.main(["run", str(toml), "--out", str(clean), "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished chunks were kept, not redone
+    resumed, reference = _npz(killed), _npz(clean)
+    assert resumed.keys() == reference.keys() and len(reference) > 12
+    for name in reference:
+        np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)

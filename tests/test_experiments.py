@@ -11,8 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landscape.experiment import experiments, resolve_config, run_experiment  # noqa: E402
+from landscape.experiment import (configs_folder, experiments, get_experiment,  # noqa: E402
+                                  read_config_file, resolve_config, run_experiment)
 from landscape.store import ResultsDir  # noqa: E402
+from landscape.sweep import Sweep  # noqa: E402
 
 
 def _check_xor_train(summary, out):
@@ -72,3 +74,32 @@ def test_default_config_is_valid(name):
     """The full configs are too slow to run here, but they must at least pass their own checks."""
     exp = experiments()[name]
     assert resolve_config(exp) == exp.config
+
+
+# --- the TOML configs of experiments/ (one per research question) ----------------------------
+
+TOML_FILES = sorted(configs_folder().glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", TOML_FILES, ids=lambda p: p.name)
+def test_toml_config_names_its_experiment_and_validates(path):
+    file = read_config_file(path)
+    assert path.stem == file.experiment, "one file per experiment, named after it"
+    exp = get_experiment(file.experiment)
+    config = resolve_config(exp, smoke=file.smoke, overrides=file.config)
+    differ = {k: (getattr(config, k), getattr(exp.config, k)) for k in file.config
+              if getattr(config, k) != getattr(exp.config, k)}
+    assert not file.smoke and not differ, f"{path.name}: keys not at their defaults (file, code): {differ}"
+    for point in Sweep.from_table(file.sweep).points() if file.sweep else []:
+        resolve_config(exp, overrides={**file.config, **point})
+    header = path.read_text().split("\nexperiment =")[0]
+    assert header.startswith(f"# {file.experiment}:") and "Outputs" in header, path.name
+    assert f"landscape run experiments/{path.name}" in header, path.name
+
+
+def test_every_experiment_has_a_toml_file_and_a_readme_row():
+    missing = sorted(set(experiments()) - {p.stem for p in TOML_FILES})
+    assert not missing, f"built-in experiments without experiments/<name>.toml: {missing}"
+    readme = (configs_folder() / "README.md").read_text()
+    absent = [name for name in experiments() if f"| `{name}` | [`{name}.toml`]" not in readme]
+    assert not absent, f"experiments/README.md has no table row for {absent}"

@@ -507,4 +507,7 @@ def figures(results: ResultsDir) -> dict:
 EXPERIMENT = Experiment(
     name="xor_symmetry",
     question="Why does an all-equal initialization never learn XOR, when small random weights do?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    headline=("starts.constant.success_rate", "starts.perturbed.success_rate",
+              "starts.random.success_rate", "starts.constant.gap.exactly_zero",
+              "equilibrium.loss", "escape.strict_saddle.slope_ratio"))

@@ -21,7 +21,6 @@ import dataclasses
 
 import jax
 import numpy as np
-import optax
 
 import landscape as ls
 from landscape.experiment import Experiment
@@ -83,17 +82,22 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     data = ls.datasets.xor()
     loss_fn = ls.objectives.loss(model, config.loss)
     success = ls.objectives.success(model, "within", tol=config.tol)
-    starts = {
-        "random": ls.inits.normal(model, config.random_std),
-        "constant": ls.inits.constant(model, config.constant),
+    # The learning rate and the start's scale enter as per-run data, not as constants of the
+    # compiled program, so a sweep over them (or over the seed) reuses one program per start kind.
+    optimizer = ls.train.make_optimizer("sgd", config.learning_rate)
+    per_run = lambda value: np.full(config.n_runs, value)  # noqa: E731
+    starts = {  # init_fn, scale: N(0, random_std^2) = random_std * N(0, 1); constant = constant * 1
+        "random": (ls.inits.normal(model, 1.0), config.random_std),
+        "constant": (ls.inits.constant(model, 1.0), config.constant),
     }
     summary = {"starts": {}}
-    for i, (kind, init_fn) in enumerate(starts.items()):
+    for i, (kind, (init_fn, scale)) in enumerate(starts.items()):
         plan = ls.plan_training(
-            loss_fn, init_fn, optax.sgd(config.learning_rate), data,
+            loss_fn, init_fn, optimizer, data,
             key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
             steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
-            success=success)
+            success=success, hyperparams={"learning_rate": per_run(config.learning_rate)},
+            init_scale=per_run(scale))
         result = train_resumable(plan, results, kind, progress=progress)
         results.write_arrays(kind, result_arrays(result))
         summary["starts"][kind] = summarize(result)
@@ -131,4 +135,7 @@ def figures(results: ResultsDir) -> dict:
 EXPERIMENT = Experiment(
     name="xor_train",
     question="How often does gradient descent learn XOR from random versus constant starts?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    headline=("starts.random.success_rate", "starts.constant.success_rate",
+              "starts.random.final_loss.median", "starts.constant.final_loss.median",
+              "starts.random.median_success_step"))

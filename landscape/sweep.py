@@ -1,0 +1,258 @@
+"""Sweeps: one experiment run per point of a grid (or a zip) of config values, each in its own folder.
+
+A sweep folder holds::
+
+    config.json       the sweep's definition: experiment, smoke, base overrides, mode, values
+    sweep.json        the index: every point's overrides, folder and status
+                      (pending / partial / done)
+    points/<i>/       a complete results folder per point (its resolved config.json, summary, ...)
+    summary.json      written last: a table of every point's headline numbers
+    compile_cache/    JAX's persistent compilation cache of the sweep (see below)
+
+Every point's config is validated before any point runs. Re-running the same sweep skips the
+finished points and resumes the unfinished one from its chunks; the folder ends identical to an
+uninterrupted run.
+
+Compiled programs: points that differ only in values an experiment passes to the trainer as
+data (the seed through the key, the learning rate as a per-run hyperparameter of a
+:func:`landscape.train.make_optimizer` optimizer, the start's scale as ``init_scale``) lower to
+the same XLA program. Experiments build their model, loss and init closures afresh for every
+point, so the in-memory jit cache cannot tell the programs are equal; the sweep turns on JAX's
+persistent compilation cache (keyed by the program text), so each distinct program is compiled
+once and loaded from the cache for every other point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jax
+
+from .experiment import (Experiment, get_experiment, headline_numbers, parse_overrides,
+                         resolve_config, run_experiment)
+from .store import ResultsDir, package_versions
+
+__all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses",
+           "persistent_compile_cache"]
+
+SWEEP_MODES = ("grid", "zip")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """Config values to sweep: ``values`` maps a config key to its list of values.
+
+    ``mode="grid"``: every combination (the first key varies slowest); ``"zip"``: the i-th
+    values of every key together (all lists equally long).
+
+    >>> Sweep({"learning_rate": [0.1, 0.5], "seed": [0, 1]}).points()[1]
+    {'learning_rate': 0.1, 'seed': 1}
+    >>> len(Sweep({"learning_rate": [0.1, 0.5], "seed": [0, 1]}, mode="zip").points())
+    2
+    """
+
+    values: Mapping[str, Sequence[Any]]
+    mode: str = "grid"
+
+    def __post_init__(self):
+        if self.mode not in SWEEP_MODES:
+            raise ValueError(f"sweep mode={self.mode!r} is not known; expected one of {SWEEP_MODES}")
+        if not isinstance(self.values, Mapping) or not self.values:
+            raise ValueError(f"a sweep needs at least one key with a list of values, got {self.values!r}")
+        for key, values in self.values.items():
+            if not isinstance(values, (list, tuple)) or not values:
+                raise ValueError(f"sweep key {key!r} = {values!r} must be a non-empty list of values, "
+                                 f"e.g. {key} = [1, 2]")
+        lengths = {key: len(v) for key, v in self.values.items()}
+        if self.mode == "zip" and len(set(lengths.values())) > 1:
+            raise ValueError(f"a zip sweep needs lists of equal length, got lengths {lengths}")
+        object.__setattr__(self, "values", {k: list(v) for k, v in self.values.items()})
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> "Sweep":
+        """From a TOML ``[sweep]`` table: ``mode = "grid" | "zip"`` plus ``key = [values]``."""
+        values = {k: v for k, v in table.items() if k != "mode"}
+        return cls(values, table.get("mode", "grid"))
+
+    @staticmethod
+    def parse_assignments(assignments: Sequence[str]) -> dict[str, list]:
+        """``["seed=[0, 1]"]`` -> ``{"seed": [0, 1]}`` (the ``--sweep`` arguments of the CLI)."""
+        values = parse_overrides(assignments)
+        for key, value in values.items():
+            if not isinstance(value, list):
+                raise ValueError(f"--sweep {key}={value!r} must give a list of values, e.g. {key}=[1, 2]")
+        return values
+
+    def points(self) -> list[dict[str, Any]]:
+        """The config overrides of every point, in order."""
+        keys = list(self.values)
+        combos = (itertools.product(*self.values.values()) if self.mode == "grid"
+                  else zip(*self.values.values()))
+        return [dict(zip(keys, combo)) for combo in combos]
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "values": dict(self.values)}
+
+
+def _point_dir(index: int) -> str:
+    return f"points/{index:04d}"
+
+
+def is_sweep(path: str | Path) -> bool:
+    """Whether ``path`` is a sweep folder (it has a ``sweep.json`` index)."""
+    return (Path(path) / "sweep.json").is_file()
+
+
+def _status(folder: Path) -> str:
+    """``"done"`` (the point has a summary), ``"partial"`` (it has a config) or ``"pending"``."""
+    if (folder / "summary.json").is_file():
+        return "done"
+    return "partial" if (folder / "config.json").is_file() else "pending"
+
+
+def point_statuses(path: str | Path) -> list[dict]:
+    """The index of a sweep folder (``sweep.json``), each point's ``status`` read from its folder."""
+    results = ResultsDir(path)
+    index = results.read_json("sweep")["points"]
+    for point in index:
+        point["status"] = _status(results.path / point["dir"])
+    return index
+
+
+@contextlib.contextmanager
+def persistent_compile_cache(path: str | Path):
+    """JAX's persistent compilation cache in ``path`` while the block runs, every program cached.
+
+    A cache the user configured already (``JAX_COMPILATION_CACHE_DIR`` or
+    ``jax_compilation_cache_dir``) is kept as it is. Afterwards the previous settings return.
+
+    >>> with persistent_compile_cache("/tmp/jax-cache"):  # doctest: +SKIP
+    ...     ls.train_many(...)   # a program compiled before (same text) is loaded, not compiled
+    """
+    if jax.config.jax_compilation_cache_dir:
+        yield
+        return
+    from jax.experimental.compilation_cache import compilation_cache
+
+    settings = {"jax_compilation_cache_dir": str(path),
+                "jax_persistent_cache_min_compile_time_secs": 0.0,
+                "jax_persistent_cache_min_entry_size_bytes": -1}
+    old = {name: getattr(jax.config, name) for name in settings}
+    for name, value in settings.items():
+        jax.config.update(name, value)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            jax.config.update(name, value)
+        compilation_cache.reset_cache()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _summary(exp: Experiment, sweep: Sweep, index: list[dict], summaries: list[dict]) -> dict:
+    """The sweep's ``summary.json``: every point's headline numbers and a table of them."""
+    name = exp.name
+    heads = [headline_numbers(exp, s) for s in summaries]
+    columns = list(dict.fromkeys(c for h in heads for c in h))
+    keys = list(sweep.values)
+    rows = [[p["index"], *(_fmt(p["overrides"][k]) for k in keys), *(_fmt(h.get(c)) for c in columns)]
+            for p, h in zip(index, heads)]
+    return {
+        "experiment": name,
+        "sweep": sweep.to_json(),
+        "points": [{"index": p["index"], "dir": p["dir"], "overrides": p["overrides"], "headline": h}
+                   for p, h in zip(index, heads)],
+        "table": {"columns": ["point", *keys, *columns], "rows": rows},
+        "text": [f"{len(index)} points of {name} ({sweep.mode} over {', '.join(keys)}); point i's "
+                 "results folder is points/<i>"],
+    }
+
+
+def _bar(total: int, done: int, enabled: bool | None):
+    if enabled is False or (enabled is None and total <= 1):
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=done, unit="point", desc="sweep")
+
+
+def _run_points(name: str, results: ResultsDir, index: list[dict], configs: list, *, smoke: bool,
+                base: Mapping[str, Any], progress: bool | None) -> None:
+    """Run every unfinished point of ``index``, marking it done in ``sweep.json`` as it ends.
+
+    The bar over points shows points/s, the time left and the configs' runs (``n_runs``) per second.
+    """
+    todo = [p for p in index if p["status"] != "done"]
+    bar = _bar(len(index), len(index) - len(todo), progress)
+    start, runs = time.perf_counter(), 0
+    try:
+        for point in todo:
+            run_experiment(name, results.path / point["dir"], smoke=smoke,
+                           overrides={**base, **point["overrides"]}, progress=progress)
+            point["status"] = "done"
+            results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
+            runs += getattr(configs[point["index"]], "n_runs", 0)
+            if bar is not None:
+                bar.update(1)
+                if runs:
+                    bar.set_postfix(runs_per_s=f"{runs / (time.perf_counter() - start):.3g}")
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smoke: bool = False,
+              overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
+              compile_cache: bool = True) -> tuple[dict, Path]:
+    """Run experiment ``name`` once per point of ``sweep`` into ``out_dir/points/<i>``.
+
+    ``overrides`` apply to every point; a swept key replaces its value there. Every point's
+    config is validated first (a ``ValueError`` names the point). An existing folder must hold
+    the same sweep (else :class:`~landscape.store.StoreError`); its finished points are skipped
+    and an unfinished one resumes from its chunks. ``compile_cache``: use JAX's persistent
+    compilation cache in ``out_dir/compile_cache`` so equal programs compile once.
+    Returns ``(summary, out_dir)``; default ``out_dir``: ``results/<name>-sweep[-smoke]``.
+
+    >>> summary, out = run_sweep("xor_train", "/tmp/lr", smoke=True,
+    ...                          sweep=Sweep({"learning_rate": [0.5, 1.0]}))  # doctest: +SKIP
+    """
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep={sweep!r} must be a landscape.sweep.Sweep")
+    exp = get_experiment(name)
+    base = dict(overrides or {})
+    points = sweep.points()
+    configs = []
+    for i, point in enumerate(points):
+        try:
+            configs.append(resolve_config(exp, smoke=smoke, overrides={**base, **point}))
+        except ValueError as err:
+            raise ValueError(f"sweep point {i} {point}: {err}") from None
+    if out_dir is None:
+        out_dir = Path("results") / (f"{name}-sweep-smoke" if smoke else f"{name}-sweep")
+    results = ResultsDir(out_dir)
+    results.bind_config({"experiment": name, "smoke": smoke, "versions": package_versions(),
+                         "config": {"smoke": smoke, "overrides": base, **sweep.to_json()}})
+    index = [{"index": i, "dir": _point_dir(i), "overrides": p,
+              "status": _status(results.path / _point_dir(i))} for i, p in enumerate(points)]
+    results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
+
+    cache = (persistent_compile_cache(results.path / "compile_cache") if compile_cache
+             else contextlib.nullcontext())
+    with cache:
+        _run_points(name, results, index, configs, smoke=smoke, base=base, progress=progress)
+    summaries = [results.read_json(f"{p['dir']}/summary") for p in index]
+    summary = _summary(exp, sweep, index, summaries)
+    results.write_json("summary", summary)
+    return summary, results.path
+
