@@ -1286,7 +1286,8 @@ class Escape:
     predicted:     ``(n,)`` :func:`predicted_escape_steps` from ``lambda_min``.
     lambda_min:    curvature along the perturbation direction (its breaking eigenvalue).
     learning_rate, threshold: as passed.
-    record_steps:  ``(n_records,)`` and ``gaps (n, n_records)``: the gap over training.
+    record_steps:  ``(n_records,)`` and ``gaps (n, n_records)``: the gap over training;
+                   ``losses (n, n_records)``: the loss over training.
     """
 
     eps: np.ndarray
@@ -1297,6 +1298,7 @@ class Escape:
     threshold: float
     record_steps: np.ndarray
     gaps: np.ndarray
+    losses: np.ndarray
 
     def fit(self) -> dict:
         """How well the linear law holds: over the runs that escaped, the least-squares slope of
@@ -1385,7 +1387,8 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     return Escape(eps=eps, steps=np.asarray(run.crossed), lambda_min=lam,
                   predicted=predicted_escape_steps(eps, threshold, learning_rate, lam),
                   learning_rate=learning_rate, threshold=threshold,
-                  record_steps=np.arange(0, steps + 1, record_every), gaps=gaps)
+                  record_steps=np.arange(0, steps + 1, record_every), gaps=gaps,
+                  losses=np.asarray(run.losses))
 
 
 # --------------------------------------------------------------------------------------------

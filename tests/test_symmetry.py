@@ -563,6 +563,13 @@ def test_escape_from_a_strict_saddle_follows_the_linear_law(saddle):
     assert fit["n_escaped"] == 7 and abs(fit["slope_ratio"] - 1) < 0.01
     assert esc.gaps.shape == (7, esc.record_steps.size)
     np.testing.assert_allclose(esc.gaps[:, 0], eps, rtol=1e-6)  # the initial gap is eps
+    # the recorded losses are the loss at the recorded points: at the start, ~ the saddle's
+    # loss plus lambda eps^2 / 2 (no gradient there); falling once the units have split
+    assert esc.losses.shape == esc.gaps.shape
+    start_loss = float(loss(params, data))
+    np.testing.assert_allclose(esc.losses[:, 0], start_loss + 0.5 * esc.lambda_min * eps**2,
+                               rtol=1e-12)
+    assert np.all(esc.losses[:, -1] < start_loss - 1e-3)
     # an explicit direction: its breaking part is used, normalized
     curv = sy.symmetry_curvature(loss, params, data)
     unravel = ravel_pytree(params)[1]
