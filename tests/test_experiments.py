@@ -40,7 +40,23 @@ def _check_xor_symmetry(summary, out):
     assert any("learned XOR" in line for line in summary["text"])
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry}
+def _check_encoder(summary, out):
+    s = summary["problems"]["4-2-4"]
+    random, constant = s["starts"]["random"], s["starts"]["constant"]
+    assert random["succeeded"] > 0.9 * random["runs"]
+    # the constant start: never learns, units bit-identical, loss at the equal-outputs limit 3/2
+    assert constant["succeeded"] == 0 and constant["gap"]["exactly_zero"] == constant["runs"]
+    assert s["constant_limit"] == 1.5 and abs(constant["final_loss"]["max"] - 1.5) < 1e-4
+    # the binary hidden codes fall into exactly the 4!/(2! 2^2) = 3 classes modulo symmetry
+    codes = s["codes"]
+    assert codes["corner_classes"] == 3 and codes["classes"] == 3
+    assert codes["binary"] > 0.8 * codes["learned"] and min(codes["class_sizes"]) > 5
+    arrays = ResultsDir(out).read_arrays("4-2-4_constant")
+    assert not np.any(arrays["gap"])
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
+          "encoder": _check_encoder}
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
