@@ -98,7 +98,10 @@ class Config:
             raise ValueError(f"config key 'problems' = {self.problems!r} must name distinct "
                              "problems, e.g. ('4-2-4', '8-3-8')")
         for problem in self.problems:
-            parse_problem(problem)
+            try:
+                parse_problem(problem)
+            except ValueError as err:
+                raise ValueError(f"config key 'problems': {err}") from None
 
 
 SMOKE = Config(problems=("4-2-4",), n_runs=64, steps=400, record_every=20, chunk_size=64)
