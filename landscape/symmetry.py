@@ -1124,6 +1124,8 @@ class Equilibrium:
     escape_direction: the unit symmetry-breaking eigenvector of ``lambda_min`` (a params pytree).
     history:          arrays over the restricted run: ``steps``, ``loss``, ``grad_norm``,
                       ``param_norm``.
+    trajectory:       the run's points in the full network (units bit-identical), leaves
+                      ``(n_records, ...)`` at ``history["steps"]``: the constant-start path.
     growth_ratio:     ``(|x(T)| - |x(T/2)|) / (|x(T/2)| - |x(T/4)|)`` over the run (see
                       :data:`TRAP_RATIO`).
     refined:          whether Newton refinement converged near the end of the run.
@@ -1142,6 +1144,7 @@ class Equilibrium:
     history: dict
     growth_ratio: float
     refined: bool
+    trajectory: Any = None
 
     def summary(self) -> dict:
         """Headline numbers as plain Python values (for ``summary.json``)."""
@@ -1249,7 +1252,7 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
         label=curvature.LABEL_NAMES[int(label)], curvature=curv, lambda_min=lam_min,
         strict_saddle=kind == "critical_point" and lam_min < -tol * scale,
         escape_direction=unravel(curv.directions[:, 0]) if curv.breaking.shape[-1] else None,
-        history=history, growth_ratio=ratio, refined=refined)
+        history=history, growth_ratio=ratio, refined=refined, trajectory=traj)
 
 
 # --------------------------------------------------------------------------------------------

@@ -549,6 +549,14 @@ def test_symmetric_equilibrium_from_a_constant_start_finds_the_saddle(saddle):
     assert float(sy.symmetry_gap(model, eq.params)) == 0.0
     np.testing.assert_allclose(flat(eq.params), flat(params), atol=1e-8)
     assert np.all(np.diff(eq.history["loss"]) <= 1e-15)  # descent inside the subspace
+    # the recorded path: full-network points with equal units, starting at the start, whose
+    # losses are the recorded losses
+    traj = eq.trajectory
+    assert jax.tree.leaves(traj)[0].shape[0] == eq.history["steps"].size
+    assert not np.any(np.asarray(sy.symmetry_gap(model, traj)))
+    np.testing.assert_array_equal(flat(jax.tree.map(lambda a: a[0], traj)), flat(start))
+    np.testing.assert_allclose(np.asarray(jax.vmap(loss, in_axes=(0, None))(traj, data)),
+                               eq.history["loss"], rtol=1e-12)
     summary = eq.summary()
     assert summary["kind"] == "critical_point" and summary["strict_saddle"] is True
 
