@@ -55,8 +55,46 @@ def _check_encoder(summary, out):
     assert not np.any(arrays["gap"])
 
 
+def _check_teacher_student_plateau(summary, out):
+    eq = summary["equilibrium"]
+    assert eq["kind"] == "critical_point" and eq["strict_saddle"] and eq["lambda_min_breaking"] < 0
+    # plateau length grows like ln(1/eps) with the slope 1/ln(1 + lr|lambda|) of the linear
+    # theory, whatever the direction of the perturbation
+    for d in summary["directions"]:
+        assert d["never_dropped"] == 0
+        assert abs(d["slope_ratio"] - 1) < 0.02 and abs(d["gap_slope_ratio"] - 1) < 0.03
+    unstable = summary["directions"][0]
+    assert unstable["overlap"] > 0.999
+    a = ResultsDir(out).read_arrays("plateau")
+    assert np.all(np.diff(a["plateau_steps"], axis=1) < 0)  # larger eps, shorter plateau
+    # small perturbations: until 100 steps before the plateau ends (the last 0.9 L* -> 0.5 L*
+    # takes ~ ln(5)/2 e-folds of growth, 70 steps), the loss stays above 0.9 L*
+    small = a["eps"] <= a["fit_max_eps"]
+    before = a["record_steps"][None, :] < a["plateau_steps"][0][small][:, None] - 100
+    assert np.all(a["losses"][0][small][before] > 0.9 * a["plateau_loss"])
+
+
+def _check_surface_tour(summary, out):
+    sym = summary["symmetric"]
+    limit = sym["limit"]
+    assert sym["equilibrium"]["kind"] == "trap_at_infinity" and sym["center_loss"] > limit
+    # positive curvature inside the symmetric subspace, negative across it
+    assert sym["min_symmetric_eigenvalue"] > 0 > sym["lambda"]
+    q = sym["quadratic_check"]
+    assert 0 < q["drop"] and abs(q["drop"] / q["predicted_drop"] - 1) < 0.1
+    # swapping the two hidden units maps center + t d to center - t d: the slice is even
+    assert sym["mirror_asymmetry"] < 1e-12
+    # lower points lie outside the subspace: nothing inside goes below 1/6, the breaking slice does
+    assert sym["symmetric_slice"]["min_loss"] > limit > sym["breaking_slice"]["min_loss"]
+    paths = summary["minima"]["paths"]
+    barrier = np.asarray(paths["barrier"])
+    assert len(paths["names"]) == 3 and np.all(barrier[~np.eye(3, dtype=bool)] > 0)
+    assert min(c["loss_mean"] for c in summary["minima"]["clusters"]) < 0.01  # XOR learned
+
+
 CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
-          "encoder": _check_encoder}
+          "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
+          "surface_tour": _check_surface_tour}
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
