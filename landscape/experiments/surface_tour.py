@@ -372,7 +372,8 @@ def figures(results: ResultsDir) -> dict:
     ax.legend(loc="best", fontsize="x-small")
     ax.set_xlabel(str(p["xlabel"]))
     ax.set_ylabel(str(p["ylabel"]))
-    ax.set_title("loss on the plane: symmetric direction x escape direction")
+    ax.set_title(f"loss around the center (constant start after {config['equilibrium_steps']} steps)"
+                 "\nplane of the symmetric descent and the escape direction", fontsize="medium")
     figs["plane"] = fig
 
     if results.has("paths"):

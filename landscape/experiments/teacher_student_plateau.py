@@ -24,8 +24,9 @@ Method:
   loss sits at or above about ``L*``: the units are still (almost) equal;
 - **the linear theory**: near the saddle the breaking component grows by ``1 + lr |lambda|`` per
   step, so it needs ``ln(c / eps) / ln(1 + lr |lambda|)`` steps to reach a size ``c``: ``T``
-  grows like ``ln(1/eps)`` with slope ``1 / ln(1 + lr |lambda|)``, whatever the direction (its
-  overlap with the unstable mode only shifts the intercept). The slope is fitted by least
+  grows like ``ln(1/eps)`` with slope ``1 / ln(1 + lr |lambda|)``, whatever the direction (the
+  direction only shifts the intercept: through its overlap with the unstable mode and the
+  transient while the run approaches the plateau). The slope is fitted by least
   squares over ``eps <= fit_max_eps`` and compared with the prediction; so is the slope of the
   steps until the symmetry gap passes ``gap_threshold``.
 
