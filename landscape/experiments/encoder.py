@@ -177,16 +177,20 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
     data = ls.datasets.encoder(n, m)
     loss_fn = ls.objectives.loss(model, config.loss)
     success = ls.objectives.success(model, "within", tol=config.tol)
-    optimizer = optax.sgd(config.learning_rate)
-    starts = {"random": ls.inits.normal(model, config.random_std),
-              "constant": ls.inits.constant(model, config.constant)}
+    # the learning rate and the starts' scales are per-run data: one compiled program per shape
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=config.learning_rate)
+    lr = {"learning_rate": np.full(config.n_runs, config.learning_rate)}
+    starts = {"random": (ls.inits.normal(model, 1.0), config.random_std),
+              "constant": (ls.inits.constant(model, 1.0), config.constant)}
     out = {"n": n, "m": m, "constant_limit": constant_limit(n, config.loss), "starts": {}}
     key = jax.random.fold_in(jax.random.key(config.seed), p)
     for s, kind in enumerate(STARTS):
-        plan = ls.plan_training(loss_fn, starts[kind], optimizer, data, key=jax.random.fold_in(key, s),
+        init_fn, scale = starts[kind]
+        plan = ls.plan_training(loss_fn, init_fn, optimizer, data, key=jax.random.fold_in(key, s),
                                 n_runs=config.n_runs, steps=config.steps,
                                 record_every=config.record_every, chunk_size=config.chunk_size,
-                                success=success)
+                                success=success, hyperparams=lr,
+                                init_scale=np.full(config.n_runs, scale))
         result = train_resumable(plan, results, f"{problem}_{kind}", progress=progress)
         gap = np.asarray(sy.symmetry_gap(model, result.params))
         arrays = {"losses": result.losses, "record_steps": result.record_steps,

@@ -154,10 +154,11 @@ def _symmetric_side(config: Config, results: ResultsDir) -> dict:
                                  constant_trajectory=eq.trajectory, random_trajectories=perturbed,
                                  num=config.plane_points)
         perturbed_gap = np.asarray(sy.symmetry_gap(model, perturbed.params))
+        eq_summary = eq.summary()
+        sym_eigs, brk_eigs = np.asarray(eq.curvature.symmetric), np.asarray(eq.curvature.breaking)
     center_loss = float(along_b.center_value)
     results.write_arrays("center", {
-        "symmetric_eigenvalues": np.asarray(eq.curvature.symmetric),
-        "breaking_eigenvalues": np.asarray(eq.curvature.breaking), "lambda": np.float64(lam),
+        "symmetric_eigenvalues": sym_eigs, "breaking_eigenvalues": brk_eigs, "lambda": np.float64(lam),
         "loss": np.float64(center_loss), "limit": np.float64(limit)})
     results.write_arrays("slices", {
         "ts": ts, "breaking": along_b.values, "symmetric": along_s.values,
@@ -185,9 +186,9 @@ def _symmetric_side(config: Config, results: ResultsDir) -> dict:
     below = s.values < limit
     dist = np.abs(s.betas)[None, :] * np.ones_like(s.values)
     return {
-        "equilibrium": eq.summary(), "limit": limit, "center_loss": center_loss,
+        "equilibrium": eq_summary, "limit": limit, "center_loss": center_loss,
         "center_norm": float(eq.history["param_norm"][-1]), "lambda": lam,
-        "min_symmetric_eigenvalue": float(np.min(eq.curvature.symmetric)),
+        "min_symmetric_eigenvalue": float(np.min(sym_eigs)),
         "mirror_asymmetry": float(np.max(np.abs(along_b.values - along_b.values[::-1]))),
         "quadratic_check": {"t": float(ts[small]), "loss": float(along_b.values[small]),
                             "quadratic_model": float(quad),
@@ -214,11 +215,15 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
     model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
     data = ls.datasets.xor()
     loss_fn = ls.objectives.loss(model, config.loss)
-    plan = ls.plan_training(loss_fn, ls.inits.normal(model, config.random_std),
-                            optax.sgd(config.random_learning_rate), data,
-                            key=jax.random.fold_in(jax.random.key(config.seed), 1),
+    # the init scale and the learning rate are per-run data: one compiled program per shape
+    plan = ls.plan_training(loss_fn, ls.inits.normal(model, 1.0),
+                            optax.inject_hyperparams(optax.sgd)(learning_rate=config.random_learning_rate),
+                            data, key=jax.random.fold_in(jax.random.key(config.seed), 1),
                             n_runs=config.n_runs, steps=config.random_steps,
-                            record_every=config.random_steps, chunk_size=config.chunk_size)
+                            record_every=config.random_steps, chunk_size=config.chunk_size,
+                            init_scale=np.full(config.n_runs, config.random_std),
+                            hyperparams={"learning_rate": np.full(config.n_runs,
+                                                                  config.random_learning_rate)})
     result = train_resumable(plan, results, "random", progress=progress)
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,

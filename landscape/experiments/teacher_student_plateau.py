@@ -193,6 +193,7 @@ def _measure(config: Config) -> tuple[dict, dict]:
             gap_steps.append(esc.steps)
             v = ravel_pytree(d)[0]
             overlap.append(abs(float(v @ unstable)) / float(jnp.linalg.norm(v)))
+        eq_summary = eq.summary()
     losses = np.asarray(losses)
     record_steps = esc.record_steps
     lam, lr = eq.lambda_min, config.learning_rate
@@ -205,7 +206,7 @@ def _measure(config: Config) -> tuple[dict, dict]:
               "predicted_slope": np.float64(np.nan if predicted is None else predicted),
               "drop": np.float64(config.drop), "fit_max_eps": np.float64(config.fit_max_eps),
               "max_steps": np.int64(config.steps)}
-    summary = {"equilibrium": eq.summary(), "predicted_slope": predicted, "directions": []}
+    summary = {"equilibrium": eq_summary, "predicted_slope": predicted, "directions": []}
     for i in range(len(overlap)):
         slope, intercept = fit_slope(eps, plateau[i], config.fit_max_eps)
         g_slope, _ = fit_slope(eps, arrays["gap_steps"][i], config.fit_max_eps)
