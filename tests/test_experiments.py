@@ -126,3 +126,42 @@ def test_default_config_is_valid(name):
     """The full configs are too slow to run here, but they must at least pass their own checks."""
     exp = experiments()[name]
     assert resolve_config(exp) == exp.config
+
+
+def test_encoder_code_classes_of_the_24_corner_codings_of_4_2_4():
+    """All 4! ways to put the 4 patterns on the square's corners fall into 4!/(2! 2^2) = 3 classes
+    modulo the hidden units' permutations and flips, 8 codings each (the group acts freely); the
+    class is which pattern sits opposite pattern 0."""
+    import itertools
+
+    import jax.numpy as jnp
+
+    import landscape as ls
+    from landscape.experiments.encoder import code_classes, corner_classes
+
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    perms = np.array(list(itertools.permutations(range(4))))
+    bits = corners[perms]  # (24, 4 patterns, 2 units)
+    model = ls.mlp([4, 2, 4])
+    params = [{"w": jnp.asarray(4.0 * (2 * bits - 1), jnp.float32), "b": jnp.zeros((24, 2))},
+              {"w": jnp.ones((24, 2, 4)), "b": jnp.zeros((24, 4))}]
+    code, margin = code_classes(model, params, np.eye(4, dtype=np.float32))
+    np.testing.assert_array_equal(margin, 4.0)
+    _, counts = np.unique(code, return_counts=True)
+    assert corner_classes(4, 2) == 3 and sorted(counts) == [8, 8, 8]
+    opposite = np.array([np.flatnonzero(np.all(b == 1 - b[0], axis=1))[0] for b in bits])
+    for a in range(24):
+        for b in range(24):
+            assert (code[a] == code[b]) == (opposite[a] == opposite[b])
+
+
+def test_teacher_student_plateau_crossing_is_exact_for_exponential_decay():
+    from landscape.experiments.teacher_student_plateau import crossing_steps, fit_slope
+
+    steps = np.arange(0, 101, 10)
+    losses = np.stack([np.exp(-steps / 10.0), np.exp(-steps / 20.0), np.ones(steps.size)])
+    np.testing.assert_allclose(crossing_steps(steps, losses, np.exp(-2.5)), [25.0, 50.0, -1.0])
+    eps = np.logspace(-8, -2, 7)
+    slope, intercept = fit_slope(eps, 3.0 + 40.0 * np.log(1 / eps), 1e-3)
+    assert abs(slope - 40.0) < 1e-9 and abs(intercept - 3.0) < 1e-7
+    assert fit_slope(eps, np.full(7, -1.0), 1e-3) == (None, None)
