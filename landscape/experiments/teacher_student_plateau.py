@@ -30,8 +30,7 @@ Method:
   squares over ``eps <= fit_max_eps`` and compared with the prediction; so is the slope of the
   steps until the symmetry gap passes ``gap_threshold``.
 
-The default config took about 15 s of CPU time (most of it compiling); the smoke config a few
-seconds.
+The default config took 10 s of CPU time (11 s wall), most of it compiling.
 
 Outputs in the results folder:
   config.json            resolved config, seed, versions
