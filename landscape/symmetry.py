@@ -1258,6 +1258,8 @@ class Equilibrium:
     escape_direction: the unit symmetry-breaking eigenvector of ``lambda_min`` (a params pytree).
     history:          arrays over the restricted run: ``steps``, ``loss``, ``grad_norm``,
                       ``param_norm``.
+    trajectory:       the run's points in the full network (units bit-identical), leaves
+                      ``(n_records, ...)`` at ``history["steps"]``: the constant-start path.
     growth_ratio:     ``(|x(T)| - |x(T/2)|) / (|x(T/2)| - |x(T/4)|)`` over the run (see
                       :data:`TRAP_RATIO`).
     refined:          whether Newton refinement converged near the end of the run.
@@ -1276,6 +1278,7 @@ class Equilibrium:
     history: dict
     growth_ratio: float
     refined: bool
+    trajectory: Any = None
 
     def summary(self) -> dict:
         """Headline numbers as plain Python values (for ``summary.json``)."""
@@ -1394,7 +1397,7 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
         label=curvature.LABEL_NAMES[int(label)], curvature=curv, lambda_min=lam_min,
         strict_saddle=kind == "critical_point" and lam_min < -tol * scale,
         escape_direction=unravel(curv.directions[:, 0]) if curv.breaking.shape[-1] else None,
-        history=history, growth_ratio=ratio, refined=refined)
+        history=history, growth_ratio=ratio, refined=refined, trajectory=traj)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1435,7 +1438,8 @@ class Escape:
     predicted:     ``(n,)`` :func:`predicted_escape_steps` from ``lambda_min``.
     lambda_min:    curvature along the perturbation direction (its breaking eigenvalue).
     learning_rate, threshold: as passed.
-    record_steps:  ``(n_records,)`` and ``gaps (n, n_records)``: the gap over training.
+    record_steps:  ``(n_records,)`` and ``gaps (n, n_records)``: the gap over training;
+                   ``losses (n, n_records)``: the loss over training.
     """
 
     eps: np.ndarray
@@ -1446,6 +1450,7 @@ class Escape:
     threshold: float
     record_steps: np.ndarray
     gaps: np.ndarray
+    losses: np.ndarray
 
     def fit(self) -> dict:
         """How well the linear law holds: over the runs that escaped, the least-squares slope of
@@ -1542,7 +1547,8 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     return Escape(eps=eps, steps=np.asarray(run.crossed), lambda_min=lam,
                   predicted=predicted_escape_steps(eps, threshold, learning_rate, lam),
                   learning_rate=learning_rate, threshold=threshold,
-                  record_steps=np.arange(0, steps + 1, record_every), gaps=gaps)
+                  record_steps=np.arange(0, steps + 1, record_every), gaps=gaps,
+                  losses=np.asarray(run.losses))
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,7 +42,62 @@ def _check_xor_symmetry(summary, out):
     assert any("learned XOR" in line for line in summary["text"])
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry}
+def _check_encoder(summary, out):
+    s = summary["problems"]["4-2-4"]
+    random, constant = s["starts"]["random"], s["starts"]["constant"]
+    assert random["succeeded"] > 0.9 * random["runs"]
+    # the constant start: never learns, units bit-identical, loss at the equal-outputs limit 3/2
+    assert constant["succeeded"] == 0 and constant["gap"]["exactly_zero"] == constant["runs"]
+    assert s["constant_limit"] == 1.5 and abs(constant["final_loss"]["max"] - 1.5) < 1e-4
+    # the binary hidden codes fall into exactly the 4!/(2! 2^2) = 3 classes modulo symmetry
+    codes = s["codes"]
+    assert codes["corner_classes"] == 3 and codes["classes"] == 3
+    assert codes["binary"] > 0.8 * codes["learned"] and min(codes["class_sizes"]) > 5
+    arrays = ResultsDir(out).read_arrays("4-2-4_constant")
+    assert not np.any(arrays["gap"])
+
+
+def _check_teacher_student_plateau(summary, out):
+    eq = summary["equilibrium"]
+    assert eq["kind"] == "critical_point" and eq["strict_saddle"] and eq["lambda_min_breaking"] < 0
+    # plateau length grows like ln(1/eps) with the slope 1/ln(1 + lr|lambda|) of the linear
+    # theory, whatever the direction of the perturbation
+    for d in summary["directions"]:
+        assert d["never_dropped"] == 0
+        assert abs(d["slope_ratio"] - 1) < 0.02 and abs(d["gap_slope_ratio"] - 1) < 0.03
+    unstable = summary["directions"][0]
+    assert unstable["overlap"] > 0.999
+    a = ResultsDir(out).read_arrays("plateau")
+    assert np.all(np.diff(a["plateau_steps"], axis=1) < 0)  # larger eps, shorter plateau
+    # small perturbations: until two e-folds of the gap's growth (the predicted slope, in steps)
+    # before the plateau ends, the loss stays above 0.9 L* (0.9 L* -> 0.5 L* takes ~1.3 e-folds)
+    small = a["eps"] <= a["fit_max_eps"]
+    margin = 2 * float(a["predicted_slope"])
+    before = a["record_steps"][None, :] < a["plateau_steps"][0][small][:, None] - margin
+    assert np.all(a["losses"][0][small][before] > 0.9 * a["plateau_loss"])
+
+
+def _check_surface_tour(summary, out):
+    sym = summary["symmetric"]
+    limit = sym["limit"]
+    assert sym["equilibrium"]["kind"] == "trap_at_infinity" and sym["center_loss"] > limit
+    # positive curvature inside the symmetric subspace, negative across it
+    assert sym["min_symmetric_eigenvalue"] > 0 > sym["lambda"]
+    q = sym["quadratic_check"]
+    assert 0 < q["drop"] and abs(q["drop"] / q["predicted_drop"] - 1) < 0.1
+    # swapping the two hidden units maps center + t d to center - t d: the slice is even
+    assert sym["mirror_asymmetry"] < 1e-12
+    # lower points lie outside the subspace: nothing inside goes below 1/6, the breaking slice does
+    assert sym["symmetric_slice"]["min_loss"] > limit > sym["breaking_slice"]["min_loss"]
+    paths = summary["minima"]["paths"]
+    barrier = np.asarray(paths["barrier"])
+    assert len(paths["names"]) == 3 and np.all(barrier[~np.eye(3, dtype=bool)] > 0)
+    assert min(c["loss_mean"] for c in summary["minima"]["clusters"]) < 0.01  # XOR learned
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
+          "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
+          "surface_tour": _check_surface_tour}
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
@@ -103,3 +158,42 @@ def test_every_experiment_has_a_toml_file_and_a_readme_row():
     readme = (configs_folder() / "README.md").read_text()
     absent = [name for name in experiments() if f"| `{name}` | [`{name}.toml`]" not in readme]
     assert not absent, f"experiments/README.md has no table row for {absent}"
+
+
+def test_encoder_code_classes_of_the_24_corner_codings_of_4_2_4():
+    """All 4! ways to put the 4 patterns on the square's corners fall into 4!/(2! 2^2) = 3 classes
+    modulo the hidden units' permutations and flips, 8 codings each (the group acts freely); the
+    class is which pattern sits opposite pattern 0."""
+    import itertools
+
+    import jax.numpy as jnp
+
+    import landscape as ls
+    from landscape.experiments.encoder import code_classes, corner_classes
+
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    perms = np.array(list(itertools.permutations(range(4))))
+    bits = corners[perms]  # (24, 4 patterns, 2 units)
+    model = ls.mlp([4, 2, 4])
+    params = [{"w": jnp.asarray(4.0 * (2 * bits - 1), jnp.float32), "b": jnp.zeros((24, 2))},
+              {"w": jnp.ones((24, 2, 4)), "b": jnp.zeros((24, 4))}]
+    code, margin = code_classes(model, params, np.eye(4, dtype=np.float32))
+    np.testing.assert_array_equal(margin, 4.0)
+    _, counts = np.unique(code, return_counts=True)
+    assert corner_classes(4, 2) == 3 and sorted(counts) == [8, 8, 8]
+    opposite = np.array([np.flatnonzero(np.all(b == 1 - b[0], axis=1))[0] for b in bits])
+    for a in range(24):
+        for b in range(24):
+            assert (code[a] == code[b]) == (opposite[a] == opposite[b])
+
+
+def test_teacher_student_plateau_crossing_is_exact_for_exponential_decay():
+    from landscape.experiments.teacher_student_plateau import crossing_steps, fit_slope
+
+    steps = np.arange(0, 101, 10)
+    losses = np.stack([np.exp(-steps / 10.0), np.exp(-steps / 20.0), np.ones(steps.size)])
+    np.testing.assert_allclose(crossing_steps(steps, losses, np.exp(-2.5)), [25.0, 50.0, -1.0])
+    eps = np.logspace(-8, -2, 7)
+    slope, intercept = fit_slope(eps, 3.0 + 40.0 * np.log(1 / eps), 1e-3)
+    assert abs(slope - 40.0) < 1e-9 and abs(intercept - 3.0) < 1e-7
+    assert fit_slope(eps, np.full(7, -1.0), 1e-3) == (None, None)

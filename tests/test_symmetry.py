@@ -549,6 +549,14 @@ def test_symmetric_equilibrium_from_a_constant_start_finds_the_saddle(saddle):
     assert float(sy.symmetry_gap(model, eq.params)) == 0.0
     np.testing.assert_allclose(flat(eq.params), flat(params), atol=1e-8)
     assert np.all(np.diff(eq.history["loss"]) <= 1e-15)  # descent inside the subspace
+    # the recorded path: full-network points with equal units, starting at the start, whose
+    # losses are the recorded losses
+    traj = eq.trajectory
+    assert jax.tree.leaves(traj)[0].shape[0] == eq.history["steps"].size
+    assert not np.any(np.asarray(sy.symmetry_gap(model, traj)))
+    np.testing.assert_array_equal(flat(jax.tree.map(lambda a: a[0], traj)), flat(start))
+    np.testing.assert_allclose(np.asarray(jax.vmap(loss, in_axes=(0, None))(traj, data)),
+                               eq.history["loss"], rtol=1e-12)
     summary = eq.summary()
     assert summary["kind"] == "critical_point" and summary["strict_saddle"] is True
 
@@ -563,6 +571,13 @@ def test_escape_from_a_strict_saddle_follows_the_linear_law(saddle):
     assert fit["n_escaped"] == 7 and abs(fit["slope_ratio"] - 1) < 0.01
     assert esc.gaps.shape == (7, esc.record_steps.size)
     np.testing.assert_allclose(esc.gaps[:, 0], eps, rtol=1e-6)  # the initial gap is eps
+    # the recorded losses are the loss at the recorded points: at the start, ~ the saddle's
+    # loss plus lambda eps^2 / 2 (no gradient there); falling once the units have split
+    assert esc.losses.shape == esc.gaps.shape
+    start_loss = float(loss(params, data))
+    np.testing.assert_allclose(esc.losses[:, 0], start_loss + 0.5 * esc.lambda_min * eps**2,
+                               rtol=1e-12)
+    assert np.all(esc.losses[:, -1] < start_loss - 1e-3)
     # an explicit direction: its breaking part is used, normalized
     curv = sy.symmetry_curvature(loss, params, data)
     unravel = ravel_pytree(params)[1]
