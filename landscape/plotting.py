@@ -535,7 +535,7 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
     interval ends per category (:class:`landscape.minima.BasinShares`); ``names (C,)`` label the
     lines. ``log_x=None`` uses a log axis when the values are non-negative and the positive ones
     span a decade or more; a 0 is then drawn one grid step left of the smallest positive value,
-    labelled "0". Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
+    labelled "0", and not joined to the others. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
     """
     _check_ax(ax)
     g = _vector("groups", groups).astype(np.float64)
@@ -547,11 +547,15 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
     names, colors = _category_style(shares.shape[1], names, colors)
     x, log_x = _swept_positions(g, log_x)
     order = np.argsort(g)
+    xs, shares, lo, hi = x[order], shares[order], lo[order], hi[order]
+    if log_x and g.min() == 0:  # the 0 set apart on a log axis: not joined to the positive values
+        cut = int(np.sum(g == 0))
+        xs = np.insert(xs, cut, np.nan)
+        shares, lo, hi = (np.insert(a, cut, np.nan, axis=0) for a in (shares, lo, hi))
     out = {}
     for j, name in enumerate(names):
-        (line,) = ax.plot(x[order], shares[order, j], marker="o", color=colors[j], label=name)
-        band = ax.fill_between(x[order], lo[order, j], hi[order, j], color=colors[j], alpha=0.2,
-                               linewidth=0)
+        (line,) = ax.plot(xs, shares[:, j], marker="o", color=colors[j], label=name)
+        band = ax.fill_between(xs, lo[:, j], hi[:, j], color=colors[j], alpha=0.2, linewidth=0)
         out[name] = {"line": line, "band": band}
     _swept_axis(ax, g, x, log_x, xlabel)
     ax.set_ylim(-0.02, 1.02)

@@ -204,7 +204,9 @@ def test_basin_shares_plot_draws_a_zero_value_left_of_the_log_axis(ax):
     art = plotting.plot_basin_shares(ax, groups, shares, shares, shares, names=["learned"])
     assert ax.get_xscale() == "log"
     # 0 sits one grid step (10x) below the smallest positive value and is labelled "0"
-    np.testing.assert_allclose(art["learned"]["line"].get_xdata(), [0.01, 0.1, 1.0, 10.0])
+    # (and is not joined to them: a NaN breaks the line)
+    np.testing.assert_allclose(art["learned"]["line"].get_xdata(), [0.01, np.nan, 0.1, 1.0, 10.0])
+    np.testing.assert_allclose(art["learned"]["line"].get_ydata(), [1.0, np.nan, 0.5, 0.8, 0.2])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "1", "10"]
 
 
