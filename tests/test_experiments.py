@@ -40,7 +40,28 @@ def _check_xor_symmetry(summary, out):
     assert any("learned XOR" in line for line in summary["text"])
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry}
+def _check_init_scale_sweep(summary, out):
+    by_scale = {p["scale"]: p for p in summary["per_scale"]}
+    zero = by_scale[0.0]
+    # s = 0 is the all-zero start: a critical point of XOR, so no run moves, and all stay symmetric
+    assert zero["succeeded"] == 0 and zero["exactly_symmetric"] == zero["never_moved"] == zero["runs"]
+    assert all(p["exactly_symmetric"] == 0 for s, p in by_scale.items() if s > 0)
+    # success peaks at a moderate scale: tiny starts stay near 0, large ones saturate
+    assert by_scale[1.0]["success_rate"] > 0.5
+    assert by_scale[1.0]["success_rate"] > 2 * max(by_scale[0.1]["success_rate"], by_scale[10.0]["success_rate"])
+    a = ResultsDir(out).read_arrays("runs")
+    at_zero = a["scale"] == 0
+    assert not np.any(a["gap"][at_zero]) and np.all(a["gap"][~at_zero] > 0)
+    np.testing.assert_allclose(a["shares"].sum(axis=1), 1.0)
+    # one basin: outputs 0.5 everywhere, loss 1/4 (shared with small starts that stopped near it,
+    # so its mean loss and representative's outputs are 1/4 and 1/2 only to ~1e-5)
+    labels = np.unique(a["label"][at_zero])
+    assert labels.size == 1 and a["cluster_loss_mean"][labels[0]] == pytest.approx(0.25, abs=1e-4)
+    np.testing.assert_allclose(a["cluster_outputs"][labels[0]], 0.5, atol=1e-3)
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
+          "init_scale_sweep": _check_init_scale_sweep}
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
