@@ -60,8 +60,35 @@ def _check_init_scale_sweep(summary, out):
     np.testing.assert_allclose(a["cluster_outputs"][labels[0]], 0.5, atol=1e-3)
 
 
+def _check_escape_time(summary, out):
+    saddle, xor = summary["cases"]["saddle"], summary["cases"]["xor"]
+    # at a strict saddle every perturbation escapes, on the linear law's slope and schedule
+    assert saddle["equilibrium"] == "critical_point" and saddle["strict_saddle"]
+    assert saddle["escaped"] == saddle["runs"] and saddle["law_holds"]
+    assert 0.99 < saddle["slope_ratio"]["min"] <= saddle["slope_ratio"]["max"] < 1.01
+    a = ResultsDir(out).read_arrays("saddle")
+    assert np.all((a["overlap"] > 0) & (a["overlap"] <= 1 + 1e-12))
+    np.testing.assert_allclose(a["steps"], a["predicted"], rtol=0.02)
+    # from XOR's constant start (a trap at infinity) the law predicts escapes that do not come
+    assert xor["equilibrium"] == "trap_at_infinity" and not xor["law_holds"]
+    assert xor["escaped"] < xor["runs"] and xor["predicted_max"] < 4000
+    assert abs(xor["lambda_min_end_of_symmetric_run"]) < abs(xor["lambda_min"])
+
+
+def _check_parity_scaling(summary, out):
+    cells = {(c["bits"], c["width"]): c for c in summary["cells"]}
+    # one hidden unit cannot separate parity; three learn 3-bit parity from most random starts
+    assert cells[(3, 1)]["succeeded"] == 0 and cells[(3, 3)]["success_rate"] > 0.5
+    assert summary["smallest_width_for_half"] == {"3": 3}
+    # the constant start never learns: its units stay bit-identical, one unit in effect
+    assert not any(c["constant_succeeded"] for c in cells.values())
+    g = ResultsDir(out).read_arrays("grid")
+    assert not np.any(g["constant_gap"]) and np.all(g["constant_loss"] > 0.1)
+
+
 CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
-          "init_scale_sweep": _check_init_scale_sweep}
+          "init_scale_sweep": _check_init_scale_sweep, "escape_time": _check_escape_time,
+          "parity_scaling": _check_parity_scaling}
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
