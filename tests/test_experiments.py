@@ -48,7 +48,8 @@ def _check_init_scale_sweep(summary, out):
     assert all(p["exactly_symmetric"] == 0 for s, p in by_scale.items() if s > 0)
     # success peaks at a moderate scale: tiny starts stay near 0, large ones saturate
     assert by_scale[1.0]["success_rate"] > 0.5
-    assert by_scale[1.0]["success_rate"] > 2 * max(by_scale[0.1]["success_rate"], by_scale[10.0]["success_rate"])
+    others = max(by_scale[0.1]["success_rate"], by_scale[10.0]["success_rate"])
+    assert by_scale[1.0]["success_rate"] > 2 * others
     a = ResultsDir(out).read_arrays("runs")
     at_zero = a["scale"] == 0
     assert not np.any(a["gap"][at_zero]) and np.all(a["gap"][~at_zero] > 0)
@@ -120,3 +121,16 @@ def test_default_config_is_valid(name):
     """The full configs are too slow to run here, but they must at least pass their own checks."""
     exp = experiments()[name]
     assert resolve_config(exp) == exp.config
+
+
+@pytest.mark.parametrize("name, overrides, key", [
+    ("init_scale_sweep", {"scales": [0.0, 1.0, 0.1]}, "scales"),
+    ("init_scale_sweep", {"scales": [-1.0, 1.0]}, "scales"),
+    ("escape_time", {"eps": [1e-6, 0.1]}, "eps"),
+    ("escape_time", {"cases": ["saddle", "mnist"]}, "cases"),
+    ("parity_scaling", {"bits": [1, 2]}, "bits"),
+    ("parity_scaling", {"widths": [0, 2]}, "widths"),
+])
+def test_out_of_range_config_values_are_refused_by_key(name, overrides, key):
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        resolve_config(experiments()[name], overrides=overrides)

@@ -91,8 +91,9 @@ class Config:
         for key in ("learning_rate", "threshold"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
-        if not self.cases or any(c not in CASES for c in self.cases) or len(set(self.cases)) != len(self.cases):
-            raise ValueError(f"config key 'cases' = {self.cases!r} must name distinct cases among {CASES}")
+        cases = self.cases
+        if not cases or any(c not in CASES for c in cases) or len(set(cases)) != len(cases):
+            raise ValueError(f"config key 'cases' = {cases!r} must name distinct cases among {CASES}")
         if len(self.eps) < 2 or not all(0 < e < self.threshold for e in self.eps):
             raise ValueError(f"config key 'eps' = {self.eps!r} must hold at least 2 perturbation sizes "
                              f"in (0, threshold = {self.threshold!r})")
@@ -202,10 +203,11 @@ def _run_case(name: str, index: int, config: Config, results: ResultsDir) -> dic
     return out
 
 
-def _fmt(stats: dict | None, spec: str, unit: str = "") -> str:
+def _fmt(stats: dict | None, spec: str) -> str:
+    """``median [min, max]`` of :func:`_stats` in format ``spec``, or ``-``."""
     if stats is None:
         return "-"
-    return f"{stats['median']:{spec}}{unit} [{stats['min']:{spec}}, {stats['max']:{spec}}]"
+    return f"{stats['median']:{spec}} [{stats['min']:{spec}}, {stats['max']:{spec}}]"
 
 
 def _law_holds(c: dict) -> bool:

@@ -76,8 +76,8 @@ class Config:
             raise ValueError(f"config key 'confidence' = {self.confidence!r} must be in (0, 1)")
         if not self.scales or not all(np.isfinite(s) and s >= 0 for s in self.scales):
             raise ValueError(f"config key 'scales' = {self.scales!r} must be init scales >= 0")
-        if len(set(self.scales)) != len(self.scales):
-            raise ValueError(f"config key 'scales' = {self.scales!r} has repeated values")
+        if any(a >= b for a, b in zip(self.scales, self.scales[1:])):
+            raise ValueError(f"config key 'scales' = {self.scales!r} must be increasing")
         if self.loss not in ls.objectives.LOSSES:
             raise ValueError(f"config key 'loss' = {self.loss!r} is not one of {ls.objectives.LOSSES}")
 
@@ -93,7 +93,7 @@ def _scale_name(scale: float) -> str:
 def _per_scale(config: Config, scale_of, result, gap, labels, shares) -> list[dict]:
     """Headline numbers of each scale."""
     out = []
-    for i, s in enumerate(config.scales):
+    for i, s in enumerate(config.scales):  # increasing, so row i of the shares (sorted groups)
         m = scale_of == np.float32(s)
         k, n = int(result.succeeded[m].sum()), int(m.sum())
         lo, hi = mn.wilson_interval(k, n, confidence=config.confidence)
@@ -116,11 +116,12 @@ def _text(config: Config, per_scale: list[dict], clusters: list[dict]) -> list[s
     zero = next((p for p in per_scale if p["scale"] == 0), None)
     if zero is not None:
         lo, hi = zero["success_interval"]
+        still = ("every run ends with a gradient of exactly 0: the all-zero start is a critical "
+                 "point and no run moves" if zero["never_moved"] == zero["runs"] else
+                 f"{zero['never_moved']} runs end with a gradient of exactly 0")
         lines.append(f"s = 0 (every weight zero): {zero['succeeded']} of {zero['runs']} runs learned "
                      f"XOR (95% CI {lo:.1%}-{hi:.1%}); hidden units exactly equal in "
-                     f"{zero['exactly_symmetric']} of {zero['runs']}; {zero['never_moved']} runs "
-                     "never moved (the all-zero start is a critical point: its gradient is exactly "
-                     "0 on XOR).")
+                     f"{zero['exactly_symmetric']} of {zero['runs']}; {still}.")
     positive = [p for p in per_scale if p["scale"] > 0]
     if positive:
         best = max(positive, key=lambda p: p["success_rate"])
@@ -134,11 +135,11 @@ def _text(config: Config, per_scale: list[dict], clusters: list[dict]) -> list[s
         steps = ", ".join(f"{p['scale']:g}: {p['median_success_step']:.0f}" for p in positive
                           if p["median_success_step"] is not None)
         lines.append(f"median steps to success of the runs that learned, by scale: {steps} (small "
-                     "starts sit near the all-zero critical point, where the gradient is tiny).")
+                     "starts begin next to the all-zero critical point, where the gradient is tiny).")
         symmetric = sum(p["exactly_symmetric"] for p in positive)
         lines.append(f"runs with exactly equal hidden units at s > 0: {symmetric} of "
                      f"{sum(p['runs'] for p in positive)} (any random start breaks the symmetry; "
-                     "small ones break it only slightly: median gap at s = "
+                     "small ones break it only slightly: median final gap at s = "
                      f"{positive[0]['scale']:g} is {positive[0]['median_gap']:.2g}).")
         small, large = positive[0], positive[-1]
         for p, where in ((small, "smallest"), (large, "largest")):
@@ -217,7 +218,8 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 def _basin_categories(arrays: dict) -> tuple[np.ndarray, list[str]]:
     """``(shares (G, C'), names)``: the ``TOP`` largest clusters named by their loss and
-    outputs on 00 01 10 11, the smaller ones summed as "other clusters", then the moving / diverged / non-finite runs present."""
+    outputs on 00 01 10 11, the smaller ones summed as "other clusters", then the moving /
+    diverged / non-finite runs present."""
     names = [str(n) for n in arrays["share_names"]]
     shares = arrays["shares"]
     is_cluster = np.array([n.startswith("cluster ") for n in names])
