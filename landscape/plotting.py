@@ -21,6 +21,7 @@ log-scaled levels when the values span decades), :func:`plot_surface_3d`,
 
 Minima-census plots take plain arrays (so an experiment can redraw them from saved results):
 :func:`plot_basin_shares` (shares with confidence bands against a swept parameter),
+:func:`plot_stacked_shares` (the same shares stacked to 1),
 :func:`plot_restart_curve`, :func:`plot_loss_histogram` (cluster levels marked),
 :func:`plot_barriers` and :func:`plot_disconnectivity` (see :mod:`landscape.minima`).
 
@@ -47,8 +48,8 @@ __all__ = ["plot_eigenvalues", "plot_spectral_density", "plot_loss_vs_index",
            "plot_path_values", "plot_interpolation", "plot_plane_points", "plot_basin_map",
            "plot_symmetric_view",
            # minima census
-           "plot_basin_shares", "plot_restart_curve", "plot_loss_histogram", "plot_barriers",
-           "plot_disconnectivity",
+           "plot_basin_shares", "plot_stacked_shares", "plot_restart_curve", "plot_loss_histogram",
+           "plot_barriers", "plot_disconnectivity",
            # symmetry
            "plot_quantile_band", "plot_symmetry_gap", "plot_unit_weights", "plot_success_rates",
            "plot_escape_steps"]
@@ -632,14 +633,53 @@ def _matrix(name, values, shape=None) -> np.ndarray:
     return arr
 
 
+def _swept_positions(groups, log_x) -> tuple[np.ndarray, bool]:
+    """``(x positions, log)`` of a swept parameter's values ``groups``.
+
+    ``log_x=None`` chooses a log axis when the values are non-negative and the positive ones
+    span a decade or more. On a log axis a value of 0 (say the symmetric zero init) is drawn one
+    grid step below the smallest positive value (the ratio of the two smallest, at least 10x).
+    """
+    g = np.asarray(groups, np.float64)
+    pos = np.unique(g[g > 0])
+    if log_x is None:
+        log_x = bool(np.all(g >= 0) and pos.size > 1 and pos[-1] / pos[0] >= 10)
+    if not log_x:
+        return g, False
+    if np.any(g < 0) or pos.size == 0:
+        raise ValueError(f"groups={g.tolist()} must be non-negative with a positive value for a log "
+                         "axis (log_x=True)")
+    step = max(pos[1] / pos[0], 10.0) if pos.size > 1 else 10.0
+    return np.where(g == 0, pos[0] / step, g), True
+
+
+def _swept_axis(ax, groups, x, log_x: bool, xlabel: str) -> None:
+    """Ticks at every swept value (``x`` its positions); on a log axis a 0 is labelled "0" and
+    set off from the positive values by a dotted line."""
+    ax.set_xlabel(xlabel)
+    if not log_x:
+        return
+    import matplotlib.ticker
+
+    ax.set_xscale("log")
+    values, first = np.unique(np.asarray(groups, np.float64), return_index=True)
+    ax.set_xticks(x[first], [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if values[0] == 0:
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.axvline(math.sqrt(x[first][0] * x[first][1]) if values.size > 1 else x[first][0],
+                   color="gray", linestyle=":", linewidth=1.0)
+
+
 def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, colors=None,
                       xlabel="init scale"):
     """Share of runs in each basin against a swept parameter, with confidence bands.
 
     ``groups (G,)``: the swept values; ``shares``, ``lo``, ``hi`` ``(G, C)``: shares and
     interval ends per category (:class:`landscape.minima.BasinShares`); ``names (C,)`` label the
-    lines. ``log_x=None`` uses a log axis when the values are positive and span a decade or
-    more. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
+    lines. ``log_x=None`` uses a log axis when the values are non-negative and the positive ones
+    span a decade or more; a 0 is then drawn one grid step left of the smallest positive value,
+    labelled "0", and not joined to the others. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
 
     >>> import numpy as np
     >>> from matplotlib.figure import Figure
@@ -658,7 +698,27 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
         raise ValueError(f"shares of shape {shares.shape} must have one row per group ({g.size})")
     lo = _matrix("lo", lo, shares.shape)
     hi = _matrix("hi", hi, shares.shape)
-    c = shares.shape[1]
+    names, colors = _category_style(shares.shape[1], names, colors)
+    x, log_x = _swept_positions(g, log_x)
+    order = np.argsort(g)
+    xs, shares, lo, hi = x[order], shares[order], lo[order], hi[order]
+    if log_x and g.min() == 0:  # the 0 set apart on a log axis: not joined to the positive values
+        cut = int(np.sum(g == 0))
+        xs = np.insert(xs, cut, np.nan)
+        shares, lo, hi = (np.insert(a, cut, np.nan, axis=0) for a in (shares, lo, hi))
+    out = {}
+    for j, name in enumerate(names):
+        (line,) = ax.plot(xs, shares[:, j], marker="o", color=colors[j], label=name)
+        band = ax.fill_between(xs, lo[:, j], hi[:, j], color=colors[j], alpha=0.2, linewidth=0)
+        out[name] = {"line": line, "band": band}
+    _swept_axis(ax, g, x, log_x, xlabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("share of runs")
+    return out
+
+
+def _category_style(c: int, names, colors) -> tuple[list, list]:
+    """Names (default ``cluster j``) and colours (default tab10/tab20) of ``c`` categories."""
     names = [f"cluster {j}" for j in range(c)] if names is None else list(names)
     if len(names) != c:
         raise ValueError(f"names has {len(names)} entries for {c} categories")
@@ -667,23 +727,46 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
 
         cmap = matplotlib.colormaps["tab10" if c <= 10 else "tab20"]
         colors = [cmap(j % cmap.N) for j in range(c)]
-    if log_x is None:
-        log_x = bool(np.all(g > 0) and g.size > 1 and g.max() / g.min() >= 10)
+    if len(colors) != c:
+        raise ValueError(f"colors has {len(colors)} entries for {c} categories")
+    return names, list(colors)
+
+
+def plot_stacked_shares(ax, groups, shares, *, names=None, log_x=None, colors=None,
+                        xlabel="init scale"):
+    """Shares of runs per category stacked on top of each other against a swept parameter:
+    category ``j`` fills the band between the summed shares of categories ``< j`` and ``<= j``,
+    so the bands of categories that cover every run reach 1.
+
+    ``groups (G,)``: the swept values; ``shares (G, C)``: non-negative shares per category whose
+    rows sum to at most 1 (e.g. :attr:`landscape.minima.BasinShares.shares`); ``names``,
+    ``log_x`` and the placement of a 0 as in :func:`plot_basin_shares`. Returns
+    ``{name: PolyCollection}``.
+
+    >>> import matplotlib.figure, numpy as np
+    >>> ax = matplotlib.figure.Figure().add_subplot()
+    >>> art = plot_stacked_shares(ax, [0.0, 0.1, 1.0], np.array([[1, 0], [.6, .4], [.2, .8]]),
+    ...                           names=["stuck", "learned"])
+    """
+    _check_ax(ax)
+    g = _vector("groups", groups).astype(np.float64)
+    shares = _matrix("shares", shares)
+    if shares.shape[0] != g.size:
+        raise ValueError(f"shares of shape {shares.shape} must have one row per group ({g.size})")
+    if np.any(shares < 0) or np.any(shares.sum(axis=1) > 1 + 1e-9):
+        raise ValueError("shares must be non-negative with rows summing to at most 1")
+    names, colors = _category_style(shares.shape[1], names, colors)
+    x, log_x = _swept_positions(g, log_x)
     order = np.argsort(g)
+    top = np.cumsum(shares[order], axis=1)
+    bottom = top - shares[order]
     out = {}
     for j, name in enumerate(names):
-        (line,) = ax.plot(g[order], shares[order, j], marker="o", color=colors[j], label=name)
-        band = ax.fill_between(g[order], lo[order, j], hi[order, j], color=colors[j], alpha=0.2,
-                               linewidth=0)
-        out[name] = {"line": line, "band": band}
-    if log_x:
-        import matplotlib.ticker
-
-        ax.set_xscale("log")
-        ax.set_xticks(g[order], [f"{v:g}" for v in g[order]])
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(xlabel)
+        out[name] = ax.fill_between(x[order], bottom[:, j], top[:, j], color=colors[j], label=name,
+                                    alpha=0.85, linewidth=0)
+    _swept_axis(ax, g, x, log_x, xlabel)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(x.min(), x.max())
     ax.set_ylabel("share of runs")
     return out
 

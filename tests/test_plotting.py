@@ -198,6 +198,37 @@ def test_basin_shares_plot_lines_bands_and_log_axis(ax):
         plotting.plot_basin_shares(Figure().add_subplot(), groups[:2], shares, shares, shares)
 
 
+def test_basin_shares_plot_draws_a_zero_value_left_of_the_log_axis(ax):
+    groups = np.array([0.0, 0.1, 1.0, 10.0])
+    shares = np.array([[1.0], [0.5], [0.8], [0.2]])
+    art = plotting.plot_basin_shares(ax, groups, shares, shares, shares, names=["learned"])
+    assert ax.get_xscale() == "log"
+    # 0 sits one grid step (10x) below the smallest positive value and is labelled "0"
+    # (and is not joined to them: a NaN breaks the line)
+    np.testing.assert_allclose(art["learned"]["line"].get_xdata(), [0.01, np.nan, 0.1, 1.0, 10.0])
+    np.testing.assert_allclose(art["learned"]["line"].get_ydata(), [1.0, np.nan, 0.5, 0.8, 0.2])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "1", "10"]
+
+
+def test_stacked_shares_bands_stack_to_the_cumulative_shares(ax):
+    groups = np.array([10.0, 0.0, 1.0])  # unsorted: drawn in ascending order
+    shares = np.array([[0.1, 0.3, 0.6], [1.0, 0.0, 0.0], [0.5, 0.25, 0.25]])
+    art = plotting.plot_stacked_shares(ax, groups, shares, names=["a", "b", "c"])
+    assert list(art) == ["a", "b", "c"] and ax.get_xscale() == "log"
+    for j, name in enumerate("abc"):
+        verts = art[name].get_paths()[0].vertices
+        for g, row in zip(groups, shares):
+            x = 0.1 if g == 0 else g  # 0 drawn one grid step (10x) below 1
+            top = max(y for xx, y in verts if np.isclose(xx, x))
+            assert top == pytest.approx(row[: j + 1].sum())
+    with pytest.raises(ValueError, match="at most 1"):
+        plotting.plot_stacked_shares(Figure().add_subplot(), groups, shares + 0.5)
+    with pytest.raises(ValueError, match="one row per group"):
+        plotting.plot_stacked_shares(Figure().add_subplot(), groups[:2], shares)
+    with pytest.raises(ValueError, match="non-negative"):
+        plotting.plot_stacked_shares(Figure().add_subplot(), [-1.0, 1.0, 100.0], shares, log_x=True)
+
+
 def test_restart_curve_plot(ax):
     ks = np.arange(1, 6)
     p = 0.3
