@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import parallel
 from .objectives import Criterion, Loss
 
 __all__ = [
@@ -148,6 +149,7 @@ class _Spec:
     trainable: tuple[bool, ...] | None
     n_traj: int
     fast: bool
+    mesh: jax.sharding.Mesh  # the local devices the run axis of a chunk is split over
 
 
 def _run_axis(spec: _Spec) -> int:
@@ -425,6 +427,29 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     return out
 
 
+def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
+    """:func:`_chunk_program` with the chunk's runs split evenly over the devices of
+    ``spec.mesh``: every device trains ``width / n_devices`` runs (a multiple of
+    :data:`RUN_BLOCK`), so each run's numbers are those of a one-device call."""
+    n_dev = parallel.mesh_size(spec.mesh)
+    if n_dev == 1:
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, traj_idx)
+    local = spec.width // n_dev
+
+    def per_device(key, run_ids, data, hyper, scale, traj_idx):
+        first = jax.lax.axis_index(parallel.AXIS) * local
+        local_idx = jnp.clip(traj_idx - first, 0, local - 1)
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, local_idx)
+
+    sharded = (False, True, False, True, True, False)
+    out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale, traj_idx)
+    if spec.n_traj:  # every device recorded n_traj slots; keep each run's from its own device
+        owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
+        out["trajectory"] = jax.tree.map(
+            lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])
+    return out
+
+
 _FAST_CPU_OPTIONS = {
     # XLA's experimental CPU fusion made the run-axis-last program ~10x slower (jax 0.10).
     "xla_cpu_experimental_ynn_fusion_type": "",
@@ -453,7 +478,7 @@ def _cpu_options() -> dict:
 def _compiled(spec: _Spec):
     """One jitted program per spec: repeated calls with the same spec and shapes reuse it."""
     options = _cpu_options() if spec.fast and jax.default_backend() == "cpu" else {}
-    return jax.jit(functools.partial(_chunk_program, spec), compiler_options=options or None)
+    return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options or None)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -534,6 +559,19 @@ class TrainPlan:
     def record_steps(self) -> np.ndarray:
         return np.arange(0, self.spec.steps + 1, self.spec.record_every)
 
+    @property
+    def n_devices(self) -> int:
+        return parallel.mesh_size(self.spec.mesh)
+
+    def describe(self) -> str:
+        """One line saying how the runs are split, e.g. ``"1000 runs: 2 chunks of 512 on 2 cpu
+        devices (generic path)"``."""
+        platform = self.spec.mesh.devices.flat[0].platform
+        path = "fast path" if self.spec.fast else "generic path"
+        return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
+                f"{self.chunk_size} on {self.n_devices} {platform} "
+                f"device{'s' * (self.n_devices > 1)} ({path})")
+
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size
         return start, min(start + self.chunk_size, self.n_runs)
@@ -597,7 +635,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
                   chunk_size: int | None = None, success: Callable | None = None,
                   batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
                   init_scale=None, trainable=None, trajectory_runs=None,
-                  method: str = "auto") -> TrainPlan:
+                  method: str = "auto", devices=None) -> TrainPlan:
     """Validate the arguments of :func:`train_many` and build its :class:`TrainPlan`.
 
     Every check runs before any tracing or compilation; errors name the argument and value.
@@ -620,6 +658,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
         chunk_size = min(_check_count("chunk_size", chunk_size), n_runs)
     if method not in _METHODS:
         raise ValueError(f"method={method!r} is not known; expected one of {_METHODS}")
+    mesh = parallel.local_mesh(devices)
     if success is not None and not callable(success):
         raise TypeError(f"success={success!r} must be callable as success(params, data) -> bool")
     key = _as_key(key)
@@ -676,14 +715,18 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
     n_params = sum(math.prod(s.shape) for s in leaves)
     n_records = steps // record_every + 1
     n_out = getattr(getattr(loss_fn, "model", None), "n_out", 1)
+    n_dev = parallel.mesh_size(mesh)
     if chunk_size is None:
         chunk_size = _default_chunk_size(n_runs, n_params, n_records, n_samples, n_out)
-    width = -(-chunk_size // RUN_BLOCK) * RUN_BLOCK
+        whole = RUN_BLOCK * n_dev  # no padded runs in full chunks
+        chunk_size = chunk_size // whole * whole if whole < chunk_size < n_runs else chunk_size
+    width = parallel.padded_count(chunk_size, RUN_BLOCK, n_dev)
     spec = _Spec(
         loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
         record_every=record_every, width=width, batch_size=batch_size,
         n_samples=n_samples, hyper_names=tuple(sorted(hyper)), scaled=scale is not None,
-        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast)
+        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast,
+        mesh=mesh)
     data = jax.tree.map(jnp.asarray, data)
     return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
                      hyperparams=hyper, init_scale=scale,
@@ -703,7 +746,7 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
                chunk_size: int | None = None, success: Callable | None = None,
                batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
                init_scale=None, trainable=None, trajectory_runs=None, method: str = "auto",
-               progress: bool | None = None) -> TrainResult:
+               devices=None, progress: bool | None = None) -> TrainResult:
     """Train ``n_runs`` networks from ``init_fn`` starts with ``optimizer`` for ``steps`` steps.
 
     Args:
@@ -715,8 +758,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       n_runs, steps: positive integers.
       record_every: record the loss (and trajectories) every this many steps; must divide
         ``steps``. Default: the smallest divisor giving at most 100 records.
-      chunk_size: runs per compiled call (the last chunk is padded). Default: as many as fit a
-        256 MiB working budget. Results do not depend on it.
+      chunk_size: runs per compiled call, all devices together (the last chunk is padded).
+        Default: as many as fit a 256 MiB working budget. Results do not depend on it.
       success: ``success(params, data) -> bool`` (e.g. ``objectives.success(model)``); its first
         holding step per run comes back as ``success_step``.
       batch_size: minibatch size, reshuffled per run every epoch; ``None`` = full batch.
@@ -727,6 +770,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       trajectory_runs: indices of runs whose params are recorded every ``record_every`` steps.
       method: ``"auto"`` (fast run-axis-last path when possible), ``"vmap"`` (generic) or
         ``"batched"`` (fast path, error if not possible).
+      devices: the local devices each chunk's runs are split over: ``None`` all of them, an
+        int ``n`` the first ``n``, or a sequence of devices. Results do not depend on it.
       progress: progress bar over chunks; default: on when there is more than one chunk.
 
     Returns:
@@ -744,7 +789,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
     plan = plan_training(loss_fn, init_fn, optimizer, data, key=key, n_runs=n_runs, steps=steps,
                          record_every=record_every, chunk_size=chunk_size, success=success,
                          batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
-                         trainable=trainable, trajectory_runs=trajectory_runs, method=method)
+                         trainable=trainable, trajectory_runs=trajectory_runs, method=method,
+                         devices=devices)
     chunks = [plan.run_chunk(c) for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress)]
     return concat_results(chunks) if len(chunks) > 1 else chunks[0]
 
