@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
                          parse_overrides, read_config_file, run_experiment, save_figures)
+from . import parallel
 from .store import ResultsDir
 
 __all__ = ["main", "format_table"]
@@ -140,6 +141,8 @@ def _command(args) -> int:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # run as the `landscape` program: one CPU device per core (before JAX starts)
+        parallel.use_host_cores()
     args = _parser().parse_args(argv)
     try:
         return _command(args)

@@ -45,10 +45,10 @@ __all__ = [
 AXIS = "runs"
 """Name of the mesh axis the run/point axis is split along."""
 
-_MIN_BLOCK = 64
-""":func:`point_block` makes blocks of at least this many points (when there are that many)."""
+_BLOCK_TARGET = 64
+""":func:`point_block` splits ``n`` points into ``ceil(n / 64)`` blocks ..."""
 _MAX_BLOCKS = 16
-"""... and at most this many blocks, so a one-device call pays little for the loop over them."""
+"""... but at most this many, so a one-device call pays little for the loop over them."""
 
 
 def local_devices(devices=None) -> tuple:
@@ -61,7 +61,7 @@ def local_devices(devices=None) -> tuple:
     available = jax.local_devices()
     if devices is None:
         return tuple(available)
-    if isinstance(devices, bool):
+    if isinstance(devices, (bool, str)):
         raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of devices")
     if isinstance(devices, (int, np.integer)):
         if not 1 <= devices <= len(available):
@@ -127,8 +127,8 @@ def shard_runs(fn: Callable, mesh: Mesh | None, sharded: Sequence[bool]) -> Call
 
 
 def point_block(n: int, limit: int | None = None) -> int:
-    """Points per block for ``n`` points: equal blocks of at least 64 points, at most 16 blocks
-    (more when ``limit``, a memory bound on points per block, asks for smaller blocks).
+    """Points per block for ``n`` points split into ``ceil(n / 64)`` equal blocks, at most 16
+    of them (more when ``limit``, a memory bound on the points per block, asks for smaller ones).
 
     It depends on ``n`` and ``limit`` only, never on the device count, so a point's result
     (computed in a block of this shape) is the same on any number of devices.
@@ -136,7 +136,7 @@ def point_block(n: int, limit: int | None = None) -> int:
     >>> point_block(1000), point_block(100), point_block(10), point_block(1000, limit=50)
     (63, 50, 10, 50)
     """
-    n_blocks = min(max(1, -(-n // _MIN_BLOCK)), _MAX_BLOCKS)
+    n_blocks = min(max(1, -(-n // _BLOCK_TARGET)), _MAX_BLOCKS)
     if limit is not None:
         n_blocks = max(n_blocks, -(-n // limit))
     return -(-n // n_blocks)
@@ -150,15 +150,21 @@ def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
     of blocks on every device of ``mesh`` (padding repeats the first rows), each device maps
     ``block_fn`` over its blocks with ``lax.map``, and the outputs (leaves ``(block, ...)`` per
     block) come back joined, leaves ``(n, ...)``. ``shared`` goes to every call unsplit. A
-    point's result does not depend on ``n``'s padding or on the device count. Use inside
-    :func:`jax.jit` (``block`` and ``mesh`` static).
+    point's result does not depend on the device count: when there are several blocks, every
+    device loops over at least two (XLA compiles a one-trip loop inline, where fusion, and so
+    rounding, may differ from a loop body's: measured on the CPU). Use inside :func:`jax.jit`
+    (``block`` and ``mesh`` static).
 
     >>> import jax.numpy as jnp
     >>> map_blocks(lambda b, s: b + s, jnp.arange(5.0), (10.0,), block=2).tolist()
     [10.0, 11.0, 12.0, 13.0, 14.0]
     """
     n = jax.tree.leaves(xs)[0].shape[0]
-    total = padded_count(n, block, mesh_size(mesh))
+    n_dev = mesh_size(mesh)
+    per_device = -(-n // (block * n_dev))
+    if n > block:
+        per_device = max(per_device, 2)
+    total = per_device * block * n_dev
     if total != n:
         rows = jnp.arange(total) % n
         xs = jax.tree.map(lambda a: jnp.take(a, rows, axis=0), xs)
