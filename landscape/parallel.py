@@ -38,7 +38,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 __all__ = [
-    "AXIS", "local_devices", "local_mesh", "mesh_size", "padded_count", "shard_runs",
+    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
     "point_block", "map_blocks", "process_chunks", "wait_for_processes", "use_host_cores",
 ]
 
@@ -98,6 +98,18 @@ def local_mesh(devices=None) -> Mesh:
 def mesh_size(mesh: Mesh | None) -> int:
     """Number of devices of ``mesh`` (1 for ``None``)."""
     return 1 if mesh is None else int(mesh.size)
+
+
+def device_memory(mesh: Mesh) -> int | None:
+    """Bytes each device of ``mesh`` may allocate (the smallest ``memory_stats()["bytes_limit"]``
+    among them), or ``None`` where the backend does not report it (the CPU)."""
+    limits = []
+    for device in mesh.devices.flat:
+        stats = device.memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        limits.append(int(stats["bytes_limit"]))
+    return min(limits)
 
 
 def padded_count(n: int, block: int, n_devices: int) -> int:

@@ -1413,6 +1413,7 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     float_leaves(equilibrium, "equilibrium")
     num = _check_int("num", num, 2)
     margin = _check_number("margin", margin)
+    parallel.local_devices(devices)  # checked before the work below
     if const is not None:
         _check_batch_like("constant_trajectory", const, equilibrium, "equilibrium")
     n_random = 0

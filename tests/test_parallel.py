@@ -2,8 +2,10 @@
 
 The multi-device checks run in one subprocess with 4 host CPU devices
 (``--xla_force_host_platform_device_count=4``) that compares every sharded result with the
-same call on one device (``devices=1``) and reports the names of the fields that differ; the
-multi-process check starts two processes joined by ``jax.distributed`` on 127.0.0.1.
+same call on one device (``devices=1``) and reports the names of the fields that differ; it is
+started before the first test of this file and read by the last ones, so it runs while the
+others do. The multi-process check starts two processes joined by ``jax.distributed`` on
+127.0.0.1.
 """
 
 import json
@@ -22,6 +24,7 @@ import pytest
 import landscape as ls
 from landscape import parallel
 from landscape.store import ResultsDir, result_arrays, train_resumable
+from landscape.train import RUN_BLOCK, estimate_chunk_size
 
 ROOT = str(Path(ls.__file__).resolve().parents[1])
 SUBPROCESS_TIMEOUT = 300  # seconds; generous for a loaded 2-core machine
@@ -125,30 +128,15 @@ def _finish(proc: subprocess.Popen) -> str:
     return output
 
 
-@pytest.fixture(scope="module")
-def four_devices():
-    """The multi-device script's report (one subprocess for every multi-device test)."""
+@pytest.fixture(scope="module", autouse=True)
+def four_devices_process():
+    """Starts the multi-device script at once (it runs while the other tests do)."""
     proc = _run_python(MULTI_DEVICE_SCRIPT,
                        env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    line = [ln for ln in _finish(proc).splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
-
-
-def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
-    assert four_devices["device_count"] == 4
-    assert four_devices["host_cores"] is None  # XLA_FLAGS chose the count: left alone
-    assert "on 4 cpu devices" in four_devices["train_fast_describe"]
-
-
-@pytest.mark.parametrize("name", ["train_fast", "train_vmap"])
-def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
-    assert four_devices[name] == []
-
-
-@pytest.mark.parametrize("name", ["hessian", "hessian_under_jit", "slice_vmap", "slice_batched",
-                                  "basin"])
-def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
-    assert four_devices[name] == []
+    yield proc
+    if proc.poll() is None:  # not read (e.g. a -k selection): stop it
+        proc.kill()
+        proc.communicate()
 
 
 def multi_process_plan():
@@ -262,3 +250,80 @@ def test_use_host_cores_checks_n_and_is_a_no_op_once_jax_started():
             parallel.use_host_cores(bad)
     assert parallel.use_host_cores(2) is None
     assert jax.config.jax_num_cpu_devices == -1
+
+
+# ----------------------------------------------------------------------------- chunk memory
+
+XOR_MODEL = ls.mlp([2, 2, 1])
+WIDE_MODEL = ls.mlp([10, 32, 1], activation="tanh", output="linear")
+
+
+def test_estimate_chunk_size_closed_form():
+    # XOR 2-2-1 with 101 records: 2*101 + 8*9 + 4*4*(1 + 4) + 64 = 418 floats = 1672 bytes a run
+    args = dict(n_params=9, n_records=101, n_samples=4, n_out=1, n_hidden=4)
+    assert estimate_chunk_size(**args, memory_bytes=1672) == 1
+    assert estimate_chunk_size(**args, memory_bytes=1672 * 1000) == 1000
+    assert estimate_chunk_size(**args, memory_bytes=1672 * 1000 - 1) == 999
+    assert estimate_chunk_size(**args, memory_bytes=2 * 1672 * 1000, itemsize=8) == 1000
+    with pytest.raises(ValueError, match="memory_bytes=1671 is less than one run needs"):
+        estimate_chunk_size(**args, memory_bytes=1671)
+
+
+@pytest.mark.parametrize("case", ["xor_fast_long_history", "wide_generic"])
+def test_estimated_chunk_fits_the_memory_of_the_compiled_program(case):
+    memory = 16 * 2**20
+    if case == "xor_fast_long_history":
+        model, data, steps, every, method = XOR_MODEL, ls.datasets.xor(), 200, 2, "batched"
+    else:
+        x = jax.random.normal(jax.random.key(1), (256, 10))
+        model, data, steps, every, method = WIDE_MODEL, ls.Dataset(x, np.sin(x[:, :1])), 10, 5, "vmap"
+    n_params = sum(a.size for a in jax.tree.leaves(model.init(jax.random.key(0))))
+    chunk = estimate_chunk_size(n_params, steps // every + 1, data.x.shape[0], 1, memory,
+                                n_hidden=sum(model.sizes[:-1]))
+    chunk = chunk // RUN_BLOCK * RUN_BLOCK  # as plan_training rounds it: no padded runs
+    plan = ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                            optax.sgd(0.1), data, key=0, n_runs=chunk, steps=steps,
+                            record_every=every, chunk_size=chunk, method=method, devices=1)
+    used = plan.compiled_memory()
+    assert used is not None  # the CPU backend reports it
+    assert 0 < used <= memory, (chunk, used)
+
+
+def test_default_chunk_size_says_what_it_was_estimated_for():
+    assert parallel.device_memory(parallel.local_mesh()) is None  # the CPU does not report it
+    loss = ls.objectives.loss(XOR_MODEL, "mse")
+    plan = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),
+                            ls.datasets.xor(), key=0, n_runs=10**6, steps=100, record_every=1)
+    # 2*101 + 72 + 80 + 64 = 418 floats a run: 2**28 // 1672 runs, rounded down to whole blocks
+    assert plan.chunk_size == 2**28 // 1672 // RUN_BLOCK * RUN_BLOCK
+    assert "(estimated for 256 MiB host budget)" in plan.describe()
+    given = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),
+                             ls.datasets.xor(), key=0, n_runs=100, steps=10, chunk_size=30)
+    assert given.describe().startswith("100 runs: 4 chunks of 30 (chosen) on ")
+
+
+# ----------------------------------------------------------------------------- 4 devices
+
+
+@pytest.fixture(scope="module")
+def four_devices(four_devices_process):
+    """The multi-device script's report (one subprocess for every multi-device test)."""
+    line = [ln for ln in _finish(four_devices_process).splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
+    assert four_devices["device_count"] == 4
+    assert four_devices["host_cores"] is None  # XLA_FLAGS chose the count: left alone
+    assert "on 4 cpu devices" in four_devices["train_fast_describe"]
+
+
+@pytest.mark.parametrize("name", ["train_fast", "train_vmap"])
+def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
+    assert four_devices[name] == []
+
+
+@pytest.mark.parametrize("name", ["hessian", "hessian_under_jit", "slice_vmap", "slice_batched",
+                                  "basin"])
+def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
+    assert four_devices[name] == []
