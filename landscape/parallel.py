@@ -128,10 +128,10 @@ def shard_runs(fn: Callable, mesh: Mesh | None, sharded: Sequence[bool]) -> Call
 
     Argument ``i`` is split along its leading axis over the devices when ``sharded[i]`` (its
     length must be a multiple of the device count), else every device gets all of it. Every
-    output is joined along its leading axis in device order. ``fn`` itself when ``mesh`` has one
-    device (or is ``None``). Use inside :func:`jax.jit`.
+    output is joined along its leading axis in device order. ``fn`` itself when ``mesh`` is
+    ``None`` or just this process's first (default) device. Use inside :func:`jax.jit`.
     """
-    if mesh_size(mesh) == 1:
+    if mesh is None or tuple(mesh.devices.flat) == (jax.local_devices()[0],):
         return fn
     in_specs = tuple(PartitionSpec(AXIS) if s else PartitionSpec() for s in sharded)
     return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(AXIS),

@@ -436,18 +436,17 @@ def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     ``spec.mesh``: every device trains ``width / n_devices`` runs (a multiple of
     :data:`RUN_BLOCK`), so each run's numbers are those of a one-device call."""
     n_dev = parallel.mesh_size(spec.mesh)
-    if n_dev == 1:
-        return _chunk_program(spec, key, run_ids, data, hyper, scale, traj_idx)
     local = spec.width // n_dev
 
     def per_device(key, run_ids, data, hyper, scale, traj_idx):
-        first = jax.lax.axis_index(parallel.AXIS) * local
-        local_idx = jnp.clip(traj_idx - first, 0, local - 1)
-        return _chunk_program(spec, key, run_ids, data, hyper, scale, local_idx)
+        if n_dev > 1:
+            first = jax.lax.axis_index(parallel.AXIS) * local
+            traj_idx = jnp.clip(traj_idx - first, 0, local - 1)
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, traj_idx)
 
     sharded = (False, True, False, True, True, False)
     out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale, traj_idx)
-    if spec.n_traj:  # every device recorded n_traj slots; keep each run's from its own device
+    if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
         owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
         out["trajectory"] = jax.tree.map(
             lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])

@@ -63,6 +63,11 @@ common = dict(key=jax.random.key(0), n_runs=200, steps=20, record_every=10)
 scale = np.linspace(0.5, 2.0, 200)
 train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 200, 90, init_scale=scale,
            trajectory_runs=[0, 63, 64, 130, 199], success=ls.objectives.success(model), **common)
+last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]], progress=False,
+                     trajectory_runs=[0, 199], **common)
+first = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=1, progress=False,
+                      trajectory_runs=[0, 199], **common)
+out["train_on_last_device"] = diff(result_arrays(first), result_arrays(last))
 lrs = np.linspace(0.1, 1.0, 200)
 train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
            200, 90, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
@@ -72,6 +77,9 @@ points = ls.initial_params(init, jax.random.key(1), np.arange(150))
 cv = ls.curvature
 out["hessian"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
                       cv.hessian_batched(loss, points, xor))
+third = cv.hessian_batched(loss, points, xor, devices=[jax.local_devices()[2]])
+out["hessian_on_third_device"] = diff(cv.hessian_batched(loss, points, xor, devices=1), third)
+out["hessian_third_device_used"] = [str(d) for d in third.devices()]
 out["hessian_under_jit"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
                                 jax.jit(lambda p: cv.hessian_batched(loss, p, xor))(points))
 
@@ -314,16 +322,17 @@ def four_devices(four_devices_process):
 
 def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
     assert four_devices["device_count"] == 4
+    assert four_devices["hessian_third_device_used"] == ["cpu:2"]  # devices=[third] ran there
     assert four_devices["host_cores"] is None  # XLA_FLAGS chose the count: left alone
     assert "on 4 cpu devices" in four_devices["train_fast_describe"]
 
 
-@pytest.mark.parametrize("name", ["train_fast", "train_vmap"])
+@pytest.mark.parametrize("name", ["train_fast", "train_vmap", "train_on_last_device"])
 def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
 
 
-@pytest.mark.parametrize("name", ["hessian", "hessian_under_jit", "slice_vmap", "slice_batched",
-                                  "basin"])
+@pytest.mark.parametrize("name", ["hessian", "hessian_on_third_device", "hessian_under_jit",
+                                  "slice_vmap", "slice_batched", "basin"])
 def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
