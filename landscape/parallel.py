@@ -162,20 +162,21 @@ def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
     of blocks on every device of ``mesh`` (padding repeats the first rows), each device maps
     ``block_fn`` over its blocks with ``lax.map``, and the outputs (leaves ``(block, ...)`` per
     block) come back joined, leaves ``(n, ...)``. ``shared`` goes to every call unsplit. A
-    point's result does not depend on the device count: when there are several blocks, every
-    device loops over at least two (XLA compiles a one-trip loop inline, where fusion, and so
-    rounding, may differ from a loop body's: measured on the CPU). Use inside :func:`jax.jit`
-    (``block`` and ``mesh`` static).
+    point's result does not depend on the device count: when there are several blocks, only
+    as many devices are used as get at least two each (XLA compiles a one-trip loop inline,
+    where fusion, and so rounding, may differ from a loop body's: measured on the CPU). Use
+    inside :func:`jax.jit` (``block`` and ``mesh`` static).
 
     >>> import jax.numpy as jnp
     >>> map_blocks(lambda b, s: b + s, jnp.arange(5.0), (10.0,), block=2).tolist()
     [10.0, 11.0, 12.0, 13.0, 14.0]
     """
     n = jax.tree.leaves(xs)[0].shape[0]
-    n_dev = mesh_size(mesh)
-    per_device = -(-n // (block * n_dev))
-    if n > block:
-        per_device = max(per_device, 2)
+    n_blocks = -(-n // block)
+    n_dev = min(mesh_size(mesh), -(-n_blocks // 2))  # devices with at least two blocks
+    if n_dev < mesh_size(mesh):
+        mesh = Mesh(mesh.devices.flat[:n_dev], (AXIS,))
+    per_device = -(-n_blocks // n_dev)
     total = per_device * block * n_dev
     if total != n:
         rows = jnp.arange(total) % n

@@ -770,6 +770,9 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
         whole = RUN_BLOCK * n_dev  # no padded runs in full chunks
         chunk_size = chunk_size // whole * whole if whole < chunk_size < n_runs else chunk_size
         chunk_note = f"estimated for {source}"
+    if devices is None and n_dev > 1:  # no device without a whole block of runs
+        n_dev = min(n_dev, -(-chunk_size // RUN_BLOCK))
+        mesh = parallel.local_mesh(n_dev)
     width = parallel.padded_count(chunk_size, RUN_BLOCK, n_dev)
     spec = _Spec(
         loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
@@ -820,8 +823,9 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       trajectory_runs: indices of runs whose params are recorded every ``record_every`` steps.
       method: ``"auto"`` (fast run-axis-last path when possible), ``"vmap"`` (generic) or
         ``"batched"`` (fast path, error if not possible).
-      devices: the local devices each chunk's runs are split over: ``None`` all of them, an
-        int ``n`` the first ``n``, or a sequence of devices. Results do not depend on it.
+      devices: the local devices each chunk's runs are split over (each device trains a
+        multiple of 64 runs): ``None`` all of them, or as many as the chunk fills with 64 runs
+        each; an int ``n`` the first ``n``; or a sequence of devices. Results do not depend on it.
       progress: progress bar over chunks; default: on when there is more than one chunk.
 
     Returns:

@@ -59,21 +59,25 @@ model = ls.mlp([2, 2, 1])
 xor = ls.datasets.xor()
 loss = ls.objectives.loss(model, "mse")
 init = ls.inits.normal(model, 1.0)
-common = dict(key=jax.random.key(0), n_runs=200, steps=20, record_every=10)
-scale = np.linspace(0.5, 2.0, 200)
-train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 200, 90, init_scale=scale,
-           trajectory_runs=[0, 63, 64, 130, 199], success=ls.objectives.success(model), **common)
+common = dict(key=jax.random.key(0), n_runs=600, steps=20, record_every=10)
+scale = np.linspace(0.5, 2.0, 600)
+# chunks of 250 runs: 4 devices x 64 (the last chunk, 100 runs, padded); one device: 640 at once
+train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 600, 250, init_scale=scale,
+           trajectory_runs=[0, 63, 64, 300, 599], success=ls.objectives.success(model), **common)
 last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]], progress=False,
-                     trajectory_runs=[0, 199], **common)
+                     trajectory_runs=[0, 599], **common)
 first = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=1, progress=False,
-                      trajectory_runs=[0, 199], **common)
+                      trajectory_runs=[0, 599], **common)
 out["train_on_last_device"] = diff(result_arrays(first), result_arrays(last))
-lrs = np.linspace(0.1, 1.0, 200)
+lrs = np.linspace(0.1, 1.0, 600)
 train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
-           200, 90, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
-           trajectory_runs=[5, 150], **common)
+           600, 250, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
+           trajectory_runs=[5, 450], **common)
+# a 100-run chunk fills 2 devices with 64 runs each: the others are left out
+out["small_chunk_describe"] = ls.plan_training(loss, init, optax.sgd(0.5), xor, key=0, n_runs=100,
+                                               steps=2).describe()
 
-points = ls.initial_params(init, jax.random.key(1), np.arange(150))
+points = ls.initial_params(init, jax.random.key(1), np.arange(500))  # 8 blocks of 63: 2 a device
 cv = ls.curvature
 out["hessian"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
                       cv.hessian_batched(loss, points, xor))
@@ -324,7 +328,8 @@ def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
     assert four_devices["device_count"] == 4
     assert four_devices["hessian_third_device_used"] == ["cpu:2"]  # devices=[third] ran there
     assert four_devices["host_cores"] is None  # XLA_FLAGS chose the count: left alone
-    assert "on 4 cpu devices" in four_devices["train_fast_describe"]
+    assert "of 250 (chosen) on 4 cpu devices" in four_devices["train_fast_describe"]
+    assert "on 2 cpu devices" in four_devices["small_chunk_describe"]
 
 
 @pytest.mark.parametrize("name", ["train_fast", "train_vmap", "train_on_last_device"])
