@@ -13,8 +13,9 @@ Conventions
   (:func:`landscape.parallel.point_block`; ``chunk_size``, optional, bounds the points per block
   and so the memory), a ``lax.map`` over the blocks, the blocks spread over the local devices
   (``devices``: ``None`` all, an int ``n`` the first ``n``, or a sequence of devices). A point's
-  numbers do not depend on the device count, and agree across chunk sizes to rounding. Functions that draw random numbers give point ``i`` the key
-  ``jax.random.fold_in(key, i)``, so its result does not depend on the batch or the chunking.
+  numbers do not depend on the device count, and agree across chunk sizes to rounding.
+  Functions that draw random numbers give point ``i`` the key ``jax.random.fold_in(key, i)``,
+  so its result does not depend on the batch or the chunking.
 - Public functions are compiled with ``jax.jit`` (``loss_fn`` and Python options are static,
   so pass the *same* ``loss_fn`` object to reuse the compiled program); they also work inside a
   user's ``jit`` and ``vmap``. Python-level arguments are checked before tracing and raise
@@ -753,7 +754,8 @@ def lanczos_batched(loss_fn, params, data, *, key, num_steps, chunk_size=None, d
     n, _, _ = _point_info(params, True)
     m = _check_steps(num_steps, n, None)
     return _call(_lanczos_impl, loss_fn, params, data, key=_check_key(key),
-                 static=(("num_steps", m),), batched=True, chunk_size=_check_chunk(chunk_size), devices=devices)
+                 static=(("num_steps", m),), batched=True, chunk_size=_check_chunk(chunk_size),
+                 devices=devices)
 
 
 def _extreme_args(params, batched, k, num_steps):
@@ -777,7 +779,8 @@ def extreme_eigenpairs(loss_fn, params, data, *, k, key, num_steps=None):
     return _call(_extreme_impl, loss_fn, params, data, key=_check_key(key), static=static)
 
 
-def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, num_steps=None, chunk_size=None, devices=None):
+def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, num_steps=None, chunk_size=None,
+                               devices=None):
     """:func:`extreme_eigenpairs` for each row of ``params``."""
     _check_loss_fn(loss_fn)
     static = _extreme_args(params, True, k, num_steps)
@@ -927,7 +930,8 @@ def restricted_hessian(loss_fn, params, data, basis, *, ortho_tol=None):
     return _call(_restricted_impl, loss_fn, params, data, shared={"basis": basis})
 
 
-def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, chunk_size=None, devices=None):
+def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, chunk_size=None,
+                               devices=None):
     """:func:`restricted_hessian` of each row of ``params``, one shared ``basis``."""
     _check_loss_fn(loss_fn)
     n, dtype, _ = _point_info(params, True)

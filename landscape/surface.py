@@ -1251,8 +1251,9 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     Training is full-batch with ``optimizer`` (any optax transformation) for ``steps`` steps,
     the grid points vmapped in blocks (one compiled ``lax.scan`` each) spread over the local
     ``devices`` (``None`` all; the numbers do not depend on it), one compilation for all calls
-    of at most ``chunk_size`` points per device, a progress bar over calls when there are several. A run whose loss or gradient becomes
-    non-finite is frozen there and gets status ``nonfinite``. (:func:`landscape.train_many`
+    of at most ``chunk_size`` points per device, a progress bar over calls when there are
+    several. A run whose loss or gradient becomes non-finite is frozen there and gets status
+    ``nonfinite``. (:func:`landscape.train_many`
     draws its starts from ``init_fn(key)``; a grid of given starts is trained here instead, with
     the same per-step semantics.) ``method``: ``"vmap"`` for any loss; ``"batched"`` (taken by
     ``"auto"`` for an MLP loss of :func:`landscape.objectives.loss`) trains with the run axis

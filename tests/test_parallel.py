@@ -23,7 +23,7 @@ import pytest
 
 import landscape as ls
 from landscape import parallel
-from landscape.store import ResultsDir, result_arrays, train_resumable
+from landscape.store import ResultsDir, StoreError, result_arrays, train_resumable
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
 ROOT = str(Path(ls.__file__).resolve().parents[1])
@@ -117,7 +117,7 @@ sys.path.insert(0, sys.argv[4])
 from test_parallel import multi_process_plan
 plan = multi_process_plan()
 result = train_resumable(plan, ResultsDir(folder), "runs", progress=False)
-np.savez(f"{folder}/process_{pid}.npz", cores=cores, local=jax.local_device_count(),
+np.savez(f"{folder}/process_{pid}.npz", cores=cores, local=plan.n_devices,
          processes=jax.process_count(), **result_arrays(result))
 """
 
@@ -152,11 +152,12 @@ def four_devices_process():
 
 
 def multi_process_plan():
-    """The plan of the two-process test: 3 chunks, so process 0 trains two and process 1 one."""
+    """The plan of the two-process test: 3 chunks, so process 0 trains two and process 1 one,
+    each chunk split over the process's 2 devices (64 runs each)."""
     model = ls.mlp([2, 2, 1])
     return ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
-                            optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(7), n_runs=150,
-                            steps=30, record_every=10, chunk_size=64, trajectory_runs=[3, 100],
+                            optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(7), n_runs=300,
+                            steps=30, record_every=10, chunk_size=128, trajectory_runs=[3, 200],
                             success=ls.objectives.success(model))
 
 
@@ -184,6 +185,15 @@ def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
             assert (int(got["cores"]), int(got["local"]), int(got["processes"])) == (2, 2, 2)
             for name, arr in single.items():
                 np.testing.assert_array_equal(got[name], arr, err_msg=f"process {pid}: {name}")
+
+
+def test_a_chunk_another_process_did_not_write_raises_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # as process 0 of 2 whose partner
+    monkeypatch.setattr(parallel, "wait_for_processes", lambda name: None)  # wrote nothing
+    with pytest.raises(StoreError, match=r"chunks/runs_00001.npz is missing after all 2 processes "
+                                         r"finished \(process 1 trained it\); is .* shares"):
+        train_resumable(multi_process_plan(), ResultsDir(tmp_path), "runs", progress=False)
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["runs_00000.npz", "runs_00002.npz"]
 
 
 # ----------------------------------------------------------------------------- in-process
