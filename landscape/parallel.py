@@ -159,7 +159,7 @@ def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
     """``block_fn(xs_block, *shared)`` over the leading axis of the pytree ``xs``, in blocks.
 
     ``xs`` (leaves ``(n, ...)``) is padded to whole blocks of ``block`` points, the same number
-    of blocks on every device of ``mesh`` (padding repeats the first rows), each device maps
+    of blocks on every device of ``mesh`` used (padding repeats rows from the first), each maps
     ``block_fn`` over its blocks with ``lax.map``, and the outputs (leaves ``(block, ...)`` per
     block) come back joined, leaves ``(n, ...)``. ``shared`` goes to every call unsplit. A
     point's result does not depend on the device count: when there are several blocks, only
@@ -176,8 +176,8 @@ def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
     n_dev = min(mesh_size(mesh), -(-n_blocks // 2))  # devices with at least two blocks
     if n_dev < mesh_size(mesh):
         mesh = Mesh(mesh.devices.flat[:n_dev], (AXIS,))
-    per_device = -(-n_blocks // n_dev)
-    total = per_device * block * n_dev
+    blocks_each = -(-n_blocks // n_dev)
+    total = blocks_each * block * n_dev
     if total != n:
         rows = jnp.arange(total) % n
         xs = jax.tree.map(lambda a: jnp.take(a, rows, axis=0), xs)
