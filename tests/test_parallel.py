@@ -47,13 +47,17 @@ def diff(a, b):
     return [str(i) for i, (x, y) in enumerate(zip(la, lb))
             if np.shape(x) != np.shape(y) or not np.array_equal(x, y)]
 
+def arrays_diff(a, b):
+    a, b = result_arrays(a), result_arrays(b)
+    return sorted(set(a) ^ set(b)) + [k for k in a if k in b and not np.array_equal(a[k], b[k])]
+
 def train_diff(name, loss, init, opt, data, one_chunk, many_chunk, **kw):
     plan = ls.plan_training(loss, init, opt, data, chunk_size=many_chunk, **kw)
     out[name + "_describe"] = plan.describe()
     one = ls.train_many(loss, init, opt, data, devices=1, chunk_size=one_chunk, progress=False, **kw)
     many = ls.train_many(loss, init, opt, data, chunk_size=many_chunk, progress=False, **kw)
-    a, b = result_arrays(one), result_arrays(many)
-    out[name] = sorted(set(a) ^ set(b)) + [k for k in a if k in b and not np.array_equal(a[k], b[k])]
+    out[name] = arrays_diff(one, many)
+    return one
 
 model = ls.mlp([2, 2, 1])
 xor = ls.datasets.xor()
@@ -62,13 +66,12 @@ init = ls.inits.normal(model, 1.0)
 common = dict(key=jax.random.key(0), n_runs=600, steps=20, record_every=10)
 scale = np.linspace(0.5, 2.0, 600)
 # chunks of 250 runs: 4 devices x 64 (the last chunk, 100 runs, padded); one device: 640 at once
-train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 600, 250, init_scale=scale,
-           trajectory_runs=[0, 63, 64, 300, 599], success=ls.objectives.success(model), **common)
-last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]], progress=False,
-                     trajectory_runs=[0, 599], **common)
-first = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=1, progress=False,
-                      trajectory_runs=[0, 599], **common)
-out["train_on_last_device"] = diff(result_arrays(first), result_arrays(last))
+fast = dict(init_scale=scale, trajectory_runs=[0, 63, 64, 300, 599],
+            success=ls.objectives.success(model), **common)
+first = train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 600, 250, **fast)
+last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]],
+                     chunk_size=600, progress=False, **fast)
+out["train_on_last_device"] = arrays_diff(first, last)
 lrs = np.linspace(0.1, 1.0, 600)
 train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
            600, 250, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
@@ -77,7 +80,8 @@ train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learnin
 out["small_chunk_describe"] = ls.plan_training(loss, init, optax.sgd(0.5), xor, key=0, n_runs=100,
                                                steps=2).describe()
 
-points = ls.initial_params(init, jax.random.key(1), np.arange(500))  # 8 blocks of 63: 2 a device
+rng = np.random.default_rng(1)  # 500 points: 8 blocks of 63, 2 a device
+points = jax.tree.map(lambda a: rng.normal(size=(500,) + a.shape).astype(np.float32), init(jax.random.key(1)))
 cv = ls.curvature
 out["hessian"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
                       cv.hessian_batched(loss, points, xor))
