@@ -418,6 +418,7 @@ def main(argv=None):
         if not hasattr(os, "sched_setaffinity") or not 1 <= args.cpus <= len(os.sched_getaffinity(0)):
             parser.error(f"--cpus {args.cpus}: expected 1..{len(os.sched_getaffinity(0))} on Linux")
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cpus])
+    ls.parallel.use_host_cores()  # one CPU device per usable core, before JAX starts
     names = [c for c in args.cases.split(",") if c]
     unknown = [c for c in names if c not in CASES]
     if unknown:

@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 
+from . import parallel
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
                          parse_overrides, read_config_file, run_experiment, save_figures)
 from .report import write_report
@@ -240,6 +241,8 @@ def _command(args) -> int:
 
 
 def main(argv=None) -> int:
+    if argv is None:  # run as the `landscape` program: one CPU device per core (before JAX starts)
+        parallel.use_host_cores()
     args = _parser().parse_args(argv)
     try:
         return _command(args)

@@ -9,10 +9,13 @@ Conventions
   ``jax.flatten_util.ravel_pytree(params)``; ``ravel_pytree(params)[1]`` turns a flat vector
   (e.g. a Ritz vector) back into a pytree.
 - ``<name>_batched`` is the same computation over a leading axis of ``params`` (one point per
-  row), vmapped inside one compiled program; ``chunk_size`` (optional) bounds memory by mapping
-  over chunks of that many points (``lax.map(..., batch_size=chunk_size)``), with the same
-  results. Functions that draw random numbers give point ``i`` the key
-  ``jax.random.fold_in(key, i)``, so its result does not depend on the batch or the chunking.
+  row) in one compiled program: vmapped over equal blocks of points
+  (:func:`landscape.parallel.point_block`; ``chunk_size``, optional, bounds the points per block
+  and so the memory), a ``lax.map`` over the blocks, the blocks spread over the local devices
+  (``devices``: ``None`` all, an int ``n`` the first ``n``, or a sequence of devices). A point's
+  numbers do not depend on the device count, and agree across chunk sizes to rounding.
+  Functions that draw random numbers give point ``i`` the key ``jax.random.fold_in(key, i)``,
+  so its result does not depend on the batch or the chunking.
 - Public functions are compiled with ``jax.jit`` (``loss_fn`` and Python options are static,
   so pass the *same* ``loss_fn`` object to reuse the compiled program); they also work inside a
   user's ``jit`` and ``vmap``. Python-level arguments are checked before tracing and raise
@@ -66,6 +69,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from . import parallel
 from ._tree import float_leaves
 
 __all__ = [
@@ -289,33 +293,33 @@ def _eps(dtype) -> float:
 # dispatch: one jitted entry point for every function, single or batched
 
 
-def _map_points(fn, xs, chunk_size):
-    if chunk_size is None:
-        return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=chunk_size)
-
-
-@functools.partial(jax.jit, static_argnames=("impl", "loss_fn", "static", "batched", "chunk_size"))
-def _run(impl, loss_fn, params, data, key, mapped, shared, *, static, batched, chunk_size):
-    """``impl(loss_fn, params, data, key, mapped, **shared, **dict(static))`` for one point, or
-    mapped over the leading axis of ``params`` and ``mapped`` with per-point keys."""
+@functools.partial(jax.jit, static_argnames=("impl", "loss_fn", "static", "block", "mesh"))
+def _run(impl, loss_fn, params, data, key, mapped, shared, *, static, block, mesh):
+    """``impl(loss_fn, params, data, key, mapped, **shared, **dict(static))`` for one point
+    (``block=None``), or over the leading axis of ``params`` and ``mapped`` with per-point
+    keys, in blocks of ``block`` points spread over the devices of ``mesh``."""
     opts = dict(static)
 
-    def one(args):
+    def one(args, data, shared):
         p, k, m = args
         return impl(loss_fn, p, data, k, m, **shared, **opts)
 
-    if not batched:
-        return one((params, key, mapped))
+    if block is None:
+        return one((params, key, mapped), data, shared)
     n = jax.tree_util.tree_leaves(params)[0].shape[0]
     keys = None if key is None else jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
-    return _map_points(one, (params, keys, mapped), chunk_size)
+    return parallel.map_blocks(jax.vmap(one, in_axes=(0, None, None)), (params, keys, mapped),
+                               (data, shared), block=block, mesh=mesh)
 
 
 def _call(impl, loss_fn, params, data, *, key=None, mapped=None, shared=None, static=(),
-          batched=False, chunk_size=None):
+          batched=False, chunk_size=None, devices=None):
+    block = mesh = None
+    if batched:
+        block = parallel.point_block(jax.tree_util.tree_leaves(params)[0].shape[0], chunk_size)
+        mesh = parallel.local_mesh(devices)
     return _run(impl, loss_fn, params, data, key, mapped, shared or {},
-                static=tuple(static), batched=batched, chunk_size=chunk_size)
+                static=tuple(static), block=block, mesh=mesh)
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,13 +686,13 @@ def hvp(loss_fn, params, data, v):
     return _call(impl, loss_fn, params, data, mapped=v)
 
 
-def hvp_batched(loss_fn, params, data, v, *, chunk_size=None):
+def hvp_batched(loss_fn, params, data, v, *, chunk_size=None, devices=None):
     """:func:`hvp` for each row of ``params`` with the matching row of ``v``."""
     _check_loss_fn(loss_fn)
     mode = _check_v(params, v, True)
     impl = _hvp_impl if mode == "tree" else _hvp_flat_impl
     return _call(impl, loss_fn, params, data, mapped=v, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def hessian(loss_fn, params, data):
@@ -698,12 +702,12 @@ def hessian(loss_fn, params, data):
     return _call(_hessian_impl, loss_fn, params, data)
 
 
-def hessian_batched(loss_fn, params, data, *, chunk_size=None):
+def hessian_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
     """Dense Hessians ``(batch, n_params, n_params)`` of each row of ``params``."""
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_hessian_impl, loss_fn, params, data, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def hessian_eigh(loss_fn, params, data):
@@ -714,12 +718,12 @@ def hessian_eigh(loss_fn, params, data):
     return _call(_eigh_impl, loss_fn, params, data)
 
 
-def hessian_eigh_batched(loss_fn, params, data, *, chunk_size=None):
+def hessian_eigh_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
     """:func:`hessian_eigh` of each row of ``params``: ``(batch, n)`` and ``(batch, n, n)``."""
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_eigh_impl, loss_fn, params, data, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 # --------------------------------------------------------------------------------------------
@@ -744,13 +748,14 @@ def lanczos(loss_fn, params, data, *, key, num_steps):
                  static=(("num_steps", m),))
 
 
-def lanczos_batched(loss_fn, params, data, *, key, num_steps, chunk_size=None):
+def lanczos_batched(loss_fn, params, data, *, key, num_steps, chunk_size=None, devices=None):
     """:func:`lanczos` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``)."""
     _check_loss_fn(loss_fn)
     n, _, _ = _point_info(params, True)
     m = _check_steps(num_steps, n, None)
     return _call(_lanczos_impl, loss_fn, params, data, key=_check_key(key),
-                 static=(("num_steps", m),), batched=True, chunk_size=_check_chunk(chunk_size))
+                 static=(("num_steps", m),), batched=True, chunk_size=_check_chunk(chunk_size),
+                 devices=devices)
 
 
 def _extreme_args(params, batched, k, num_steps):
@@ -774,12 +779,13 @@ def extreme_eigenpairs(loss_fn, params, data, *, k, key, num_steps=None):
     return _call(_extreme_impl, loss_fn, params, data, key=_check_key(key), static=static)
 
 
-def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, num_steps=None, chunk_size=None):
+def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, num_steps=None, chunk_size=None,
+                               devices=None):
     """:func:`extreme_eigenpairs` for each row of ``params``."""
     _check_loss_fn(loss_fn)
     static = _extreme_args(params, True, k, num_steps)
     return _call(_extreme_impl, loss_fn, params, data, key=_check_key(key), static=static,
-                 batched=True, chunk_size=_check_chunk(chunk_size))
+                 batched=True, chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def _trace_args(num_probes, method):
@@ -807,13 +813,13 @@ def hessian_trace(loss_fn, params, data, *, key, num_probes=30, method="hutch++"
 
 
 def hessian_trace_batched(loss_fn, params, data, *, key, num_probes=30, method="hutch++",
-                          chunk_size=None):
+                          chunk_size=None, devices=None):
     """:func:`hessian_trace` for each row of ``params``."""
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_trace_impl, loss_fn, params, data, key=_check_key(key),
                  static=_trace_args(num_probes, method), batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def _slq_args(params, batched, num_steps, num_probes, probes):
@@ -852,13 +858,13 @@ def spectral_density(loss_fn, params, data, *, key, num_steps=None, num_probes=N
 
 
 def spectral_density_batched(loss_fn, params, data, *, key, num_steps=None, num_probes=None,
-                             probes=None, chunk_size=None):
+                             probes=None, chunk_size=None, devices=None):
     """:func:`spectral_density` for each row of ``params`` (``probes``, if given, carry the
     batch axis too: ``(batch, num_probes, n_params)``)."""
     _check_loss_fn(loss_fn)
     static = _slq_args(params, True, num_steps, num_probes, probes)
     return _call(_slq_impl, loss_fn, params, data, key=_check_key(key), mapped=probes,
-                 static=static, batched=True, chunk_size=_check_chunk(chunk_size))
+                 static=static, batched=True, chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 @jax.jit
@@ -924,13 +930,14 @@ def restricted_hessian(loss_fn, params, data, basis, *, ortho_tol=None):
     return _call(_restricted_impl, loss_fn, params, data, shared={"basis": basis})
 
 
-def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, chunk_size=None):
+def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, chunk_size=None,
+                               devices=None):
     """:func:`restricted_hessian` of each row of ``params``, one shared ``basis``."""
     _check_loss_fn(loss_fn)
     n, dtype, _ = _point_info(params, True)
     _check_basis(basis, n, dtype, ortho_tol)
     return _call(_restricted_impl, loss_fn, params, data, shared={"basis": basis}, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def block_slices(params):
@@ -959,12 +966,12 @@ def layer_hessians(loss_fn, params, data):
     return _call(_layers_impl, loss_fn, params, data)
 
 
-def layer_hessians_batched(loss_fn, params, data, *, chunk_size=None):
+def layer_hessians_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
     """:func:`layer_hessians` of each row of ``params`` (blocks gain a leading batch axis)."""
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_layers_impl, loss_fn, params, data, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 # --------------------------------------------------------------------------------------------
@@ -994,13 +1001,13 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
 
 
 def classify_batched(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None,
-                     chunk_size=None):
+                     chunk_size=None, devices=None):
     """:func:`classify` for each row of ``params``."""
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     return _call(_classify_impl, loss_fn, params, data,
                  shared=_classify_args(dtype, grad_tol, rtol, atol), batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def classify_spectrum(eigenvalues, grad_norm, *, grad_tol=None, rtol=None, atol=None):
@@ -1077,14 +1084,14 @@ def search_lower(loss_fn, params, data, *, key, radius=0.1, num_directions=64, n
 
 def search_lower_batched(loss_fn, params, data, *, key, radius=0.1, num_directions=64,
                          num_points=8, curvature=None, num_starts=8, num_steps=100,
-                         loss_rtol=None, loss_atol=None, chunk_size=None):
+                         loss_rtol=None, loss_atol=None, chunk_size=None, devices=None):
     """:func:`search_lower` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``)."""
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     static, shared = _search_args(dtype, radius, num_directions, num_points, curvature,
                                   num_starts, num_steps, loss_rtol, loss_atol)
     return _call(_search_impl, loss_fn, params, data, key=_check_key(key), static=static,
-                 shared=shared, batched=True, chunk_size=_check_chunk(chunk_size))
+                 shared=shared, batched=True, chunk_size=_check_chunk(chunk_size), devices=devices)
 
 
 def _refine_args(dtype, method, max_steps, tol, optimizer):
@@ -1124,10 +1131,10 @@ def refine(loss_fn, params, data, *, method="newton", max_steps=100, tol=None, o
 
 
 def refine_batched(loss_fn, params, data, *, method="newton", max_steps=100, tol=None,
-                   optimizer=None, chunk_size=None):
+                   optimizer=None, chunk_size=None, devices=None):
     """:func:`refine` for each row of ``params``; ``converged`` says which rows got there."""
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     impl, static, shared = _refine_args(dtype, method, max_steps, tol, optimizer)
     return _call(impl, loss_fn, params, data, static=static, shared=shared, batched=True,
-                 chunk_size=_check_chunk(chunk_size))
+                 chunk_size=_check_chunk(chunk_size), devices=devices)

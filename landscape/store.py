@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from . import parallel
 from .train import TrainPlan, TrainResult, concat_results, progress_bar
 
 __all__ = ["StoreError", "ResultsDir", "package_versions", "result_arrays", "result_from_arrays",
@@ -208,18 +209,40 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
 
     Re-running after an interruption loads the finished chunks and trains only the rest; the
     joined result is bit-identical to an uninterrupted run (each chunk is deterministic).
+
+    With several processes (after :func:`jax.distributed.initialize`, ``results`` on a file
+    system they all see), process ``p`` trains the chunks ``c`` with ``c % process_count == p``
+    (:func:`landscape.parallel.process_chunks`), all processes wait for each other
+    (:func:`landscape.parallel.wait_for_processes`), and each returns the whole result, read
+    from the chunk files: bit-identical to a one-process run.
     """
     like = jax.eval_shape(plan.spec.init_fn, jax.random.key(0))
-    parts = []
-    for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress, desc=tag):
-        name = f"chunks/{tag}_{c:05d}"
-        if results.has(name):
-            part = result_from_arrays(results.read_arrays(name), like)
-            start, stop = plan.chunk_bounds(c)
-            if part.n_runs != stop - start:
-                raise StoreError(f"{name}.npz holds {part.n_runs} runs, expected {stop - start}")
-        else:
-            part = plan.run_chunk(c)
-            results.write_arrays(name, result_arrays(part))
-        parts.append(part)
+    trained = {}
+    mine = parallel.process_chunks(plan.n_chunks)
+    for c in progress_bar(mine, len(mine), progress, desc=tag):
+        if not results.has(_chunk_name(tag, c)):
+            trained[c] = plan.run_chunk(c)
+            results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]))
+    parallel.wait_for_processes(f"landscape.store.train_resumable:{tag}")
+    parts = [trained[c] if c in trained else _read_chunk(plan, results, tag, c, like)
+             for c in range(plan.n_chunks)]
     return concat_results(parts) if len(parts) > 1 else parts[0]
+
+
+def _chunk_name(tag: str, c: int) -> str:
+    return f"chunks/{tag}_{c:05d}"
+
+
+def _read_chunk(plan: TrainPlan, results: ResultsDir, tag: str, c: int, like) -> TrainResult:
+    """Chunk ``c`` from its file, checked to hold the runs ``plan.chunk_bounds(c)``."""
+    name = _chunk_name(tag, c)
+    if not results.has(name):
+        count = jax.process_count()
+        raise StoreError(f"{name}.npz is missing after all {count} processes finished (process "
+                         f"{c % count} trained it); is {str(results.path)!r} on a file system "
+                         "every process shares?")
+    part = result_from_arrays(results.read_arrays(name), like)
+    start, stop = plan.chunk_bounds(c)
+    if part.n_runs != stop - start:
+        raise StoreError(f"{name}.npz holds {part.n_runs} runs, expected {stop - start}")
+    return part

@@ -55,10 +55,12 @@ Slices
 :func:`slice_1d` evaluates ``metric(center + t d)`` for ``t`` in any 1-D grid and :func:`slice_2d`
 ``metric(center + a d1 + b d2)`` on the product of two 1-D grids; ``values[i, j]`` belongs to
 ``(alphas[i], betas[j])`` (``indexing="ij"``, shape ``(len(alphas), len(betas))``, any lengths).
-All points are evaluated by **one** jitted program: a ``vmap`` over points, and, when there are
-more points than ``chunk_size``, a ``lax.map`` over equal chunks (the grid is padded to whole
-chunks), so memory is bounded and there is one compilation. The default chunk fits a budget of
-about 2**24 floats of working set, estimated from the number of params and the data size (a
+All points are evaluated by **one** jitted program: a ``vmap`` over equal blocks of points
+(:func:`landscape.parallel.point_block`, the grid padded to whole blocks) and a ``lax.map`` over
+the blocks, spread over the local devices (``devices``: ``None`` all, an int ``n`` the first
+``n``, or a sequence of devices; the numbers do not depend on it), so memory is bounded and
+there is one compilation. ``chunk_size`` bounds the points per block; the default fits a budget
+of about 2**24 floats of working set, estimated from the number of params and the data size (a
 metric may declare ``floats_per_point(n_params)``, as :func:`min_eigenvalue` does). The ``metric``
 is a static argument: pass the same object again to reuse the compiled program.
 
@@ -103,7 +105,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._tree import float_leaves
 from . import curvature as cv
-from . import symmetry
+from . import parallel, symmetry
 from .models import Model
 from .objectives import Criterion, Loss
 from .train import STATUS_NONFINITE, STATUS_OK, progress_bar
@@ -737,24 +739,13 @@ def _data_floats(data) -> int:
     return sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(data))
 
 
-def _plan_chunks(metric, n_params, data, m, chunk_size):
-    """``(chunk, n_chunks)``: equal chunks covering ``m`` points (the last one padded)."""
+def _point_block(metric, n_params, data, m, chunk_size):
+    """Points per block for ``m`` points: at most ``chunk_size``, default within the budget."""
     if chunk_size is None:
         hint = getattr(metric, "floats_per_point", None)
         per = int(hint(n_params)) if callable(hint) else 4 * n_params + 8 * _data_floats(data) + 64
         chunk_size = max(1, _CHUNK_FLOATS // per)
-    n_chunks = -(-m // min(chunk_size, m))
-    chunk = -(-m // n_chunks)
-    return chunk, n_chunks
-
-
-def _chunked(fn, xs, n_chunks):
-    """``fn`` over the leading axis of ``xs`` (pytree), ``n_chunks`` equal chunks by lax.map."""
-    if n_chunks == 1:
-        return fn(xs)
-    split = jax.tree.map(lambda a: a.reshape((n_chunks, -1) + a.shape[1:]), xs)
-    out = jax.lax.map(fn, split)
-    return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+    return parallel.point_block(m, chunk_size)
 
 
 def _along(center, dirs, c, trailing):
@@ -767,36 +758,38 @@ def _along(center, dirs, c, trailing):
     return jax.tree.map(leaf, center, *dirs)
 
 
-def _slice_impl(center, dirs, coords, data, *, metric, n_chunks, batched):
+def _slice_impl(center, dirs, coords, data, *, metric, block, mesh, batched):
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
     if batched:
         fn = _batched_fn(metric)
-        block = lambda cs: fn(_along(center, dirs, cs.T, True), data)  # noqa: E731
+        per_block = lambda cs, center, dirs, data: fn(_along(center, dirs, cs.T, True), data)  # noqa: E731
     else:
-        block = jax.vmap(lambda c: metric(_along(center, dirs, c, False), data))
-    return _chunked(block, coords, n_chunks).astype(dtype), metric(center, data).astype(dtype)
+        per_block = jax.vmap(lambda c, center, dirs, data: metric(_along(center, dirs, c, False), data),
+                             in_axes=(0, None, None, None))
+    values = parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
+    return values.astype(dtype), metric(center, data).astype(dtype)
 
 
-def _points_impl(params, data, *, metric, n_chunks, batched):
+def _points_impl(params, data, *, metric, block, mesh, batched):
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
     if batched:
         fn = _batched_fn(metric)
-        block = lambda p: fn(jax.tree.map(lambda a: jnp.moveaxis(a, 0, -1), p), data)  # noqa: E731
+        per_block = lambda p, data: fn(jax.tree.map(lambda a: jnp.moveaxis(a, 0, -1), p), data)  # noqa: E731
     else:
-        block = jax.vmap(lambda p: metric(p, data))
-    return _chunked(block, params, n_chunks).astype(dtype)
+        per_block = jax.vmap(lambda p, data: metric(p, data), in_axes=(0, None))
+    return parallel.map_blocks(per_block, params, (data,), block=block, mesh=mesh).astype(dtype)
 
 
 @functools.lru_cache(maxsize=None)
 def _program(kind: str, batched: bool):
-    """One jitted program per (kind, method); the metric and chunking are static arguments."""
+    """One jitted program per (kind, method); the metric, block and mesh are static arguments."""
     options = None
     if batched and jax.default_backend() == "cpu":
         # as in train.py: XLA's experimental CPU fusion slows the point-axis-last program down
         options = {"xla_cpu_experimental_ynn_fusion_type": ""}
     impl = {"slice": _slice_impl, "points": _points_impl}[kind]
     return jax.jit(functools.partial(impl, batched=batched),
-                   static_argnames=("metric", "n_chunks"), compiler_options=options)
+                   static_argnames=("metric", "block", "mesh"), compiler_options=options)
 
 
 def _dtype_of(leaf):
@@ -829,41 +822,39 @@ def _check_scalar_metric(metric, params, data):
     _scalar_check(metric, _abstract(params), _abstract(data))
 
 
-def _evaluate_along(metric, center, dirs, coords, data, chunk_size, method, *, with_center=False):
+def _evaluate_along(metric, center, dirs, coords, data, chunk_size, method, mesh, *,
+                    with_center=False):
     """``metric(center + sum_i coords[:, i] d_i)`` for coords ``(m, k)`` (float64): NumPy ``(m,)``
     (and ``metric(center)``, computed in the same program, with ``with_center``)."""
     batched = _resolve_method(metric, method) == "batched"
     m = coords.shape[0]
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
-    chunk, n_chunks = _plan_chunks(metric, n_params, data, m, chunk_size)
+    block = _point_block(metric, n_params, data, m, chunk_size)
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
-    padded = np.zeros((chunk * n_chunks, coords.shape[1]), np.dtype(dtype))
-    padded[:m] = coords
-    out, center_value = _program("slice", batched)(center, tuple(dirs), padded, data,
-                                                   metric=metric, n_chunks=n_chunks)
-    values = np.asarray(out)[:m]
+    out, center_value = _program("slice", batched)(center, tuple(dirs), coords.astype(dtype), data,
+                                                   metric=metric, block=block, mesh=mesh)
+    values = np.asarray(out)
     return (values, float(center_value)) if with_center else values
 
 
-def evaluate_points(metric, params, data, *, chunk_size=None, method="auto") -> np.ndarray:
+def evaluate_points(metric, params, data, *, chunk_size=None, method="auto",
+                    devices=None) -> np.ndarray:
     """``metric(params[i], data)`` for each row of a batch ``params`` (leaves ``(m, ...)``), one
-    compiled program chunked like the slices. Returns NumPy ``(m,)``."""
+    compiled program in blocks like the slices. Returns NumPy ``(m,)``."""
     _check_metric(metric)
     leaves = float_leaves(params, "params")
     if any(np.ndim(leaf) < 1 for leaf in leaves) or len({np.shape(leaf)[0] for leaf in leaves}) != 1:
         raise ValueError("params of evaluate_points must share a leading batch axis on every leaf")
     chunk_size = _check_chunk(chunk_size)
+    mesh = parallel.local_mesh(devices)
     batched = _resolve_method(metric, method) == "batched"
     one = jax.tree.map(lambda a: a[0], params)
     _check_scalar_metric(metric, one, data)
     m = np.shape(leaves[0])[0]
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(one))
-    chunk, n_chunks = _plan_chunks(metric, n_params, data, m, chunk_size)
-    pad = chunk * n_chunks - m
-    if pad:
-        params = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), params)
-    out = _program("points", batched)(params, data, metric=metric, n_chunks=n_chunks)
-    return np.asarray(out)[:m]
+    block = _point_block(metric, n_params, data, m, chunk_size)
+    out = _program("points", batched)(params, data, metric=metric, block=block, mesh=mesh)
+    return np.asarray(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -914,7 +905,8 @@ class Slice2D(_PlaneLabels):
     metric_name: str
 
 
-def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="auto") -> Slice1D:
+def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="auto",
+             devices=None) -> Slice1D:
     """``metric(center + t d, data)`` for every ``t`` in the 1-D grid ``ts`` (one compiled call;
     see the module docstring for chunking and ``method``). Returns :class:`Slice1D`."""
     _check_metric(metric)
@@ -922,15 +914,16 @@ def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="au
     d, direction = _direction(direction, center, "direction")
     ts = _grid("ts", ts)
     chunk_size = _check_chunk(chunk_size)
+    mesh = parallel.local_mesh(devices)
     _check_method(method)
     _check_scalar_metric(metric, center, data)
     values, center_value = _evaluate_along(metric, center, [d], ts[:, None], data, chunk_size,
-                                           method, with_center=True)
+                                           method, mesh, with_center=True)
     return Slice1D(ts, values, center_value, direction, _metric_name(metric))
 
 
 def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
-             method="auto") -> Slice2D:
+             method="auto", devices=None) -> Slice2D:
     """``metric(center + a d1 + b d2, data)`` on the grid ``alphas x betas`` (any lengths), as
     one compiled call chunked to bounded memory. ``values`` has shape
     ``(len(alphas), len(betas))``. Returns :class:`Slice2D`."""
@@ -940,12 +933,13 @@ def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
     t2, d2 = _direction(d2, center, "d2")
     alphas, betas = _grid("alphas", alphas), _grid("betas", betas)
     chunk_size = _check_chunk(chunk_size)
+    mesh = parallel.local_mesh(devices)
     _check_method(method)
     _check_scalar_metric(metric, center, data)
     a, b = np.meshgrid(alphas, betas, indexing="ij")
     coords = np.stack([a.ravel(), b.ravel()], axis=1)
     values, center_value = _evaluate_along(metric, center, [t1, t2], coords, data, chunk_size,
-                                           method, with_center=True)
+                                           method, mesh, with_center=True)
     return Slice2D(alphas, betas, values.reshape(len(alphas), len(betas)), center_value, d1, d2,
                    _metric_name(metric))
 
@@ -975,7 +969,7 @@ class Interpolation:
 
 
 def interpolate(metric, a, b, data, *, ts=None, num=51, names=("a", "b"), chunk_size=None,
-                method="auto") -> Interpolation:
+                method="auto", devices=None) -> Interpolation:
     """The metric along the straight line from ``a`` to ``b`` and its barrier height.
 
     ``ts`` defaults to ``linspace(0, 1, num)``; values of ``t`` outside ``[0, 1]``
@@ -989,11 +983,12 @@ def interpolate(metric, a, b, data, *, ts=None, num=51, names=("a", "b"), chunk_
         ts = np.linspace(0.0, 1.0, _check_int("num", num, 2))
     ts = _grid("ts", ts)
     chunk_size = _check_chunk(chunk_size)
+    mesh = parallel.local_mesh(devices)
     _check_method(method)
     _check_scalar_metric(metric, a, data)
     d = jax.tree.map(lambda x, y: y - x, a, b)
     coords = np.concatenate([ts, [0.0, 1.0]])[:, None]
-    out = _evaluate_along(metric, a, [d], coords, data, chunk_size, method)
+    out = _evaluate_along(metric, a, [d], coords, data, chunk_size, method, mesh)
     values, v0, v1 = out[:-2], float(out[-2]), float(out[-1])
     inside = (ts >= 0) & (ts <= 1)
     cand_t = np.concatenate([ts[inside], [0.0, 1.0]])
@@ -1085,7 +1080,7 @@ class TrajectoryProjection:
 
 
 def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="trajectory",
-                       chunk_size=None, method="auto") -> TrajectoryProjection:
+                       chunk_size=None, method="auto", devices=None) -> TrajectoryProjection:
     """Project ``trajectory`` (leaves ``(T, ...)``) onto ``plane_`` (:class:`Plane`).
 
     With ``metric`` (and ``data``), also the metric along the true path and at the projected
@@ -1097,9 +1092,11 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
     true_values = plane_values = None
     if metric is not None:
         _check_metric(metric)
-        true_values = evaluate_points(metric, trajectory, data, chunk_size=chunk_size, method=method)
+        true_values = evaluate_points(metric, trajectory, data, chunk_size=chunk_size, method=method,
+                                      devices=devices)
         plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
-                                       coords, data, _check_chunk(chunk_size), method)
+                                       coords, data, _check_chunk(chunk_size), method,
+                                       parallel.local_mesh(devices))
     return TrajectoryProjection(coords, resid, true_values, plane_values, name,
                                 _metric_name(metric) if metric is not None else None)
 
@@ -1142,8 +1139,8 @@ def _finite_tree(tree):
                             [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)])
 
 
-def _train_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps, n_chunks):
-    """Train from ``center + c_0 d1 + c_1 d2`` for each row of ``coords``; runs vmapped."""
+def _train_impl(center, dirs, cs, data, *, loss_fn, optimizer, steps):
+    """Train from ``center + c_0 d1 + c_1 d2`` for each row of the block ``cs``; runs vmapped."""
     vg = jax.value_and_grad(loss_fn)
 
     def one(c):
@@ -1165,13 +1162,12 @@ def _train_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps, n_chun
         alive = alive & jnp.isfinite(final) & _finite_tree(p)
         return p, final, alive, start_loss, g0
 
-    return _chunked(jax.vmap(one), coords, n_chunks)
+    return jax.vmap(one)(cs)
 
 
-def _train_batched_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps, n_chunks):
+def _train_batched_impl(center, dirs, cs, data, *, loss_fn, optimizer, steps):
     """:func:`_train_impl` for an MLP loss with the run axis last (``Loss.batched``): the
-    trainer's fast path, same per-step semantics. ``n_chunks`` is 1 (chunks are a Python loop)."""
-    del n_chunks
+    trainer's fast path, same per-step semantics."""
 
     def vg(p):
         def total(q):
@@ -1187,7 +1183,7 @@ def _train_batched_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps
 
     init_fn = jax.vmap(optimizer.init, in_axes=-1, out_axes=-1)
     update_fn = jax.vmap(optimizer.update, in_axes=(-1, -1, -1), out_axes=(-1, -1))
-    start = _along(center, dirs, coords.T, True)
+    start = _along(center, dirs, cs.T, True)
     start_loss, g0 = vg(start)
 
     def step(carry, _):
@@ -1207,13 +1203,23 @@ def _train_batched_impl(center, dirs, coords, data, *, loss_fn, optimizer, steps
     return lead(p), final, alive, start_loss, lead(g0)
 
 
+def _train_blocks(center, dirs, coords, data, *, loss_fn, optimizer, steps, block, mesh, batched):
+    """The training of :func:`_train_impl` (or the batched one) for every row of ``coords``, in
+    blocks of ``block`` rows spread over the devices of ``mesh``."""
+    impl = functools.partial(_train_batched_impl if batched else _train_impl, loss_fn=loss_fn,
+                             optimizer=optimizer, steps=steps)
+    per_block = lambda cs, center, dirs, data: impl(center, dirs, cs, data)  # noqa: E731
+    return parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
+
+
 @functools.lru_cache(maxsize=None)
 def _train_program(batched: bool):
     options = None
     if batched and jax.default_backend() == "cpu":
         options = {"xla_cpu_experimental_ynn_fusion_type": ""}  # see _program
-    return jax.jit(_train_batched_impl if batched else _train_impl,
-                   static_argnames=("loss_fn", "optimizer", "steps", "n_chunks"), compiler_options=options)
+    return jax.jit(functools.partial(_train_blocks, batched=batched),
+                   static_argnames=("loss_fn", "optimizer", "steps", "block", "mesh"),
+                   compiler_options=options)
 
 
 def _loss_levels(final_loss, ok, levels):
@@ -1239,13 +1245,15 @@ def _loss_levels(final_loss, ok, levels):
 
 def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps, classify=None,
               label_names=None, loss_levels=None, chunk_size=None, method="auto",
-              progress=None) -> BasinMap:
+              devices=None, progress=None) -> BasinMap:
     """Train from every point ``center + a d1 + b d2`` of the grid and label where each run ends.
 
-    Training is full-batch with ``optimizer`` (any optax transformation) for ``steps`` steps, all
-    grid points of a chunk vmapped in one compiled ``lax.scan`` (one compilation for all chunks;
-    a progress bar over chunks when there are several). A run whose loss or gradient becomes
-    non-finite is frozen there and gets status ``nonfinite``. (:func:`landscape.train_many`
+    Training is full-batch with ``optimizer`` (any optax transformation) for ``steps`` steps,
+    the grid points vmapped in blocks (one compiled ``lax.scan`` each) spread over the local
+    ``devices`` (``None`` all; the numbers do not depend on it), one compilation for all calls
+    of at most ``chunk_size`` points per device, a progress bar over calls when there are
+    several. A run whose loss or gradient becomes non-finite is frozen there and gets status
+    ``nonfinite``. (:func:`landscape.train_many`
     draws its starts from ``init_fn(key)``; a grid of given starts is trained here instead, with
     the same per-step semantics.) ``method``: ``"vmap"`` for any loss; ``"batched"`` (taken by
     ``"auto"`` for an MLP loss of :func:`landscape.objectives.loss`) trains with the run axis
@@ -1266,6 +1274,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
         raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, e.g. optax.sgd(0.5)")
     steps = _check_int("steps", steps, 1)
     chunk_size = _check_chunk(chunk_size)
+    mesh = parallel.local_mesh(devices)
     if classify is not None and not callable(classify):
         raise TypeError(f"classify={classify!r} must be callable as classify(params_batch) -> labels")
     _check_method(method)
@@ -1280,16 +1289,20 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_FLOATS // (12 * n_params + 8 * _data_floats(data) + 64))
-    chunk = min(chunk_size, m)
-    n_chunks = -(-m // chunk)
-    padded = np.zeros((chunk * n_chunks, 2))
+    block = parallel.point_block(m, chunk_size)
+    n_dev = parallel.mesh_size(mesh)
+    per_device = min(chunk_size // block, -(-m // (block * n_dev))) * block  # points per call
+    per_call = per_device * n_dev
+    n_calls = -(-m // per_call)
+    padded = np.zeros((per_call * n_calls, 2))  # every call the same shape: one compilation
     padded[:m] = coords
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
     parts = []
-    for c in progress_bar(range(n_chunks), n_chunks, progress, desc="basin_map"):
-        cs = jnp.asarray(padded[c * chunk:(c + 1) * chunk], dtype)
-        parts.append(jax.device_get(_train_program(batched)(center, (t1, t2), cs, data, loss_fn=loss_fn,
-                                                   optimizer=optimizer, steps=steps, n_chunks=1)))
+    for c in progress_bar(range(n_calls), n_calls, progress, desc="basin_map"):
+        cs = jnp.asarray(padded[c * per_call:(c + 1) * per_call], dtype)
+        parts.append(jax.device_get(_train_program(batched)(
+            center, (t1, t2), cs, data, loss_fn=loss_fn, optimizer=optimizer, steps=steps,
+            block=block, mesh=mesh)))
     cat = lambda *xs: np.concatenate(xs, axis=0)[:m]  # noqa: E731
     final_params, final_loss, alive, start_loss, g0 = jax.tree.map(cat, *parts) if len(parts) > 1 else \
         jax.tree.map(lambda x: np.asarray(x)[:m], parts[0])
@@ -1372,7 +1385,7 @@ def _extent(values, margin):
 
 def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=None,
                    random_trajectories=None, alphas=None, betas=None, num=101, margin=0.15,
-                   grad_tol=None, chunk_size=None, method="auto") -> SymmetricView:
+                   grad_tol=None, chunk_size=None, method="auto", devices=None) -> SymmetricView:
     """The plane through the symmetric equilibrium that shows why a constant start stays stuck.
 
     ``equilibrium`` is the end of a trained-from-constant run (or the symmetric equilibrium of
@@ -1401,6 +1414,7 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     float_leaves(equilibrium, "equilibrium")
     num = _check_int("num", num, 2)
     margin = _check_number("margin", margin)
+    parallel.local_devices(devices)  # checked before the work below
     if const is not None:
         _check_batch_like("constant_trajectory", const, equilibrium, "equilibrium")
     n_random = 0
@@ -1417,11 +1431,12 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     (d2,) = breaking_directions(loss_fn, equilibrium, data, model=model, k=1)
     pl = Plane(equilibrium, d1, d2, np.zeros((1, 2)), ("equilibrium",))
     proj_const = (project_trajectory(pl, const, metric=loss_fn, data=data, name="constant start",
-                                     chunk_size=chunk_size, method=method)
+                                     chunk_size=chunk_size, method=method, devices=devices)
                   if const is not None else None)
     proj_rand = tuple(
         project_trajectory(pl, jax.tree.map(lambda a, i=i: a[i], rand), metric=loss_fn, data=data,
-                           name=f"random start {i + 1}", chunk_size=chunk_size, method=method)
+                           name=f"random start {i + 1}", chunk_size=chunk_size, method=method,
+                           devices=devices)
         for i in range(n_random))
     coords = [np.zeros((1, 2))] + [p.coords for p in ((proj_const,) if proj_const else ()) + proj_rand]
     coords = np.concatenate(coords)
@@ -1430,6 +1445,6 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     if betas is None:
         betas = np.linspace(*_extent(coords[:, 1], margin), num)
     surface = slice_2d(loss_fn, equilibrium, data, d1, d2, alphas, betas, chunk_size=chunk_size,
-                       method=method)
+                       method=method, devices=devices)
     return SymmetricView(pl, surface, proj_const, proj_rand, float(d2.info["eigenvalue"]),
                          d1.info["source"], surface.center_value)

@@ -32,12 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import parallel
 from .objectives import Criterion, Loss
 
 __all__ = [
     "STATUS_OK", "STATUS_NONFINITE", "STATUS_NAMES", "TrainResult", "TrainPlan",
     "plan_training", "train_many", "initial_params", "default_record_every", "concat_results",
-    "progress_bar", "OPTIMIZERS", "make_optimizer",
+    "progress_bar", "OPTIMIZERS", "make_optimizer", "estimate_chunk_size",
 ]
 
 STATUS_OK = 0
@@ -55,8 +56,12 @@ and matrix kernels depend on sizes. With widths that are multiples of ``RUN_BLOC
 generic path vmapping blocks of exactly ``RUN_BLOCK`` runs, a run's numbers do not depend on
 the chunk size, on ``n_runs`` or on the other runs.
 """
-# Per-run float budget of one chunk (outputs + working set), 2**26 floats = 256 MiB in float32.
-_CHUNK_FLOATS = 2**26
+_HOST_CHUNK_BYTES = 2**28
+"""Memory budget of one chunk where the device does not report its memory (the CPU): 256 MiB,
+shared by all host devices (they share the host's memory)."""
+_DEVICE_FRACTION = 0.5
+"""Share of each device's ``bytes_limit`` a chunk may use where the device reports it (GPUs);
+the rest is left to XLA's own buffers, the data and the caller's arrays."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +153,7 @@ class _Spec:
     trainable: tuple[bool, ...] | None
     n_traj: int
     fast: bool
+    mesh: jax.sharding.Mesh  # the local devices the run axis of a chunk is split over
 
 
 def _run_axis(spec: _Spec) -> int:
@@ -425,6 +431,28 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     return out
 
 
+def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
+    """:func:`_chunk_program` with the chunk's runs split evenly over the devices of
+    ``spec.mesh``: every device trains ``width / n_devices`` runs (a multiple of
+    :data:`RUN_BLOCK`), so each run's numbers are those of a one-device call."""
+    n_dev = parallel.mesh_size(spec.mesh)
+    local = spec.width // n_dev
+
+    def per_device(key, run_ids, data, hyper, scale, traj_idx):
+        if n_dev > 1:
+            first = jax.lax.axis_index(parallel.AXIS) * local
+            traj_idx = jnp.clip(traj_idx - first, 0, local - 1)
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, traj_idx)
+
+    sharded = (False, True, False, True, True, False)
+    out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale, traj_idx)
+    if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
+        owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
+        out["trajectory"] = jax.tree.map(
+            lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])
+    return out
+
+
 _FAST_CPU_OPTIONS = {
     # XLA's experimental CPU fusion made the run-axis-last program ~10x slower (jax 0.10).
     "xla_cpu_experimental_ynn_fusion_type": "",
@@ -453,7 +481,7 @@ def _cpu_options() -> dict:
 def _compiled(spec: _Spec):
     """One jitted program per spec: repeated calls with the same spec and shapes reuse it."""
     options = _cpu_options() if spec.fast and jax.default_backend() == "cpu" else {}
-    return jax.jit(functools.partial(_chunk_program, spec), compiler_options=options or None)
+    return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options or None)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -521,6 +549,7 @@ class TrainPlan:
     hyperparams: Mapping[str, np.ndarray]
     init_scale: np.ndarray | None
     trajectory_runs: np.ndarray | None
+    chunk_note: str = "chosen"  # how the chunk size was set, for describe()
 
     @property
     def chunk_size(self) -> int:
@@ -534,12 +563,53 @@ class TrainPlan:
     def record_steps(self) -> np.ndarray:
         return np.arange(0, self.spec.steps + 1, self.spec.record_every)
 
+    @property
+    def n_devices(self) -> int:
+        return parallel.mesh_size(self.spec.mesh)
+
+    def describe(self) -> str:
+        """One line saying how the runs are split, e.g. ``"1000 runs: 2 chunks of 512 (estimated
+        for 256 MiB host budget) on 2 cpu devices, generic path"``."""
+        platform = self.spec.mesh.devices.flat[0].platform
+        path = "fast path" if self.spec.fast else "generic path"
+        return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
+                f"{self.chunk_size} ({self.chunk_note}) on {self.n_devices} {platform} "
+                f"device{'s' * (self.n_devices > 1)}, {path}")
+
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size
         return start, min(start + self.chunk_size, self.n_runs)
 
+    def compiled_memory(self) -> int | None:
+        """Bytes the compiled chunk program needs on one device: arguments, outputs and
+        temporaries from XLA's ``memory_analysis()`` (``None`` where the backend does not say).
+        Compiles the program (the one :meth:`run_chunk` then reuses); trains nothing."""
+        inputs, _, _ = self._chunk_inputs(0)
+        stats = _compiled(self.spec).lower(*inputs).compile().memory_analysis()
+        if stats is None:
+            return None
+        return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
+
     def run_chunk(self, c: int) -> TrainResult:
         """Train the runs ``chunk_bounds(c)``; same compiled program for every chunk."""
+        inputs, real, traj_runs = self._chunk_inputs(c)
+        out = jax.device_get(_compiled(self.spec)(*inputs))
+        rows = lambda a: a[:real]  # noqa: E731
+        return TrainResult(
+            params=jax.tree.map(rows, out["params"]),
+            losses=rows(out["losses"]),
+            record_steps=self.record_steps,
+            grad_norm=_norms(jax.tree.map(rows, out["grads"])),
+            status=rows(out["status"]),
+            failed_step=rows(out["failed_step"]),
+            success_step=rows(out["success_step"]) if self.spec.success is not None else None,
+            trajectory=(jax.tree.map(lambda a: a[: len(traj_runs)], out["trajectory"])
+                        if traj_runs is not None else None),
+            trajectory_runs=traj_runs,
+        )
+
+    def _chunk_inputs(self, c: int):
+        """``(arguments of the chunk program, real runs in the chunk, its trajectory runs)``."""
         start, stop = self.chunk_bounds(c)
         size, real = self.spec.width, stop - start
         run_ids = jnp.arange(start, start + size, dtype=jnp.uint32)
@@ -557,21 +627,11 @@ class TrainPlan:
             local = np.zeros(self.spec.n_traj, np.int32)
             local[: len(traj_runs)] = traj_runs - start
             traj_idx = jnp.asarray(local)
-        out = _compiled(self.spec)(self.key, run_ids, self.data, hyper, scale, traj_idx)
-        out = jax.device_get(out)
-        rows = lambda a: a[:real]  # noqa: E731
-        return TrainResult(
-            params=jax.tree.map(rows, out["params"]),
-            losses=rows(out["losses"]),
-            record_steps=self.record_steps,
-            grad_norm=_norms(jax.tree.map(rows, out["grads"])),
-            status=rows(out["status"]),
-            failed_step=rows(out["failed_step"]),
-            success_step=rows(out["success_step"]) if self.spec.success is not None else None,
-            trajectory=(jax.tree.map(lambda a: a[: len(traj_runs)], out["trajectory"])
-                        if traj_runs is not None else None),
-            trajectory_runs=traj_runs,
-        )
+        return (self.key, run_ids, self.data, hyper, scale, traj_idx), real, traj_runs
+
+
+def _itemsize(leaves) -> int:
+    return max(np.dtype(leaf.dtype).itemsize for leaf in leaves)
 
 
 def _norms(tree) -> np.ndarray:
@@ -582,14 +642,36 @@ def _norms(tree) -> np.ndarray:
     return np.sqrt(sum(np.sum(a * a, axis=1) for a in leaves)).astype(dtype)
 
 
-def _default_chunk_size(n_runs: int, n_params: int, n_records: int, n_samples: int, n_out: int) -> int:
-    """Runs per chunk such that a chunk's floats stay within :data:`_CHUNK_FLOATS`.
+def estimate_chunk_size(n_params: int, n_records: int, n_samples: int, n_out: int,
+                        memory_bytes: int, *, n_hidden: int = 0, itemsize: int = 4) -> int:
+    """The most runs per chunk whose estimated memory fits ``memory_bytes``.
 
-    Per run: the loss history twice (the program's record buffer and the ``(runs, records)``
-    result it is transposed into), params, gradients and optimizer state, and the outputs.
+    Per run, in floats of ``itemsize`` bytes: the loss history twice (the program's record
+    buffer and the ``(runs, records)`` result it is transposed into), params, gradients and
+    optimizer state (``8 n_params`` in all), the activations of the forward and backward pass
+    (``4 n_samples (n_out + n_hidden)``; ``n_hidden``: the input and hidden units of an MLP, 0
+    when unknown) and 64 for the per-run scalars. The estimate is conservative against
+    ``memory_analysis()`` of compiled chunk programs on the CPU (see tests/test_parallel.py).
+    Raises ``ValueError`` when not even one run fits.
+
+    >>> estimate_chunk_size(9, 101, 4, 1, 2**20, n_hidden=4)  # XOR 2-2-1, 101 records, 1 MiB
+    627
     """
-    per_run = 2 * n_records + 8 * n_params + 4 * max(n_samples, 1) * max(n_out, 1) + 64
-    return max(1, min(n_runs, _CHUNK_FLOATS // per_run))
+    per_run = itemsize * (2 * n_records + 8 * n_params + 4 * max(n_samples, 1) * (n_out + n_hidden) + 64)
+    if memory_bytes < per_run:
+        raise ValueError(f"memory_bytes={memory_bytes} is less than one run needs (about {per_run} "
+                         "bytes); pass a smaller record history or an explicit chunk_size")
+    return int(memory_bytes // per_run)
+
+
+def _chunk_memory(mesh) -> tuple[int, str]:
+    """Bytes one chunk may use on the devices of ``mesh``, and where the figure comes from."""
+    per_device = parallel.device_memory(mesh)
+    n_dev = parallel.mesh_size(mesh)
+    if per_device is None:
+        return _HOST_CHUNK_BYTES, f"{_HOST_CHUNK_BYTES >> 20} MiB host budget"
+    budget = int(per_device * _DEVICE_FRACTION)
+    return budget * n_dev, f"{_DEVICE_FRACTION:.0%} of {per_device / 2**30:.1f} GiB per device"
 
 
 def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
@@ -597,7 +679,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
                   chunk_size: int | None = None, success: Callable | None = None,
                   batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
                   init_scale=None, trainable=None, trajectory_runs=None,
-                  method: str = "auto") -> TrainPlan:
+                  method: str = "auto", devices=None) -> TrainPlan:
     """Validate the arguments of :func:`train_many` and build its :class:`TrainPlan`.
 
     Every check runs before any tracing or compilation; errors name the argument and value.
@@ -620,6 +702,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
         chunk_size = min(_check_count("chunk_size", chunk_size), n_runs)
     if method not in _METHODS:
         raise ValueError(f"method={method!r} is not known; expected one of {_METHODS}")
+    mesh = parallel.local_mesh(devices)
     if success is not None and not callable(success):
         raise TypeError(f"success={success!r} must be callable as success(params, data) -> bool")
     key = _as_key(key)
@@ -676,18 +759,31 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
     n_params = sum(math.prod(s.shape) for s in leaves)
     n_records = steps // record_every + 1
     n_out = getattr(getattr(loss_fn, "model", None), "n_out", 1)
+    n_dev = parallel.mesh_size(mesh)
+    chunk_note = "chosen"
     if chunk_size is None:
-        chunk_size = _default_chunk_size(n_runs, n_params, n_records, n_samples, n_out)
-    width = -(-chunk_size // RUN_BLOCK) * RUN_BLOCK
+        memory, source = _chunk_memory(mesh)
+        model = getattr(loss_fn, "model", None)
+        n_hidden = sum(model.sizes[:-1]) if model is not None else 0
+        chunk_size = min(n_runs, estimate_chunk_size(n_params, n_records, n_samples, n_out, memory,
+                                                     n_hidden=n_hidden, itemsize=_itemsize(leaves)))
+        whole = RUN_BLOCK * n_dev  # no padded runs in full chunks
+        chunk_size = chunk_size // whole * whole if whole < chunk_size < n_runs else chunk_size
+        chunk_note = f"estimated for {source}"
+    if devices is None and n_dev > 1:  # no device without a whole block of runs
+        n_dev = min(n_dev, -(-chunk_size // RUN_BLOCK))
+        mesh = parallel.local_mesh(n_dev)
+    width = parallel.padded_count(chunk_size, RUN_BLOCK, n_dev)
     spec = _Spec(
         loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
         record_every=record_every, width=width, batch_size=batch_size,
         n_samples=n_samples, hyper_names=tuple(sorted(hyper)), scaled=scale is not None,
-        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast)
+        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast,
+        mesh=mesh)
     data = jax.tree.map(jnp.asarray, data)
     return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
                      hyperparams=hyper, init_scale=scale,
-                     trajectory_runs=traj if spec.n_traj else None)
+                     trajectory_runs=traj if spec.n_traj else None, chunk_note=chunk_note)
 
 
 def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many"):
@@ -703,7 +799,7 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
                chunk_size: int | None = None, success: Callable | None = None,
                batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
                init_scale=None, trainable=None, trajectory_runs=None, method: str = "auto",
-               progress: bool | None = None) -> TrainResult:
+               devices=None, progress: bool | None = None) -> TrainResult:
     """Train ``n_runs`` networks from ``init_fn`` starts with ``optimizer`` for ``steps`` steps.
 
     Args:
@@ -715,8 +811,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       n_runs, steps: positive integers.
       record_every: record the loss (and trajectories) every this many steps; must divide
         ``steps``. Default: the smallest divisor giving at most 100 records.
-      chunk_size: runs per compiled call (the last chunk is padded). Default: as many as fit a
-        256 MiB working budget. Results do not depend on it.
+      chunk_size: runs per compiled call, all devices together (the last chunk is padded).
+        Default: as many as fit a 256 MiB working budget. Results do not depend on it.
       success: ``success(params, data) -> bool`` (e.g. ``objectives.success(model)``); its first
         holding step per run comes back as ``success_step``.
       batch_size: minibatch size, reshuffled per run every epoch; ``None`` = full batch.
@@ -727,6 +823,9 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       trajectory_runs: indices of runs whose params are recorded every ``record_every`` steps.
       method: ``"auto"`` (fast run-axis-last path when possible), ``"vmap"`` (generic) or
         ``"batched"`` (fast path, error if not possible).
+      devices: the local devices each chunk's runs are split over (each device trains a
+        multiple of 64 runs): ``None`` all of them, or as many as the chunk fills with 64 runs
+        each; an int ``n`` the first ``n``; or a sequence of devices. Results do not depend on it.
       progress: progress bar over chunks; default: on when there is more than one chunk.
 
     Returns:
@@ -744,7 +843,8 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
     plan = plan_training(loss_fn, init_fn, optimizer, data, key=key, n_runs=n_runs, steps=steps,
                          record_every=record_every, chunk_size=chunk_size, success=success,
                          batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
-                         trainable=trainable, trajectory_runs=trajectory_runs, method=method)
+                         trainable=trainable, trajectory_runs=trajectory_runs, method=method,
+                         devices=devices)
     chunks = [plan.run_chunk(c) for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress)]
     return concat_results(chunks) if len(chunks) > 1 else chunks[0]
 

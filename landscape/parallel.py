@@ -1,0 +1,244 @@
+"""Spreading the run (or point) axis over devices and processes with JAX's own machinery.
+
+Devices. :func:`local_mesh` builds a 1-D :class:`jax.sharding.Mesh` over this process's devices
+with the axis name ``"runs"``; :func:`shard_runs` wraps a per-device program in
+:func:`jax.shard_map` so that every device runs the *same* program on its slice of the leading
+axis. Because each device's slice keeps the shapes a one-device call would use (whole blocks of
+runs or points, padded where the count does not divide), results are bit-identical to one
+device. :func:`map_blocks` is the one helper the batched analysis functions share: a function
+of a block of points, mapped over equal blocks with ``lax.map`` and the blocks spread over the
+devices. :func:`point_block` picks the block size from the number of points alone (never from
+the device count), which is what makes the numbers independent of the device count.
+
+Processes. With :func:`jax.distributed.initialize` every process trains its share of the
+chunks (:func:`process_chunks`: chunk ``c`` goes to process ``c % process_count``) and
+:func:`wait_for_processes` holds them until all are done (see :func:`landscape.store.train_resumable`
+and ``docs/scaling.md``).
+
+Host cores. On a CPU-only machine XLA keeps one core busy for the toolkit's small programs;
+:func:`use_host_cores` (called by the ``landscape`` command, never by a library import) exposes
+the cores as separate CPU devices so that the run axis is spread over them.
+
+>>> import jax, jax.numpy as jnp
+>>> from landscape import parallel
+>>> mesh = parallel.local_mesh()                      # all local devices, axis "runs"
+>>> f = jax.jit(lambda x: parallel.map_blocks(lambda b: b * 2.0, x, block=4, mesh=mesh))
+>>> f(jnp.arange(10.0)).shape
+(10,)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+
+__all__ = [
+    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
+    "point_block", "map_blocks", "process_chunks", "wait_for_processes", "use_host_cores",
+]
+
+AXIS = "runs"
+"""Name of the mesh axis the run/point axis is split along."""
+
+_BLOCK_TARGET = 64
+""":func:`point_block` splits ``n`` points into ``ceil(n / 64)`` blocks ..."""
+_MAX_BLOCKS = 16
+"""... but at most this many, so a one-device call pays little for the loop over them."""
+
+
+def local_devices(devices=None) -> tuple:
+    """The devices of this process to use: ``None`` all of them, an int ``n`` the first ``n``,
+    or a sequence of this process's devices. Checked before any tracing.
+
+    >>> len(local_devices(1))
+    1
+    """
+    available = jax.local_devices()
+    if devices is None:
+        return tuple(available)
+    if isinstance(devices, (bool, str)):
+        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of devices")
+    if isinstance(devices, (int, np.integer)):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices={devices!r} must be between 1 and the {len(available)} local "
+                             f"{available[0].platform} devices of this process")
+        return tuple(available[: int(devices)])
+    if isinstance(devices, jax.Device):
+        devices = [devices]
+    try:
+        chosen = tuple(devices)
+    except TypeError:
+        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of "
+                        "devices (e.g. jax.local_devices()[:2])") from None
+    if not chosen:
+        raise ValueError("devices=() is empty; expected at least one device (or None for all)")
+    for d in chosen:
+        if d not in available:
+            raise ValueError(f"devices contains {d!r}, which is not a local device of this process; "
+                             f"expected some of {available}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"devices={devices!r} lists a device twice")
+    return chosen
+
+
+def local_mesh(devices=None) -> Mesh:
+    """1-D mesh with axis :data:`AXIS` over :func:`local_devices` ``(devices)``.
+
+    >>> local_mesh(1).shape
+    OrderedDict([('runs', 1)])
+    """
+    return Mesh(np.array(local_devices(devices)), (AXIS,))
+
+
+def mesh_size(mesh: Mesh | None) -> int:
+    """Number of devices of ``mesh`` (1 for ``None``)."""
+    return 1 if mesh is None else int(mesh.size)
+
+
+def device_memory(mesh: Mesh) -> int | None:
+    """Bytes each device of ``mesh`` may allocate (the smallest ``memory_stats()["bytes_limit"]``
+    among them), or ``None`` where the backend does not report it (the CPU)."""
+    limits = []
+    for device in mesh.devices.flat:
+        stats = device.memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        limits.append(int(stats["bytes_limit"]))
+    return min(limits)
+
+
+def padded_count(n: int, block: int, n_devices: int) -> int:
+    """Smallest multiple of ``block * n_devices`` that is ``>= n``: every device then holds the
+    same whole number of blocks.
+
+    >>> padded_count(200, 64, 4)
+    256
+    """
+    step = block * n_devices
+    return -(-n // step) * step
+
+
+def shard_runs(fn: Callable, mesh: Mesh | None, sharded: Sequence[bool]) -> Callable:
+    """``fn`` run once per device of ``mesh`` (:func:`jax.shard_map`).
+
+    Argument ``i`` is split along its leading axis over the devices when ``sharded[i]`` (its
+    length must be a multiple of the device count), else every device gets all of it. Every
+    output is joined along its leading axis in device order. ``fn`` itself when ``mesh`` is
+    ``None`` or just this process's first (default) device. Use inside :func:`jax.jit`.
+    """
+    if mesh is None or tuple(mesh.devices.flat) == (jax.local_devices()[0],):
+        return fn
+    in_specs = tuple(PartitionSpec(AXIS) if s else PartitionSpec() for s in sharded)
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(AXIS),
+                         check_vma=False)
+
+
+def point_block(n: int, limit: int | None = None) -> int:
+    """Points per block for ``n`` points split into ``ceil(n / 64)`` equal blocks, at most 16
+    of them (more when ``limit``, a memory bound on the points per block, asks for smaller ones).
+
+    It depends on ``n`` and ``limit`` only, never on the device count, so a point's result
+    (computed in a block of this shape) is the same on any number of devices.
+
+    >>> point_block(1000), point_block(100), point_block(10), point_block(1000, limit=50)
+    (63, 50, 10, 50)
+    """
+    n_blocks = min(max(1, -(-n // _BLOCK_TARGET)), _MAX_BLOCKS)
+    if limit is not None:
+        n_blocks = max(n_blocks, -(-n // limit))
+    return -(-n // n_blocks)
+
+
+def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
+               mesh: Mesh | None = None) -> Any:
+    """``block_fn(xs_block, *shared)`` over the leading axis of the pytree ``xs``, in blocks.
+
+    ``xs`` (leaves ``(n, ...)``) is padded to whole blocks of ``block`` points, the same number
+    of blocks on every device of ``mesh`` used (padding repeats rows from the first), each maps
+    ``block_fn`` over its blocks with ``lax.map``, and the outputs (leaves ``(block, ...)`` per
+    block) come back joined, leaves ``(n, ...)``. ``shared`` goes to every call unsplit. A
+    point's result does not depend on the device count: when there are several blocks, only
+    as many devices are used as get at least two each (XLA compiles a one-trip loop inline,
+    where fusion, and so rounding, may differ from a loop body's: measured on the CPU). Use
+    inside :func:`jax.jit` (``block`` and ``mesh`` static).
+
+    >>> import jax.numpy as jnp
+    >>> map_blocks(lambda b, s: b + s, jnp.arange(5.0), (10.0,), block=2).tolist()
+    [10.0, 11.0, 12.0, 13.0, 14.0]
+    """
+    n = jax.tree.leaves(xs)[0].shape[0]
+    n_blocks = -(-n // block)
+    n_dev = min(mesh_size(mesh), -(-n_blocks // 2))  # devices with at least two blocks
+    if n_dev < mesh_size(mesh):
+        mesh = Mesh(mesh.devices.flat[:n_dev], (AXIS,))
+    blocks_each = -(-n_blocks // n_dev)
+    total = blocks_each * block * n_dev
+    if total != n:
+        rows = jnp.arange(total) % n
+        xs = jax.tree.map(lambda a: jnp.take(a, rows, axis=0), xs)
+
+    def per_device(xs, *shared):
+        blocks = jax.tree.map(lambda a: a.reshape((-1, block) + a.shape[1:]), xs)
+        out = jax.lax.map(lambda b: block_fn(b, *shared), blocks)
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    out = shard_runs(per_device, mesh, (True,) + (False,) * len(shared))(xs, *shared)
+    return jax.tree.map(lambda a: a[:n], out)
+
+
+# ----------------------------------------------------------------------------- processes
+
+def process_chunks(n_chunks: int) -> range:
+    """The chunks this process trains: ``c`` with ``c % process_count == process_index``.
+
+    >>> list(process_chunks(3))  # one process: all of them
+    [0, 1, 2]
+    """
+    return range(jax.process_index(), n_chunks, jax.process_count())
+
+
+def wait_for_processes(name: str) -> None:
+    """Block until every process has called this with the same ``name`` (a no-op for one
+    process): :func:`jax.experimental.multihost_utils.sync_global_devices`. A process that died
+    is reported by JAX's coordination service, which ends the others."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(name)
+
+
+# ----------------------------------------------------------------------------- host cores
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def use_host_cores(n: int | None = None) -> int | None:
+    """Expose ``n`` CPU cores (default: all this process may use) as separate CPU devices, so
+    that :func:`landscape.train_many` and the batched analysis functions spread their runs over
+    them. Returns the device count set, or ``None`` when nothing was changed: the user already
+    chose one (``XLA_FLAGS=--xla_force_host_platform_device_count``, ``JAX_NUM_CPU_DEVICES`` or
+    ``jax_num_cpu_devices``), or JAX has already started its backends (call this first).
+
+    It only affects the CPU backend. The ``landscape`` command calls it; importing the library
+    never does.
+    """
+    if n is None:
+        n = _cores()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all cores)")
+    if ("xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+            or "JAX_NUM_CPU_DEVICES" in os.environ or jax.config.jax_num_cpu_devices != -1):
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", int(n))
+    except RuntimeError:  # backends already initialized: too late to change
+        return None
+    return int(n)

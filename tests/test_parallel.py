@@ -1,0 +1,357 @@
+"""parallel: runs and points spread over devices and processes, bit-identical to one device.
+
+The multi-device checks run in one subprocess with 4 host CPU devices
+(``--xla_force_host_platform_device_count=4``) that compares every sharded result with the
+same call on one device (``devices=1``) and reports the names of the fields that differ; it is
+started before the first test of this file and read by the last ones, so it runs while the
+others do. The multi-process check starts two processes joined by ``jax.distributed`` on
+127.0.0.1.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import landscape as ls
+from landscape import parallel
+from landscape.store import ResultsDir, StoreError, result_arrays, train_resumable
+from landscape.train import RUN_BLOCK, estimate_chunk_size
+
+ROOT = str(Path(ls.__file__).resolve().parents[1])
+SUBPROCESS_TIMEOUT = 300  # seconds; generous for a loaded 2-core machine
+
+# Every check compares a sharded call with a one-device call bit for bit and prints the fields
+# that differ (an empty list: identical). Run counts and chunk sizes are chosen so that chunks
+# do not divide the runs and the per-device widths differ from the one-device widths.
+MULTI_DEVICE_SCRIPT = r"""
+import json, jax, jax.numpy as jnp, numpy as np, optax
+import landscape as ls
+from landscape import parallel
+from landscape.store import result_arrays
+
+out = {"host_cores": parallel.use_host_cores(), "device_count": jax.device_count()}
+
+def diff(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    if len(la) != len(lb):
+        return ["structure"]
+    return [str(i) for i, (x, y) in enumerate(zip(la, lb))
+            if np.shape(x) != np.shape(y) or not np.array_equal(x, y)]
+
+def arrays_diff(a, b):
+    a, b = result_arrays(a), result_arrays(b)
+    return sorted(set(a) ^ set(b)) + [k for k in a if k in b and not np.array_equal(a[k], b[k])]
+
+def train_diff(name, loss, init, opt, data, one_chunk, many_chunk, **kw):
+    plan = ls.plan_training(loss, init, opt, data, chunk_size=many_chunk, **kw)
+    out[name + "_describe"] = plan.describe()
+    one = ls.train_many(loss, init, opt, data, devices=1, chunk_size=one_chunk, progress=False, **kw)
+    many = ls.train_many(loss, init, opt, data, chunk_size=many_chunk, progress=False, **kw)
+    out[name] = arrays_diff(one, many)
+    return one
+
+model = ls.mlp([2, 2, 1])
+xor = ls.datasets.xor()
+loss = ls.objectives.loss(model, "mse")
+init = ls.inits.normal(model, 1.0)
+common = dict(key=jax.random.key(0), n_runs=600, steps=20, record_every=10)
+scale = np.linspace(0.5, 2.0, 600)
+# chunks of 250 runs: 4 devices x 64 (the last chunk, 100 runs, padded); one device: 640 at once
+fast = dict(init_scale=scale, trajectory_runs=[0, 63, 64, 300, 599],
+            success=ls.objectives.success(model), **common)
+first = train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 600, 250, **fast)
+last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]],
+                     chunk_size=600, progress=False, **fast)
+out["train_on_last_device"] = arrays_diff(first, last)
+lrs = np.linspace(0.1, 1.0, 600)
+train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
+           600, 250, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
+           trajectory_runs=[5, 450], **common)
+# a 100-run chunk fills 2 devices with 64 runs each: the others are left out
+out["small_chunk_describe"] = ls.plan_training(loss, init, optax.sgd(0.5), xor, key=0, n_runs=100,
+                                               steps=2).describe()
+
+rng = np.random.default_rng(1)  # 500 points: 8 blocks of 63, 2 a device
+points = jax.tree.map(lambda a: rng.normal(size=(500,) + a.shape).astype(np.float32), init(jax.random.key(1)))
+cv = ls.curvature
+out["hessian"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
+                      cv.hessian_batched(loss, points, xor))
+third = cv.hessian_batched(loss, points, xor, devices=[jax.local_devices()[2]])
+out["hessian_on_third_device"] = diff(cv.hessian_batched(loss, points, xor, devices=1), third)
+out["hessian_third_device_used"] = [str(d) for d in third.devices()]
+out["hessian_under_jit"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
+                                jax.jit(lambda p: cv.hessian_batched(loss, p, xor))(points))
+
+center = init(jax.random.key(3))
+d1 = ls.surface.random_direction(center, key=jax.random.key(4))
+d2 = ls.surface.random_direction(center, key=jax.random.key(5))
+a, b = np.linspace(-1, 1, 13), np.linspace(-1, 1, 11)
+for method in ("vmap", "batched"):  # 143 points: 3 blocks of 48 on one device, 1 per device on 4
+    out["slice_" + method] = diff(
+        ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method, devices=1).values,
+        ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method).values)
+kw = dict(optimizer=optax.sgd(0.5), steps=20, chunk_size=20, progress=False)
+one = ls.surface.basin_map(loss, center, xor, d1, d2, a[:7], b[:9], devices=1, **kw)
+many = ls.surface.basin_map(loss, center, xor, d1, d2, a[:7], b[:9], **kw)
+out["basin"] = diff((one.final_params, one.final_loss, one.status, one.flow),
+                    (many.final_params, many.final_loss, many.status, many.flow))
+print("RESULT " + json.dumps(out))
+"""
+
+# One of two processes joined by jax.distributed: each exposes 2 host cores as devices, trains
+# its share of the chunks into the shared folder and saves the whole result it gets back.
+PROCESS_SCRIPT = r"""
+import sys, jax, numpy as np, optax
+from landscape import parallel
+cores = parallel.use_host_cores(2)
+port, pid, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+import landscape as ls
+from landscape.store import ResultsDir, result_arrays, train_resumable
+sys.path.insert(0, sys.argv[4])
+from test_parallel import multi_process_plan
+plan = multi_process_plan()
+result = train_resumable(plan, ResultsDir(folder), "runs", progress=False)
+np.savez(f"{folder}/process_{pid}.npz", cores=cores, local=plan.n_devices,
+         processes=jax.process_count(), **result_arrays(result))
+"""
+
+
+def _run_python(script: str, *args: str, env_extra=None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env.update(PYTHONPATH=ROOT, **(env_extra or {}))
+    return subprocess.Popen([sys.executable, "-c", script, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    try:
+        output, _ = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        pytest.fail(f"subprocess timed out after {SUBPROCESS_TIMEOUT} s:\n{output[-3000:]}")
+    assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+@pytest.fixture(scope="module", autouse=True)
+def four_devices_process():
+    """Starts the multi-device script at once (it runs while the other tests do)."""
+    proc = _run_python(MULTI_DEVICE_SCRIPT,
+                       env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    yield proc
+    if proc.poll() is None:  # not read (e.g. a -k selection): stop it
+        proc.kill()
+        proc.communicate()
+
+
+def multi_process_plan():
+    """The plan of the two-process test: 3 chunks, so process 0 trains two and process 1 one,
+    each chunk split over the process's 2 devices (64 runs each)."""
+    model = ls.mlp([2, 2, 1])
+    return ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                            optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(7), n_runs=300,
+                            steps=30, record_every=10, chunk_size=128, trajectory_runs=[3, 200],
+                            success=ls.objectives.success(model))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    port = str(_free_port())
+    here = str(Path(__file__).resolve().parent)
+    procs = [_run_python(PROCESS_SCRIPT, port, str(pid), str(shared), here) for pid in (0, 1)]
+    plan = multi_process_plan()
+    single = result_arrays(train_resumable(plan, ResultsDir(tmp_path / "single"), "runs",
+                                           progress=False))
+    for proc in procs:
+        _finish(proc)
+    assert sorted(p.name for p in (shared / "chunks").iterdir()) == [
+        "runs_00000.npz", "runs_00001.npz", "runs_00002.npz"]
+    for pid in (0, 1):
+        with np.load(shared / f"process_{pid}.npz") as got:
+            assert (int(got["cores"]), int(got["local"]), int(got["processes"])) == (2, 2, 2)
+            for name, arr in single.items():
+                np.testing.assert_array_equal(got[name], arr, err_msg=f"process {pid}: {name}")
+
+
+def test_a_chunk_another_process_did_not_write_raises_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # as process 0 of 2 whose partner
+    monkeypatch.setattr(parallel, "wait_for_processes", lambda name: None)  # wrote nothing
+    with pytest.raises(StoreError, match=r"chunks/runs_00001.npz is missing after all 2 processes "
+                                         r"finished \(process 1 trained it\); is .* shares"):
+        train_resumable(multi_process_plan(), ResultsDir(tmp_path), "runs", progress=False)
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["runs_00000.npz", "runs_00002.npz"]
+
+
+# ----------------------------------------------------------------------------- in-process
+
+
+def test_bad_devices_raise_clear_errors_before_tracing():
+    n = jax.local_device_count()
+    cases = [(0, ValueError, "devices=0 must be between 1 and"),
+             (n + 1, ValueError, f"devices={n + 1} must be between 1 and the {n} local"),
+             (True, TypeError, "devices=True must be None, a device count"),
+             ("cpu", TypeError, "devices='cpu' must be None, a device count or a sequence"),
+             ([object()], ValueError, "devices contains <object .*>, which is not a local device"),
+             ((), ValueError, r"devices=\(\) is empty"),
+             (3.0, TypeError, "devices=3.0 must be None, a device count or a sequence"),
+             ([jax.local_devices()[0]] * 2, ValueError, "lists a device twice")]
+    model = ls.mlp([2, 2, 1])
+    loss = ls.objectives.loss(model, "mse")
+
+    def never(key):  # tracing init_fn would mean the check came too late
+        raise AssertionError("traced before the devices check")
+
+    for value, error, message in cases:
+        with pytest.raises(error, match=message):
+            ls.plan_training(loss, never, optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=4,
+                             steps=2, devices=value)
+        with pytest.raises(error, match=message):
+            ls.curvature.hessian_batched(loss, {"w": np.zeros((2, 3), np.float32)}, None,
+                                         devices=value)
+
+
+def test_devices_none_int_and_sequence_select_local_devices():
+    assert parallel.local_devices() == tuple(jax.local_devices())
+    assert parallel.local_devices(1) == (jax.local_devices()[0],)
+    assert parallel.local_devices(jax.local_devices()[0]) == (jax.local_devices()[0],)
+    assert parallel.local_mesh().axis_names == (parallel.AXIS,)
+
+
+@pytest.mark.parametrize("n", [1, 5, 63, 64, 65, 100, 1000, 1025, 10_000])
+@pytest.mark.parametrize("limit", [None, 1, 7, 64, 500])
+def test_point_block_covers_n_in_equal_blocks_within_limit(n, limit):
+    block = parallel.point_block(n, limit)
+    n_blocks = -(-n // block)
+    # ceil(n / 64) blocks, at most 16, unless the limit needs more; as equal as possible
+    assert n_blocks == max(min(-(-n // 64), 16), -(-n // limit) if limit else 1)
+    assert block <= (limit or n) and (block - 1) * n_blocks < n
+
+
+@pytest.mark.parametrize("n, block, devices, expected", [(200, 64, 4, 256), (256, 64, 4, 256),
+                                                        (1, 64, 1, 64), (65, 5, 3, 75)])
+def test_padded_count(n, block, devices, expected):
+    assert parallel.padded_count(n, block, devices) == expected
+
+
+def test_map_blocks_matches_a_plain_map_and_pads_with_existing_rows():
+    xs = {"a": np.arange(10.0), "b": np.arange(20.0).reshape(10, 2)}
+    seen = []
+
+    def per_block(blk, offset):
+        seen.append(blk["a"].shape)
+        return blk["a"] + blk["b"].sum(axis=1) + offset
+
+    out = jax.jit(lambda xs: parallel.map_blocks(per_block, xs, (100.0,), block=4))(xs)
+    np.testing.assert_array_equal(out, xs["a"] + xs["b"].sum(axis=1) + 100.0)
+    assert seen == [(4,)]  # traced once, on blocks of exactly 4 rows
+
+
+def test_one_process_trains_every_chunk_and_does_not_wait():
+    assert list(parallel.process_chunks(5)) == [0, 1, 2, 3, 4]
+    parallel.wait_for_processes("nothing to wait for")  # one process: returns at once
+
+
+def test_use_host_cores_checks_n_and_is_a_no_op_once_jax_started():
+    jax.numpy.zeros(1).block_until_ready()  # backends are up in the test process
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="must be a positive number of CPU devices"):
+            parallel.use_host_cores(bad)
+    assert parallel.use_host_cores(2) is None
+    assert jax.config.jax_num_cpu_devices == -1
+
+
+# ----------------------------------------------------------------------------- chunk memory
+
+XOR_MODEL = ls.mlp([2, 2, 1])
+WIDE_MODEL = ls.mlp([10, 32, 1], activation="tanh", output="linear")
+
+
+def test_estimate_chunk_size_closed_form():
+    # XOR 2-2-1 with 101 records: 2*101 + 8*9 + 4*4*(1 + 4) + 64 = 418 floats = 1672 bytes a run
+    args = dict(n_params=9, n_records=101, n_samples=4, n_out=1, n_hidden=4)
+    assert estimate_chunk_size(**args, memory_bytes=1672) == 1
+    assert estimate_chunk_size(**args, memory_bytes=1672 * 1000) == 1000
+    assert estimate_chunk_size(**args, memory_bytes=1672 * 1000 - 1) == 999
+    assert estimate_chunk_size(**args, memory_bytes=2 * 1672 * 1000, itemsize=8) == 1000
+    with pytest.raises(ValueError, match="memory_bytes=1671 is less than one run needs"):
+        estimate_chunk_size(**args, memory_bytes=1671)
+
+
+@pytest.mark.parametrize("case", ["xor_fast_long_history", "wide_generic"])
+def test_estimated_chunk_fits_the_memory_of_the_compiled_program(case):
+    memory = 16 * 2**20
+    if case == "xor_fast_long_history":
+        model, data, steps, every, method = XOR_MODEL, ls.datasets.xor(), 200, 2, "batched"
+    else:
+        x = jax.random.normal(jax.random.key(1), (256, 10))
+        model, data, steps, every, method = WIDE_MODEL, ls.Dataset(x, np.sin(x[:, :1])), 10, 5, "vmap"
+    n_params = sum(a.size for a in jax.tree.leaves(model.init(jax.random.key(0))))
+    chunk = estimate_chunk_size(n_params, steps // every + 1, data.x.shape[0], 1, memory,
+                                n_hidden=sum(model.sizes[:-1]))
+    chunk = chunk // RUN_BLOCK * RUN_BLOCK  # as plan_training rounds it: no padded runs
+    plan = ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                            optax.sgd(0.1), data, key=0, n_runs=chunk, steps=steps,
+                            record_every=every, chunk_size=chunk, method=method, devices=1)
+    used = plan.compiled_memory()
+    assert used is not None  # the CPU backend reports it
+    assert 0 < used <= memory, (chunk, used)
+
+
+def test_default_chunk_size_says_what_it_was_estimated_for():
+    assert parallel.device_memory(parallel.local_mesh()) is None  # the CPU does not report it
+    loss = ls.objectives.loss(XOR_MODEL, "mse")
+    plan = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),
+                            ls.datasets.xor(), key=0, n_runs=10**6, steps=100, record_every=1)
+    # 2*101 + 72 + 80 + 64 = 418 floats a run: 2**28 // 1672 runs, rounded down to whole blocks
+    assert plan.chunk_size == 2**28 // 1672 // RUN_BLOCK * RUN_BLOCK
+    assert "(estimated for 256 MiB host budget)" in plan.describe()
+    given = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),
+                             ls.datasets.xor(), key=0, n_runs=100, steps=10, chunk_size=30)
+    assert given.describe().startswith("100 runs: 4 chunks of 30 (chosen) on ")
+
+
+# ----------------------------------------------------------------------------- 4 devices
+
+
+@pytest.fixture(scope="module")
+def four_devices(four_devices_process):
+    """The multi-device script's report (one subprocess for every multi-device test)."""
+    line = [ln for ln in _finish(four_devices_process).splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
+    assert four_devices["device_count"] == 4
+    assert four_devices["hessian_third_device_used"] == ["cpu:2"]  # devices=[third] ran there
+    assert four_devices["host_cores"] is None  # XLA_FLAGS chose the count: left alone
+    assert "of 250 (chosen) on 4 cpu devices" in four_devices["train_fast_describe"]
+    assert "on 2 cpu devices" in four_devices["small_chunk_describe"]
+
+
+@pytest.mark.parametrize("name", ["train_fast", "train_vmap", "train_on_last_device"])
+def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
+    assert four_devices[name] == []
+
+
+@pytest.mark.parametrize("name", ["hessian", "hessian_on_third_device", "hessian_under_jit",
+                                  "slice_vmap", "slice_batched", "basin"])
+def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
+    assert four_devices[name] == []
