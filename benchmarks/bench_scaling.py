@@ -1,7 +1,8 @@
 """How ``train_many``'s time grows with runs, steps and width: log-log slopes (issue 8).
 
 XOR 2-H-1 logistic networks, mean squared error, float32 gradient descent (lr 0.5, N(0, 1)
-starts), the fast run-axis-last path. Three sweeps from a base of 10,000 runs x 2,000 steps,
+starts), the fast run-axis-last path, spread over one CPU device per core
+(``landscape.parallel.use_host_cores``, as the ``landscape`` command does). Three sweeps from a base of 10,000 runs x 2,000 steps,
 H = 2: the number of runs, the number of steps, and the hidden width H. Each point is the best of
 ``--repeats`` warm calls of one ``train_many`` (compilation excluded: one untimed call first).
 The slope of log(time) against log(size) over the upper half of each sweep says how time grows
@@ -51,6 +52,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes (seconds)")
     parser.add_argument("--repeats", type=int, default=3, help="warm calls per point (best kept)")
     args = parser.parse_args(argv)
+    ls.parallel.use_host_cores()  # one CPU device per usable core, before JAX starts
     base_runs, base_steps = (1000, 200) if args.quick else (10_000, 2000)
     sweeps = {
         "runs": [base_runs * f for f in (1, 2, 4, 8, 16)] if args.quick

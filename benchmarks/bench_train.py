@@ -267,10 +267,10 @@ def baselines(case: Case, loss_fn, init_fn, repeats: int) -> list[dict]:
     return rows
 
 
-def ours(case: Case, loss_fn, init_fn, method: str, repeats: int) -> dict:
+def ours(case: Case, loss_fn, init_fn, method: str, repeats: int, devices=None) -> dict:
     optimizer = optax.sgd(case.lr)   # one object: the second call reuses the compiled program
     kwargs = dict(key=jax.random.key(0), n_runs=case.n_runs, steps=case.steps, method=method,
-                  progress=False)
+                  devices=devices, progress=False)
 
     def call():
         return ls.train_many(loss_fn, init_fn, optimizer, case.data, **kwargs)
@@ -279,13 +279,16 @@ def ours(case: Case, loss_fn, init_fn, method: str, repeats: int) -> dict:
     call()
     first = time.perf_counter() - t0
     t, result, mem = timed(call, repeats)
-    return dict(row=f"train_many {method}", time=t, compile=max(first - t, 0.0), peak=mem,
-                note="", final=result.final_loss)
+    name = f"train_many {method}" + (" 1 device" if devices == 1 else "")
+    return dict(row=name, time=t, compile=max(first - t, 0.0), peak=mem, note="",
+                final=result.final_loss)
 
 
 def run_case(case: Case, repeats: int, with_baselines: bool) -> list[dict]:
     model, loss_fn, init_fn = case.build()
     rows = [ours(case, loss_fn, init_fn, m, repeats) for m in ("batched", "vmap")]
+    if len(jax.devices()) > 1:   # the same program on one of the host devices, for comparison
+        rows.append(ours(case, loss_fn, init_fn, "batched", repeats, devices=1))
     base = baselines(case, loss_fn, init_fn, repeats) if with_baselines else []
     flops = flops_per_run_step(case.sizes, case.data.x.shape[0])
     ref = {r["row"][:4].strip(): r["time"] for r in base}   # "(a)", "(a')", "(b)", "(c)"
@@ -356,14 +359,14 @@ def fmt(v, spec):
 
 
 def print_table(rows: list[dict], peaks: tuple[float, float], cpus: int):
-    head = (f"{'case':7s} {'runs x steps':13s} {'row':27s} {'compile s':>9s} {'time s':>9s} "
+    head = (f"{'case':7s} {'runs x steps':13s} {'row':28s} {'compile s':>9s} {'time s':>9s} "
             f"{'run-steps/s':>11s} {'GFLOP/s':>8s} {'%peak':>6s} {'peak MB':>8s} "
             f"{XA:>8s} {XA1:>7s} {XB:>6s} {XC:>6s}  note")
     print(head)
     print("-" * len(head))
     for r in rows:
         xa, xa1, xb, xc = r.get(XA), r.get(XA1), r.get(XB), r.get(XC)
-        print(f"{r['case']:7s} {r['shape']:13s} {r['row']:27s} {fmt(r['compile'], '9.2f')} "
+        print(f"{r['case']:7s} {r['shape']:13s} {r['row']:28s} {fmt(r['compile'], '9.2f')} "
               f"{r['time']:9.3f} {r['run_steps_per_s']:11.3g} {r['gflops']:8.2f} "
               f"{r['pct_peak']:6.1f} {r['peak'] / 2**20:8.1f} {fmt(xa, '8.0f')} "
               f"{fmt(xa1, '7.1f')} {fmt(xb, '6.1f')} {fmt(xc, '6.2f')}  {r['note']}")
