@@ -679,6 +679,12 @@ def hvp(loss_fn, params, data, v):
 
     ``v`` is a pytree shaped like ``params`` (the result is too) or a flat vector of length
     ``n_params`` in ``ravel_pytree`` order (the result is flat).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> hvp(quad, jnp.zeros(3), a, jnp.ones(3)).tolist()
+    [1.0, 2.0, -3.0]
     """
     _check_loss_fn(loss_fn)
     mode = _check_v(params, v, False)
@@ -687,7 +693,15 @@ def hvp(loss_fn, params, data, v):
 
 
 def hvp_batched(loss_fn, params, data, v, *, chunk_size=None, devices=None):
-    """:func:`hvp` for each row of ``params`` with the matching row of ``v``."""
+    """:func:`hvp` for each row of ``params`` with the matching row of ``v``: ``v`` and the
+    result carry the batch axis, ``(batch, ...)`` like ``params`` or flat ``(batch, n_params)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> hvp_batched(quad, jnp.zeros((2, 3)), a, jnp.array([[1.0, 1, 1], [0, 1, 2]])).tolist()
+    [[1.0, 2.0, -3.0], [0.0, 2.0, -6.0]]
+    """
     _check_loss_fn(loss_fn)
     mode = _check_v(params, v, True)
     impl = _hvp_impl if mode == "tree" else _hvp_flat_impl
@@ -696,14 +710,28 @@ def hvp_batched(loss_fn, params, data, v, *, chunk_size=None, devices=None):
 
 
 def hessian(loss_fn, params, data):
-    """Dense Hessian ``(n_params, n_params)`` on the flattened params (for small networks)."""
+    """Dense Hessian ``(n_params, n_params)`` on the flattened params (for small networks).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> jnp.diag(hessian(quad, jnp.zeros(3), a)).tolist()
+    [1.0, 2.0, -3.0]
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, False)
     return _call(_hessian_impl, loss_fn, params, data)
 
 
 def hessian_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
-    """Dense Hessians ``(batch, n_params, n_params)`` of each row of ``params``."""
+    """Dense Hessians ``(batch, n_params, n_params)`` of each row of ``params``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> hessian_batched(quad, jnp.zeros((4, 3)), a).shape
+    (4, 3, 3)
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_hessian_impl, loss_fn, params, data, batched=True,
@@ -712,14 +740,30 @@ def hessian_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
 
 def hessian_eigh(loss_fn, params, data):
     """Eigen-decomposition of the dense Hessian: ``(eigenvalues (n,), eigenvectors (n, n))``,
-    ascending, eigenvectors as columns (``jnp.linalg.eigh``'s result type)."""
+    ascending, eigenvectors as columns (``jnp.linalg.eigh``'s result type).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> eigenvalues, eigenvectors = hessian_eigh(quad, jnp.zeros(3), a)
+    >>> eigenvalues.tolist(), eigenvectors.shape
+    ([-3.0, 1.0, 2.0], (3, 3))
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, False)
     return _call(_eigh_impl, loss_fn, params, data)
 
 
 def hessian_eigh_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
-    """:func:`hessian_eigh` of each row of ``params``: ``(batch, n)`` and ``(batch, n, n)``."""
+    """:func:`hessian_eigh` of each row of ``params``: ``(batch, n)`` and ``(batch, n, n)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> eigenvalues, eigenvectors = hessian_eigh_batched(quad, jnp.zeros((2, 3)), a)
+    >>> eigenvalues.tolist(), eigenvectors.shape
+    ([[-3.0, 1.0, 2.0], [-3.0, 1.0, 2.0]], (2, 3, 3))
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_eigh_impl, loss_fn, params, data, batched=True,
@@ -739,7 +783,18 @@ def _check_steps(num_steps, n, default):
 def lanczos(loss_fn, params, data, *, key, num_steps):
     """``num_steps`` Lanczos steps on the Hessian from a random start, full re-orthogonalization.
 
-    Returns :class:`LanczosResult`; ``num_steps`` must be in ``[1, n_params]``.
+    Returns :class:`LanczosResult` (``alphas (m,)``, ``betas (m,)``, ``basis (m, n_params)``
+    with ``m = num_steps``); ``num_steps`` must be in ``[1, n_params]``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> result = lanczos(quad, jnp.zeros(3), a, key=jax.random.key(0), num_steps=3)
+    >>> result.alphas.shape, result.basis.shape
+    ((3,), (3, 3))
+    >>> T = jnp.diag(result.alphas) + jnp.diag(result.betas[:2], 1) + jnp.diag(result.betas[:2], -1)
+    >>> jnp.linalg.eigvalsh(T).round(4).tolist()  # a full run: the Hessian's eigenvalues
+    [-3.0, 1.0, 2.0]
     """
     _check_loss_fn(loss_fn)
     n, _, _ = _point_info(params, False)
@@ -749,7 +804,16 @@ def lanczos(loss_fn, params, data, *, key, num_steps):
 
 
 def lanczos_batched(loss_fn, params, data, *, key, num_steps, chunk_size=None, devices=None):
-    """:func:`lanczos` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``)."""
+    """:func:`lanczos` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``):
+    ``alphas``/``betas (batch, m)``, ``basis (batch, m, n_params)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> result = lanczos_batched(quad, jnp.zeros((2, 3)), a, key=jax.random.key(0), num_steps=2)
+    >>> result.alphas.shape, result.basis.shape
+    ((2, 2), (2, 2, 3))
+    """
     _check_loss_fn(loss_fn)
     n, _, _ = _point_info(params, True)
     m = _check_steps(num_steps, n, None)
@@ -772,7 +836,17 @@ def extreme_eigenpairs(loss_fn, params, data, *, k, key, num_steps=None):
 
     ``num_steps`` defaults to ``min(n_params, max(3 k, 40))``; with ``num_steps = n_params`` the
     Ritz pairs are the exact eigenpairs (up to rounding). Check ``residuals`` for convergence.
-    Returns :class:`ExtremeEigenpairs`.
+    Returns :class:`ExtremeEigenpairs`: ``values (k,)``, ``vectors (n_params, k)``,
+    ``residuals (k,)`` at each end.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> pairs = extreme_eigenpairs(quad, jnp.zeros(3), a, k=1, key=jax.random.key(0))
+    >>> pairs.largest.values.round(4).tolist(), pairs.smallest.values.round(4).tolist()
+    ([2.0], [-3.0])
+    >>> pairs.smallest.vectors.shape
+    (3, 1)
     """
     _check_loss_fn(loss_fn)
     static = _extreme_args(params, False, k, num_steps)
@@ -781,7 +855,16 @@ def extreme_eigenpairs(loss_fn, params, data, *, k, key, num_steps=None):
 
 def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, num_steps=None, chunk_size=None,
                                devices=None):
-    """:func:`extreme_eigenpairs` for each row of ``params``."""
+    """:func:`extreme_eigenpairs` for each row of ``params``: every array gains a leading
+    batch axis (``values (batch, k)``, ``vectors (batch, n_params, k)``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> pairs = extreme_eigenpairs_batched(quad, jnp.zeros((2, 3)), a, k=1, key=jax.random.key(0))
+    >>> pairs.smallest.values.round(4).tolist(), pairs.largest.vectors.shape
+    ([[-3.0], [-3.0]], (2, 3, 1))
+    """
     _check_loss_fn(loss_fn)
     static = _extreme_args(params, True, k, num_steps)
     return _call(_extreme_impl, loss_fn, params, data, key=_check_key(key), static=static,
@@ -804,7 +887,14 @@ def hessian_trace(loss_fn, params, data, *, key, num_probes=30, method="hutch++"
     ``method="hutch++"`` (Meyer et al. 2021): a third of the products sketch the top of the
     spectrum (``Q = qr(H S)``, whose trace is exact), the rest run Hutchinson on the deflated
     remainder; it is exact when ``num_probes // 3 >= rank(H)``.
-    Returns :class:`TraceEstimate` (estimate, standard error).
+    Returns :class:`TraceEstimate` (estimate, standard error), scalars.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> trace = hessian_trace(quad, jnp.zeros(3), a + 6.0, key=jax.random.key(0), num_probes=9)
+    >>> round(float(trace.estimate), 4)  # exact, trace(diag(7, 8, 3)): num_probes // 3 >= rank 3
+    18.0
     """
     _check_loss_fn(loss_fn)
     _point_info(params, False)
@@ -814,7 +904,16 @@ def hessian_trace(loss_fn, params, data, *, key, num_probes=30, method="hutch++"
 
 def hessian_trace_batched(loss_fn, params, data, *, key, num_probes=30, method="hutch++",
                           chunk_size=None, devices=None):
-    """:func:`hessian_trace` for each row of ``params``."""
+    """:func:`hessian_trace` for each row of ``params``: estimate and stderr ``(batch,)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> trace = hessian_trace_batched(quad, jnp.zeros((2, 3)), a + 6.0, key=jax.random.key(0),
+    ...                               method="hutchinson", num_probes=4)
+    >>> trace.estimate.round(4).tolist()  # Rademacher probes: exact for a diagonal Hessian
+    [18.0, 18.0]
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_trace_impl, loss_fn, params, data, key=_check_key(key),
@@ -850,6 +949,15 @@ def spectral_density(loss_fn, params, data, *, key, num_steps=None, num_probes=N
     ``min(n_params, 64)``). Returns :class:`SpectralDensity` with nodes and weights
     ``(num_probes, num_steps)``, weights summing to 1. Memory: ``num_probes * num_steps *
     n_params`` floats for the bases. See :func:`gaussian_density` for a curve.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> density = spectral_density(quad, jnp.zeros(3), a, key=jax.random.key(0), num_probes=2)
+    >>> density.weights.shape, round(float(density.weights.sum()), 4)
+    ((2, 3), 1.0)
+    >>> density.nodes.round(4).tolist()  # num_steps = n_params: the nodes are the eigenvalues
+    [[-3.0, 1.0, 2.0], [-3.0, 1.0, 2.0]]
     """
     _check_loss_fn(loss_fn)
     static = _slq_args(params, False, num_steps, num_probes, probes)
@@ -860,7 +968,17 @@ def spectral_density(loss_fn, params, data, *, key, num_steps=None, num_probes=N
 def spectral_density_batched(loss_fn, params, data, *, key, num_steps=None, num_probes=None,
                              probes=None, chunk_size=None, devices=None):
     """:func:`spectral_density` for each row of ``params`` (``probes``, if given, carry the
-    batch axis too: ``(batch, num_probes, n_params)``)."""
+    batch axis too: ``(batch, num_probes, n_params)``): nodes and weights
+    ``(batch, num_probes, num_steps)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> density = spectral_density_batched(quad, jnp.zeros((2, 3)), a, key=jax.random.key(0),
+    ...                                    num_probes=4)
+    >>> density.nodes.shape, density.weights.sum(axis=(1, 2)).round(4).tolist()
+    ((2, 4, 3), [1.0, 1.0])
+    """
     _check_loss_fn(loss_fn)
     static = _slq_args(params, True, num_steps, num_probes, probes)
     return _call(_slq_impl, loss_fn, params, data, key=_check_key(key), mapped=probes,
@@ -881,6 +999,12 @@ def gaussian_density(nodes, weights, grid, *, sigma):
     ``(num_probes, num_steps)`` of a :class:`SpectralDensity`); ``grid`` is 1-D. The result has
     ``grid``'s shape and integrates to ``sum(weights)`` (1 for SLQ) when the grid covers the
     nodes with a margin of a few ``sigma``.
+
+    >>> import jax.numpy as jnp
+    >>> grid = jnp.linspace(-5.0, 5.0, 1001)
+    >>> density = gaussian_density(jnp.array([[0.0, 1.0]]), jnp.array([[0.5, 0.5]]), grid, sigma=0.5)
+    >>> density.shape, round(float(jnp.sum(density) * (grid[1] - grid[0])), 3)
+    ((1001,), 1.0)
     """
     nodes, weights, grid = jnp.asarray(nodes), jnp.asarray(weights), jnp.asarray(grid)
     if nodes.shape != weights.shape:
@@ -923,6 +1047,13 @@ def restricted_hessian(loss_fn, params, data, basis, *, ortho_tol=None):
 
     The columns are checked to be orthonormal to ``ortho_tol`` (default ``sqrt(eps)`` of the
     basis dtype) when ``basis`` is concrete.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> basis = jnp.eye(3)[:, 1:]  # the span of the last two coordinates
+    >>> restricted_hessian(quad, jnp.zeros(3), a, basis).tolist()
+    [[2.0, 0.0], [0.0, -3.0]]
     """
     _check_loss_fn(loss_fn)
     n, dtype, _ = _point_info(params, False)
@@ -932,7 +1063,15 @@ def restricted_hessian(loss_fn, params, data, basis, *, ortho_tol=None):
 
 def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, chunk_size=None,
                                devices=None):
-    """:func:`restricted_hessian` of each row of ``params``, one shared ``basis``."""
+    """:func:`restricted_hessian` of each row of ``params``, one shared ``basis``:
+    ``(batch, k, k)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> restricted_hessian_batched(quad, jnp.zeros((5, 3)), a, jnp.eye(3)[:, :2]).shape
+    (5, 2, 2)
+    """
     _check_loss_fn(loss_fn)
     n, dtype, _ = _point_info(params, True)
     _check_basis(basis, n, dtype, ortho_tol)
@@ -945,6 +1084,10 @@ def block_slices(params):
     ``params``' top level (list for a list of layers, dict for a dict) of ``slice`` objects.
 
     ``H[s, s]`` for ``s`` in it are the diagonal blocks :func:`layer_hessians` returns.
+
+    >>> import jax, landscape as ls
+    >>> block_slices(ls.mlp([2, 2, 1]).init(jax.random.key(0)))  # 6 + 3 params
+    [slice(0, 6, None), slice(6, 9, None)]
     """
     float_leaves(params)
     children, top = _top_split(params)
@@ -960,6 +1103,13 @@ def layer_hessians(loss_fn, params, data):
     """Diagonal Hessian blocks of each top-level subtree of ``params`` (e.g. each layer of an MLP):
     a container like ``params``' top level of ``(n_l, n_l)`` matrices, each computed without the
     full Hessian. Block ``l`` equals ``hessian(...)[s, s]`` with ``s = block_slices(params)[l]``.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> blocks = layer_hessians(ls.objectives.loss(model), model.init(jax.random.key(0)),
+    ...                         ls.datasets.xor())
+    >>> [b.shape for b in blocks]
+    [(6, 6), (3, 3)]
     """
     _check_loss_fn(loss_fn)
     _point_info(params, False)
@@ -967,7 +1117,15 @@ def layer_hessians(loss_fn, params, data):
 
 
 def layer_hessians_batched(loss_fn, params, data, *, chunk_size=None, devices=None):
-    """:func:`layer_hessians` of each row of ``params`` (blocks gain a leading batch axis)."""
+    """:func:`layer_hessians` of each row of ``params`` (blocks gain a leading batch axis).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.train.initial_params(ls.inits.normal(model), jax.random.key(0), range(4))
+    >>> blocks = layer_hessians_batched(ls.objectives.loss(model), params, ls.datasets.xor())
+    >>> [b.shape for b in blocks]
+    [(4, 6, 6), (4, 3, 3)]
+    """
     _check_loss_fn(loss_fn)
     _point_info(params, True)
     return _call(_layers_impl, loss_fn, params, data, batched=True,
@@ -993,7 +1151,14 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
     An eigenvalue ``lam`` counts as zero when ``|lam| <= rtol * max|lam| + atol``. Defaults:
     ``grad_tol = rtol = sqrt(eps)`` of the params dtype, ``atol = 0`` (see the module docstring
     for the labels; a positive semi-definite Hessian with a zero mode is ``degenerate``, never a
-    minimum). Returns :class:`CriticalPoint`.
+    minimum). Returns :class:`CriticalPoint` (scalars and ``eigenvalues (n_params,)``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> point = classify(quad, jnp.zeros(3), a)
+    >>> LABEL_NAMES[int(point.label)], int(point.index), point.eigenvalues.tolist()
+    ('saddle', 1, [-3.0, 1.0, 2.0])
     """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, False)
@@ -1002,7 +1167,16 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
 
 def classify_batched(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None,
                      chunk_size=None, devices=None):
-    """:func:`classify` for each row of ``params``."""
+    """:func:`classify` for each row of ``params``: every field gains a leading batch axis
+    (``label (batch,)``, ``eigenvalues (batch, n_params)``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> points = classify_batched(quad, jnp.array([[0.0, 0, 0], [1, 0, 0]]), a)
+    >>> [LABEL_NAMES[i] for i in points.label.tolist()], points.grad_norm.tolist()
+    (['saddle', 'not_critical'], [0.0, 1.0])
+    """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     return _call(_classify_impl, loss_fn, params, data,
@@ -1015,6 +1189,12 @@ def classify_spectrum(eigenvalues, grad_norm, *, grad_tol=None, rtol=None, atol=
     have (same rules and defaults as :func:`classify`, dtype from ``eigenvalues``).
 
     Returns ``(label, n_negative, n_zero, n_positive)``, int32 arrays of shape ``(...)``.
+
+    >>> import jax.numpy as jnp
+    >>> label, neg, zero, pos = classify_spectrum(jnp.array([[1.0, 2.0], [-1.0, 2.0], [0.0, 2.0]]),
+    ...                                           jnp.zeros(3))
+    >>> [LABEL_NAMES[i] for i in label.tolist()], zero.tolist()
+    (['minimum', 'saddle', 'degenerate'], [0, 0, 1])
     """
     eigenvalues = jnp.asarray(eigenvalues)
     grad_norm = jnp.asarray(grad_norm)
@@ -1030,7 +1210,15 @@ def classify_spectrum(eigenvalues, grad_norm, *, grad_tol=None, rtol=None, atol=
 
 
 def index_fraction(point: CriticalPoint):
-    """Fraction of negative eigenvalues ``n_negative / n_params`` (Dauphin et al. 2014's alpha)."""
+    """Fraction of negative eigenvalues ``n_negative / n_params`` (Dauphin et al. 2014's alpha);
+    shape of ``point.n_negative`` (scalar, or ``(batch,)`` for :func:`classify_batched`).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> round(float(index_fraction(classify(quad, jnp.zeros(3), a))), 4)
+    0.3333
+    """
     return point.n_negative / point.eigenvalues.shape[-1]
 
 
@@ -1072,7 +1260,16 @@ def search_lower(loss_fn, params, data, *, key, radius=0.1, num_directions=64, n
        of the point at half the radius.
 
     ``found_lower`` when the best loss is below ``loss - (loss_rtol * |loss| + loss_atol)``
-    (defaults ``64 eps`` and 0, i.e. above rounding). Returns :class:`LowerSearch`.
+    (defaults ``64 eps`` and 0, i.e. above rounding). Returns :class:`LowerSearch` (scalars,
+    ``best_params`` like ``params``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> key = jax.random.key(0)
+    >>> bool(search_lower(quad, jnp.zeros(3), jnp.array([1.0, 2.0, 3.0]), key=key).found_lower)
+    False
+    >>> bool(search_lower(quad, jnp.zeros(3), jnp.array([1.0, 0.0, -3.0]), key=key).found_lower)
+    True
     """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, False)
@@ -1085,7 +1282,17 @@ def search_lower(loss_fn, params, data, *, key, radius=0.1, num_directions=64, n
 def search_lower_batched(loss_fn, params, data, *, key, radius=0.1, num_directions=64,
                          num_points=8, curvature=None, num_starts=8, num_steps=100,
                          loss_rtol=None, loss_atol=None, chunk_size=None, devices=None):
-    """:func:`search_lower` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``)."""
+    """:func:`search_lower` for each row of ``params`` (point ``i`` uses ``fold_in(key, i)``):
+    every field gains a leading batch axis.
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> found = search_lower_batched(quad, jnp.zeros((2, 3)), a, key=jax.random.key(0),
+    ...                              num_directions=8, num_starts=2, num_steps=10)
+    >>> found.found_lower.tolist(), found.best_params.shape
+    ([True, True], (2, 3))
+    """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     static, shared = _search_args(dtype, radius, num_directions, num_points, curvature,
@@ -1122,7 +1329,14 @@ def refine(loss_fn, params, data, *, method="newton", max_steps=100, tol=None, o
     ``grad != 0``; ``converged`` says so.
 
     Stops after ``max_steps`` iterations or when ``|grad| <= tol`` (default ``eps ** 0.75`` of
-    the params dtype). Returns :class:`RefineResult`.
+    the params dtype). Returns :class:`RefineResult` (``params`` like the input, scalars).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> result = refine(quad, jnp.array([1.0, 1.0, 1.0]), a)  # to the saddle at 0
+    >>> bool(result.converged), bool(jnp.allclose(result.params, 0.0, atol=1e-5))
+    (True, True)
     """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, False)
@@ -1132,7 +1346,16 @@ def refine(loss_fn, params, data, *, method="newton", max_steps=100, tol=None, o
 
 def refine_batched(loss_fn, params, data, *, method="newton", max_steps=100, tol=None,
                    optimizer=None, chunk_size=None, devices=None):
-    """:func:`refine` for each row of ``params``; ``converged`` says which rows got there."""
+    """:func:`refine` for each row of ``params``; ``converged`` ``(batch,)`` says which rows got
+    there (``params`` leaves ``(batch, ...)``, other fields ``(batch,)``).
+
+    >>> import jax, jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> result = refine_batched(quad, jnp.array([[1.0, 1.0, 1.0], [0.5, -2.0, 0.1]]), a)
+    >>> result.converged.tolist(), result.params.shape
+    ([True, True], (2, 3))
+    """
     _check_loss_fn(loss_fn)
     _, dtype, _ = _point_info(params, True)
     impl, static, shared = _refine_args(dtype, method, max_steps, tol, optimizer)

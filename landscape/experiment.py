@@ -53,6 +53,10 @@ class Experiment:
 
     ``headline`` names the summary numbers a sweep tabulates per point, as dotted paths into
     the summary (``"starts.random.success_rate"``); empty: every number of the summary.
+
+    >>> exp = get_experiment("xor_train")
+    >>> exp.name, exp.smoke.n_runs < exp.config.n_runs
+    ('xor_train', True)
     """
 
     name: str
@@ -65,7 +69,11 @@ class Experiment:
 
 
 def experiments() -> dict[str, Experiment]:
-    """All built-in experiments by name (modules of ``landscape.experiments``)."""
+    """All built-in experiments by name (modules of ``landscape.experiments``), sorted by name.
+
+    >>> "xor_train" in experiments()
+    True
+    """
     from . import experiments as package
 
     found = {}
@@ -78,6 +86,15 @@ def experiments() -> dict[str, Experiment]:
 
 
 def get_experiment(name: str) -> Experiment:
+    """The built-in :class:`Experiment` called ``name``; an unknown name raises ``ValueError``
+    listing the known ones.
+
+    >>> get_experiment("xor_train").name
+    'xor_train'
+    >>> get_experiment("xor_trian")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: experiment 'xor_trian' is not known; expected one of [...]
+    """
     known = experiments()
     if name not in known:
         raise ValueError(f"experiment {name!r} is not known; expected one of {sorted(known)}")
@@ -109,7 +126,15 @@ def resolve_config(exp: Experiment, *, smoke: bool = False,
     """The experiment's default (or smoke) config with ``overrides`` applied and validated.
 
     Unknown keys and wrong types raise ``ValueError`` naming the key; a config class may define
-    ``check()`` for ranges (called after the overrides).
+    ``check()`` for ranges (called after the overrides). Returns a new frozen config.
+
+    >>> exp = get_experiment("xor_train")
+    >>> config = resolve_config(exp, smoke=True, overrides={"n_runs": 64, "learning_rate": 1})
+    >>> config.n_runs, config.learning_rate
+    (64, 1.0)
+    >>> resolve_config(exp, overrides={"n_runs": "many"})
+    Traceback (most recent call last):
+    ValueError: config key 'n_runs' = 'many' has the wrong type; expected int
     """
     base = exp.smoke if smoke else exp.config
     hints = typing.get_type_hints(type(base))
@@ -131,6 +156,9 @@ def parse_overrides(assignments) -> dict[str, Any]:
 
     Values are read as TOML values (numbers, booleans, quoted strings, arrays); a bare word
     that is not valid TOML is taken as a string.
+
+    >>> parse_overrides(["n_runs=100", "loss='half_sse'", "widths=[2, 4]", "output=sigmoid"])
+    {'n_runs': 100, 'loss': 'half_sse', 'widths': [2, 4], 'output': 'sigmoid'}
     """
     out = {}
     for item in assignments:
@@ -148,7 +176,8 @@ def parse_overrides(assignments) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class ConfigFile:
-    """A TOML config file: the experiment, the smoke switch, ``[config]`` and ``[sweep]``."""
+    """A TOML config file: the experiment, the smoke switch, ``[config]`` and ``[sweep]``
+    (``None`` when the file has no ``[sweep]`` table); see :func:`read_config_file`."""
 
     experiment: str
     smoke: bool
@@ -161,6 +190,14 @@ def read_config_file(path: str | Path) -> ConfigFile:
 
     The ``[sweep]`` table is returned as written; :meth:`landscape.sweep.Sweep.from_table`
     checks it.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "lr.toml"
+    >>> _ = path.write_text('experiment = "xor_train"\\n[config]\\nn_runs = 100\\n'
+    ...                     '[sweep]\\nlearning_rate = [0.5, 1.0]\\n')
+    >>> file = read_config_file(path)
+    >>> file.experiment, file.smoke, file.config, file.sweep
+    ('xor_train', False, {'n_runs': 100}, {'learning_rate': [0.5, 1.0]})
     """
     path = Path(path)
     try:
@@ -189,6 +226,9 @@ def configs_folder() -> Path:
     """The repository's ``experiments/`` folder of TOML configs (beside the ``landscape`` package).
 
     It exists in a source checkout, not in an installed package: a ``ValueError`` says so.
+
+    >>> (configs_folder() / "xor_train.toml").is_file()
+    True
     """
     folder = Path(__file__).resolve().parent.parent / "experiments"
     if not folder.is_dir():
@@ -199,7 +239,19 @@ def configs_folder() -> Path:
 
 def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = None,
                  formats=("png",)) -> list[Path]:
-    """Draw the experiment's figures from ``results`` and save them; returns the files."""
+    """Draw the experiment's figures from ``results`` and save them as ``<name>.<format>`` for
+    every format of ``formats`` (of :data:`FIGURE_FORMATS`); ``only``: just that figure.
+    Returns the files written (none when the experiment draws no figures).
+
+    >>> import tempfile, matplotlib.figure
+    >>> def figures(results):
+    ...     fig = matplotlib.figure.Figure(figsize=(2, 2))
+    ...     fig.add_subplot().plot([0, 1], [1, 0])
+    ...     return {"line": fig}
+    >>> toy = Experiment("toy", "What does a line look like?", None, None, run=None, figures=figures)
+    >>> [p.name for p in save_figures(toy, ResultsDir(tempfile.mkdtemp()), formats=("png", "svg"))]
+    ['line.png', 'line.svg']
+    """
     for fmt in formats:
         if fmt not in FIGURE_FORMATS:
             raise ValueError(f"figure format {fmt!r} is not known; expected one of {FIGURE_FORMATS}")
@@ -231,6 +283,12 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     Writes ``config.json`` first (or checks that an existing folder was made by the same
     config, then resumes it), then whatever the experiment writes, its figures, and last
     ``summary.json`` (so a folder with a summary is complete). Returns ``(summary, out_dir)``.
+
+    >>> import tempfile
+    >>> summary, out = run_experiment("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
+    ...                               overrides={"n_runs": 64, "steps": 20, "record_every": 10})
+    >>> summary["starts"]["constant"]["runs"], sorted(p.name for p in out.glob("*.*"))
+    (64, ['config.json', 'constant.npz', 'loss_curves.png', 'random.npz', 'summary.json'])
     """
     exp = get_experiment(name)
     config = resolve_config(exp, smoke=smoke, overrides=overrides)
@@ -246,7 +304,15 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
 
 
 def experiment_of(results: ResultsDir) -> Experiment:
-    """The built-in experiment that wrote ``results`` (from its ``config.json``)."""
+    """The built-in experiment that wrote ``results`` (from its ``config.json``); a folder
+    without an experiment name raises :class:`~landscape.store.StoreError`.
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> results.bind_config({"experiment": "xor_train", "config": {}})
+    >>> experiment_of(results).name
+    'xor_train'
+    """
     config = results.read_json("config")
     name = config.get("experiment") if isinstance(config, dict) else None
     if not isinstance(name, str):

@@ -159,7 +159,19 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
 
 
 def render_report(path: str | Path) -> str:
-    """The HTML text of the report of results (or sweep) folder ``path`` (nothing is written)."""
+    """The HTML text of the report of results (or sweep) folder ``path`` (nothing is written).
+
+    A folder without ``config.json`` raises :class:`~landscape.store.StoreError`; one without
+    ``summary.json`` (an unfinished run) gets a page that says so.
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> results.bind_config({"experiment": "xor_train", "config": {"n_runs": 4}})
+    >>> _ = results.write_json("summary", {"text": ["3 of 4 runs learned XOR."], "rate": 0.75})
+    >>> page = render_report(results.path)
+    >>> page.startswith("<!DOCTYPE html>"), "<p>3 of 4 runs learned XOR.</p>" in page
+    (True, True)
+    """
     results = ResultsDir(path)
     if not (results.path / "config.json").is_file():
         raise StoreError(f"{str(results.path)!r} is not a results folder (it has no config.json)")
@@ -172,8 +184,12 @@ def render_report(path: str | Path) -> str:
 def write_report(path: str | Path) -> Path:
     """Write ``path/report.html`` (and, for a sweep, every started point's report); returns it.
 
-    >>> write_report("results/xor_train")  # doctest: +SKIP
-    PosixPath('results/xor_train/report.html')
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> results.bind_config({"experiment": "xor_train", "config": {"n_runs": 4}})
+    >>> out = write_report(results.path)  # no summary.json yet: the page says "Not complete"
+    >>> out.name, "Not complete" in out.read_text()
+    ('report.html', True)
     """
     text = render_report(path)
     if is_sweep(path):  # the index links every started point's own report

@@ -33,11 +33,26 @@ _FORMAT = "landscape-results/1"
 
 
 class StoreError(ValueError):
-    """A results folder or file that cannot be used as asked (corrupt, foreign, other config)."""
+    """A results folder or file that cannot be used as asked (corrupt, foreign, other config).
+
+    A ``ValueError``, so callers that catch bad input catch it too.
+
+    >>> import tempfile
+    >>> try:
+    ...     ResultsDir(tempfile.mkdtemp()).read_json("summary")
+    ... except StoreError as err:
+    ...     print(str(err).endswith("summary.json' does not exist"))
+    True
+    """
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of landscape and the numerical stack, for ``config.json``."""
+    """Versions of landscape and the numerical stack, for ``config.json``: ``{name: version}``
+    (``"not installed"`` for a missing package).
+
+    >>> sorted(package_versions())
+    ['jax', 'jaxlib', 'landscape', 'numpy', 'optax']
+    """
     from importlib import metadata
 
     versions = {}
@@ -91,7 +106,24 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 class ResultsDir:
-    """One results folder. ``ResultsDir(path)`` does not touch the disk until a write."""
+    """One results folder. ``ResultsDir(path)`` does not touch the disk until a write.
+
+    ``write_json(name, obj)`` / ``read_json(name)``: ``<name>.json`` (NumPy values become plain
+    JSON); ``write_arrays(name, {key: array})`` / ``read_arrays(name)``: ``<name>.npz`` (no
+    pickle; arrays keep their shapes and dtypes); ``save_figure``; ``files()``; ``has(name)``.
+    Names may contain ``/`` (sub-folders). Every write is atomic.
+
+    >>> import tempfile, numpy as np
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> _ = results.write_json("summary", {"rate": np.float32(0.5), "runs": [1, 2]})
+    >>> results.read_json("summary")
+    {'rate': 0.5, 'runs': [1, 2]}
+    >>> _ = results.write_arrays("chunks/run", {"losses": np.zeros((4, 11))})
+    >>> results.read_arrays("chunks/run")["losses"].shape, results.has("chunks/run")
+    ((4, 11), True)
+    >>> results.files()
+    ['chunks/run.npz', 'summary.json']
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -170,7 +202,18 @@ class ResultsDir:
 
 
 def result_arrays(result: TrainResult) -> dict[str, np.ndarray]:
-    """Flat ``{name: array}`` view of a :class:`TrainResult` (params leaves as ``params/<i>``)."""
+    """Flat ``{name: array}`` view of a :class:`TrainResult` (params leaves as ``params/<i>``,
+    trajectory leaves as ``trajectory/<i>``, in ``jax.tree.leaves`` order; shapes unchanged),
+    ready for :meth:`ResultsDir.write_arrays`.
+
+    >>> import numpy as np
+    >>> from landscape.train import TrainResult
+    >>> result = TrainResult(params=[{"w": np.zeros((2, 2, 2)), "b": np.zeros((2, 2))}],
+    ...                      losses=np.ones((2, 11)), record_steps=np.arange(0, 101, 10),
+    ...                      grad_norm=np.zeros(2), status=np.zeros(2, int), failed_step=np.full(2, -1))
+    >>> sorted(result_arrays(result))
+    ['failed_step', 'grad_norm', 'losses', 'params/0', 'params/1', 'record_steps', 'status']
+    """
     arrays = {
         "losses": result.losses, "record_steps": result.record_steps,
         "grad_norm": result.grad_norm, "status": result.status, "failed_step": result.failed_step,
@@ -187,7 +230,19 @@ def result_arrays(result: TrainResult) -> dict[str, np.ndarray]:
 
 
 def result_from_arrays(arrays: Mapping[str, np.ndarray], like) -> TrainResult:
-    """Inverse of :func:`result_arrays`; ``like`` is a params pytree (or shapes) giving the tree."""
+    """Inverse of :func:`result_arrays`; ``like`` is a params pytree (or shapes) of one run
+    giving the tree. A missing array raises :class:`StoreError`.
+
+    >>> import numpy as np
+    >>> from landscape.train import TrainResult
+    >>> like = [{"w": np.zeros((2, 2)), "b": np.zeros(2)}]
+    >>> result = TrainResult(params=[{"w": np.ones((3, 2, 2)), "b": np.zeros((3, 2))}],
+    ...                      losses=np.ones((3, 11)), record_steps=np.arange(0, 101, 10),
+    ...                      grad_norm=np.zeros(3), status=np.zeros(3, int), failed_step=np.full(3, -1))
+    >>> back = result_from_arrays(result_arrays(result), like)
+    >>> back.params[0]["w"].shape, back.losses.shape
+    ((3, 2, 2), (3, 11))
+    """
     leaves, treedef = jax.tree.flatten(like)
     try:
         params = treedef.unflatten([arrays[f"params/{i}"] for i in range(len(leaves))])
@@ -215,6 +270,19 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     (:func:`landscape.parallel.process_chunks`), all processes wait for each other
     (:func:`landscape.parallel.wait_for_processes`), and each returns the whole result, read
     from the chunk files: bit-identical to a one-process run.
+
+    >>> import tempfile, jax, optax, numpy as np, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> plan = ls.train.plan_training(ls.objectives.loss(model), ls.inits.normal(model, 1.0),
+    ...                               optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
+    ...                               n_runs=4, steps=10, record_every=10, chunk_size=2)
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> first = train_resumable(plan, results, "xor", progress=False)
+    >>> first.losses.shape, results.files()
+    ((4, 2), ['chunks/xor_00000.npz', 'chunks/xor_00001.npz'])
+    >>> again = train_resumable(plan, results, "xor", progress=False)  # loads both chunks
+    >>> bool(np.array_equal(again.losses, first.losses))
+    True
     """
     like = jax.eval_shape(plan.spec.init_fn, jax.random.key(0))
     trained = {}

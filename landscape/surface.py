@@ -277,6 +277,11 @@ class Direction:
     ``params`` is a pytree like the point it belongs to; ``norm`` its Euclidean norm over the
     flattened params; ``label`` a short axis label (name and norm, plus an eigenvalue or an
     explained-variance ratio when ``info`` has one).
+
+    >>> import jax.numpy as jnp
+    >>> d = Direction(jnp.array([3.0, 4.0]), "d")
+    >>> d.norm, d.label
+    (5.0, 'd (|d| = 5)')
     """
 
     params: Any
@@ -345,7 +350,16 @@ def _group_ids(params, normalization, zero_biases):
 def group_norms(params, normalization="filter", *, zero_biases=False) -> np.ndarray:
     """Euclidean norm of each group of ``params`` under ``normalization`` (``"filter"`` or
     ``"layer"``; groups as in the module docstring), float64 ``(n_groups,)`` in group order
-    (per top-level entry; within it, units in order)."""
+    (per top-level entry; within it, units in order).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> group_norms(params).round(3).tolist()  # a unit's 2 weights and bias: sqrt(3) * 0.5
+    [0.866, 0.866, 0.866]
+    >>> group_norms(params, "layer").round(3).tolist()
+    [1.225, 0.866]
+    """
     float_leaves(params, "params")
     if normalization not in ("filter", "layer"):
         raise ValueError(f"normalization={normalization!r} has no groups; expected 'filter' or 'layer'")
@@ -367,6 +381,15 @@ def random_direction(params, *, key, normalization="filter", zero_biases=False,
     ``info`` holds ``normalization``, ``rule`` (a one-line statement of the rule used) and, for
     filter/layer, ``groups`` and the counts ``own``/``point_rms``/``fallback`` of groups under
     each branch of the rule (plus ``point_rms_scale``).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> d = random_direction(params, key=jax.random.key(1))
+    >>> d.params[0]["w"].shape, d.info["groups"], d.info["own"]
+    ((2, 2), 3, 3)
+    >>> bool(np.allclose(group_norms(d.params), group_norms(params)))
+    True
     """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     float_leaves(params, "params")
@@ -433,6 +456,13 @@ def hessian_directions(loss_fn, params, data, *, k=1, which="bottom", method="de
     ``key``; ``num_steps`` as there). Each direction's ``info`` holds ``eigenvalue``, ``rank``
     and ``method`` (and the Ritz ``residual`` for Lanczos). Signs: the largest-magnitude entry
     is positive.
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> (d,) = hessian_directions(quad, jnp.zeros(3), a)
+    >>> d.label, d.params.shape
+    ('Hessian bottom 1 (|d| = 1, λ = -3)', (3,))
     """
     cv._check_loss_fn(loss_fn)
     n, _, _ = cv._point_info(params, False)
@@ -487,7 +517,14 @@ def pca_directions(trajectory, *, k=2, origin="last") -> PCA:
 
     Deviations ``theta_t - origin`` with ``origin="last"`` (the final point, as Li et al.) or
     ``"mean"`` are decomposed by an SVD in float64; component ``i`` has unit norm and is signed
-    so that the first point's coordinate is non-negative.
+    so that the first point's coordinate is non-negative. Returns :class:`PCA`
+    (``coords (T, k)``).
+
+    >>> import jax.numpy as jnp
+    >>> trajectory = jnp.outer(jnp.arange(4.0), jnp.array([1.0, 1.0]))  # (T, n) = (4, 2)
+    >>> pca = pca_directions(trajectory, k=1, origin="mean")
+    >>> pca.explained_variance_ratio.round(4).tolist(), pca.coords.round(3).tolist()
+    ([1.0], [[2.121], [0.707], [-0.707], [-2.121]])
     """
     leaves = float_leaves(trajectory, "trajectory")
     if any(np.ndim(leaf) < 1 for leaf in leaves) or len({np.shape(leaf)[0] for leaf in leaves}) != 1:
@@ -539,6 +576,14 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     the displacement along the constant-start trajectory) projected on the subspace is used, or
     a ValueError says so. ``info``: ``source`` (``"gradient"`` or ``"fallback"``),
     ``symmetric_grad_norm``, ``grad_norm``.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> d = symmetric_descent_direction(ls.objectives.loss(model), params, ls.datasets.xor(),
+    ...                                 model=model)
+    >>> d.info["source"], round(d.norm, 6)
+    ('gradient', 1.0)
     """
     cv._check_loss_fn(loss_fn)
     _check_model(model)
@@ -566,7 +611,16 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     """The ``k`` most unstable symmetry-breaking directions at ``params``: unit eigenvectors of
     the Hessian restricted to the symmetry-breaking subspace
     (:func:`landscape.symmetry.breaking_basis`, :func:`landscape.curvature.restricted_hessian`),
-    ascending eigenvalue (most negative first). ``info``: ``eigenvalue``, ``rank``."""
+    ascending eigenvalue (most negative first). ``info``: ``eigenvalue``, ``rank``.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> (mode,) = breaking_directions(ls.objectives.loss(model), params, ls.datasets.xor(),
+    ...                               model=model)
+    >>> mode.name, round(mode.norm, 6), mode.params[0]["w"].shape
+    ('breaking mode 1', 1.0, (2, 2))
+    """
     cv._check_loss_fn(loss_fn)
     _check_model(model)
     float_leaves(params, "params")
@@ -584,7 +638,13 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
 
 
 def difference_direction(a, b, *, name="b - a") -> Direction:
-    """``b - a`` (not normalized: ``a + 1 * d = b``), e.g. from one minimum to another."""
+    """``b - a`` (not normalized: ``a + 1 * d = b``), e.g. from one minimum to another.
+
+    >>> import jax.numpy as jnp
+    >>> d = difference_direction(jnp.zeros(2), jnp.array([3.0, 4.0]))
+    >>> d.params.tolist(), d.norm
+    ([3.0, 4.0], 5.0)
+    """
     float_leaves(a, "a")
     _check_like("b", b, a, "a")
     return Direction(jax.tree.map(lambda x, y: y - x, a, b), name, {})
@@ -596,6 +656,11 @@ def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
     Returns unit directions spanning the same nested subspaces; with ``keep_norms=True`` each
     keeps its input's norm instead (orthogonal, not orthonormal). Names are kept; ``info`` gains
     ``input_norm``. Linearly dependent inputs raise ValueError.
+
+    >>> import jax.numpy as jnp
+    >>> first, second = orthonormalize(jnp.array([2.0, 0.0]), jnp.array([1.0, 1.0]))
+    >>> first.params.tolist(), second.params.tolist(), round(second.info["input_norm"], 4)
+    ([1.0, 0.0], [0.0, 1.0], 1.4142)
     """
     if not directions:
         raise ValueError("orthonormalize needs at least one direction")
@@ -690,21 +755,41 @@ class _Accuracy:
 
 
 def grad_norm(loss_fn) -> Callable:
-    """Metric ``|grad loss_fn(params, data)|`` (Euclidean, over all params)."""
+    """Metric ``|grad loss_fn(params, data)|`` (Euclidean, over all params): a scalar per point.
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)
+    >>> float(grad_norm(quad)(jnp.ones(2), jnp.array([3.0, 4.0])))
+    5.0
+    """
     _check_metric(loss_fn, "loss_fn")
     return _GradNorm(loss_fn)
 
 
 def min_eigenvalue(loss_fn) -> Callable:
     """Metric: the smallest eigenvalue of the dense Hessian of ``loss_fn`` (small networks:
-    ``n_params^2`` memory per point, which the default chunk size accounts for)."""
+    ``n_params^2`` memory per point, which the default chunk size accounts for).
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> float(min_eigenvalue(quad)(jnp.zeros(3), a))
+    -3.0
+    """
     _check_metric(loss_fn, "loss_fn")
     return _MinEigenvalue(loss_fn)
 
 
 def accuracy(model, threshold=0.5) -> Callable:
     """Metric: fraction of samples of ``data = (x, y)`` classified correctly by an MLP ``model``
-    (one output: ``output > threshold`` vs ``y > threshold``; several: arg-max)."""
+    (one output: ``output > threshold`` vs ``y > threshold``; several: arg-max).
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> float(accuracy(model)(params, ls.datasets.xor()))  # same output for all 4 inputs
+    0.5
+    """
     _check_model(model)
     return _Accuracy(model, _check_number("threshold", threshold))
 
@@ -840,7 +925,14 @@ def _evaluate_along(metric, center, dirs, coords, data, chunk_size, method, mesh
 def evaluate_points(metric, params, data, *, chunk_size=None, method="auto",
                     devices=None) -> np.ndarray:
     """``metric(params[i], data)`` for each row of a batch ``params`` (leaves ``(m, ...)``), one
-    compiled program in blocks like the slices. Returns NumPy ``(m,)``."""
+    compiled program in blocks like the slices. Returns NumPy ``(m,)``.
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> evaluate_points(quad, jnp.eye(3), a).tolist()  # the 3 unit vectors
+    [0.5, 1.0, -1.5]
+    """
     _check_metric(metric)
     leaves = float_leaves(params, "params")
     if any(np.ndim(leaf) < 1 for leaf in leaves) or len({np.shape(leaf)[0] for leaf in leaves}) != 1:
@@ -908,7 +1000,16 @@ class Slice2D(_PlaneLabels):
 def slice_1d(metric, center, data, direction, ts, *, chunk_size=None, method="auto",
              devices=None) -> Slice1D:
     """``metric(center + t d, data)`` for every ``t`` in the 1-D grid ``ts`` (one compiled call;
-    see the module docstring for chunking and ``method``). Returns :class:`Slice1D`."""
+    see the module docstring for chunking and ``method``). Returns :class:`Slice1D`
+    (``values`` shaped like ``ts``).
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> line = slice_1d(quad, jnp.zeros(3), a, jnp.array([1.0, 0.0, 0.0]), [-1.0, 0.0, 1.0])
+    >>> line.values.tolist(), line.center_value
+    ([0.5, 0.0, 0.5], 0.0)
+    """
     _check_metric(metric)
     float_leaves(center, "center")
     d, direction = _direction(direction, center, "direction")
@@ -926,7 +1027,16 @@ def slice_2d(metric, center, data, d1, d2, alphas, betas, *, chunk_size=None,
              method="auto", devices=None) -> Slice2D:
     """``metric(center + a d1 + b d2, data)`` on the grid ``alphas x betas`` (any lengths), as
     one compiled call chunked to bounded memory. ``values`` has shape
-    ``(len(alphas), len(betas))``. Returns :class:`Slice2D`."""
+    ``(len(alphas), len(betas))``. Returns :class:`Slice2D`.
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> d1, d2 = jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 0.0, 1.0])
+    >>> surface = slice_2d(quad, jnp.zeros(3), a, d1, d2, [-1.0, 0.0, 1.0], [0.0, 1.0])
+    >>> surface.values.tolist()  # 0.5 alpha^2 - 1.5 beta^2
+    [[0.5, -1.0], [0.0, -1.5], [0.5, -1.0]]
+    """
     _check_metric(metric)
     float_leaves(center, "center")
     t1, d1 = _direction(d1, center, "d1")
@@ -974,7 +1084,14 @@ def interpolate(metric, a, b, data, *, ts=None, num=51, names=("a", "b"), chunk_
 
     ``ts`` defaults to ``linspace(0, 1, num)``; values of ``t`` outside ``[0, 1]``
     (extrapolation) are evaluated but do not count for the barrier. Returns
-    :class:`Interpolation`.
+    :class:`Interpolation` (``values`` shaped like ``ts``).
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)
+    >>> path = interpolate(quad, jnp.array([-1.0, 0.0]), jnp.array([1.0, 0.0]),
+    ...                    jnp.array([-1.0, 1.0]), num=5)  # -x^2 / 2 from x = -1 to 1
+    >>> path.values.tolist(), path.barrier, path.t_max
+    ([-0.5, -0.125, 0.0, -0.125, -0.5], 0.5, 0.5)
     """
     _check_metric(metric)
     float_leaves(a, "a")
@@ -1024,7 +1141,14 @@ class Plane:
 
 def plane(origin, d1, d2) -> Plane:
     """The plane through ``origin`` along ``d1`` and ``d2`` (not changed: orthonormalize first if
-    wanted; they must be linearly independent)."""
+    wanted; they must be linearly independent).
+
+    >>> import jax.numpy as jnp
+    >>> pl = plane(jnp.zeros(3), jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 1.0, 0.0]))
+    >>> coords, residual = pl.coordinates(jnp.array([[1.0, 2.0, 3.0]]))  # a batch of 1 point
+    >>> coords.round(6).tolist(), residual.round(6).tolist()
+    ([[1.0, 2.0]], [3.0])
+    """
     float_leaves(origin, "origin")
     t1, d1 = _direction(d1, origin, "d1")
     t2, d2 = _direction(d2, origin, "d2")
@@ -1038,7 +1162,13 @@ def plane(origin, d1, d2) -> Plane:
 def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
     """The plane through three points: origin ``a``, ``d1 = (b - a) / |b - a|`` and ``d2`` the
     unit part of ``c - a`` orthogonal to ``d1``. ``points`` holds the coordinates of ``a, b, c``
-    (``(0, 0)``, ``(|b - a|, 0)``, ...). Collinear points raise ValueError."""
+    (``(0, 0)``, ``(|b - a|, 0)``, ...). Collinear points raise ValueError.
+
+    >>> import jax.numpy as jnp
+    >>> pl = plane_through(jnp.zeros(3), jnp.array([2.0, 0.0, 0.0]), jnp.array([1.0, 1.0, 0.0]))
+    >>> pl.points.tolist(), pl.d2.name
+    ([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]], 'a→c (orth.)')
+    """
     float_leaves(a, "a")
     _check_like("b", b, a, "a")
     _check_like("c", c, a, "a")
@@ -1085,6 +1215,16 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
 
     With ``metric`` (and ``data``), also the metric along the true path and at the projected
     points, so a reader can see where the plane misleads (large residual, values apart).
+    Returns :class:`TrajectoryProjection` (``coords (T, 2)``, the others ``(T,)``).
+
+    >>> import jax.numpy as jnp
+    >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
+    >>> a = jnp.array([1.0, 2.0, -3.0])
+    >>> pl = plane(jnp.zeros(3), jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 1.0, 0.0]))
+    >>> trajectory = jnp.array([[1.0, 2.0, 0.0], [1.0, 1.0, 1.0]])  # (T, n_params)
+    >>> proj = project_trajectory(pl, trajectory, metric=quad, data=a)
+    >>> proj.residual.round(6).tolist(), proj.true_values.tolist(), proj.plane_values.tolist()
+    ([0.0, 1.0], [4.5, 0.0], [4.5, 1.5])
     """
     if not isinstance(plane_, Plane):
         raise TypeError(f"plane_={plane_!r} must be a surface.Plane (from plane or plane_through)")
@@ -1400,6 +1540,14 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     projected trajectories and the origin with a relative ``margin`` unless ``alphas``/``betas``
     are given. Returns :class:`SymmetricView`; draw it with
     :func:`landscape.plotting.plot_symmetric_view`.
+
+    >>> import jax, landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
+    >>> view = symmetric_view(ls.objectives.loss(model), params, ls.datasets.xor(), model=model,
+    ...                       num=5)  # params: in practice the end of a constant-start run
+    >>> view.surface.values.shape, view.symmetric_source, view.plane.d2.name
+    ((5, 5), 'gradient', 'breaking mode 1')
     """
     cv._check_loss_fn(loss_fn)
     _check_model(model)

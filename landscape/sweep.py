@@ -75,13 +75,21 @@ class Sweep:
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> "Sweep":
-        """From a TOML ``[sweep]`` table: ``mode = "grid" | "zip"`` plus ``key = [values]``."""
+        """From a TOML ``[sweep]`` table: ``mode = "grid" | "zip"`` plus ``key = [values]``.
+
+        >>> Sweep.from_table({"mode": "zip", "seed": [0, 1], "learning_rate": [0.1, 0.5]}).points()
+        [{'seed': 0, 'learning_rate': 0.1}, {'seed': 1, 'learning_rate': 0.5}]
+        """
         values = {k: v for k, v in table.items() if k != "mode"}
         return cls(values, table.get("mode", "grid"))
 
     @staticmethod
     def parse_assignments(assignments: Sequence[str]) -> dict[str, list]:
-        """``["seed=[0, 1]"]`` -> ``{"seed": [0, 1]}`` (the ``--sweep`` arguments of the CLI)."""
+        """``["seed=[0, 1]"]`` -> ``{"seed": [0, 1]}`` (the ``--sweep`` arguments of the CLI).
+
+        >>> Sweep.parse_assignments(["seed=[0, 1]", "loss=['mse', 'bce']"])
+        {'seed': [0, 1], 'loss': ['mse', 'bce']}
+        """
         values = parse_overrides(assignments)
         for key, value in values.items():
             if not isinstance(value, list):
@@ -89,7 +97,11 @@ class Sweep:
         return values
 
     def points(self) -> list[dict[str, Any]]:
-        """The config overrides of every point, in order."""
+        """The config overrides of every point, in order: a list of ``{key: value}``.
+
+        >>> Sweep({"hidden": [2, 3], "seed": [0, 1]}).points()[:2]
+        [{'hidden': 2, 'seed': 0}, {'hidden': 2, 'seed': 1}]
+        """
         keys = list(self.values)
         combos = (itertools.product(*self.values.values()) if self.mode == "grid"
                   else zip(*self.values.values()))
@@ -104,7 +116,16 @@ def _point_dir(index: int) -> str:
 
 
 def is_sweep(path: str | Path) -> bool:
-    """Whether ``path`` is a sweep folder (it has a ``sweep.json`` index)."""
+    """Whether ``path`` is a sweep folder (it has a ``sweep.json`` index).
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> is_sweep(results.path)
+    False
+    >>> _ = results.write_json("sweep", {"points": []})
+    >>> is_sweep(results.path)
+    True
+    """
     return (Path(path) / "sweep.json").is_file()
 
 
@@ -116,7 +137,19 @@ def _status(folder: Path) -> str:
 
 
 def point_statuses(path: str | Path) -> list[dict]:
-    """The index of a sweep folder (``sweep.json``), each point's ``status`` read from its folder."""
+    """The index of a sweep folder (``sweep.json``), each point's ``status`` read from its folder:
+    a list of ``{"index", "dir", "overrides", "status"}``, status ``"done"`` (the point has a
+    ``summary.json``), ``"partial"`` (a ``config.json`` only) or ``"pending"``.
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> _ = results.write_json("sweep", {"points": [
+    ...     {"index": 0, "dir": "points/0000", "overrides": {"seed": 0}},
+    ...     {"index": 1, "dir": "points/0001", "overrides": {"seed": 1}}]})
+    >>> _ = results.write_json("points/0000/summary", {"rate": 0.5})
+    >>> [p["status"] for p in point_statuses(results.path)]
+    ['done', 'pending']
+    """
     results = ResultsDir(path)
     index = results.read_json("sweep")["points"]
     for point in index:
@@ -131,8 +164,11 @@ def persistent_compile_cache(path: str | Path):
     A cache the user configured already (``JAX_COMPILATION_CACHE_DIR`` or
     ``jax_compilation_cache_dir``) is kept as it is. Afterwards the previous settings return.
 
-    >>> with persistent_compile_cache("/tmp/jax-cache"):  # doctest: +SKIP
-    ...     ls.train_many(...)   # a program compiled before (same text) is loaded, not compiled
+    >>> import tempfile, jax
+    >>> folder = tempfile.mkdtemp()
+    >>> with persistent_compile_cache(folder):  # a program compiled before is loaded, not compiled
+    ...     jax.config.jax_compilation_cache_dir == folder
+    True
     """
     if jax.config.jax_compilation_cache_dir:
         yield
@@ -224,8 +260,14 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
     compilation cache in ``out_dir/compile_cache`` so equal programs compile once.
     Returns ``(summary, out_dir)``; default ``out_dir``: ``results/<name>-sweep[-smoke]``.
 
-    >>> summary, out = run_sweep("xor_train", "/tmp/lr", smoke=True,
-    ...                          sweep=Sweep({"learning_rate": [0.5, 1.0]}))  # doctest: +SKIP
+    >>> import tempfile
+    >>> summary, out = run_sweep("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
+    ...                          sweep=Sweep({"learning_rate": [0.5, 1.0]}),
+    ...                          overrides={"n_runs": 64, "steps": 20, "record_every": 10})
+    >>> summary["table"]["columns"][:2], len(summary["table"]["rows"])
+    (['point', 'learning_rate'], 2)
+    >>> [p["status"] for p in point_statuses(out)]
+    ['done', 'done']
     """
     if not isinstance(sweep, Sweep):
         raise TypeError(f"sweep={sweep!r} must be a landscape.sweep.Sweep")

@@ -79,6 +79,13 @@ class TrainResult:
     trajectory:    pytree, leaves ``(len(trajectory_runs), n_records, ...)``: params of the
                    chosen runs at ``record_steps``; ``None`` when none were chosen.
     trajectory_runs: ``(k,)`` run indices of ``trajectory`` (sorted), or ``None``.
+
+    >>> import numpy as np
+    >>> result = TrainResult(params=np.zeros((3, 9)), losses=np.ones((3, 11)),
+    ...                      record_steps=np.arange(0, 101, 10), grad_norm=np.zeros(3),
+    ...                      status=np.array([0, 1, 0]), failed_step=np.array([-1, 40, -1]))
+    >>> result.n_runs, result.final_loss.shape, result.status_counts()
+    (3, (3,), {'ok': 2, 'nonfinite': 1})
     """
 
     params: Any
@@ -113,7 +120,20 @@ class TrainResult:
 
 
 def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
-    """Join chunk results (in run order) along the run axis."""
+    """Join chunk results (in run order) along the run axis: ``n_runs`` is the parts' sum.
+
+    Every array with a run axis is concatenated (params leaves ``(sum n_runs, ...)``, losses
+    ``(sum n_runs, n_records)``, trajectories and their run indices); ``record_steps`` is the
+    first part's.
+
+    >>> import numpy as np
+    >>> part = TrainResult(params=[np.zeros((2, 3))], losses=np.ones((2, 11)),
+    ...                    record_steps=np.arange(0, 101, 10), grad_norm=np.zeros(2),
+    ...                    status=np.zeros(2, int), failed_step=np.full(2, -1))
+    >>> joined = concat_results([part, part])
+    >>> joined.losses.shape, joined.params[0].shape
+    ((4, 11), (4, 3))
+    """
     first = parts[0]
     cat = lambda *xs: np.concatenate(xs, axis=0)  # noqa: E731
     traj = [p for p in parts if p.trajectory_runs is not None and len(p.trajectory_runs)]
@@ -131,7 +151,12 @@ def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
 
 
 def default_record_every(steps: int, max_records: int = 100) -> int:
-    """Smallest divisor ``d`` of ``steps`` with ``steps / d <= max_records``."""
+    """Smallest divisor ``d`` of ``steps`` with ``steps / d <= max_records``: the default
+    ``record_every`` of :func:`train_many` (``steps / d + 1`` records, step 0 included).
+
+    >>> default_record_every(1000), default_record_every(250), default_record_every(7, max_records=3)
+    (10, 5, 7)
+    """
     return next(d for d in range(1, steps + 1) if steps % d == 0 and steps // d <= max_records)
 
 
@@ -787,7 +812,12 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
 
 
 def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many"):
-    """``iterable`` wrapped in a tqdm bar; ``enabled=None`` shows it when ``total > 1``."""
+    """``iterable`` wrapped in a tqdm bar of ``total`` items; ``enabled=None`` shows it when
+    ``total > 1``, ``False`` never (then ``iterable`` itself comes back).
+
+    >>> list(progress_bar(range(3), 3, enabled=False))
+    [0, 1, 2]
+    """
     if enabled is False or (enabled is None and total <= 1):
         return iterable
     from tqdm.auto import tqdm
@@ -850,7 +880,16 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
 
 
 def initial_params(init_fn: Callable, key, run_ids) -> Any:
-    """The starts ``train_many`` uses for runs ``run_ids: (k,)``: leaves ``(k, ...)``."""
+    """The starts ``train_many`` uses for runs ``run_ids: (k,)``: leaves ``(k, ...)``.
+
+    Run ``i``'s start is ``init_fn(fold_in(fold_in(key, i), 0))`` whatever the other runs.
+
+    >>> import jax, landscape as ls
+    >>> init_fn = ls.inits.normal(ls.mlp([2, 2, 1]), 1.0)
+    >>> starts = initial_params(init_fn, jax.random.key(0), [0, 5, 7])
+    >>> starts[0]["w"].shape, starts[1]["b"].shape
+    ((3, 2, 2), (3, 1))
+    """
     key = _as_key(key)
     ids = jnp.asarray(run_ids, jnp.uint32)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.fold_in(key, i), 0))(ids)
