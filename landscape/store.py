@@ -216,7 +216,7 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     (:func:`landscape.parallel.wait_for_processes`), and each returns the whole result, read
     from the chunk files: bit-identical to a one-process run.
     """
-    like = jax.eval_shape(plan.spec.init_fn, jax.random.key(0))
+    like = plan.params_like
     trained = {}
     mine = parallel.process_chunks(plan.n_chunks)
     for c in progress_bar(mine, len(mine), progress, desc=tag):
