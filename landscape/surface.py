@@ -1133,21 +1133,18 @@ class BasinMap(_PlaneLabels):
     steps: int
 
 
-@jax.jit
-def _plane_points(center, dirs, coords):
-    """``center + c_0 d_0 + c_1 d_1`` for every row ``c`` of ``coords (m, 2)``: leaves ``(m, ...)``."""
-    return jax.vmap(lambda c: _along(center, dirs, c, False))(coords)
-
-
-def _plane_slopes_impl(center, dirs, coords, data, *, loss_fn, block, mesh):
-    """``d/dc loss_fn(center + c_0 d_0 + c_1 d_1, data)`` (the gradient's components along the
-    directions, ``D g``) at every row ``c`` of ``coords (m, 2)``: ``(m, 2)``, in blocks."""
-    slope = jax.grad(lambda c, center, dirs, data: loss_fn(_along(center, dirs, c, False), data))
+def _starts_and_slopes_impl(center, dirs, coords, data, *, loss_fn, block, mesh):
+    """The points ``center + c_0 d_0 + c_1 d_1`` for the rows ``c`` of ``coords (m, 2)`` (leaves
+    ``(m, ...)``) and the loss's slopes there along the directions, ``d/dc loss_fn(point, data)``
+    (the gradient's components ``D g``): ``(m, 2)``, computed in blocks."""
+    point = lambda c, center, dirs: _along(center, dirs, c, False)  # noqa: E731
+    slope = jax.grad(lambda c, center, dirs, data: loss_fn(point(c, center, dirs), data))
     per_block = jax.vmap(slope, in_axes=(0, None, None, None))
-    return parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
+    slopes = parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
+    return jax.vmap(point, in_axes=(0, None, None))(coords, center, dirs), slopes
 
 
-_plane_slopes = jax.jit(_plane_slopes_impl, static_argnames=("loss_fn", "block", "mesh"))
+_starts_and_slopes = jax.jit(_starts_and_slopes_impl, static_argnames=("loss_fn", "block", "mesh"))
 
 
 def _loss_levels(final_loss, ok, levels):
@@ -1219,15 +1216,14 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
     coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], axis=1), dtype)
     m = coords.shape[0]
-    run = train_many(loss_fn, None, optimizer, data, starts=_plane_points(center, (t1, t2), coords),
-                     steps=steps, record_every=steps, chunk_size=chunk_size, method=method,
-                     devices=devices, progress=progress)
+    n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
+    block = _point_block(loss_fn, n_params, data, m, None)
+    starts, slopes = _starts_and_slopes(center, (t1, t2), coords, data, loss_fn=loss_fn, block=block,
+                                        mesh=mesh)
+    run = train_many(loss_fn, None, optimizer, data, starts=starts, steps=steps, record_every=steps,
+                     chunk_size=chunk_size, method=method, devices=devices, progress=progress)
     final_params, final_loss, start_loss = run.params, run.final_loss, run.losses[:, 0]
     alive = run.status == STATUS_OK
-    n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
-    slopes = np.asarray(_plane_slopes(center, (t1, t2), coords, data, loss_fn=loss_fn,
-                                      block=_point_block(loss_fn, n_params, data, m, None), mesh=mesh),
-                        np.float64)
 
     if classify is not None:
         labels = np.asarray(classify(final_params))
@@ -1253,7 +1249,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     # negative gradient at the starts, projected on the plane, in plane coordinates: the
     # least-squares solution of D^T f = -g is f = -(D D^T)^-1 D g, and D g are the slopes
     dmat = np.stack([_flat64(t1), _flat64(t2)])
-    flow = -np.linalg.solve(dmat @ dmat.T, slopes.T).T
+    flow = -np.linalg.solve(dmat @ dmat.T, np.asarray(slopes, np.float64).T).T
 
     shape = (len(alphas), len(betas))
     return BasinMap(alphas, betas, labels.reshape(shape), tuple(names), final_loss.reshape(shape),
