@@ -752,14 +752,6 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
                         "e.g. optax.sgd(0.5)")
     if n_runs is not None or starts is None:
         n_runs = _check_count("n_runs", n_runs)
-    shapes = None
-    if init_fn is not None:
-        shapes = jax.eval_shape(init_fn, jax.random.key(0))
-        if not _floating(shapes):
-            raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
-    if starts is not None:
-        starts, shapes, n_runs = _check_starts(starts, shapes, n_runs)
-    n_runs = _check_count("n_runs", n_runs)  # also the length of the starts
     steps = _check_count("steps", steps)
     if record_every is None:
         record_every = default_record_every(steps)
@@ -767,7 +759,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
     if steps % record_every:
         raise ValueError(f"record_every={record_every} must divide steps={steps}")
     if chunk_size is not None:
-        chunk_size = min(_check_count("chunk_size", chunk_size), n_runs)
+        chunk_size = _check_count("chunk_size", chunk_size)
     if method not in _METHODS:
         raise ValueError(f"method={method!r} is not known; expected one of {_METHODS}")
     mesh = parallel.local_mesh(devices)
@@ -784,6 +776,16 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         if batch_size > n_samples:
             raise ValueError(f"batch_size={batch_size} exceeds the {n_samples} samples in data")
 
+    shapes = None
+    if init_fn is not None:
+        shapes = jax.eval_shape(init_fn, jax.random.key(0))
+        if not _floating(shapes):
+            raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
+    if starts is not None:
+        starts, shapes, n_runs = _check_starts(starts, shapes, n_runs)
+    n_runs = _check_count("n_runs", n_runs)  # also the length of the starts
+    if chunk_size is not None:
+        chunk_size = min(chunk_size, n_runs)
     leaves, treedef = jax.tree.flatten(shapes)
     try:
         out = jax.eval_shape(loss_fn, shapes, data)
