@@ -16,9 +16,11 @@ Part 1. Loss (MSE) of an XOR 2-2-1 network (sigmoid, float32) on a ``--grid`` x 
   ``--loop-points`` points and scaled up linearly to the whole grid (the table says so).
 
 Part 2. Basin map: ``--basin-grid`` squared starts trained ``--basin-steps`` SGD steps by
-:func:`landscape.surface.basin_map` (run axis last, as chosen for an MLP loss) against a loop of
-a jitted per-start training (the same ``lax.scan``) over ``--basin-loop-points`` starts, scaled
-up. Each per-start call already runs all its steps compiled, so the loop pays dispatch once per
+:func:`landscape.surface.basin_map` (the grid points as the ``starts`` of one
+:func:`landscape.train_many` call, run axis last as chosen for an MLP loss) against the baseline
+a point-by-point tool would use: a loop of a jitted single-start training (a plain
+``lax.scan`` of SGD steps, written out here on purpose) over ``--basin-loop-points`` starts,
+scaled up. Each per-start call already runs all its steps compiled, so the loop pays dispatch once per
 start, not per step: the gain here is vectorization only, far smaller than for the slice.
 
 Run times are the best of repeated warm calls (the loops: best of 3 passes) and exclude

@@ -66,11 +66,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.flatten_util import ravel_pytree
 
 from . import symmetry as sy
+from ._tree import float_leaves
 from .models import ACTIVATIONS, Model
+from .train import train_many
 
 __all__ = [
     # coordinates, canonical forms, alignment
@@ -1279,39 +1279,13 @@ class Growth(NamedTuple):
     growing: np.ndarray
 
 
-@functools.lru_cache(maxsize=32)
-def _growth_program(loss_fn, optimizer, steps: int, checks: int):
-    every = steps // checks
-
-    def one(p, data):
-        x0, unravel = ravel_pytree(p)
-        state = optimizer.init(p)
-
-        def inner(carry, _):
-            q, st = carry
-            g = jax.grad(loss_fn)(q, data)
-            u, st = optimizer.update(g, st, q)
-            return (optax.apply_updates(q, u), st), None
-
-        def outer(carry, _):
-            carry, _ = jax.lax.scan(inner, carry, None, length=every)
-            q = carry[0]
-            return carry, (ravel_pytree(q)[0], loss_fn(q, data))
-
-        _, (xs, ls_) = jax.lax.scan(outer, (p, state), None, length=checks)
-        xs = jnp.concatenate([x0[None], xs])
-        ls_ = jnp.concatenate([loss_fn(p, data)[None], ls_])
-        return xs, ls_
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))
-
-
 def growth_check(loss_fn, params, data, *, optimizer, steps: int = 2000,
                  checks: int = 10) -> Growth:
     """Continue training each point (leading axis of ``params``) with ``optimizer`` for
     ``steps`` steps and tell traps at infinity from finite critical points (see
-    :class:`Growth`). Pass the optimizer the runs were trained with; one compiled program per
-    ``(loss_fn, optimizer, steps, checks)``.
+    :class:`Growth`). Pass the optimizer the runs were trained with. The points are the
+    ``starts`` of one :func:`landscape.train_many` call that records params every
+    ``steps // checks`` steps (a run that becomes non-finite is frozen there: not growing).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -1331,8 +1305,16 @@ def growth_check(loss_fn, params, data, *, optimizer, steps: int = 2000,
     checks = _check_int("checks", checks, 1)
     if steps % checks:
         raise ValueError(f"checks={checks} must divide steps={steps}")
-    xs, ls_ = _growth_program(loss_fn, optimizer, steps, checks)(params, data)
-    xs, ls_ = np.asarray(xs, np.float64), np.asarray(ls_, np.float64)
+    leaves = float_leaves(params, "params")
+    n = leaves[0].shape[0] if leaves[0].ndim else 0
+    if not all(leaf.ndim and leaf.shape[0] == n for leaf in leaves):
+        raise ValueError(f"params must have one leading point axis shared by every leaf; got "
+                         f"shapes {[tuple(leaf.shape) for leaf in leaves]}")
+    run = train_many(loss_fn, None, optimizer, data, starts=params, steps=steps,
+                     record_every=steps // checks, trajectory_runs=np.arange(n), progress=False)
+    xs = np.concatenate([np.asarray(a, np.float64).reshape(n, checks + 1, -1)
+                         for a in jax.tree.leaves(run.trajectory)], axis=-1)
+    ls_ = np.asarray(run.losses, np.float64)
     norms = np.linalg.norm(xs, axis=-1)
     moved = np.linalg.norm(np.diff(xs, axis=1), axis=-1)
     total = np.linalg.norm(xs[:, -1] - xs[:, 0], axis=-1)

@@ -284,7 +284,7 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     >>> bool(np.array_equal(again.losses, first.losses))
     True
     """
-    like = jax.eval_shape(plan.spec.init_fn, jax.random.key(0))
+    like = plan.params_like
     trained = {}
     mine = parallel.process_chunks(plan.n_chunks)
     for c in progress_bar(mine, len(mine), progress, desc=tag):

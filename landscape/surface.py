@@ -81,8 +81,8 @@ the true metric along the path beside the metric at the projected points.
 
 Basin maps and the symmetric view
 ---------------------------------
-:func:`basin_map` trains from every point of a 2D grid (batched; with the run axis last for an
-MLP loss, like the trainer's fast path) and labels where each run ends, with the negative gradient
+:func:`basin_map` trains from every point of a 2D grid (the grid points are the ``starts`` of
+one :func:`landscape.train_many` call) and labels where each run ends, with the negative gradient
 projected on the plane. :func:`symmetric_view` builds the plane through
 the symmetric equilibrium spanned by the symmetric direction of descent and the most unstable
 symmetry-breaking direction, with the surface and projected trajectories. Plots for all results
@@ -100,7 +100,6 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.flatten_util import ravel_pytree
 
 from ._tree import float_leaves
@@ -108,7 +107,7 @@ from . import curvature as cv
 from . import parallel, symmetry
 from .models import Model
 from .objectives import Criterion, Loss
-from .train import STATUS_NONFINITE, STATUS_OK, progress_bar
+from .train import STATUS_OK, train_many
 
 __all__ = [
     # directions
@@ -1274,92 +1273,18 @@ class BasinMap(_PlaneLabels):
     steps: int
 
 
-def _finite_tree(tree):
-    return functools.reduce(jnp.logical_and,
-                            [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)])
+def _starts_and_slopes_impl(center, dirs, coords, data, *, loss_fn, block, mesh):
+    """The points ``center + c_0 d_0 + c_1 d_1`` for the rows ``c`` of ``coords (m, 2)`` (leaves
+    ``(m, ...)``) and the loss's slopes there along the directions, ``d/dc loss_fn(point, data)``
+    (the gradient's components ``D g``): ``(m, 2)``, computed in blocks."""
+    point = lambda c, center, dirs: _along(center, dirs, c, False)  # noqa: E731
+    slope = jax.grad(lambda c, center, dirs, data: loss_fn(point(c, center, dirs), data))
+    per_block = jax.vmap(slope, in_axes=(0, None, None, None))
+    slopes = parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
+    return jax.vmap(point, in_axes=(0, None, None))(coords, center, dirs), slopes
 
 
-def _train_impl(center, dirs, cs, data, *, loss_fn, optimizer, steps):
-    """Train from ``center + c_0 d1 + c_1 d2`` for each row of the block ``cs``; runs vmapped."""
-    vg = jax.value_and_grad(loss_fn)
-
-    def one(c):
-        start = _along(center, dirs, c, False)
-        start_loss, g0 = vg(start, data)
-
-        def step(carry, _):
-            p, s, alive = carry
-            loss, g = vg(p, data)
-            ok = alive & jnp.isfinite(loss) & _finite_tree(g)
-            upd, s_new = optimizer.update(g, s, p)
-            p_new = optax.apply_updates(p, upd)
-            keep = lambda n, o: jnp.where(ok, n, o)  # noqa: E731
-            return (jax.tree.map(keep, p_new, p), jax.tree.map(keep, s_new, s), ok), None
-
-        init = (start, optimizer.init(start), jnp.isfinite(start_loss) & _finite_tree(g0))
-        (p, _, alive), _ = jax.lax.scan(step, init, None, length=steps)
-        final = loss_fn(p, data)
-        alive = alive & jnp.isfinite(final) & _finite_tree(p)
-        return p, final, alive, start_loss, g0
-
-    return jax.vmap(one)(cs)
-
-
-def _train_batched_impl(center, dirs, cs, data, *, loss_fn, optimizer, steps):
-    """:func:`_train_impl` for an MLP loss with the run axis last (``Loss.batched``): the
-    trainer's fast path, same per-step semantics."""
-
-    def vg(p):
-        def total(q):
-            losses = loss_fn.batched(q, data)
-            return jnp.sum(losses), losses
-
-        (_, losses), g = jax.value_and_grad(total, has_aux=True)(p)
-        return losses, g
-
-    def finite(tree):  # (R,)
-        return functools.reduce(jnp.logical_and, [
-            jnp.all(jnp.isfinite(x), axis=tuple(range(x.ndim - 1))) for x in jax.tree_util.tree_leaves(tree)])
-
-    init_fn = jax.vmap(optimizer.init, in_axes=-1, out_axes=-1)
-    update_fn = jax.vmap(optimizer.update, in_axes=(-1, -1, -1), out_axes=(-1, -1))
-    start = _along(center, dirs, cs.T, True)
-    start_loss, g0 = vg(start)
-
-    def step(carry, _):
-        p, s, alive = carry
-        loss, g = vg(p)
-        ok = alive & jnp.isfinite(loss) & finite(g)
-        upd, s_new = update_fn(g, s, p)
-        p_new = optax.apply_updates(p, upd)
-        keep = lambda n, o: jnp.where(ok, n, o)  # noqa: E731  (R,) against (..., R)
-        return (jax.tree.map(keep, p_new, p), jax.tree.map(keep, s_new, s), ok), None
-
-    init = (start, init_fn(start), jnp.isfinite(start_loss) & finite(g0))
-    (p, _, alive), _ = jax.lax.scan(step, init, None, length=steps)
-    final = loss_fn.batched(p, data)
-    alive = alive & jnp.isfinite(final) & finite(p)
-    lead = lambda t: jax.tree.map(lambda x: jnp.moveaxis(x, -1, 0), t)  # noqa: E731
-    return lead(p), final, alive, start_loss, lead(g0)
-
-
-def _train_blocks(center, dirs, coords, data, *, loss_fn, optimizer, steps, block, mesh, batched):
-    """The training of :func:`_train_impl` (or the batched one) for every row of ``coords``, in
-    blocks of ``block`` rows spread over the devices of ``mesh``."""
-    impl = functools.partial(_train_batched_impl if batched else _train_impl, loss_fn=loss_fn,
-                             optimizer=optimizer, steps=steps)
-    per_block = lambda cs, center, dirs, data: impl(center, dirs, cs, data)  # noqa: E731
-    return parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
-
-
-@functools.lru_cache(maxsize=None)
-def _train_program(batched: bool):
-    options = None
-    if batched and jax.default_backend() == "cpu":
-        options = {"xla_cpu_experimental_ynn_fusion_type": ""}  # see _program
-    return jax.jit(functools.partial(_train_blocks, batched=batched),
-                   static_argnames=("loss_fn", "optimizer", "steps", "block", "mesh"),
-                   compiler_options=options)
+_starts_and_slopes = jax.jit(_starts_and_slopes_impl, static_argnames=("loss_fn", "block", "mesh"))
 
 
 def _loss_levels(final_loss, ok, levels):
@@ -1388,22 +1313,27 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
               devices=None, progress=None) -> BasinMap:
     """Train from every point ``center + a d1 + b d2`` of the grid and label where each run ends.
 
-    Training is full-batch with ``optimizer`` (any optax transformation) for ``steps`` steps,
-    the grid points vmapped in blocks (one compiled ``lax.scan`` each) spread over the local
-    ``devices`` (``None`` all; the numbers do not depend on it), one compilation for all calls
-    of at most ``chunk_size`` points per device, a progress bar over calls when there are
-    several. A run whose loss or gradient becomes non-finite is frozen there and gets status
-    ``nonfinite``. (:func:`landscape.train_many`
-    draws its starts from ``init_fn(key)``; a grid of given starts is trained here instead, with
-    the same per-step semantics.) ``method``: ``"vmap"`` for any loss; ``"batched"`` (taken by
-    ``"auto"`` for an MLP loss of :func:`landscape.objectives.loss`) trains with the run axis
-    last, the trainer's fast path.
+    The grid points are the ``starts`` of one :func:`landscape.train_many` call: full-batch
+    training with ``optimizer`` (any optax transformation) for ``steps`` steps, a run whose loss
+    or gradient becomes non-finite frozen there with status ``nonfinite``. ``chunk_size`` (runs
+    per compiled call, all devices together), ``method`` (``"auto"``, ``"vmap"`` or
+    ``"batched"``: the trainer's run-axis-last path for an MLP loss of
+    :func:`landscape.objectives.loss`), ``devices`` and ``progress`` are ``train_many``'s; the
+    numbers do not depend on the chunk size or the devices.
 
     Labels: ``classify(final_params) -> (m,) int`` when given (e.g. the minima module's
     clustering; ``final_params`` leaves ``(m, ...)``, row-major over the grid; names from
     ``label_names`` or ``classify.label_names`` or the codes), else final-loss levels: bins
     between the thresholds ``loss_levels`` (default: the decades spanned by the final losses, at
     most 8). Non-finite runs get an extra last class ``"nonfinite"``.
+
+    >>> import jax.numpy as jnp, numpy as np, optax
+    >>> wells = lambda p, _: (p[0] ** 2 - 1) ** 2 + p[1] ** 2  # minima at (+-1, 0)
+    >>> bm = basin_map(wells, jnp.zeros(2), None, jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]),
+    ...                np.linspace(-1.5, 1.5, 4), np.linspace(-1, 1, 3), optimizer=optax.sgd(0.05),
+    ...                steps=300, classify=lambda p: (np.asarray(p)[:, 0] > 0).astype(int))
+    >>> bm.labels.tolist()  # rows: alphas; the line a = 0 splits the two basins
+    [[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]]
     """
     cv._check_loss_fn(loss_fn)
     float_leaves(center, "center")
@@ -1420,33 +1350,20 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     _check_method(method)
     if method == "batched" and not isinstance(loss_fn, Loss):
         raise ValueError(f"method='batched' needs an MLP loss from landscape.objectives.loss; got {loss_fn!r}")
-    batched = isinstance(loss_fn, Loss) and method != "vmap"
     _check_scalar_metric(loss_fn, center, data)
 
     a, b = np.meshgrid(alphas, betas, indexing="ij")
-    coords = np.stack([a.ravel(), b.ravel()], axis=1)
+    dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
+    coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], axis=1), dtype)
     m = coords.shape[0]
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
-    if chunk_size is None:
-        chunk_size = max(1, _CHUNK_FLOATS // (12 * n_params + 8 * _data_floats(data) + 64))
-    block = parallel.point_block(m, chunk_size)
-    n_dev = parallel.mesh_size(mesh)
-    per_device = min(chunk_size // block, -(-m // (block * n_dev))) * block  # points per call
-    per_call = per_device * n_dev
-    n_calls = -(-m // per_call)
-    padded = np.zeros((per_call * n_calls, 2))  # every call the same shape: one compilation
-    padded[:m] = coords
-    dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
-    parts = []
-    for c in progress_bar(range(n_calls), n_calls, progress, desc="basin_map"):
-        cs = jnp.asarray(padded[c * per_call:(c + 1) * per_call], dtype)
-        parts.append(jax.device_get(_train_program(batched)(
-            center, (t1, t2), cs, data, loss_fn=loss_fn, optimizer=optimizer, steps=steps,
-            block=block, mesh=mesh)))
-    cat = lambda *xs: np.concatenate(xs, axis=0)[:m]  # noqa: E731
-    final_params, final_loss, alive, start_loss, g0 = jax.tree.map(cat, *parts) if len(parts) > 1 else \
-        jax.tree.map(lambda x: np.asarray(x)[:m], parts[0])
-    status = np.where(alive, STATUS_OK, STATUS_NONFINITE).astype(np.int32)
+    block = _point_block(loss_fn, n_params, data, m, None)
+    starts, slopes = _starts_and_slopes(center, (t1, t2), coords, data, loss_fn=loss_fn, block=block,
+                                        mesh=mesh)
+    run = train_many(loss_fn, None, optimizer, data, starts=starts, steps=steps, record_every=steps,
+                     chunk_size=chunk_size, method=method, devices=devices, progress=progress)
+    final_params, final_loss, start_loss = run.params, run.final_loss, run.losses[:, 0]
+    alive = run.status == STATUS_OK
 
     if classify is not None:
         labels = np.asarray(classify(final_params))
@@ -1469,15 +1386,14 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
         labels = np.where(alive, labels, len(names))
         names = list(names) + ["nonfinite"]
 
-    # negative gradient at the starts, projected on the plane, in plane coordinates
+    # negative gradient at the starts, projected on the plane, in plane coordinates: the
+    # least-squares solution of D^T f = -g is f = -(D D^T)^-1 D g, and D g are the slopes
     dmat = np.stack([_flat64(t1), _flat64(t2)])
-    gram = dmat @ dmat.T
-    g = _flat_batch64(g0)
-    flow = -np.linalg.solve(gram, dmat @ g.T).T
+    flow = -np.linalg.solve(dmat @ dmat.T, np.asarray(slopes, np.float64).T).T
 
     shape = (len(alphas), len(betas))
     return BasinMap(alphas, betas, labels.reshape(shape), tuple(names), final_loss.reshape(shape),
-                    status.reshape(shape), start_loss.reshape(shape), flow.reshape(shape + (2,)),
+                    run.status.reshape(shape), start_loss.reshape(shape), flow.reshape(shape + (2,)),
                     final_params, d1, d2, labelled_by, steps)
 
 

@@ -1,9 +1,9 @@
 """``train_many``: train thousands of networks from different starts in one compiled call.
 
 Run ``i`` is keyed by ``run_key = fold_in(key, i)``: its initial params are
-``init_fn(fold_in(run_key, 0))`` and its minibatch order (if any) comes from
-``fold_in(run_key, 1)``. So a run's numbers do not depend on the chunk size or on which other
-runs share its batch. Runs are processed in chunks of ``chunk_size`` through one compiled
+``init_fn(fold_in(run_key, 0))`` (or ``starts[i]`` when explicit starts are given) and its
+minibatch order (if any) comes from ``fold_in(run_key, 1)``. So a run's numbers do not depend
+on the chunk size or on which other runs share its batch. Runs are processed in chunks of ``chunk_size`` through one compiled
 program (the last chunk is padded), each chunk a ``lax.scan`` over steps of a vmapped step.
 
 Two paths compute the same thing:
@@ -165,7 +165,7 @@ class _Spec:
     """Everything static about one compiled chunk program (hashable: the jit cache key)."""
 
     loss_fn: Callable
-    init_fn: Callable
+    init_fn: Callable | None  # None when the starts are given
     optimizer: optax.GradientTransformation
     success: Callable | None
     steps: int
@@ -175,6 +175,7 @@ class _Spec:
     n_samples: int
     hyper_names: tuple[str, ...]
     scaled: bool
+    given_starts: bool
     trainable: tuple[bool, ...] | None
     n_traj: int
     fast: bool
@@ -426,11 +427,15 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
     return out
 
 
-def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
-    """Train the runs ``run_ids: (C,)`` of one chunk; returns a dict of arrays (run axis 0)."""
+def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_idx):
+    """Train the runs ``run_ids: (C,)`` of one chunk from ``starts`` (leaves ``(C, ...)``) or,
+    when they are not given, from ``init_fn``; returns a dict of arrays (run axis 0)."""
     ax = _run_axis(spec)
     run_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(run_ids)
-    params = jax.vmap(spec.init_fn)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys))
+    if spec.given_starts:
+        params = starts
+    else:
+        params = jax.vmap(spec.init_fn)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys))
     if spec.scaled:
         params = jax.tree.map(lambda p: p * _bcast(scale, p, 0).astype(p.dtype), params)
     if spec.fast:
@@ -456,21 +461,22 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
     return out
 
 
-def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, traj_idx):
+def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_idx):
     """:func:`_chunk_program` with the chunk's runs split evenly over the devices of
     ``spec.mesh``: every device trains ``width / n_devices`` runs (a multiple of
     :data:`RUN_BLOCK`), so each run's numbers are those of a one-device call."""
     n_dev = parallel.mesh_size(spec.mesh)
     local = spec.width // n_dev
 
-    def per_device(key, run_ids, data, hyper, scale, traj_idx):
+    def per_device(key, run_ids, data, hyper, scale, starts, traj_idx):
         if n_dev > 1:
             first = jax.lax.axis_index(parallel.AXIS) * local
             traj_idx = jnp.clip(traj_idx - first, 0, local - 1)
-        return _chunk_program(spec, key, run_ids, data, hyper, scale, traj_idx)
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, starts, traj_idx)
 
-    sharded = (False, True, False, True, True, False)
-    out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale, traj_idx)
+    sharded = (False, True, False, True, True, True, False)
+    out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale,
+                                                              starts, traj_idx)
     if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
         owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
         out["trajectory"] = jax.tree.map(
@@ -531,7 +537,9 @@ def _check_data(loss_fn, data) -> int:
     """Validates ``data``; returns the number of samples (leading axis)."""
     leaves = jax.tree.leaves(data)
     if not leaves:
-        raise ValueError(f"data={data!r} holds no arrays")
+        if isinstance(loss_fn, Loss):
+            raise ValueError(f"data={data!r} holds no arrays; the MLP loss needs Dataset(x, y)")
+        return 0  # a loss_fn that needs no data, e.g. a test function of the params alone
     arrays = [np.asarray(leaf) for leaf in leaves]
     for a in arrays:
         if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
@@ -548,6 +556,49 @@ def _check_data(loss_fn, data) -> int:
             raise ValueError(f"data.y has shape {np.shape(y)}; the model {list(model.sizes)} expects "
                              f"({np.shape(x)[0]}, {model.n_out})")
     return n
+
+
+def _floating(shapes) -> bool:
+    leaves = jax.tree.leaves(shapes)
+    return bool(leaves) and all(jnp.issubdtype(s.dtype, jnp.floating) for s in leaves)
+
+
+def _shapes_text(shapes, lead: str = "") -> str:
+    """``"[(n_runs, 2, 2) float32, ...]"``: the leaves of a pytree of shapes, ``lead`` prepended."""
+    def one(s):
+        dims = [lead] * bool(lead) + [str(d) for d in s.shape]
+        return f"({', '.join(dims)}{',' * (len(dims) == 1)}) {s.dtype}"
+    return "[" + ", ".join(one(s) for s in jax.tree.leaves(shapes)) + "]"
+
+
+def _check_starts(starts, like, n_runs: int | None):
+    """``starts`` checked to be one run's params (``like``, ``ShapeDtypeStruct`` leaves; ``None``:
+    any floating pytree) with a leading run axis of ``n_runs`` (``None``: any length).
+
+    Returns ``(starts with NumPy leaves, like, n_runs)``. Non-finite values are allowed: such a
+    run is flagged ``nonfinite`` at step 0, like any run that fails.
+    """
+    leaves, treedef = jax.tree.flatten(starts)
+    arrays = [np.asarray(leaf) for leaf in leaves]
+    got = [jax.ShapeDtypeStruct(a.shape, jax.dtypes.canonicalize_dtype(a.dtype)) for a in arrays]
+    got_text = f"{_shapes_text(got)} in the structure {treedef}"
+    what = "one run's params" if like is None else "init_fn's params"
+    if like is None:
+        if not got or not all(a.ndim >= 1 for a in arrays) or not _floating(got):
+            raise ValueError(f"starts must be a pytree of floating arrays with a leading run axis "
+                             f"(n_runs, ...); got {got_text}")
+        like = treedef.unflatten([jax.ShapeDtypeStruct(g.shape[1:], g.dtype) for g in got])
+    l_leaves, l_def = jax.tree.flatten(like)
+    runs = {a.shape[0] if a.ndim else None for a in arrays}
+    fits = (treedef == l_def and len(runs) == 1 and None not in runs
+            and (n_runs is None or runs == {n_runs})
+            and all(g.shape[1:] == s.shape and g.dtype == s.dtype for g, s in zip(got, l_leaves)))
+    if not fits:
+        lead = "n_runs" if n_runs is None else str(n_runs)
+        raise ValueError(f"starts must be {what} with a leading run axis: leaves "
+                         f"{_shapes_text(like, lead)} in the structure {l_def}; got {got_text}")
+    arrays = [a.astype(g.dtype, copy=False) for a, g in zip(arrays, got)]
+    return treedef.unflatten(arrays), like, runs.pop()
 
 
 def _check_per_run(name: str, values, n_runs: int) -> np.ndarray:
@@ -574,6 +625,8 @@ class TrainPlan:
     hyperparams: Mapping[str, np.ndarray]
     init_scale: np.ndarray | None
     trajectory_runs: np.ndarray | None
+    params_like: Any  # one run's params as jax.ShapeDtypeStruct leaves
+    starts: Any = None  # the given starts (NumPy leaves (n_runs, ...)), or None: drawn by init_fn
     chunk_note: str = "chosen"  # how the chunk size was set, for describe()
 
     @property
@@ -641,10 +694,12 @@ class TrainPlan:
 
         def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
             part = arr[start:stop]
-            return np.concatenate([part, np.repeat(part[:1], size - real)]) if real < size else part
+            return np.concatenate([part, np.repeat(part[:1], size - real, axis=0)]) if real < size else part
 
         hyper = {k: jnp.asarray(padded(v)) for k, v in self.hyperparams.items()}
         scale = jnp.asarray(padded(self.init_scale)) if self.init_scale is not None else None
+        starts = (jax.tree.map(lambda a: jnp.asarray(padded(a)), self.starts)
+                  if self.starts is not None else None)
         traj_runs = None
         traj_idx = jnp.zeros((self.spec.n_traj,), jnp.int32)
         if self.spec.n_traj:
@@ -652,7 +707,7 @@ class TrainPlan:
             local = np.zeros(self.spec.n_traj, np.int32)
             local[: len(traj_runs)] = traj_runs - start
             traj_idx = jnp.asarray(local)
-        return (self.key, run_ids, self.data, hyper, scale, traj_idx), real, traj_runs
+        return (self.key, run_ids, self.data, hyper, scale, starts, traj_idx), real, traj_runs
 
 
 def _itemsize(leaves) -> int:
@@ -699,24 +754,29 @@ def _chunk_memory(mesh) -> tuple[int, str]:
     return budget * n_dev, f"{_DEVICE_FRACTION:.0%} of {per_device / 2**30:.1f} GiB per device"
 
 
-def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
-                  data, *, key, n_runs: int, steps: int, record_every: int | None = None,
-                  chunk_size: int | None = None, success: Callable | None = None,
-                  batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
-                  init_scale=None, trainable=None, trajectory_runs=None,
-                  method: str = "auto", devices=None) -> TrainPlan:
+def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.GradientTransformation,
+                  data, *, key=None, n_runs: int | None = None, steps: int,
+                  record_every: int | None = None, chunk_size: int | None = None,
+                  success: Callable | None = None, batch_size: int | None = None,
+                  hyperparams: Mapping[str, Any] | None = None, init_scale=None, starts=None,
+                  trainable=None, trajectory_runs=None, method: str = "auto",
+                  devices=None) -> TrainPlan:
     """Validate the arguments of :func:`train_many` and build its :class:`TrainPlan`.
 
     Every check runs before any tracing or compilation; errors name the argument and value.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn={loss_fn!r} must be callable as loss_fn(params, data) -> scalar")
-    if not callable(init_fn):
+    if init_fn is None and starts is None:
+        raise TypeError("init_fn=None needs explicit starts=...; pass init_fn(key) -> params or "
+                        "starts with a leading run axis")
+    if init_fn is not None and not callable(init_fn):
         raise TypeError(f"init_fn={init_fn!r} must be callable as init_fn(key) -> params")
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, "
                         "e.g. optax.sgd(0.5)")
-    n_runs = _check_count("n_runs", n_runs)
+    if n_runs is not None or starts is None:
+        n_runs = _check_count("n_runs", n_runs)
     steps = _check_count("steps", steps)
     if record_every is None:
         record_every = default_record_every(steps)
@@ -724,27 +784,39 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
     if steps % record_every:
         raise ValueError(f"record_every={record_every} must divide steps={steps}")
     if chunk_size is not None:
-        chunk_size = min(_check_count("chunk_size", chunk_size), n_runs)
+        chunk_size = _check_count("chunk_size", chunk_size)
     if method not in _METHODS:
         raise ValueError(f"method={method!r} is not known; expected one of {_METHODS}")
     mesh = parallel.local_mesh(devices)
     if success is not None and not callable(success):
         raise TypeError(f"success={success!r} must be callable as success(params, data) -> bool")
-    key = _as_key(key)
+    if key is None and (starts is None or batch_size is not None):
+        raise TypeError("key=None: a PRNG key (jax.random.key(seed)) or an integer seed is needed "
+                        "to draw the starts and minibatch orders; only full-batch training from "
+                        "given starts may leave it out")
+    key = _as_key(0 if key is None else key)
     n_samples = _check_data(loss_fn, data)
     if batch_size is not None:
         batch_size = _check_count("batch_size", batch_size)
         if batch_size > n_samples:
             raise ValueError(f"batch_size={batch_size} exceeds the {n_samples} samples in data")
 
-    shapes = jax.eval_shape(init_fn, jax.random.key(0))
+    shapes = None
+    if init_fn is not None:
+        shapes = jax.eval_shape(init_fn, jax.random.key(0))
+        if not _floating(shapes):
+            raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
+    if starts is not None:
+        starts, shapes, n_runs = _check_starts(starts, shapes, n_runs)
+    n_runs = _check_count("n_runs", n_runs)  # also the length of the starts
+    if chunk_size is not None:
+        chunk_size = min(chunk_size, n_runs)
     leaves, treedef = jax.tree.flatten(shapes)
-    if not leaves or not all(jnp.issubdtype(s.dtype, jnp.floating) for s in leaves):
-        raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
     try:
         out = jax.eval_shape(loss_fn, shapes, data)
     except Exception as err:  # the user's loss_fn does not fit data or params: say which
-        raise ValueError(f"loss_fn(params, data) failed on init_fn's params and the given data: {err}") from err
+        source = "init_fn's params" if starts is None else "one run's starts"
+        raise ValueError(f"loss_fn(params, data) failed on {source} and the given data: {err}") from err
     if getattr(out, "shape", None) != ():
         raise ValueError(f"loss_fn(params, data) must return a scalar, got shape {getattr(out, 'shape', out)}")
 
@@ -800,15 +872,16 @@ def plan_training(loss_fn: Callable, init_fn: Callable, optimizer: optax.Gradien
         mesh = parallel.local_mesh(n_dev)
     width = parallel.padded_count(chunk_size, RUN_BLOCK, n_dev)
     spec = _Spec(
-        loss_fn=loss_fn, init_fn=init_fn, optimizer=optimizer, success=success, steps=steps,
-        record_every=record_every, width=width, batch_size=batch_size,
-        n_samples=n_samples, hyper_names=tuple(sorted(hyper)), scaled=scale is not None,
-        trainable=mask, n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast,
-        mesh=mesh)
+        loss_fn=loss_fn, init_fn=init_fn if starts is None else None, optimizer=optimizer,
+        success=success, steps=steps, record_every=record_every, width=width,
+        batch_size=batch_size, n_samples=n_samples, hyper_names=tuple(sorted(hyper)),
+        scaled=scale is not None, given_starts=starts is not None, trainable=mask,
+        n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast, mesh=mesh)
     data = jax.tree.map(jnp.asarray, data)
     return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
                      hyperparams=hyper, init_scale=scale,
-                     trajectory_runs=traj if spec.n_traj else None, chunk_note=chunk_note)
+                     trajectory_runs=traj if spec.n_traj else None, params_like=shapes,
+                     starts=starts, chunk_note=chunk_note)
 
 
 def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many"):
@@ -824,21 +897,26 @@ def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_
     return tqdm(iterable, total=total, unit="chunk", desc=desc)
 
 
-def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTransformation,
-               data, *, key, n_runs: int, steps: int, record_every: int | None = None,
-               chunk_size: int | None = None, success: Callable | None = None,
-               batch_size: int | None = None, hyperparams: Mapping[str, Any] | None = None,
-               init_scale=None, trainable=None, trajectory_runs=None, method: str = "auto",
-               devices=None, progress: bool | None = None) -> TrainResult:
-    """Train ``n_runs`` networks from ``init_fn`` starts with ``optimizer`` for ``steps`` steps.
+def train_many(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.GradientTransformation,
+               data, *, key=None, n_runs: int | None = None, steps: int,
+               record_every: int | None = None, chunk_size: int | None = None,
+               success: Callable | None = None, batch_size: int | None = None,
+               hyperparams: Mapping[str, Any] | None = None, init_scale=None, starts=None,
+               trainable=None, trajectory_runs=None, method: str = "auto", devices=None,
+               progress: bool | None = None) -> TrainResult:
+    """Train ``n_runs`` networks from ``init_fn`` (or given) starts with ``optimizer`` for
+    ``steps`` steps.
 
     Args:
       loss_fn: ``loss_fn(params, data) -> scalar`` for one network.
-      init_fn: ``init_fn(key) -> params`` for one network.
+      init_fn: ``init_fn(key) -> params`` for one network; may be ``None`` when ``starts`` are
+        given (they then define the params' structure).
       optimizer: any optax ``GradientTransformation`` (``optax.sgd(0.5)``, ``optax.adam(1e-2)``).
-      data: pytree of arrays with a leading sample axis, e.g. ``datasets.xor()``.
-      key: PRNG key (or int seed); run ``i`` uses ``fold_in(key, i)``.
-      n_runs, steps: positive integers.
+      data: pytree of arrays with a leading sample axis, e.g. ``datasets.xor()`` (``None`` for a
+        ``loss_fn`` that needs no data).
+      key: PRNG key (or int seed); run ``i`` uses ``fold_in(key, i)``. Needed unless the starts
+        are given and training is full-batch.
+      n_runs, steps: positive integers; ``n_runs`` defaults to the number of ``starts``.
       record_every: record the loss (and trajectories) every this many steps; must divide
         ``steps``. Default: the smallest divisor giving at most 100 records.
       chunk_size: runs per compiled call, all devices together (the last chunk is padded).
@@ -849,6 +927,12 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
       hyperparams: per-run optimizer hyperparameters, ``{"learning_rate": (n_runs,)}``; the
         optimizer must come from ``optax.inject_hyperparams``.
       init_scale: ``(n_runs,)`` factors multiplying each run's initial params.
+      starts: explicit initial params, a pytree like ``init_fn``'s output with leaves
+        ``(n_runs, ...)`` of its shapes and dtypes: run ``i`` starts from ``starts[i]`` instead
+        of ``init_fn``'s draw (``starts=initial_params(init_fn, key, range(n_runs))`` gives the
+        same numbers bit for bit; with ``init_scale`` too, up to 1 ulp in the scaled starts,
+        which XLA rounds differently when it fuses the draw with the scaling). A start with
+        NaN/Inf is flagged ``nonfinite`` at step 0.
       trainable: pytree of bools shaped like params; ``False`` leaves are frozen.
       trajectory_runs: indices of runs whose params are recorded every ``record_every`` steps.
       method: ``"auto"`` (fast run-axis-last path when possible), ``"vmap"`` (generic) or
@@ -869,12 +953,16 @@ def train_many(loss_fn: Callable, init_fn: Callable, optimizer: optax.GradientTr
     ...                        n_runs=100, steps=1000, record_every=100)
     >>> result.losses.shape
     (100, 11)
+    >>> grid = {"x": jax.numpy.linspace(-2.0, 2.0, 5)}  # given starts of a loss that needs no data
+    >>> ls.train_many(lambda p, _: (p["x"] ** 2 - 1) ** 2, None, optax.sgd(0.01), None,
+    ...               starts=grid, steps=100).params["x"].round(3).tolist()
+    [-1.0, -1.0, 0.0, 1.0, 1.0]
     """
     plan = plan_training(loss_fn, init_fn, optimizer, data, key=key, n_runs=n_runs, steps=steps,
                          record_every=record_every, chunk_size=chunk_size, success=success,
                          batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
-                         trainable=trainable, trajectory_runs=trajectory_runs, method=method,
-                         devices=devices)
+                         starts=starts, trainable=trainable, trajectory_runs=trajectory_runs,
+                         method=method, devices=devices)
     chunks = [plan.run_chunk(c) for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress)]
     return concat_results(chunks) if len(chunks) > 1 else chunks[0]
 

@@ -68,6 +68,38 @@ def test_run_i_starts_from_fold_in_key_i():
         np.testing.assert_array_equal(traj[:, 0], start)
 
 
+@pytest.mark.parametrize("method", ["batched", "vmap"])
+def test_given_starts_train_bit_for_bit_like_the_init_fn_draws(method):
+    starts = ls.initial_params(NORMAL, jax.random.key(0), np.arange(10))
+    drawn = _train(method=method)
+    given = ls.train_many(LOSS, None, SGD, DATA, starts=starts, steps=100, record_every=10, method=method)
+    assert given.n_runs == 10
+    _assert_same(drawn, given)
+    # chunks of 3 (the last one padded with copies of its first start); init_fn and key, given
+    # too, only define the structure and the (unused) minibatch order
+    _assert_same(drawn, ls.train_many(LOSS, NORMAL, SGD, DATA, key=5, starts=starts, steps=100,
+                                      record_every=10, chunk_size=3, method=method))
+    plan = ls.plan_training(LOSS, None, SGD, DATA, starts=starts, steps=100, record_every=10, method=method)
+    assert train._compiled(plan.spec)._cache_size() == 1  # other starts, same program
+
+
+def test_given_starts_are_scaled_by_init_scale_and_a_nonfinite_start_is_flagged():
+    # (not compared with init_fn draws times init_scale: XLA fuses the draw with the scaling
+    # there, which may round the product differently by 1 ulp)
+    scale = np.linspace(0.5, 2.0, 10)
+    starts = ls.initial_params(NORMAL, jax.random.key(0), np.arange(10))
+    kwargs = dict(steps=100, record_every=10, method="vmap")
+    given = ls.train_many(LOSS, None, SGD, DATA, starts=starts, init_scale=scale, **kwargs)
+    scaled = jax.tree.map(lambda a: a * scale.astype(np.float32).reshape((-1,) + (1,) * (a.ndim - 1)), starts)
+    _assert_same(ls.train_many(LOSS, None, SGD, DATA, starts=scaled, **kwargs), given)
+    starts[0]["w"] = starts[0]["w"].at[3, 0, 0].set(jnp.nan)
+    bad = ls.train_many(LOSS, None, SGD, DATA, starts=starts, init_scale=scale, **kwargs)
+    assert bad.status.tolist() == [0, 0, 0, train.STATUS_NONFINITE] + [0] * 6
+    assert bad.failed_step[3] == 0 and np.isnan(bad.losses[3, 0])
+    others = [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    np.testing.assert_array_equal(bad.losses[others], given.losses[others])
+
+
 def test_fast_and_generic_paths_agree():
     fast = _train(method="batched", steps=500, record_every=50)
     generic = _train(method="vmap", steps=500, record_every=50)
@@ -252,6 +284,38 @@ def test_bad_arguments_raise_before_tracing(overrides, match):
         ls.train_many(_untraced_loss, _quadratic_init, SGD, jnp.ones(1), **kwargs)
 
 
+def test_bad_starts_raise_before_tracing():
+    starts = ls.initial_params(_quadratic_init, 0, range(4))  # {"w": (4, 3) float32}
+
+    def run(init=_quadratic_init, **kw):
+        kwargs = dict(steps=10, record_every=10)
+        kwargs.update(kw)
+        return ls.train_many(_untraced_loss, init, SGD, jnp.ones(1), **kwargs)
+
+    expected = r"starts must be init_fn's params with a leading run axis: leaves \[\({}, 3\) float32\]"
+    with pytest.raises(ValueError, match=expected.format("n_runs") + r".*got \[\(4, 2\) float32\]"):
+        run(starts={"w": np.zeros((4, 2), np.float32)})
+    with pytest.raises(ValueError, match=expected.format("n_runs") + r".*got \[\(4, 3\) int32\]"):
+        run(starts={"w": np.zeros((4, 3), np.int32)})
+    with pytest.raises(ValueError, match=expected.format("n_runs")):
+        run(starts={"v": starts["w"]})
+    with pytest.raises(ValueError, match=expected.format(5) + r".*got \[\(4, 3\) float32\]"):
+        run(starts=starts, n_runs=5)
+    with pytest.raises(ValueError, match=r"starts must be a pytree of floating arrays with a leading run axis"):
+        run(init=None, starts={"w": np.zeros((4, 3), np.int32)})
+    with pytest.raises(ValueError, match=r"starts must be a pytree of floating arrays .*got \[\(\) float32\]"):
+        run(init=None, starts={"w": np.float32(1.0)})
+    with pytest.raises(ValueError, match=r"one run's params with a leading run axis.*"
+                                          r"got \[\(4, 3\) float32, \(5,\) float32\]"):
+        run(init=None, starts={"a": starts["w"], "b": np.zeros(5, np.float32)})
+    with pytest.raises(TypeError, match=r"init_fn=None needs explicit starts"):
+        run(init=None, key=0, n_runs=4)
+    with pytest.raises(TypeError, match=r"key=None: a PRNG key"):
+        run(n_runs=4)
+    with pytest.raises(TypeError, match=r"key=None: a PRNG key"):
+        run(starts=starts, batch_size=1)
+
+
 def test_data_errors():
     bad_x = ls.Dataset(jnp.zeros((4, 3)), jnp.zeros((4, 1)))
     with pytest.raises(ValueError, match=r"data.x has shape \(4, 3\).*expects \(n_samples, 2\)"):
@@ -264,6 +328,8 @@ def test_data_errors():
         ls.train_many(LOSS, NORMAL, SGD, nan, key=0, n_runs=2, steps=10)
     with pytest.raises(ValueError, match="batch_size=9 exceeds the 4 samples"):
         ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2, steps=10, batch_size=9)
+    with pytest.raises(ValueError, match="data=None holds no arrays; the MLP loss needs Dataset"):
+        ls.train_many(LOSS, NORMAL, SGD, None, key=0, n_runs=2, steps=10)
 
 
 def test_option_errors():
