@@ -287,7 +287,7 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     like = plan.params_like
     trained = {}
     mine = parallel.process_chunks(plan.n_chunks)
-    for c in progress_bar(mine, len(mine), progress, desc=tag):
+    for c in progress_bar(mine, len(mine), progress, desc=tag, plan=plan):
         if not results.has(_chunk_name(tag, c)):
             trained[c] = plan.run_chunk(c)
             results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -884,9 +885,14 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
                      starts=starts, chunk_note=chunk_note)
 
 
-def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many"):
+def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many",
+                 plan: "TrainPlan | None" = None):
     """``iterable`` wrapped in a tqdm bar of ``total`` items; ``enabled=None`` shows it when
     ``total > 1``, ``False`` never (then ``iterable`` itself comes back).
+
+    With a ``plan`` the items are chunk indices of that plan: the bar counts runs (runs/s and
+    time left) and :meth:`TrainPlan.describe` (how the runs were split, the chunk size chosen)
+    is printed above it.
 
     >>> list(progress_bar(range(3), 3, enabled=False))
     [0, 1, 2]
@@ -894,7 +900,19 @@ def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_
     if enabled is False or (enabled is None and total <= 1):
         return iterable
     from tqdm.auto import tqdm
-    return tqdm(iterable, total=total, unit="chunk", desc=desc)
+    if plan is None:
+        return tqdm(iterable, total=total, unit="chunk", desc=desc)
+    return _runs_bar(tqdm, iterable, plan, desc)
+
+
+def _runs_bar(tqdm, chunks, plan: "TrainPlan", desc: str):
+    """The chunk indices ``chunks``, counting each chunk's runs on a tqdm bar once it is done."""
+    sizes = {c: plan.chunk_bounds(c)[1] - plan.chunk_bounds(c)[0] for c in chunks}
+    tqdm.write(f"{desc}: {plan.describe()}", file=sys.stderr)
+    with tqdm(total=sum(sizes.values()), unit="run", unit_scale=True, desc=desc) as bar:
+        for c in chunks:
+            yield c
+            bar.update(sizes[c])
 
 
 def train_many(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.GradientTransformation,
@@ -963,7 +981,8 @@ def train_many(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.Gra
                          batch_size=batch_size, hyperparams=hyperparams, init_scale=init_scale,
                          starts=starts, trainable=trainable, trajectory_runs=trajectory_runs,
                          method=method, devices=devices)
-    chunks = [plan.run_chunk(c) for c in progress_bar(range(plan.n_chunks), plan.n_chunks, progress)]
+    bar = progress_bar(range(plan.n_chunks), plan.n_chunks, progress, plan=plan)
+    chunks = [plan.run_chunk(c) for c in bar]
     return concat_results(chunks) if len(chunks) > 1 else chunks[0]
 
 

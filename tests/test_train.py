@@ -371,3 +371,10 @@ def test_float64_training_on_both_paths():
         generic = ls.train_many(LOSS, init, SGD, data, method="vmap", **kwargs)
     assert fast.losses.dtype == np.float64 and fast.success_step.dtype == np.int32
     np.testing.assert_allclose(fast.losses, generic.losses, rtol=1e-12)
+
+
+def test_progress_bar_counts_runs_and_says_how_the_runs_were_split(capsys):
+    _train(n_runs=150, chunk_size=64, progress=True)
+    err = capsys.readouterr().err
+    assert "train_many: 150 runs: 3 chunks of 64 (chosen) on 1 cpu device" in err
+    assert "run/s" in err and "150/150" in err   # counted in runs (the last chunk is partial)
