@@ -4,7 +4,6 @@ figures, and every ``python`` block of README.md executes (so the examples canno
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,13 +34,18 @@ def _is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
 
 
-def test_tutorial_quick_run_prints_its_findings_and_writes_its_figures(tmp_path):
-    out = tmp_path / "figures"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(TUTORIAL), str(out), "--quick"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    text = proc.stdout
+def background_job(item, folder):
+    """The tutorial's quick run, started in the background when the session starts (conftest.py),
+    in ``folder`` with its figures in ``folder/figures``."""
+    if item.originalname == "test_tutorial_quick_run_prints_its_findings_and_writes_its_figures":
+        return [sys.executable, str(TUTORIAL), str(folder / "figures"), "--quick"]
+    return None
+
+
+def test_tutorial_quick_run_prints_its_findings_and_writes_its_figures(background_result):
+    code, text, stderr, folder = background_result  # run with PYTHONPATH=ROOT, MPLBACKEND=Agg
+    assert code == 0, stderr[-3000:]
+    out = folder / "figures"
     for name in TUTORIAL_FIGURES:
         assert _is_png(out / f"{name}.png"), f"{name}.png missing from {sorted(os.listdir(out))}"
     found = re.search(r"KEY FINDING: constant start learned XOR in (\d+) of (\d+) runs; "
