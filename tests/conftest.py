@@ -79,9 +79,11 @@ class _Job:
 class BackgroundJobs:
     """Slow subprocess jobs of the collected tests, started when the session starts and run one at
     a time in a worker thread, so that they use the core the (single-threaded) test process leaves
-    idle. ``result(nodeid)`` waits for a test's job; a job the worker has not reached yet is run
-    at once by the caller instead. A test module declares its jobs with a module-level
-    ``background_job(item, folder) -> argv | None`` (run in ``folder``, a fresh directory)."""
+    idle. ``result(name)`` waits for a job; a job the worker has not reached yet is run at once
+    by the caller instead. A test module declares the jobs of its collected tests with a
+    module-level ``background_job(item, folder) -> (name, argv) | None``: the command ``argv``
+    runs in ``folder`` (a fresh directory) with ``PYTHONPATH`` at the repository and
+    ``MPLBACKEND=Agg``; tests that return the same name share one job."""
 
     def __init__(self):
         self.jobs, self.pending = {}, []
@@ -93,21 +95,21 @@ class BackgroundJobs:
         for item in items:
             declare = getattr(getattr(item, "module", None), "background_job", None)
             folder = self.root / f"job{len(self.jobs)}"
-            argv = declare(item, folder) if declare is not None else None
-            if argv is not None:
-                folder.mkdir()
-                self.jobs[item.nodeid] = _Job(list(argv), folder)
-                self.pending.append(item.nodeid)
+            job = declare(item, folder) if declare is not None else None
+            if job is not None and job[0] not in self.jobs:  # tests may share a job
+                folder.mkdir(exist_ok=True)
+                self.jobs[job[0]] = _Job(list(job[1]), folder)
+                self.pending.append(job[0])
         if self.pending:
             self.thread.start()
 
-    def _take(self, nodeid=None):
+    def _take(self, name=None):
         with self.lock:
-            if nodeid is None:
+            if name is None:
                 return self.jobs[self.pending.pop(0)] if self.pending else None
-            if nodeid in self.pending:
-                self.pending.remove(nodeid)
-                return self.jobs[nodeid]
+            if name in self.pending:
+                self.pending.remove(name)
+                return self.jobs[name]
             return None
 
     def _work(self) -> None:
@@ -132,12 +134,12 @@ class BackgroundJobs:
         finally:
             job.done.set()
 
-    def result(self, nodeid: str) -> tuple[int, str, str, Path]:
-        """``(returncode, stdout, stderr, folder)`` of the job of test ``nodeid``."""
-        job = self._take(nodeid)
+    def result(self, name: str) -> tuple[int, str, str, Path]:
+        """``(returncode, stdout, stderr, folder)`` of job ``name``."""
+        job = self._take(name)
         if job is not None:
             self._run(job)
-        job = self.jobs[nodeid]
+        job = self.jobs[name]
         job.done.wait()
         return (*job.output, job.cwd)
 
@@ -164,8 +166,7 @@ def pytest_sessionfinish(session, exitstatus):
     _BACKGROUND.stop()
 
 
-@pytest.fixture
-def background_result(request):
-    """``(returncode, stdout, stderr, folder)`` of this test's background job (see
-    :class:`BackgroundJobs`)."""
-    return _BACKGROUND.result(request.node.nodeid)
+@pytest.fixture(scope="session")
+def background():
+    """The session's :class:`BackgroundJobs`: ``background.result(name)``."""
+    return _BACKGROUND

@@ -38,12 +38,12 @@ def background_job(item, folder):
     """The tutorial's quick run, started in the background when the session starts (conftest.py),
     in ``folder`` with its figures in ``folder/figures``."""
     if item.originalname == "test_tutorial_quick_run_prints_its_findings_and_writes_its_figures":
-        return [sys.executable, str(TUTORIAL), str(folder / "figures"), "--quick"]
+        return "tutorial", [sys.executable, str(TUTORIAL), str(folder / "figures"), "--quick"]
     return None
 
 
-def test_tutorial_quick_run_prints_its_findings_and_writes_its_figures(background_result):
-    code, text, stderr, folder = background_result  # run with PYTHONPATH=ROOT, MPLBACKEND=Agg
+def test_tutorial_quick_run_prints_its_findings_and_writes_its_figures(background):
+    code, text, stderr, folder = background.result("tutorial")  # PYTHONPATH=ROOT, MPLBACKEND=Agg
     assert code == 0, stderr[-3000:]
     out = folder / "figures"
     for name in TUTORIAL_FIGURES:

@@ -166,14 +166,14 @@ def background_job(item, folder):
     """The smoke tests' background jobs (conftest.py): the smoke run of the test's experiment."""
     if item.originalname == "test_smoke_run_writes_a_complete_results_folder":
         name = item.callspec.params["name"]
-        return [sys.executable, "-c", SMOKE_SCRIPT, name, str(folder / name)]
+        return f"smoke:{name}", [sys.executable, "-c", SMOKE_SCRIPT, name, str(folder / name)]
     return None
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
-def test_smoke_run_writes_a_complete_results_folder(name, background_result):
+def test_smoke_run_writes_a_complete_results_folder(name, background):
     exp = experiments()[name]
-    code, stdout, stderr, folder = background_result
+    code, stdout, stderr, folder = background.result(f"smoke:{name}")
     assert code == 0, stderr[-3000:]
     line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
     returned = json.loads(line[len("RESULT "):])
