@@ -148,7 +148,21 @@ def _check_parity_scaling(summary, out):
     assert not np.any(g["constant_gap"]) and np.all(g["constant_loss"] > 0.1)
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
+def _check_xor_minima_census(summary, out):
+    # every run is counted once (clustered, moving or diverged), each cluster's share lies in its
+    # interval; the table and text name the share interval and the lowest-loss class
+    arch = summary["architectures"]["sigmoid:2"]
+    counts = arch["counts"]
+    assert sum(counts.values()) == arch["runs"] == 2 * 128
+    assert sum(c["runs"] for c in arch["clusters"]) == counts["clustered"]
+    for c in arch["clusters"]:
+        lo, hi = c["share_interval"]
+        assert lo <= c["share"] <= hi
+    assert summary["table"]["columns"][0] == "arch" and "share [95% CI]" in summary["table"]["columns"]
+    assert any("lowest-loss class" in line for line in summary["text"])
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_census, "xor_symmetry": _check_xor_symmetry,
           "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
           "surface_tour": _check_surface_tour, "init_scale_sweep": _check_init_scale_sweep,
           "escape_time": _check_escape_time, "parity_scaling": _check_parity_scaling}
