@@ -1,7 +1,13 @@
 """Every built-in experiment runs in its smoke configuration and writes a complete results folder;
-experiment-specific checks assert the headline findings the smoke runs are small enough to show."""
+experiment-specific checks assert the headline findings the smoke runs are small enough to show.
+
+The smoke runs are self-contained, so each runs in a subprocess started in the background when
+the session starts (``BackgroundJobs`` in conftest.py): they use the core the test process
+leaves idle."""
 
 import json
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -12,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from landscape.experiment import (configs_folder, experiments, get_experiment,  # noqa: E402
-                                  read_config_file, resolve_config, run_experiment)
+                                  read_config_file, resolve_config)
 from landscape.store import ResultsDir  # noqa: E402
 from landscape.sweep import Sweep  # noqa: E402
 
@@ -142,21 +148,54 @@ def _check_parity_scaling(summary, out):
     assert not np.any(g["constant_gap"]) and np.all(g["constant_loss"] > 0.1)
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_symmetry": _check_xor_symmetry,
+def _check_xor_minima_census(summary, out):
+    # every run is counted once (clustered, moving or diverged), each cluster's share lies in its
+    # interval; the table and text name the share interval and the lowest-loss class
+    arch = summary["architectures"]["sigmoid:2"]
+    counts = arch["counts"]
+    assert sum(counts.values()) == arch["runs"] == 2 * 128
+    assert sum(c["runs"] for c in arch["clusters"]) == counts["clustered"]
+    for c in arch["clusters"]:
+        lo, hi = c["share_interval"]
+        assert lo <= c["share"] <= hi
+    assert summary["table"]["columns"][0] == "arch" and "share [95% CI]" in summary["table"]["columns"]
+    assert any("lowest-loss class" in line for line in summary["text"])
+
+
+CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_census, "xor_symmetry": _check_xor_symmetry,
           "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
           "surface_tour": _check_surface_tour, "init_scale_sweep": _check_init_scale_sweep,
           "escape_time": _check_escape_time, "parity_scaling": _check_parity_scaling}
 
 
+SMOKE_SCRIPT = """import json, sys
+from landscape.experiment import run_experiment
+summary, path = run_experiment(sys.argv[1], sys.argv[2], smoke=True, progress=False)
+print("RESULT " + json.dumps({"summary": summary, "path": str(path)}))
+"""
+"""Runs experiment ``argv[1]``'s smoke config into ``argv[2]`` and prints what it returned."""
+
+
+def background_job(item, folder):
+    """The smoke tests' background jobs (conftest.py): the smoke run of the test's experiment."""
+    if item.originalname == "test_smoke_run_writes_a_complete_results_folder":
+        name = item.callspec.params["name"]
+        return f"smoke:{name}", [sys.executable, "-c", SMOKE_SCRIPT, name, str(folder / name)]
+    return None
+
+
 @pytest.mark.parametrize("name", sorted(experiments()))
-def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
+def test_smoke_run_writes_a_complete_results_folder(name, background):
     exp = experiments()[name]
-    out = tmp_path / name
-    summary, path = run_experiment(name, out, smoke=True, progress=False)
-    assert path == out
+    code, stdout, stderr, folder = background.result(f"smoke:{name}")
+    assert code == 0, stderr[-3000:]
+    line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    returned = json.loads(line[len("RESULT "):])
+    summary, out = returned["summary"], folder / name
+    assert Path(returned["path"]) == out
     config = json.loads((out / "config.json").read_text())
     assert config["experiment"] == name and config["smoke"] is True
-    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert json.loads((out / "summary.json").read_text()) == summary  # both through JSON
     table = summary.get("table")
     if table is not None:
         assert table["rows"] and all(len(row) == len(table["columns"]) for row in table["rows"])

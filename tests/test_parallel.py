@@ -2,18 +2,13 @@
 
 The multi-device checks run in one subprocess with 4 host CPU devices
 (``--xla_force_host_platform_device_count=4``) that compares every sharded result with the
-same call on one device (``devices=1``) and reports the names of the fields that differ; it is
-started before the first test of this file and read by the last ones, so it runs while the
-others do. The multi-process check starts two processes joined by ``jax.distributed`` on
-127.0.0.1.
+same call on one device (``devices=1``) and reports the names of the fields that differ. The
+multi-process check starts two processes joined by ``jax.distributed`` on 127.0.0.1. Both are
+background jobs (conftest.py), started when the session starts, so they run while other tests do.
 """
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jax
@@ -26,8 +21,6 @@ from landscape import parallel
 from landscape.store import ResultsDir, StoreError, result_arrays, train_resumable
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
-ROOT = str(Path(ls.__file__).resolve().parents[1])
-SUBPROCESS_TIMEOUT = 300  # seconds; generous for a loaded 2-core machine
 
 # Every check compares a sharded call with a one-device call bit for bit and prints the fields
 # that differ (an empty list: identical). Run counts and chunk sizes are chosen so that chunks
@@ -126,33 +119,40 @@ np.savez(f"{folder}/process_{pid}.npz", cores=cores, local=plan.n_devices,
 """
 
 
-def _run_python(script: str, *args: str, env_extra=None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    env.update(PYTHONPATH=ROOT, **(env_extra or {}))
-    return subprocess.Popen([sys.executable, "-c", script, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+FOUR_DEVICES = """import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ.pop("JAX_NUM_CPU_DEVICES", None)
+""" + MULTI_DEVICE_SCRIPT
+"""The multi-device script in a process of its own with 4 host CPU devices."""
+
+TWO_PROCESSES = r"""
+import socket, subprocess, sys
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+script, shared, here = sys.argv[1:]
+procs = [subprocess.Popen([sys.executable, "-c", script, port, str(pid), shared, here],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         for pid in (0, 1)]
+outputs = [p.communicate()[0] for p in procs]
+for pid, (p, out) in enumerate(zip(procs, outputs)):
+    print(f"process {pid} exited with {p.returncode}:\n{out[-3000:]}")
+sys.exit(max(abs(p.returncode) for p in procs))
+"""
+"""Starts the two processes of the multi-process test on a free port and waits for both."""
 
 
-def _finish(proc: subprocess.Popen) -> str:
-    try:
-        output, _ = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        pytest.fail(f"subprocess timed out after {SUBPROCESS_TIMEOUT} s:\n{output[-3000:]}")
-    assert proc.returncode == 0, output[-3000:]
-    return output
-
-
-@pytest.fixture(scope="module", autouse=True)
-def four_devices_process():
-    """Starts the multi-device script at once (it runs while the other tests do)."""
-    proc = _run_python(MULTI_DEVICE_SCRIPT,
-                       env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    yield proc
-    if proc.poll() is None:  # not read (e.g. a -k selection): stop it
-        proc.kill()
-        proc.communicate()
+def background_job(item, folder):
+    """This file's background jobs (conftest.py): the 4-device script and the two processes."""
+    if "four_devices" in item.fixturenames:
+        return "four_devices", [sys.executable, "-c", FOUR_DEVICES]
+    if item.originalname == "test_two_processes_equal_one_process_bit_for_bit":
+        (folder / "shared").mkdir(parents=True)
+        env_clean = ("import os\nfor k in ('XLA_FLAGS', 'JAX_NUM_CPU_DEVICES'):\n"
+                     "    os.environ.pop(k, None)\n")
+        return "two_processes", [sys.executable, "-c", env_clean + TWO_PROCESSES, PROCESS_SCRIPT,
+                                 str(folder / "shared"), str(Path(__file__).resolve().parent)]
+    return None
 
 
 def multi_process_plan():
@@ -165,23 +165,13 @@ def multi_process_plan():
                             success=ls.objectives.success(model))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    port = str(_free_port())
-    here = str(Path(__file__).resolve().parent)
-    procs = [_run_python(PROCESS_SCRIPT, port, str(pid), str(shared), here) for pid in (0, 1)]
+def test_two_processes_equal_one_process_bit_for_bit(tmp_path, background):
     plan = multi_process_plan()
     single = result_arrays(train_resumable(plan, ResultsDir(tmp_path / "single"), "runs",
                                            progress=False))
-    for proc in procs:
-        _finish(proc)
+    code, output, _, folder = background.result("two_processes")
+    assert code == 0, output[-6000:]
+    shared = folder / "shared"
     assert sorted(p.name for p in (shared / "chunks").iterdir()) == [
         "runs_00000.npz", "runs_00001.npz", "runs_00002.npz"]
     for pid in (0, 1):
@@ -332,9 +322,11 @@ def test_default_chunk_size_says_what_it_was_estimated_for():
 
 
 @pytest.fixture(scope="module")
-def four_devices(four_devices_process):
+def four_devices(background):
     """The multi-device script's report (one subprocess for every multi-device test)."""
-    line = [ln for ln in _finish(four_devices_process).splitlines() if ln.startswith("RESULT ")][-1]
+    code, output, errors, _ = background.result("four_devices")
+    assert code == 0, errors[-3000:]
+    line = [ln for ln in output.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
 
 

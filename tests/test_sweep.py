@@ -87,7 +87,7 @@ def test_one_compilation_per_distinct_program(xor_sweep):
     rate is per-run data and the seed is in the key, so there are 2 distinct programs (one per
     start kind): 2 XLA compilations, 6 loaded from the sweep's compile cache."""
     _, compiles = xor_sweep
-    chunk = [counts for name, counts in compiles.items() if "chunk_program" in name]
+    chunk = [counts for name, counts in compiles.items() if "_sharded_program" in name]
     assert len(chunk) == 1
     requests, hits = chunk[0]
     assert (requests, requests - hits) == (8, 2)

@@ -129,7 +129,7 @@ SMOKE = Config(n_runs=128, steps=1000, record_every=50, learning_rate=2.0, chunk
                n_trajectories=8, equilibrium_steps=5000, escape_eps=(1e-9, 1e-7, 1e-5, 1e-3),
                escape_steps=3000, saddle_steps=4000, invariance_tasks=("xor",),
                invariance_ingredients=("sgd", "gradient_noise"),
-               invariance_modes=("fast", "minibatch"), invariance_steps=200)
+               invariance_modes=("fast",), invariance_steps=200)
 
 
 # --------------------------------------------------------------------------------- training
