@@ -162,8 +162,8 @@ def _check_xor_minima_census(summary, out):
     assert any("lowest-loss class" in line for line in summary["text"])
 
 
-CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_census, "xor_symmetry": _check_xor_symmetry,
-          "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
+CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_census,
+          "xor_symmetry": _check_xor_symmetry, "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
           "surface_tour": _check_surface_tour, "init_scale_sweep": _check_init_scale_sweep,
           "escape_time": _check_escape_time, "parity_scaling": _check_parity_scaling}
 

@@ -576,38 +576,3 @@ def test_closest_image_is_the_nearest_group_image():
     with pytest.raises(ValueError, match="one network"):
         mn.closest_image(model, broadcast(p, 2), p)
 
-
-# ---------------------------------------------------------------------------------- experiment
-
-
-def test_xor_minima_census_smoke_run_and_redraw(tmp_path, capsys):
-    """The experiment's smoke config end to end through the command line (in float32, as a
-    user runs it: this module's float64 switch is turned off meanwhile), then one figure
-    redrawn from the saved arrays."""
-    import json
-
-    from landscape import cli
-
-    out = tmp_path / "census"
-    jax.config.update("jax_enable_x64", False)
-    try:
-        code = cli.main(["run", "xor_minima_census", "--smoke", "--out", str(out), "--no-progress"])
-    finally:
-        jax.config.update("jax_enable_x64", True)
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "share [95% CI]" in printed and "lowest-loss class" in printed
-    summary = json.loads((out / "summary.json").read_text())
-    arch = summary["architectures"]["sigmoid:2"]
-    counts = arch["counts"]
-    assert sum(counts.values()) == arch["runs"] == 2 * 128
-    assert sum(c["runs"] for c in arch["clusters"]) == counts["clustered"]
-    for c in arch["clusters"]:
-        lo, hi = c["share_interval"]
-        assert lo <= c["share"] <= hi
-    assert summary["table"]["columns"][0] == "arch" and summary["text"]
-    for name in ("basin_shares", "restarts", "loss_histogram", "slices", "disconnectivity"):
-        assert (out / f"{name}.png").exists()
-    (out / "restarts.png").unlink()
-    assert cli.main(["plot", str(out), "--figure", "restarts"]) == 0
-    assert (out / "restarts.png").exists()
