@@ -69,6 +69,13 @@ lrs = np.linspace(0.1, 1.0, 600)
 train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
            600, 250, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
            trajectory_runs=[5, 450], **common)
+# given starts, split over the devices like drawn ones: the numbers of the drawn starts
+starts = ls.initial_params(init, common["key"], np.arange(600))
+drawn = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=1, chunk_size=600, progress=False,
+                      **common)
+given = ls.train_many(loss, None, optax.sgd(0.5), xor, starts=starts, chunk_size=250,
+                      steps=20, record_every=10, progress=False)
+out["train_given_starts"] = arrays_diff(drawn, given)
 # a 100-run chunk fills 2 devices with 64 runs each: the others are left out
 out["small_chunk_describe"] = ls.plan_training(loss, init, optax.sgd(0.5), xor, key=0, n_runs=100,
                                                steps=2).describe()
@@ -92,9 +99,9 @@ for method in ("vmap", "batched"):  # 143 points: 3 blocks of 48 on one device, 
     out["slice_" + method] = diff(
         ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method, devices=1).values,
         ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method).values)
-kw = dict(optimizer=optax.sgd(0.5), steps=20, chunk_size=20, progress=False)
-one = ls.surface.basin_map(loss, center, xor, d1, d2, a[:7], b[:9], devices=1, **kw)
-many = ls.surface.basin_map(loss, center, xor, d1, d2, a[:7], b[:9], **kw)
+kw = dict(optimizer=optax.sgd(0.5), steps=20, chunk_size=128, progress=False)
+one = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, devices=1, **kw)  # 143 starts: 2 chunks
+many = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, **kw)          # of 128 on 2 devices
 out["basin"] = diff((one.final_params, one.final_loss, one.status, one.flow),
                     (many.final_params, many.final_loss, many.status, many.flow))
 print("RESULT " + json.dumps(out))
@@ -338,7 +345,8 @@ def test_subprocess_has_four_devices_and_user_setting_wins(four_devices):
     assert "on 2 cpu devices" in four_devices["small_chunk_describe"]
 
 
-@pytest.mark.parametrize("name", ["train_fast", "train_vmap", "train_on_last_device"])
+@pytest.mark.parametrize("name", ["train_fast", "train_vmap", "train_on_last_device",
+                                  "train_given_starts"])
 def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
 
