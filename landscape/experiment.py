@@ -39,9 +39,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 __all__ = ["Experiment", "ConfigFile", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments",
-           "get_experiment", "resolve_config", "parse_overrides", "read_config_file", "configs_folder",
-           "run_experiment", "save_figures", "experiment_of", "summary_numbers",
-           "headline_numbers"]
+           "get_experiment", "resolve_config", "require_counts", "require_positive",
+           "parse_overrides", "read_config_file", "configs_folder", "run_experiment",
+           "save_figures", "experiment_of", "summary_numbers", "headline_numbers"]
 
 DEFAULT_EXPERIMENT = "xor_symmetry"
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -149,6 +149,21 @@ def resolve_config(exp: Experiment, *, smoke: bool = False,
     if check is not None:
         check()
     return config
+
+
+def require_counts(config: Any, keys) -> None:
+    """Raise ``ValueError`` naming the first of ``keys`` whose value in ``config`` is below 1
+    (for an experiment config's ``check()``)."""
+    for key in keys:
+        if getattr(config, key) < 1:
+            raise ValueError(f"config key {key!r} = {getattr(config, key)!r} must be >= 1")
+
+
+def require_positive(config: Any, keys) -> None:
+    """Raise ``ValueError`` naming the first of ``keys`` whose value in ``config`` is not > 0."""
+    for key in keys:
+        if not getattr(config, key) > 0:
+            raise ValueError(f"config key {key!r} = {getattr(config, key)!r} must be > 0")
 
 
 def parse_overrides(assignments) -> dict[str, Any]:

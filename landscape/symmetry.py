@@ -98,7 +98,8 @@ __all__ = [
     "ReducedTraining", "reduced_training",
     # curvature, equilibrium, escape
     "SymmetryCurvature", "symmetry_curvature", "Equilibrium", "symmetric_equilibrium",
-    "TRAP_RATIO", "REFINE_RADIUS", "Escape", "escape", "predicted_escape_steps",
+    "TRAP_RATIO", "REFINE_RADIUS", "XOR_SYMMETRIC_INFIMUM", "Escape", "escape",
+    "predicted_escape_steps",
     # invariance in training results
     "GAP_STATUS", "ROUNDING_ULPS", "BROKEN_REL", "gap_status", "gap_history",
     # a strict saddle by construction
@@ -1226,6 +1227,13 @@ def _split_blocks(m, q_b):
 # --------------------------------------------------------------------------------------------
 # the symmetric equilibrium
 
+
+XOR_SYMMETRIC_INFIMUM = {"mse": 1.0 / 6.0, "half_sse": 1.0 / 3.0}
+"""Infimum of the XOR loss of a 2-H-1 logistic network over its symmetric subspace, by loss name.
+With all hidden units equal the output is a monotone function of x1 + x2; the best such
+function (increasing) is 0 on (0, 0) and 2/3 on the other three patterns, squared errors
+2 (1/3)^2 + (2/3)^2 = 2/3 in all: mse 1/6, half-SSE 1/3, approached only as the weights grow
+without bound (a trap at infinity). Tested in tests/test_symmetry.py."""
 
 TRAP_RATIO = 0.5
 """A run whose parameter norm grew by at least this fraction as much over the last doubling of

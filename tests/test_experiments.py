@@ -219,6 +219,9 @@ def test_default_config_is_valid(name):
 
 
 @pytest.mark.parametrize("name, overrides, key", [
+    ("xor_train", {"n_runs": 0}, "n_runs"),
+    ("xor_symmetry", {"saddle_steps": -1}, "saddle_steps"),
+    ("encoder", {"code_margin": 0.0}, "code_margin"),
     ("init_scale_sweep", {"scales": [0.0, 1.0, 0.1]}, "scales"),
     ("init_scale_sweep", {"scales": [-1.0, 1.0]}, "scales"),
     ("escape_time", {"eps": [1e-6, 0.1]}, "eps"),

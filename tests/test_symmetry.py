@@ -619,6 +619,7 @@ def test_xor_half_sse_heads_to_one_third():
 def test_one_sixth_is_the_infimum_of_the_symmetric_xor_loss(name, limit):
     """No point with equal units does better (the output is a monotone function of one linear
     projection of the input), and a path to infinity gets arbitrarily close."""
+    assert sy.XOR_SYMMETRIC_INFIMUM[name] == limit
     model = ls.mlp([2, 3, 1])
     loss = jax.jit(jax.vmap(ls.objectives.loss(model, name), in_axes=(0, None)))
     xor = ls.datasets.xor(dtype=jnp.float64)

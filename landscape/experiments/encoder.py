@@ -56,7 +56,7 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
 
 STARTS = ("random", "constant")
@@ -82,15 +82,11 @@ class Config:
     chunk_size: int = 1000
 
     def check(self) -> None:
-        for key in ("n_runs", "steps", "record_every", "chunk_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        require_counts(self, ("n_runs", "steps", "record_every", "chunk_size"))
         if self.steps % self.record_every:
             raise ValueError(f"config key 'record_every' = {self.record_every!r} must divide "
                              f"steps = {self.steps!r}")
-        for key in ("learning_rate", "random_std", "tol", "code_margin"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_positive(self, ("learning_rate", "random_std", "tol", "code_margin"))
         if self.loss not in LOSSES:
             raise ValueError(f"config key 'loss' = {self.loss!r} is not one of {LOSSES} (losses on "
                              "logistic outputs whose constant-start limit is known)")

@@ -56,7 +56,7 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir
 
 CASES = ("saddle", "teacher", "xor")
@@ -85,12 +85,8 @@ class Config:
     constant: float = 0.5
 
     def check(self) -> None:
-        for key in ("n_directions", "steps", "equilibrium_steps"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
-        for key in ("learning_rate", "threshold"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_counts(self, ("n_directions", "steps", "equilibrium_steps"))
+        require_positive(self, ("learning_rate", "threshold"))
         cases = self.cases
         if not cases or any(c not in CASES for c in cases) or len(set(cases)) != len(cases):
             raise ValueError(f"config key 'cases' = {cases!r} must name distinct cases among {CASES}")

@@ -40,7 +40,7 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
 
 TOP = 6
@@ -63,12 +63,8 @@ class Config:
     confidence: float = 0.95
 
     def check(self) -> None:
-        for key in ("runs_per_scale", "hidden", "steps", "chunk_size", "growth_steps"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
-        for key in ("learning_rate", "tol"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_counts(self, ("runs_per_scale", "hidden", "steps", "chunk_size", "growth_steps"))
+        require_positive(self, ("learning_rate", "tol"))
         if self.grad_tol is not None and not self.grad_tol > 0:
             raise ValueError(f"config key 'grad_tol' = {self.grad_tol!r} must be > 0 (or absent: "
                              "sqrt(eps) of float32)")

@@ -41,7 +41,7 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
 
 HALF = 0.5
@@ -64,12 +64,8 @@ class Config:
     confidence: float = 0.95
 
     def check(self) -> None:
-        for key in ("n_runs", "steps", "chunk_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
-        for key in ("learning_rate", "random_std", "tol"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_counts(self, ("n_runs", "steps", "chunk_size"))
+        require_positive(self, ("learning_rate", "random_std", "tol"))
         if not 0 < self.confidence < 1:
             raise ValueError(f"config key 'confidence' = {self.confidence!r} must be in (0, 1)")
         for key, low, high in (("bits", 2, 10), ("widths", 1, 256)):

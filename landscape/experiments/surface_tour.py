@@ -62,10 +62,10 @@ import landscape as ls
 from landscape import minima as mn
 from landscape import surface as sf
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
 
-LIMITS = {"mse": 1.0 / 6.0, "half_sse": 1.0 / 3.0}
+LIMITS = sy.XOR_SYMMETRIC_INFIMUM
 """XOR's infimum of the loss over the symmetric subspace (equal hidden units): the best any
 monotone function of x1 + x2 does (as in the ``xor_symmetry`` experiment)."""
 
@@ -94,10 +94,8 @@ class Config:
     chunk_size: int = 2000
 
     def check(self) -> None:
-        for key in ("equilibrium_steps", "n_perturbed", "record_every", "n_runs", "random_steps",
-                    "chunk_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        require_counts(self, ("equilibrium_steps", "n_perturbed", "record_every", "n_runs",
+                              "random_steps", "chunk_size"))
         if self.hidden < 2:
             raise ValueError(f"config key 'hidden' = {self.hidden!r} must be >= 2 (one unit has no "
                              "symmetry to break)")
@@ -110,10 +108,8 @@ class Config:
         if self.equilibrium_steps % self.record_every:
             raise ValueError(f"config key 'record_every' = {self.record_every!r} must divide "
                              f"equilibrium_steps = {self.equilibrium_steps!r}")
-        for key in ("learning_rate", "slice_radius", "perturb_eps", "random_std",
-                    "random_learning_rate", "grad_tol"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_positive(self, ("learning_rate", "slice_radius", "perturb_eps", "random_std",
+                                "random_learning_rate", "grad_tol"))
         if self.loss not in LIMITS:
             raise ValueError(f"config key 'loss' = {self.loss!r} is not one of {tuple(LIMITS)} "
                              "(losses whose infimum over the symmetric subspace is known)")

@@ -59,7 +59,7 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir
 
 ACTIVATIONS_ALLOWED = ("erf", "tanh")
@@ -85,10 +85,8 @@ class Config:
     gap_threshold: float = 0.1
 
     def check(self) -> None:
-        for key in ("n_in", "teacher_hidden", "n_samples", "equilibrium_steps", "steps",
-                    "record_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        require_counts(self, ("n_in", "teacher_hidden", "n_samples", "equilibrium_steps", "steps",
+                              "record_every"))
         if self.student_hidden < 2:
             raise ValueError(f"config key 'student_hidden' = {self.student_hidden!r} must be >= 2 "
                              "(one unit has no symmetry to break)")
@@ -101,9 +99,7 @@ class Config:
         if self.activation not in ACTIVATIONS_ALLOWED:
             raise ValueError(f"config key 'activation' = {self.activation!r} is not one of "
                              f"{ACTIVATIONS_ALLOWED}")
-        for key in ("learning_rate", "gap_threshold", "fit_max_eps"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_positive(self, ("learning_rate", "gap_threshold", "fit_max_eps"))
         if not 0 < self.drop < 1:
             raise ValueError(f"config key 'drop' = {self.drop!r} must be in (0, 1): the plateau "
                              "ends when the loss falls below drop times the plateau loss")

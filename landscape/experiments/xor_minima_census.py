@@ -40,7 +40,7 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import surface as sf
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts
 from landscape.store import ResultsDir, train_resumable
 from landscape.train import concat_results
 
@@ -70,9 +70,8 @@ class Config:
     connect: int = 6
 
     def check(self) -> None:
-        for key in ("n_runs", "steps", "chunk_size", "growth_steps", "max_restarts", "connect"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        require_counts(self, ("n_runs", "steps", "chunk_size", "growth_steps", "max_restarts",
+                              "connect"))
         for key in ("barrier_points", "slice_points"):
             if getattr(self, key) < 3:
                 raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 3")

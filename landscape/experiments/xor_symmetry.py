@@ -52,7 +52,7 @@ import optax
 import landscape as ls
 from landscape import minima
 from landscape import symmetry as sy
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
 
 STARTS = ("constant", "perturbed", "random")
@@ -60,7 +60,7 @@ TASKS = ("xor", "parity", "teacher")
 INGREDIENTS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw", "weight_decay",
                "gradient_noise", "random_output_init")
 MODES = ("fast", "vmap", "minibatch")
-LIMITS = {"mse": 1.0 / 6.0, "half_sse": 1.0 / 3.0}
+LIMITS = sy.XOR_SYMMETRIC_INFIMUM
 """The constant start's loss limit on XOR: the best any monotone function of x1 + x2 does."""
 UNIT_NAMES = ("w from x1", "w from x2", "bias", "w to output")
 QUANTILES = {"min": 0.0, "q05": 0.05, "median": 0.5, "q95": 0.95, "max": 1.0}
@@ -94,20 +94,17 @@ class Config:
     invariance_dtype: str = "float32"
 
     def check(self) -> None:
-        for key in ("n_runs", "hidden", "steps", "record_every", "chunk_size", "n_trajectories",
-                    "equilibrium_steps", "escape_steps", "saddle_steps", "invariance_steps"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
+        require_counts(self, ("n_runs", "hidden", "steps", "record_every", "chunk_size",
+                              "n_trajectories", "equilibrium_steps", "escape_steps",
+                              "saddle_steps", "invariance_steps"))
         if self.hidden < 2:
             raise ValueError(f"config key 'hidden' = {self.hidden!r} must be >= 2 (one unit has no "
                              "symmetry to break)")
         if self.steps % self.record_every:
             raise ValueError(f"config key 'record_every' = {self.record_every!r} must divide "
                              f"steps = {self.steps!r}")
-        for key in ("learning_rate", "random_std", "perturb_eps", "escape_threshold",
-                    "saddle_learning_rate", "tol"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_positive(self, ("learning_rate", "random_std", "perturb_eps", "escape_threshold",
+                                "saddle_learning_rate", "tol"))
         if self.loss not in LIMITS:
             raise ValueError(f"config key 'loss' = {self.loss!r} is not one of {tuple(LIMITS)} (losses "
                              "on the sigmoid outputs whose XOR limits, 1/6 and 1/3, are known)")

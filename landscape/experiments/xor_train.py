@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import landscape as ls
-from landscape.experiment import Experiment
+from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, result_arrays, train_resumable
 
 
@@ -42,12 +42,8 @@ class Config:
     chunk_size: int = 1000
 
     def check(self) -> None:
-        for key in ("n_runs", "hidden", "steps", "record_every", "chunk_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 1")
-        for key in ("learning_rate", "tol"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be > 0")
+        require_counts(self, ("n_runs", "hidden", "steps", "record_every", "chunk_size"))
+        require_positive(self, ("learning_rate", "tol"))
         if self.steps % self.record_every:
             raise ValueError(f"config key 'record_every' = {self.record_every} must divide "
                              f"steps = {self.steps}")
