@@ -17,8 +17,8 @@ Configs can be changed by ``key=value`` overrides or by a TOML file::
     learning_rate = [0.1, 0.5, 1.0]
     seed = [0, 1]
 
-The TOML files of the research questions are in the repository's top-level ``experiments/``
-folder (:func:`configs_folder`).
+The TOML files of the research questions are in the source repository's top-level
+``experiments/`` folder (not part of an installed package).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 __all__ = ["Experiment", "ConfigFile", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments",
            "get_experiment", "resolve_config", "require_counts", "require_positive",
-           "parse_overrides", "read_config_file", "configs_folder", "run_experiment",
+           "parse_overrides", "read_config_file", "run_experiment",
            "save_figures", "experiment_of", "summary_numbers", "headline_numbers"]
 
 DEFAULT_EXPERIMENT = "xor_symmetry"
@@ -235,21 +235,6 @@ def read_config_file(path: str | Path) -> ConfigFile:
         if not isinstance(data.get(table, {}), dict):
             raise ValueError(f"config file {str(path)!r}: {table} must be a [{table}] table")
     return ConfigFile(name, smoke, data.get("config", {}), data.get("sweep"))
-
-
-def configs_folder() -> Path:
-    """The repository's ``experiments/`` folder of TOML configs (beside the ``landscape`` package).
-
-    It exists in a source checkout, not in an installed package: a ``ValueError`` says so.
-
-    >>> (configs_folder() / "xor_train.toml").is_file()
-    True
-    """
-    folder = Path(__file__).resolve().parent.parent / "experiments"
-    if not folder.is_dir():
-        raise ValueError(f"the experiments/ folder of TOML configs is not at {str(folder)!r}; it "
-                         "ships with the source checkout, not with an installed package")
-    return folder
 
 
 def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = None,

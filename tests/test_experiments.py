@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landscape.experiment import (configs_folder, experiments, get_experiment,  # noqa: E402
+from landscape.experiment import (experiments, get_experiment,  # noqa: E402
                                   read_config_file, resolve_config)
 from landscape.store import ResultsDir  # noqa: E402
 from landscape.sweep import Sweep  # noqa: E402
@@ -236,7 +236,8 @@ def test_out_of_range_config_values_are_refused_by_key(name, overrides, key):
 
 # --- the TOML configs of experiments/ (one per research question) ----------------------------
 
-TOML_FILES = sorted(configs_folder().glob("*.toml"))
+CONFIGS = Path(__file__).resolve().parent.parent / "experiments"  # of the source checkout
+TOML_FILES = sorted(CONFIGS.glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", TOML_FILES, ids=lambda p: p.name)
@@ -258,7 +259,7 @@ def test_toml_config_names_its_experiment_and_validates(path):
 def test_every_experiment_has_a_toml_file_and_a_readme_row():
     missing = sorted(set(experiments()) - {p.stem for p in TOML_FILES})
     assert not missing, f"built-in experiments without experiments/<name>.toml: {missing}"
-    readme = (configs_folder() / "README.md").read_text()
+    readme = (CONFIGS / "README.md").read_text()
     absent = [name for name in experiments() if f"| `{name}` | [`{name}.toml`]" not in readme]
     assert not absent, f"experiments/README.md has no table row for {absent}"
 
