@@ -958,7 +958,8 @@ def train_many(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.Gra
       devices: the local devices each chunk's runs are split over (each device trains a
         multiple of 64 runs): ``None`` all of them, or as many as the chunk fills with 64 runs
         each; an int ``n`` the first ``n``; or a sequence of devices. Results do not depend on it.
-      progress: progress bar over chunks; default: on when there is more than one chunk.
+      progress: progress bar counting runs (runs/s, time left), printing how the runs were split
+        first; default: on when there is more than one chunk.
 
     Returns:
       :class:`TrainResult` with ``params`` (leading run axis), ``losses (n_runs, n_records)``,
