@@ -81,7 +81,6 @@ def test_bad_arguments(ax):
 # --------------------------------------------------------------------------------------------
 # surface plots (landscape.surface results)
 
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import matplotlib.contour  # noqa: E402
 import matplotlib.quiver  # noqa: E402
