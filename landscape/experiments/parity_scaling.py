@@ -5,8 +5,9 @@ For every ``n`` in ``bits`` and every hidden width ``H`` in ``widths``, trains `
 networks (logistic units, ``loss``, plain gradient descent) on n-bit parity (all ``2^n``
 patterns, :func:`landscape.datasets.parity`) from random ``N(0, random_std^2)`` starts, and the
 control: the constant start, every weight and bias ``constant``. The constant start is
-deterministic (every run of it is the same network), so one run stands for all. A run succeeds
-when every output is within ``tol`` of its target.
+deterministic (every run of it is the same network), so one run stands for all; it trains as
+one extra given start beside the random runs, so each cell is one compiled program. A run
+succeeds when every output is within ``tol`` of its target.
 
 Why the control must fail: from the constant start the hidden units stay identical (symmetry gap
 exactly 0), so the network computes what one hidden unit computes, a monotone function of one
@@ -35,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -81,22 +83,21 @@ SMOKE = Config(bits=(3,), widths=(1, 3), n_runs=64, steps=1500, chunk_size=64)
 
 
 def _train_cell(config: Config, results: ResultsDir, progress, n: int, width: int):
-    """``(random result, constant result, model)`` of one (n, width) cell, keyed by ``n`` and
-    ``width`` (so a cell's runs do not depend on which other cells the config lists)."""
+    """``(result, model)`` of one (n, width) cell: runs ``0..n_runs-1`` from random starts, run
+    ``n_runs`` from the constant start (the control), all in one compiled program. Keyed by ``n``
+    and ``width``, so a cell's runs do not depend on which other cells the config lists."""
     model = ls.mlp([n, width, 1], activation="sigmoid", output="sigmoid")
     data = ls.datasets.parity(n)
-    loss_fn = ls.objectives.loss(model, config.loss)
-    success = ls.objectives.success(model, "within", tol=config.tol)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), n), width)
-    optimizer = optax.sgd(config.learning_rate)
-    out = []
-    for kind, init_fn, n_runs in (("random", ls.inits.normal(model, config.random_std), config.n_runs),
-                                  ("constant", ls.inits.constant(model, config.constant), 1)):
-        plan = ls.plan_training(loss_fn, init_fn, optimizer, data, key=key,
-                                n_runs=n_runs, steps=config.steps, record_every=config.steps,
-                                chunk_size=config.chunk_size, success=success)
-        out.append(train_resumable(plan, results, f"{kind}_n{n}_h{width}", progress=progress))
-    return out[0], out[1], model
+    random = ls.initial_params(ls.inits.normal(model, config.random_std), key, np.arange(config.n_runs))
+    constant = ls.inits.constant(model, config.constant)(key)
+    starts = jax.tree.map(lambda r, c: jnp.concatenate([r, c[None]]), random, constant)
+    plan = ls.plan_training(ls.objectives.loss(model, config.loss), None,
+                            optax.sgd(config.learning_rate), data, starts=starts,
+                            steps=config.steps, record_every=config.steps,
+                            chunk_size=config.chunk_size,
+                            success=ls.objectives.success(model, "within", tol=config.tol))
+    return train_resumable(plan, results, f"n{n}_h{width}", progress=progress), model
 
 
 def _smallest_width(widths, rates) -> int | None:
@@ -114,14 +115,16 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     constant_gap = np.zeros(shape)
     for i, n in enumerate(config.bits):
         for j, width in enumerate(config.widths):
-            rand, const, model = _train_cell(config, results, progress, n, width)
-            successes[i, j] = rand.succeeded.sum()
-            steps = rand.success_step[rand.succeeded]
+            result, model = _train_cell(config, results, progress, n, width)
+            rand, const = slice(None, config.n_runs), config.n_runs   # random runs, the control
+            succeeded = result.succeeded[rand]
+            successes[i, j] = succeeded.sum()
+            steps = result.success_step[rand][succeeded]
             median_steps[i, j] = np.median(steps) if steps.size else np.nan
-            median_loss[i, j] = np.median(rand.final_loss)
-            constant_succeeded[i, j] = bool(const.succeeded[0])
-            constant_loss[i, j] = const.final_loss[0]
-            constant_gap[i, j] = np.asarray(sy.symmetry_gap(model, const.params))[0]
+            median_loss[i, j] = np.median(result.final_loss[rand])
+            constant_succeeded[i, j] = bool(result.succeeded[const])
+            constant_loss[i, j] = result.final_loss[const]
+            constant_gap[i, j] = np.asarray(sy.symmetry_gap(model, result.params))[const]
     runs = np.full(shape, config.n_runs)
     lo, hi = mn.wilson_interval(successes, runs, confidence=config.confidence)
     rate = successes / runs
