@@ -70,7 +70,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from . import parallel
-from ._tree import float_leaves
+from ._checks import float_leaves
 
 __all__ = [
     # labels

@@ -68,7 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import symmetry as sy
-from ._tree import float_leaves
+from ._checks import float_leaves
 from .models import ACTIVATIONS, Model
 from .train import train_many
 

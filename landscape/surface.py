@@ -102,7 +102,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._tree import float_leaves
+from ._checks import float_leaves
 from . import curvature as cv
 from . import parallel, symmetry
 from .models import Model

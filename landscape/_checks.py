@@ -1,0 +1,173 @@
+"""The one set of argument validators, used by every public function before any tracing.
+
+Each check names the argument, shows the value and says what was expected: a ``TypeError`` for
+a value of the wrong kind, a ``ValueError`` for the right kind out of range. Checks return the
+normalized value (a Python int, a float, a typed key), so callers use what they checked.
+
+>>> from landscape import _checks
+>>> _checks.count("n_runs", 10)
+10
+>>> _checks.count("n_runs", 0)
+Traceback (most recent call last):
+...
+ValueError: n_runs=0 must be an integer >= 1
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MAX_SEED = 2**64 - 1
+"""Largest integer seed: ``jax.random.key`` takes a 64-bit seed."""
+
+
+def is_tracer(value) -> bool:
+    """Whether ``value`` is a JAX tracer (inside ``jit``/``vmap``): such values pass unchecked."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def count(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer (not a bool) in ``[minimum, maximum]``, as a Python int."""
+    expected = f"an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} must be {expected}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}={value!r} must be {expected}")
+    return int(value)
+
+
+def optional_count(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int | None:
+    """``None``, or :func:`count`."""
+    return None if value is None else count(name, value, minimum=minimum, maximum=maximum)
+
+
+def real(name: str, value, *, low: float | None = None, high: float | None = None,
+         low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (not a bool) in the given range, as a Python float."""
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
+    expected = "a finite number" + (" " + " and ".join(bounds) if bounds else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}={value!r} must be {expected}")
+    v = float(value)
+    ok = math.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        raise ValueError(f"{name}={value!r} must be {expected}")
+    return v
+
+
+def tolerance(name: str, value, default, *, positive: bool = False):
+    """A finite non-negative (``positive``: positive) number; ``None`` gives ``default``;
+    tracers pass unchecked (tolerances may be traced data)."""
+    if value is None:
+        return default
+    if is_tracer(value):
+        return value
+    if positive:
+        return real(name, value, low=0.0, low_open=True)
+    return real(name, value, low=0.0)
+
+
+def key(value, name: str = "key") -> jax.Array:
+    """One PRNG key, typed: an integer seed in ``[0, 2**64)``, a typed key
+    (``jax.random.key(seed)``) or a raw ``uint32[2]`` key (``jax.random.PRNGKey(seed)``, wrapped
+    so it draws the same numbers). Traced keys pass."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_SEED:
+            raise ValueError(f"{name}={value!r} must be a seed in [0, 2**64) or a JAX PRNG key")
+        return jax.random.key(int(value))
+    if isinstance(value, jax.Array) or is_tracer(value):
+        if jnp.issubdtype(value.dtype, jax.dtypes.prng_key) and value.shape == ():
+            return value
+    if (isinstance(value, (jax.Array, np.ndarray)) or is_tracer(value)) and value.shape == (2,) \
+            and value.dtype == np.uint32:
+        return jax.random.wrap_key_data(jnp.asarray(value))
+    shown = (f"<array shape={tuple(value.shape)} dtype={value.dtype}>"
+             if isinstance(value, (jax.Array, np.ndarray)) else repr(value))
+    raise TypeError(f"{name}={shown} must be an integer seed or one JAX PRNG key "
+                    "(jax.random.key(seed))")
+
+
+def floating_dtype(name: str, value) -> np.dtype:
+    """A floating dtype (``jnp.float32``, ``"float64"``, ...), as a NumPy dtype."""
+    try:
+        dt = jnp.dtype(value)
+    except TypeError:
+        dt = None
+    if dt is None or not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name}={value!r} must be a floating dtype such as jnp.float32")
+    return dt
+
+
+def choice(name: str, value, options: Sequence[str]) -> str:
+    """One of the string ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(map(repr, options))}")
+    return value
+
+
+def function(name: str, value, signature: str) -> Any:
+    """A callable; ``signature`` says how it is called, e.g. ``"init_fn(key) -> params"``."""
+    if not callable(value):
+        raise TypeError(f"{name}={value!r} must be a callable {signature}")
+    return value
+
+
+def loss_fn(value, name: str = "loss_fn") -> Any:
+    """A hashable callable ``loss_fn(params, data) -> scalar`` (a static argument of the
+    compiled programs)."""
+    function(name, value, "loss_fn(params, data) -> scalar")
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(f"{name}={value!r} must be hashable (it is a static argument of the "
+                        "compiled program); wrap it in a function or functools.partial") from None
+    return value
+
+
+def float_leaves(tree, name: str = "params") -> list:
+    """The leaves of ``tree``, checked to be floating arrays."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} has no array leaves; expected a pytree of floating arrays")
+    for leaf in leaves:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"{name} leaves must be floating arrays, got a leaf of type "
+                            f"{type(leaf).__name__} with dtype {dtype}")
+    return leaves
+
+
+def batch_size(tree, name: str = "params") -> int:
+    """The leading axis shared by every (floating) leaf of ``tree``: its batch of points."""
+    leaves = float_leaves(tree, name)
+    sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+    if None in sizes or len(sizes) != 1:
+        shapes = [tuple(leaf.shape) for leaf in leaves]
+        raise ValueError(f"{name} must share a leading batch axis on every leaf, got leaf "
+                         f"shapes {shapes}")
+    size = sizes.pop()
+    if size < 1:
+        raise ValueError(f"{name} has an empty batch axis (0 points); expected at least one")
+    return size
+
+
+def model(value, name: str = "model"):
+    """A :class:`landscape.models.Model` (built by ``ls.mlp``)."""
+    from .models import Model
+    if not isinstance(value, Model):
+        raise TypeError(f"{name} must be a landscape Model (ls.mlp(...)), got "
+                        f"{type(value).__name__}")
+    return value
