@@ -1,0 +1,600 @@
+"""The unit layout: which axes of which leaves of a params pytree index hidden units.
+
+Every analysis that knows about hidden units (the symmetry group, the symmetric subspace,
+canonical forms, the census, filter normalization, breaking directions) reads a
+:class:`UnitLayout`, never the internals of a framework, so the same analyses run on
+``ls.mlp``, Flax (linen and NNX), Equinox and hand-written pytrees.
+
+A layout is a feed-forward stack of weight layers. Layer ``l`` has ``size`` output units (the
+features of a dense layer, the output channels of a convolution); its weight leaf holds them
+along ``unit_axis`` and its inputs along ``input_axis``; its bias (if any) holds them along
+axis 0. The units of every layer but the last are *hidden*: the next layer's weight reads them
+along its ``input_axis``. Each hidden layer carries the symmetry of its activation:
+
+- ``"odd"``: ``f(-z) = -f(z)`` (tanh, erf, linear): a unit's sign flips.
+- ``"logistic"``: ``f(-z) = 1 - f(z)`` (sigmoid): a flip, the next layer's bias absorbing the
+  constant.
+- ``"rescale"``: ``f(a z) = a f(z)`` for ``a > 0`` (ReLU, leaky ReLU): a unit's incoming weights
+  scale by ``a``, its outgoing weights by ``1/a``.
+- ``"none"``: permutations only (softplus, GELU, ...).
+
+Permuting the units of a hidden layer preserves the function for any elementwise activation.
+
+Layouts are built by :func:`layout` from an ``ls.mlp`` Model, a Flax or Equinox model, or a
+params pytree alone, by the names of the weight leaves:
+
+- ``kernel`` (Flax linen and NNX ``Dense``/``Linear``/``Conv``): ``(..., in, out)``;
+- ``weight`` (Equinox ``Linear``/``Conv``, PyTorch-style dicts): ``(out, in, ...)``;
+- ``w`` (``ls.mlp``): ``(in, out)``;
+
+with the bias beside it named ``bias`` or ``b``. A dense layer that follows a convolution
+reads its units flattened with the spatial positions: channels minor for ``kernel``/``w``
+(Flax's ``(H, W, C)`` images), channels major for ``weight`` (Equinox's ``(C, H, W)``). Any other
+pytree is declared by hand with :class:`Layer` entries.
+
+>>> import landscape as ls
+>>> from landscape import units
+>>> spec = units.layout(ls.mlp([2, 3, 1], activation="tanh"))
+>>> spec.hidden_sizes, spec.symmetries
+((3,), ('odd',))
+>>> [(layer.weight, spec.size(l)) for l, layer in enumerate(spec.layers)]
+[("[0]['w']", 3), ("[1]['w']", 1)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import sys
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from .models import ACTIVATIONS, Model
+
+__all__ = ["SYMMETRIES", "Layer", "UnitLayout", "layout", "activation_symmetry", "declare",
+           "permute", "flip", "rescale"]
+
+SYMMETRIES = ("odd", "logistic", "rescale", "none")
+"""The activation symmetries a hidden layer can carry (see the module docstring)."""
+
+_WEIGHT_NAMES = {"kernel": "in_out", "w": "in_out", "weight": "out_in"}
+_BIAS_NAMES = ("bias", "b")
+
+_DECLARE_HINT = ("declare the layout by hand: units.declare(params, [units.Layer(weight=PATH, "
+                 "bias=PATH, unit_axis=..., input_axis=...), ...], activation=...)")
+
+
+# --------------------------------------------------------------------------------------------
+# activation symmetries
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(fn: Callable) -> str:
+    z = np.linspace(-4.0, 4.0, 81)
+    with jax.ensure_compile_time_eval():
+        f = np.asarray(fn(jnp.asarray(z, jnp.float32)), np.float64)
+        g = np.asarray(fn(jnp.asarray(-z, jnp.float32)), np.float64)
+        scaled = [np.asarray(fn(jnp.asarray(a * z, jnp.float32)), np.float64) for a in (0.5, 3.0)]
+    if f.shape != z.shape:
+        raise ValueError(f"activation {fn!r} must be elementwise; it maps shape {z.shape} to {f.shape}")
+    tol = 1e-5 * (1.0 + np.max(np.abs(f)))
+    if np.max(np.abs(g + f)) <= tol:
+        return "odd"
+    if np.max(np.abs(g + f - 1.0)) <= tol:
+        return "logistic"
+    if all(np.max(np.abs(s - a * f)) <= tol * max(a, 1.0) for s, a in zip(scaled, (0.5, 3.0))):
+        return "rescale"
+    return "none"
+
+
+def activation_symmetry(activation) -> str:
+    """The symmetry of an elementwise activation, a name of ``ls.models.ACTIVATIONS`` or any
+    callable: probed on a grid (``f(-z) = -f(z)``, ``1 - f(z)``, ``f(a z) = a f(z)`` to 1e-5).
+
+    >>> import jax
+    >>> [activation_symmetry(a) for a in ("tanh", "sigmoid", "relu", "softplus")]
+    ['odd', 'logistic', 'rescale', 'none']
+    >>> activation_symmetry(jax.nn.leaky_relu)
+    'rescale'
+    """
+    if isinstance(activation, str):
+        if activation in SYMMETRIES:
+            return activation
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is not a known activation; expected one "
+                             f"of {sorted(ACTIVATIONS)}, a symmetry {SYMMETRIES} or a callable")
+        return _probe(ACTIVATIONS[activation])
+    _checks.function("activation", activation, "f(z) -> z, elementwise")
+    return _probe(activation)
+
+
+# --------------------------------------------------------------------------------------------
+# the layout
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One weight layer of a feed-forward stack, located in the params pytree.
+
+    weight, bias: the leaves' paths (``jax.tree_util.keystr`` of the path, e.g.
+        ``"['params']['Dense_0']['kernel']"``); ``bias`` None when the layer has none.
+    unit_axis:    axis of ``weight`` along this layer's output units (in one network's leaf).
+    input_axis:   axis of ``weight`` along its inputs (the previous layer's units).
+    units_minor:  when the inputs are the previous layer's units flattened with positions
+                  (a dense layer after a convolution), whether the units are the minor index
+                  (channels last: Flax) or the major one (channels first: Equinox).
+    """
+
+    weight: str
+    bias: str | None
+    unit_axis: int
+    input_axis: int
+    units_minor: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitLayout:
+    """Where the hidden units of a params pytree are, and which symmetry each layer has.
+
+    layers:     the weight layers in order, input to output (:class:`Layer`).
+    symmetries: one of :data:`SYMMETRIES` per hidden layer (``len(layers) - 1``).
+    paths, shapes: every leaf's path and shape for one network (``jax.tree.leaves`` order).
+    """
+
+    layers: tuple[Layer, ...]
+    symmetries: tuple[str, ...]
+    paths: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self):
+        if len(self.layers) < 1:
+            raise ValueError("a unit layout needs at least one weight layer")
+        if len(self.symmetries) != len(self.layers) - 1:
+            raise ValueError(f"symmetries={self.symmetries!r} must give one symmetry per hidden "
+                             f"layer ({len(self.layers) - 1})")
+        for s in self.symmetries:
+            _checks.choice("symmetry", s, SYMMETRIES)
+        for i, layer in enumerate(self.layers):
+            self._validate_layer(i, layer)
+
+    # ----- lookups
+
+    def index(self, path: str) -> int:
+        """Position of the leaf called ``path`` in ``jax.tree.leaves`` order."""
+        try:
+            return self.paths.index(path)
+        except ValueError:
+            raise ValueError(f"no leaf {path!r} in the params; leaves are {list(self.paths)}") from None
+
+    def shape(self, path: str) -> tuple[int, ...]:
+        return self.shapes[self.index(path)]
+
+    def size(self, l: int) -> int:
+        """Units of layer ``l`` (its weight's ``unit_axis`` length)."""
+        layer = self.layers[l]
+        return self.shape(layer.weight)[layer.unit_axis]
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Units per hidden layer."""
+        return tuple(self.size(l) for l in range(len(self.layers) - 1))
+
+    def positions(self, h: int) -> int:
+        """How many input positions of layer ``h + 1`` each unit of hidden layer ``h`` feeds
+        (1 for a dense stack; the spatial size when a dense layer reads a flattened image)."""
+        nxt = self.layers[h + 1]
+        return self.shape(nxt.weight)[nxt.input_axis] // self.size(h)
+
+    @property
+    def unit_axes(self) -> list:
+        """Per leaf (``jax.tree.leaves`` order), per axis: the hidden layer whose units run
+        along it, or None (an axis read through a flattened view is marked too)."""
+        axes = [[None] * len(s) for s in self.shapes]
+        for h in range(len(self.layers) - 1):
+            layer, nxt = self.layers[h], self.layers[h + 1]
+            axes[self.index(layer.weight)][layer.unit_axis] = h
+            if layer.bias is not None:
+                axes[self.index(layer.bias)][0] = h
+            axes[self.index(nxt.weight)][nxt.input_axis] = h
+        return [tuple(a) for a in axes]
+
+    # ----- checks
+
+    def _validate_layer(self, i: int, layer: Layer) -> None:
+        w = self.shape(layer.weight)
+        for name in ("unit_axis", "input_axis"):
+            axis = getattr(layer, name)
+            if not 0 <= axis < len(w):
+                raise ValueError(f"layer {i} ({layer.weight}): {name}={axis} is not an axis of its "
+                                 f"weight of shape {w}")
+        if layer.unit_axis == layer.input_axis:
+            raise ValueError(f"layer {i} ({layer.weight}): unit_axis and input_axis are both "
+                             f"{layer.unit_axis}")
+        if layer.bias is not None:
+            b = self.shape(layer.bias)
+            if not b or b[0] != w[layer.unit_axis] or math.prod(b) != b[0]:
+                raise ValueError(f"layer {i}: bias {layer.bias} of shape {b} does not hold the "
+                                 f"{w[layer.unit_axis]} units of {layer.weight} {w} along axis 0")
+        if i > 0:
+            units = self.size(i - 1)
+            inputs = w[layer.input_axis]
+            if inputs % units:
+                raise ValueError(f"layer {i}: {layer.weight} of shape {w} reads {inputs} inputs "
+                                 f"along axis {layer.input_axis}, not a multiple of the {units} "
+                                 f"units of layer {i - 1} ({self.layers[i - 1].weight})")
+
+    def check(self, params, name: str = "params") -> tuple[int, ...]:
+        """Checks that ``params`` (one network, or a batch with leading axes) has this layout's
+        leaves and shapes; returns the batch shape. Raises before any tracing."""
+        flat = jax.tree_util.tree_flatten_with_path(params)[0]
+        paths = tuple(jax.tree_util.keystr(p) for p, _ in flat)
+        if paths != self.paths:
+            raise ValueError(f"{name} has leaves {list(paths)}; the unit layout expects "
+                             f"{list(self.paths)}")
+        batch = None
+        for path, (_, leaf), want in zip(paths, flat, self.shapes):
+            shape = tuple(np.shape(leaf))
+            lead = shape[:len(shape) - len(want)]
+            if len(shape) < len(want) or shape[len(lead):] != want:
+                raise ValueError(f"{name}{path} has shape {shape}; the unit layout expects "
+                                 f"{want} (with any leading batch axes)")
+            if batch is not None and lead != batch:
+                raise ValueError(f"{name}{path} has batch axes {lead}, earlier leaves {batch}")
+            batch = lead
+        return batch
+
+    def describe(self) -> str:
+        """One line per layer: weight, units, symmetry."""
+        lines = []
+        for l, layer in enumerate(self.layers):
+            sym = self.symmetries[l] if l < len(self.symmetries) else "output"
+            lines.append(f"{layer.weight} {self.shape(layer.weight)}: {self.size(l)} units, {sym}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# building layouts
+
+
+def _leaf_table(params) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], list]:
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    if not flat:
+        raise ValueError("params has no array leaves; expected a pytree of floating arrays")
+    paths = tuple(jax.tree_util.keystr(p) for p, _ in flat)
+    shapes = tuple(tuple(np.shape(leaf)) for _, leaf in flat)
+    return paths, shapes, [p for p, _ in flat]
+
+
+def _key_name(entry) -> str | None:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return None
+
+
+def _split(path) -> tuple[tuple, str]:
+    """``(parent key entries, leaf name)``: NNX's trailing ``.value`` is skipped."""
+    names = [_key_name(e) for e in path]
+    if names and names[-1] == "value" and len(names) >= 2:
+        path, names = path[:-1], names[:-1]
+    return tuple(path[:-1]), names[-1]
+
+
+def _order(parents: list) -> list:
+    """Parents (key-entry tuples, in flatten order) sorted as a stack: numbered siblings
+    naturally (``Dense_2`` before ``Dense_10``, ``layers[2]`` before ``layers[10]``), other
+    names in flatten order (dicts: sorted keys; Equinox modules: field order)."""
+    rank: dict = {}
+
+    def key(parent):
+        out = []
+        for depth, entry in enumerate(parent):
+            name = str(_key_name(entry))
+            stem = re.sub(r"\d+", "#", name)
+            digits = re.findall(r"\d+", name)
+            out.append((rank.setdefault((depth, stem), len(rank)), tuple(int(d) for d in digits)))
+        return tuple(out)
+
+    for parent in parents:
+        key(parent)
+    return sorted(parents, key=key)
+
+
+def _infer_layers(paths, shapes, raw) -> list[Layer]:
+    groups: dict[tuple, dict[str, int]] = {}
+    for i, path in enumerate(raw):
+        parent, leaf = _split(path)
+        groups.setdefault(parent, {})[leaf] = i
+    layers = []
+    for parent in _order(list(groups)):
+        names = groups[parent]
+        weights = [n for n in names if n in _WEIGHT_NAMES]
+        if len(weights) != 1:
+            i = next(iter(names.values()))
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
+                             f"weights must be named one of {sorted(_WEIGHT_NAMES)}; {_DECLARE_HINT}")
+        wi = names[weights[0]]
+        ndim = len(shapes[wi])
+        extra = [n for n in names if n not in weights and n not in _BIAS_NAMES]
+        if extra or ndim < 2:
+            i = names[extra[0]] if extra else wi
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
+                             f"expected a weight of 2+ axes with an optional bias; {_DECLARE_HINT}")
+        bias = next((paths[names[n]] for n in _BIAS_NAMES if n in names), None)
+        if _WEIGHT_NAMES[weights[0]] == "in_out":
+            layers.append(Layer(paths[wi], bias, unit_axis=ndim - 1, input_axis=ndim - 2))
+        else:
+            layers.append(Layer(paths[wi], bias, unit_axis=0, input_axis=1, units_minor=False))
+    return layers
+
+
+def _symmetries(activation, n_hidden: int, where: str) -> tuple[str, ...]:
+    if activation is None:
+        if n_hidden == 0:
+            return ()
+        raise ValueError(f"activation=None: the hidden activation of {where} cannot be read from "
+                         "it; pass activation= (a name like 'tanh', a callable, a symmetry "
+                         f"{SYMMETRIES}, or one per hidden layer)")
+    if isinstance(activation, (list, tuple)):
+        if len(activation) != n_hidden:
+            raise ValueError(f"activation has {len(activation)} entries; expected one per hidden "
+                             f"layer ({n_hidden})")
+        return tuple(activation_symmetry(a) for a in activation)
+    return (activation_symmetry(activation),) * n_hidden
+
+
+def declare(params, layers: Sequence[Layer], *, activation=None) -> UnitLayout:
+    """A layout declared by hand: ``layers`` in order, input to output, for ``params`` (one
+    network). ``activation``: one name/callable/symmetry for all hidden layers, or one each.
+
+    >>> import jax.numpy as jnp
+    >>> from landscape import units
+    >>> params = {"enc": {"M": jnp.zeros((3, 2))}, "dec": {"M": jnp.zeros((1, 3))}}
+    >>> spec = units.declare(params, [units.Layer("['enc']['M']", None, unit_axis=0, input_axis=1),
+    ...                               units.Layer("['dec']['M']", None, unit_axis=0, input_axis=1)],
+    ...                      activation="tanh")
+    >>> spec.hidden_sizes
+    (3,)
+    """
+    paths, shapes, _ = _leaf_table(params)
+    layers = tuple(layers)
+    for layer in layers:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layers must hold units.Layer entries, got {layer!r}")
+    return UnitLayout(layers, _symmetries(activation, len(layers) - 1, "a declared layout"),
+                      paths, shapes)
+
+
+def _from_model(model: Model, params) -> UnitLayout:
+    if params is None:
+        params = jax.eval_shape(model.init, jax.random.key(0))
+    paths, shapes, raw = _leaf_table(params)
+    layers = _infer_layers(paths, shapes, raw)
+    return UnitLayout(tuple(layers), _symmetries(model.activation, len(layers) - 1, "ls.mlp"),
+                      paths, shapes)
+
+
+def _sequential_activations(items) -> list | None:
+    """The callables between weight layers of a Sequential's ``layers`` (None: identity)."""
+    acts, pending, seen = [], None, False
+    for item in items:
+        if hasattr(item, "kernel") or hasattr(item, "weight") or type(item).__name__ in (
+                "Dense", "Conv", "Linear", "ConvTranspose"):
+            if seen:
+                acts.append(pending if pending is not None else "linear")
+            seen, pending = True, None
+        elif callable(item):
+            if pending is not None:
+                return None  # two activations in a row: not a simple stack
+            pending = item
+    return acts
+
+
+def _framework(model) -> str | None:
+    """``"equinox"``, ``"nnx"``, ``"linen"`` or None; frameworks not imported yet cannot have
+    built ``model``, so nothing is imported here."""
+    for name, module, cls in (("equinox", "equinox", "Module"), ("nnx", "flax.nnx", "Module"),
+                              ("linen", "flax.linen", "Module")):
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(model, getattr(mod, cls)):
+            return name
+    return None
+
+
+def _framework_params(model, params):
+    """``(params, activation)`` read from a Flax or Equinox model object."""
+    kind = _framework(model)
+    if kind == "equinox":
+        import equinox as eqx
+        if params is None:
+            params = eqx.filter(model, eqx.is_inexact_array)
+        return params, getattr(model, "activation", None) if hasattr(model, "layers") else None
+    if kind in ("nnx", "linen"):
+        layers = getattr(model, "layers", None)
+        acts = _sequential_activations(layers) if layers is not None else None
+        if kind == "nnx" and params is None:
+            from flax import nnx
+            params = nnx.state(model, nnx.Param)
+        if params is None:
+            raise ValueError("params=None: a Flax linen module holds no weights; pass the "
+                             "variables from module.init(...) as params")
+        return params, acts
+    return params, None
+
+
+def layout(model=None, params=None, *, activation=None) -> UnitLayout:
+    """The unit layout of a network.
+
+    ``model``: an ``ls.mlp`` Model; a Flax linen module (with its ``params``, the variables from
+    ``init``); a Flax NNX or Equinox module (params read from it when not given); a
+    :class:`UnitLayout` (checked against ``params`` if given); or None (inferred from
+    ``params`` alone). ``activation`` (a name, callable or symmetry, or one per hidden layer)
+    is needed when the model does not say it (custom modules, bare pytrees).
+
+    >>> import jax, jax.numpy as jnp
+    >>> from landscape import units
+    >>> params = {"Dense_0": {"kernel": jnp.zeros((3, 4)), "bias": jnp.zeros(4)},
+    ...           "Dense_1": {"kernel": jnp.zeros((4, 1)), "bias": jnp.zeros(1)}}
+    >>> units.layout(params=params, activation=jax.nn.relu).symmetries
+    ('rescale',)
+    """
+    if isinstance(model, UnitLayout):
+        if params is not None:
+            model.check(params)
+        return model
+    if isinstance(model, Model):
+        spec = _from_model(model, params)
+        if params is not None:
+            spec.check(params)
+        return spec
+    where = "these params"
+    read = None
+    if model is not None:
+        params, read = _framework_params(model, params)
+        where = f"the {type(model).__name__} model"
+        if params is None:
+            raise TypeError(f"model={type(model).__name__} is not a supported model (ls.mlp, Flax, "
+                            f"Equinox or a UnitLayout); pass params= and activation=, or "
+                            f"{_DECLARE_HINT}")
+    if params is None:
+        raise TypeError("layout() needs a model or params")
+    _checks.float_leaves(params)
+    paths, shapes, raw = _leaf_table(params)
+    layers = _infer_layers(paths, shapes, raw)
+    if activation is None:
+        activation = read
+    return UnitLayout(tuple(layers), _symmetries(activation, len(layers) - 1, where), paths, shapes)
+
+
+# --------------------------------------------------------------------------------------------
+# moving units: the primitive group actions, on one network or a batch (leading axes)
+
+
+def _unit_last(leaf, axis: int, positions: int, units_minor: bool):
+    """``leaf`` with the unit axis ``axis`` moved last (a flattened ``P * H`` axis split into
+    positions and units first), and the function that puts a result back."""
+    shape = leaf.shape
+    if positions > 1:
+        n = shape[axis]
+        split = (positions, n // positions) if units_minor else (n // positions, positions)
+        leaf = leaf.reshape(shape[:axis] + split + shape[axis + 1:])
+        axis = axis + 1 if units_minor else axis
+    moved = jnp.moveaxis(leaf, axis, -1)
+    return moved, lambda x: jnp.moveaxis(x, -1, axis).reshape(shape)
+
+
+def _move_units(spec: UnitLayout, params, values, fn):
+    """Applies ``fn(moved, v, site)`` at every place each hidden layer's units live.
+
+    ``values``: one ``(..., H_h)`` array per hidden layer (leading axes broadcast against the
+    params' batch axes). ``moved``: a leaf with that layer's unit axis last, ``v`` the values
+    shaped to broadcast against it; ``site`` is ``"in"`` (incoming weight, bias) or ``"out"``
+    (the next layer's weight). Returns the new params, every leaf at the common batch shape.
+    """
+    leaves, treedef = jax.tree.flatten(params)
+    values = [jnp.asarray(v) for v in values]
+    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)],
+                                 *[v.shape[:-1] for v in values])
+    leaves = [jnp.broadcast_to(leaf, batch + s) for leaf, s in zip(leaves, spec.shapes)]
+    for h, v in enumerate(values):
+        layer, nxt = spec.layers[h], spec.layers[h + 1]
+        sites = [(spec.index(layer.weight), layer.unit_axis, 1, True, "in"),
+                 (spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor, "out")]
+        if layer.bias is not None:
+            sites.insert(1, (spec.index(layer.bias), 0, 1, True, "in"))
+        v = jnp.broadcast_to(v, batch + v.shape[-1:])
+        for i, axis, positions, minor, site in sites:
+            moved, back = _unit_last(leaves[i], axis + len(batch), positions, minor)
+            shaped = v.reshape(batch + (1,) * (moved.ndim - len(batch) - 1) + v.shape[-1:])
+            leaves[i] = back(fn(moved, shaped, site))
+    return treedef.unflatten(leaves)
+
+
+def permute(spec: UnitLayout, params, perms: Sequence):
+    """New unit ``j`` of hidden layer ``h`` is old unit ``perms[h][j]`` (``perms``: one int array
+    ``(..., H_h)`` per hidden layer). The function is unchanged for any activation.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import units
+    >>> model = ls.mlp([2, 3, 1], activation="tanh")
+    >>> params = model.init(jax.random.key(0))
+    >>> swapped = units.permute(units.layout(model), params, [jnp.array([2, 0, 1])])
+    >>> x = ls.datasets.xor().x
+    >>> bool(jnp.allclose(model.apply(swapped, x), model.apply(params, x), atol=1e-6))
+    True
+    """
+    def take(moved, perm, site):
+        idx = jnp.broadcast_to(perm, moved.shape[:-1] + perm.shape[-1:]).astype(jnp.int32)
+        return jnp.take_along_axis(moved, idx, axis=-1)
+    return _move_units(spec, params, perms, take)
+
+
+def flip(spec: UnitLayout, params, signs: Sequence):
+    """Flips hidden units: ``signs[h][j] = -1`` flips unit ``j`` of hidden layer ``h`` (one array
+    of +-1 ``(..., H_h)`` per hidden layer). A ``"logistic"`` layer's flip moves the unit's old
+    outgoing weights into the next layer's bias (``f(-z) = 1 - f(z)``); layers of another
+    symmetry than ``"odd"``/``"logistic"`` refuse flips.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import units
+    >>> model = ls.mlp([2, 2, 1], activation="sigmoid")
+    >>> params = model.init(jax.random.key(0))
+    >>> flipped = units.flip(units.layout(model), params, [jnp.array([-1, 1])])
+    >>> x = ls.datasets.xor().x
+    >>> bool(jnp.allclose(model.apply(flipped, x), model.apply(params, x), atol=1e-6))
+    True
+    """
+    for h in range(len(signs)):
+        sym, nxt = spec.symmetries[h], spec.layers[h + 1]
+        if sym not in ("odd", "logistic"):
+            raise ValueError(f"hidden layer {h} has symmetry {sym!r}: its units cannot flip")
+        if sym == "logistic" and (nxt.bias is None or spec.positions(h) > 1
+                                  or len(spec.shape(nxt.weight)) != 2):
+            raise ValueError(f"hidden layer {h} is logistic but the next layer {nxt.weight} is not "
+                             "dense with a bias, which a flip needs to absorb 1 - f")
+    old = jax.tree.leaves(params)
+    new, treedef = jax.tree.flatten(
+        _move_units(spec, params, signs, lambda moved, sign, site: moved * sign.astype(moved.dtype)))
+    for h, sign in enumerate(signs):
+        if spec.symmetries[h] == "logistic":
+            nxt = spec.layers[h + 1]
+            w = old[spec.index(nxt.weight)]
+            w = jnp.moveaxis(w, nxt.input_axis + w.ndim - 2, -1)    # (..., n_out, H)
+            flipped = (1 - jnp.asarray(sign).astype(w.dtype)) / 2   # 1 where a unit flips
+            shift = jnp.sum(w * flipped[..., None, :], axis=-1)
+            if h + 1 < len(signs):  # the next layer's own flips negate its shifted bias too
+                shift = shift * jnp.asarray(signs[h + 1]).astype(w.dtype)
+            b = spec.index(nxt.bias)
+            new[b] = new[b] + shift
+    return treedef.unflatten(new)
+
+
+def rescale(spec: UnitLayout, params, scales: Sequence):
+    """Rescales hidden units of ``"rescale"`` layers (ReLU-like): unit ``j`` of layer ``h``
+    gets incoming weights and bias times ``scales[h][j] > 0`` and outgoing weights divided by
+    it (one array ``(..., H_h)`` per hidden layer); other layers refuse.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import units
+    >>> model = ls.mlp([2, 2, 1], activation="relu", output="linear")
+    >>> params = model.init(jax.random.key(0))
+    >>> scaled = units.rescale(units.layout(model), params, [jnp.array([3.0, 0.5])])
+    >>> x = ls.datasets.xor().x
+    >>> bool(jnp.allclose(model.apply(scaled, x), model.apply(params, x), atol=1e-6))
+    True
+    """
+    for h in range(len(scales)):
+        if spec.symmetries[h] != "rescale":
+            raise ValueError(f"hidden layer {h} has symmetry {spec.symmetries[h]!r}: its units "
+                             "cannot be rescaled")
+
+    def scale(moved, a, site):
+        a = a.astype(moved.dtype)
+        return moved * a if site == "in" else moved / a
+    return _move_units(spec, params, scales, scale)
