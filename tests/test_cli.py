@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from landscape import cli
-from landscape.experiment import DEFAULT_EXPERIMENT, experiments
-from landscape.sweep import persistent_compile_cache
+from landscape.lab import cli
+from landscape.lab.experiment import DEFAULT_EXPERIMENT, experiments
+from landscape.lab.sweep import persistent_compile_cache
 
 
 def test_list_names_every_experiment(capsys):
