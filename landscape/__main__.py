@@ -1,5 +1,5 @@
-"""``python -m landscape`` is the ``landscape`` command."""
+"""``python -m landscape`` is the ``landscape`` command (:mod:`landscape.lab.cli`)."""
 
-from .cli import main
+from .lab.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ the device count), which is what makes the numbers independent of the device cou
 
 Processes. With :func:`jax.distributed.initialize` every process trains its share of the
 chunks (:func:`process_chunks`: chunk ``c`` goes to process ``c % process_count``) and
-:func:`wait_for_processes` holds them until all are done (see :func:`landscape.store.train_resumable`
+:func:`wait_for_processes` holds them until all are done (see :func:`landscape.lab.resumable.train_resumable`
 and ``docs/scaling.md``).
 
 Host cores. On a CPU-only machine XLA keeps one core busy for the toolkit's small programs;

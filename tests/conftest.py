@@ -35,7 +35,7 @@ def xor_sweep(tmp_path_factory):
     Tests that change the folder work on a copy."""
     from jax import monitoring
 
-    from landscape import cli
+    from landscape.lab import cli
 
     out = tmp_path_factory.mktemp("sweep") / "lr_seed"
     compiles, hit = {}, []

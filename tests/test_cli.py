@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from landscape import cli
-from landscape.experiment import DEFAULT_EXPERIMENT, experiments
-from landscape.sweep import persistent_compile_cache
+from landscape.lab import cli
+from landscape.lab.experiment import DEFAULT_EXPERIMENT, experiments
+from landscape.lab.sweep import persistent_compile_cache
 
 
 def test_list_names_every_experiment(capsys):
@@ -124,6 +124,40 @@ def test_info_and_plot(smoke_run, tmp_path, capsys):
     assert cli.main(["info", str(tmp_path)]) == 2
     assert "is not a results folder" in capsys.readouterr().err
 
+
+
+FIGURES_SCRIPT = """import sys, matplotlib
+matplotlib.use("pdf")
+from landscape.lab.experiment import experiment_of, save_figures
+from landscape.lab.store import ResultsDir
+results = ResultsDir(sys.argv[1])
+written = save_figures(experiment_of(results), results, only="loss_curves")
+print(len(written), matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_saving_figures_keeps_the_users_backend_and_never_loads_pyplot(smoke_run):
+    _, out = smoke_run
+    done = subprocess.run([sys.executable, "-c", FIGURES_SCRIPT, str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "pdf", "False"]
+
+
+def test_no_module_of_the_package_imports_pyplot_or_switches_the_backend():
+    import ast
+    from pathlib import Path
+
+    import landscape
+    for path in Path(landscape.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names]
+                if isinstance(node, ast.ImportFrom):
+                    names = [f"{node.module}.{n}" for n in names]
+                assert not any(n.startswith("matplotlib.pyplot") for n in names), path
+            if isinstance(node, ast.Attribute) and node.attr == "use":
+                assert not (isinstance(node.value, ast.Name) and node.value.id == "matplotlib"), path
 
 # --- help, sweeps, report, a killed run ----------------------------------------------------------
 

@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landscape.experiment import (experiments, get_experiment,  # noqa: E402
-                                  read_config_file, resolve_config)
-from landscape.store import ResultsDir  # noqa: E402
-from landscape.sweep import Sweep  # noqa: E402
+from landscape.lab.experiment import (experiments, get_experiment,  # noqa: E402
+                                      read_config_file, resolve_config)
+from landscape.lab.store import ResultsDir  # noqa: E402
+from landscape.lab.sweep import Sweep  # noqa: E402
 
 
 def _check_xor_train(summary, out):
@@ -169,7 +169,7 @@ CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_
 
 
 SMOKE_SCRIPT = """import json, sys
-from landscape.experiment import run_experiment
+from landscape.lab.experiment import run_experiment
 summary, path = run_experiment(sys.argv[1], sys.argv[2], smoke=True, progress=False)
 print("RESULT " + json.dumps({"summary": summary, "path": str(path)}))
 """
@@ -273,7 +273,7 @@ def test_encoder_code_classes_of_the_24_corner_codings_of_4_2_4():
     import jax.numpy as jnp
 
     import landscape as ls
-    from landscape.experiments.encoder import code_classes, corner_classes
+    from landscape.lab.experiments.encoder import code_classes, corner_classes
 
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     perms = np.array(list(itertools.permutations(range(4))))
@@ -292,7 +292,7 @@ def test_encoder_code_classes_of_the_24_corner_codings_of_4_2_4():
 
 
 def test_teacher_student_plateau_crossing_is_exact_for_exponential_decay():
-    from landscape.experiments.teacher_student_plateau import crossing_steps, fit_slope
+    from landscape.lab.experiments.teacher_student_plateau import crossing_steps, fit_slope
 
     steps = np.arange(0, 101, 10)
     losses = np.stack([np.exp(-steps / 10.0), np.exp(-steps / 20.0), np.ones(steps.size)])

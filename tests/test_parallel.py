@@ -18,7 +18,8 @@ import pytest
 
 import landscape as ls
 from landscape import parallel
-from landscape.store import ResultsDir, StoreError, result_arrays, train_resumable
+from landscape.lab.resumable import result_arrays, train_resumable
+from landscape.lab.store import ResultsDir, StoreError
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
 
@@ -29,7 +30,7 @@ MULTI_DEVICE_SCRIPT = r"""
 import json, jax, jax.numpy as jnp, numpy as np, optax
 import landscape as ls
 from landscape import parallel
-from landscape.store import result_arrays
+from landscape.lab.resumable import result_arrays
 
 out = {"host_cores": parallel.use_host_cores(), "device_count": jax.device_count()}
 
@@ -116,7 +117,8 @@ cores = parallel.use_host_cores(2)
 port, pid, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
 import landscape as ls
-from landscape.store import ResultsDir, result_arrays, train_resumable
+from landscape.lab.resumable import result_arrays, train_resumable
+from landscape.lab.store import ResultsDir
 sys.path.insert(0, sys.argv[4])
 from test_parallel import multi_process_plan
 plan = multi_process_plan()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from landscape.experiment import summary_numbers
-from landscape.report import render_report, write_report
-from landscape.store import ResultsDir, StoreError
+from landscape.lab.experiment import summary_numbers
+from landscape.lab.report import render_report, write_report
+from landscape.lab.store import ResultsDir, StoreError
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 

@@ -8,8 +8,8 @@ import optax
 import pytest
 
 import landscape as ls
-from landscape.store import (ResultsDir, StoreError, result_arrays, result_from_arrays,
-                             train_resumable)
+from landscape.lab.resumable import result_arrays, result_from_arrays, train_resumable
+from landscape.lab.store import ResultsDir, StoreError
 
 MODEL = ls.mlp([2, 2, 1])
 LOSS = ls.objectives.loss(MODEL, "mse")

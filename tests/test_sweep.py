@@ -10,9 +10,9 @@ import optax
 import pytest
 
 import landscape as ls
-from landscape.experiment import get_experiment
-from landscape.store import StoreError
-from landscape.sweep import Sweep, is_sweep, point_statuses, run_sweep
+from landscape.lab.experiment import get_experiment
+from landscape.lab.store import StoreError
+from landscape.lab.sweep import Sweep, is_sweep, point_statuses, run_sweep
 
 GRID = [{"learning_rate": 0.5, "seed": 0}, {"learning_rate": 0.5, "seed": 1},
         {"learning_rate": 1.0, "seed": 0}, {"learning_rate": 1.0, "seed": 1}]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .experiment import get_experiment, headline_numbers, summary_numbers
-from .store import ResultsDir, StoreError, _atomic_write
+from .store import ResultsDir, StoreError, atomic_write
 from .sweep import is_sweep, point_statuses
 
 __all__ = ["write_report", "render_report"]
@@ -161,7 +161,7 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
 def render_report(path: str | Path) -> str:
     """The HTML text of the report of results (or sweep) folder ``path`` (nothing is written).
 
-    A folder without ``config.json`` raises :class:`~landscape.store.StoreError`; one without
+    A folder without ``config.json`` raises :class:`~landscape.lab.store.StoreError`; one without
     ``summary.json`` (an unfinished run) gets a page that says so.
 
     >>> import tempfile
@@ -197,5 +197,5 @@ def write_report(path: str | Path) -> Path:
             if point["status"] != "pending":
                 write_report(Path(path) / point["dir"])
     out = Path(path) / "report.html"
-    _atomic_write(out, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(out, lambda f: f.write(text.encode("utf-8")))
     return out

@@ -43,8 +43,9 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 
 HALF = 0.5
 """The summary names, per n, the smallest width whose success rate reaches this."""
@@ -176,13 +177,14 @@ def _text(config: Config, rate, smallest, constant_succeeded, constant_gap) -> l
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
     config = results.read_json("config")["config"]
     g = results.read_arrays("grid")
-    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
     plotting.plot_basin_shares(ax, g["widths"], g["rate"].T, g["lo"].T, g["hi"].T,
                                names=[f"{n}-bit parity" for n in g["bits"]], log_x=False,
                                xlabel="hidden units (width)")

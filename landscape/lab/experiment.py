@@ -1,7 +1,7 @@
 """Built-in experiments: a registry, validated configs, and the runner that writes a results folder.
 
-Each experiment lives in one module of ``landscape.experiments`` and defines
-``EXPERIMENT = Experiment(...)``: a name, the question it answers, a default config (a frozen
+Each experiment lives in one module of ``landscape.lab.experiments`` and defines
+``EXPERIMENT = Experiment(...)`` (:class:`landscape.lab.config.Experiment`): a name, the question it answers, a default config (a frozen
 dataclass), a seconds-long ``smoke`` config, ``run(config, results, progress) -> summary`` that
 only calls the library, and optionally ``figures(results) -> {name: Figure}`` that draws its
 figures from the saved arrays (so ``landscape plot`` can re-draw them).
@@ -12,7 +12,7 @@ Configs can be changed by ``key=value`` overrides or by a TOML file::
     smoke = false                # optional: start from the smoke config
     [config]
     n_runs = 1000                # any field of the experiment's config
-    [sweep]                      # optional: run one results folder per point (landscape.sweep)
+    [sweep]                      # optional: run one results folder per point (landscape.lab.sweep)
     mode = "grid"                # "grid" (every combination) or "zip" (i-th values together)
     learning_rate = [0.1, 0.5, 1.0]
     seed = [0, 1]
@@ -29,8 +29,9 @@ import pkgutil
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from .config import Experiment, require_counts, require_positive
 from .store import ResultsDir, StoreError, package_versions
 
 try:
@@ -47,29 +48,8 @@ DEFAULT_EXPERIMENT = "xor_symmetry"
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """A research question with its configs, its ``run`` and (optionally) its ``figures``.
-
-    ``headline`` names the summary numbers a sweep tabulates per point, as dotted paths into
-    the summary (``"starts.random.success_rate"``); empty: every number of the summary.
-
-    >>> exp = get_experiment("xor_train")
-    >>> exp.name, exp.smoke.n_runs < exp.config.n_runs
-    ('xor_train', True)
-    """
-
-    name: str
-    question: str
-    config: Any
-    smoke: Any
-    run: Callable[[Any, ResultsDir, bool | None], dict]
-    figures: Callable[[ResultsDir], dict] | None = None
-    headline: tuple[str, ...] = ()
-
-
 def experiments() -> dict[str, Experiment]:
-    """All built-in experiments by name (modules of ``landscape.experiments``), sorted by name.
+    """All built-in experiments by name (modules of ``landscape.lab.experiments``), sorted by name.
 
     >>> "xor_train" in experiments()
     True
@@ -151,21 +131,6 @@ def resolve_config(exp: Experiment, *, smoke: bool = False,
     return config
 
 
-def require_counts(config: Any, keys) -> None:
-    """Raise ``ValueError`` naming the first of ``keys`` whose value in ``config`` is below 1
-    (for an experiment config's ``check()``)."""
-    for key in keys:
-        if getattr(config, key) < 1:
-            raise ValueError(f"config key {key!r} = {getattr(config, key)!r} must be >= 1")
-
-
-def require_positive(config: Any, keys) -> None:
-    """Raise ``ValueError`` naming the first of ``keys`` whose value in ``config`` is not > 0."""
-    for key in keys:
-        if not getattr(config, key) > 0:
-            raise ValueError(f"config key {key!r} = {getattr(config, key)!r} must be > 0")
-
-
 def parse_overrides(assignments) -> dict[str, Any]:
     """``["n_runs=100", "loss='half_sse'"]`` -> ``{"n_runs": 100, "loss": "half_sse"}``.
 
@@ -203,7 +168,7 @@ class ConfigFile:
 def read_config_file(path: str | Path) -> ConfigFile:
     """The contents of a TOML config file (see the module docstring), checked for shape.
 
-    The ``[sweep]`` table is returned as written; :meth:`landscape.sweep.Sweep.from_table`
+    The ``[sweep]`` table is returned as written; :meth:`landscape.lab.sweep.Sweep.from_table`
     checks it.
 
     >>> import tempfile, pathlib
@@ -243,6 +208,9 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
     every format of ``formats`` (of :data:`FIGURE_FORMATS`); ``only``: just that figure.
     Returns the files written (none when the experiment draws no figures).
 
+    The figures are :class:`matplotlib.figure.Figure` objects, unknown to pyplot: saving them
+    switches no backend and leaves no figure open.
+
     >>> import tempfile, matplotlib.figure
     >>> def figures(results):
     ...     fig = matplotlib.figure.Figure(figsize=(2, 2))
@@ -259,10 +227,6 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
         if only is not None:
             raise ValueError(f"experiment {exp.name!r} draws no figures, so there is no {only!r}")
         return []
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figures = exp.figures(results)
     if only is not None and only not in figures:
         raise ValueError(f"figure {only!r} is not one of {exp.name!r}'s figures {sorted(figures)}")
@@ -271,7 +235,6 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
         if only is None or name == only:
             for fmt in formats:
                 written.append(results.save_figure(fig, f"{name}.{fmt}"))
-        plt.close(fig)
     return written
 
 
@@ -305,7 +268,7 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
 
 def experiment_of(results: ResultsDir) -> Experiment:
     """The built-in experiment that wrote ``results`` (from its ``config.json``); a folder
-    without an experiment name raises :class:`~landscape.store.StoreError`.
+    without an experiment name raises :class:`~landscape.lab.store.StoreError`.
 
     >>> import tempfile
     >>> results = ResultsDir(tempfile.mkdtemp())

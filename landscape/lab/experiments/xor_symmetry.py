@@ -52,8 +52,9 @@ import optax
 import landscape as ls
 from landscape import minima
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 
 STARTS = ("constant", "perturbed", "random")
 TASKS = ("xor", "parity", "teacher")
@@ -426,7 +427,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
@@ -435,7 +436,8 @@ def figures(results: ResultsDir) -> dict:
     colors = {"constant": "tab:red", "perturbed": "tab:orange", "random": "tab:blue"}
     figs = {}
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
     for kind, a in reversed(arrays.items()):  # the constant start last, on top
         plotting.plot_quantile_band(ax, a["record_steps"], a["losses"], quantiles=(0.05, 0.95),
                                     log=True, color=colors[kind], label=kind)
@@ -447,7 +449,8 @@ def figures(results: ResultsDir) -> dict:
     ax.legend(fontsize="small")
     figs["loss_curves"] = fig
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
     for kind, a in reversed(arrays.items()):
         plotting.plot_symmetry_gap(ax, a["record_steps"], a["trajectory_gaps"], color=colors[kind],
                                    label=kind)
@@ -455,7 +458,8 @@ def figures(results: ResultsDir) -> dict:
     ax.legend(fontsize="small")
     figs["symmetry_gap"] = fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", sharey=False)
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=False)
     for ax, kind in zip(axes, ("constant", "random")):
         a = arrays[kind]
         plotting.plot_unit_weights(ax, a["record_steps"], a["units"], names=UNIT_NAMES)
@@ -468,14 +472,16 @@ def figures(results: ResultsDir) -> dict:
     ks = np.array([v[0] for v in summary_like.values()])
     ns = np.array([v[1] for v in summary_like.values()])
     lo, hi = minima.wilson_interval(ks, ns)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
     plotting.plot_success_rates(ax, list(summary_like), ks, ns, lo, hi,
                                 colors=[colors[k] for k in summary_like])
     ax.set_title("learned XOR (all outputs within tol), 95% Wilson intervals")
     figs["success_rates"] = fig
 
     e = results.read_arrays("escape")
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
     plotting.plot_escape_steps(ax, e["eps"], e["xor_steps"], predicted=e["xor_predicted"],
                                max_steps=float(e["max_steps"][0]), color="tab:red",
                                label="XOR constant start (trap)")
@@ -487,7 +493,8 @@ def figures(results: ResultsDir) -> dict:
     figs["escape"] = fig
 
     q = results.read_arrays("equilibrium")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2)
     steps = q["steps"][1:]
     axes[0].loglog(steps, q["loss"][1:] - float(q["limit"]), color="tab:red")
     axes[0].set_xlabel("step (inside the symmetric subspace)")

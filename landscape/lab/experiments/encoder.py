@@ -56,8 +56,9 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 
 STARTS = ("random", "constant")
 LOSSES = ("mse", "half_sse", "bce")
@@ -262,7 +263,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     import matplotlib.ticker
 
     from landscape import plotting
@@ -282,14 +283,15 @@ def figures(results: ResultsDir) -> dict:
             ns.append(step.size)
             cols.append(colors[kind])
     lo, hi = mn.wilson_interval(np.array(ks), np.array(ns))
-    fig, ax = plt.subplots(figsize=(1.8 * len(names) + 1.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(1.8 * len(names) + 1.5, 4.5), layout="constrained")
+    ax = fig.subplots()
     plotting.plot_success_rates(ax, names, ks, ns, lo, hi, colors=cols)
     ax.set_ylabel(f"success rate (every output within {config['tol']:g} of its target)")
     ax.set_title("encoders: learned from random vs constant starts (95% Wilson intervals)")
     figs["success_rates"] = fig
 
-    fig, axes = plt.subplots(1, len(problems), figsize=(5.5 * len(problems), 4.2), squeeze=False,
-                             layout="constrained")
+    fig = Figure(figsize=(5.5 * len(problems), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(problems), squeeze=False)
     for ax, p in zip(axes[0], problems):
         n, _ = parse_problem(p)
         for kind in STARTS:
@@ -305,8 +307,8 @@ def figures(results: ResultsDir) -> dict:
         ax.legend(fontsize="small")
     figs["loss_curves"] = fig
 
-    fig, axes = plt.subplots(1, len(problems), figsize=(5.5 * len(problems), 4.0), squeeze=False,
-                             layout="constrained")
+    fig = Figure(figsize=(5.5 * len(problems), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(problems), squeeze=False)
     for ax, p in zip(axes[0], problems):
         code = arrays[p, "random"]["code_class"]
         sizes = np.sort(np.unique(code[code >= 0], return_counts=True)[1])[::-1]

@@ -59,8 +59,8 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.store import ResultsDir
 
 ACTIVATIONS_ALLOWED = ("erf", "tanh")
 
@@ -262,7 +262,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 def figures(results: ResultsDir) -> dict:
     import matplotlib
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
@@ -274,7 +274,8 @@ def figures(results: ResultsDir) -> dict:
 
     cmap = matplotlib.colormaps["viridis"]
     colors = [cmap(i / max(len(eps) - 1, 1)) for i in range(len(eps))]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2)
     for i, e in enumerate(eps):
         axes[0].semilogy(steps, a["losses"][0, i], color=colors[i], label=f"eps = {e:.0e}")
         axes[1].semilogy(steps, np.maximum(a["gaps"][0, i], 1e-300), color=colors[i])
@@ -298,7 +299,8 @@ def figures(results: ResultsDir) -> dict:
     axes[1].set_title("the asymmetry grows geometrically on the plateau")
     figs["loss_curves"] = fig
 
-    fig, ax = plt.subplots(figsize=(7, 5), layout="constrained")
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.subplots()
     fit_max = float(a["fit_max_eps"])
     for i in range(a["plateau_steps"].shape[0]):
         name = "unstable mode" if i == 0 else f"random direction {i}"

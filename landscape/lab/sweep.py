@@ -33,8 +33,9 @@ from typing import Any, Mapping, Sequence
 
 import jax
 
-from .experiment import (Experiment, get_experiment, headline_numbers, parse_overrides,
-                         resolve_config, run_experiment)
+from .config import Experiment
+from .experiment import (get_experiment, headline_numbers, parse_overrides, resolve_config,
+                         run_experiment)
 from .store import ResultsDir, package_versions
 
 __all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses",
@@ -255,7 +256,7 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
 
     ``overrides`` apply to every point; a swept key replaces its value there. Every point's
     config is validated first (a ``ValueError`` names the point). An existing folder must hold
-    the same sweep (else :class:`~landscape.store.StoreError`); its finished points are skipped
+    the same sweep (else :class:`~landscape.lab.store.StoreError`); its finished points are skipped
     and an unfinished one resumes from its chunks. ``compile_cache``: use JAX's persistent
     compilation cache in ``out_dir/compile_cache`` so equal programs compile once.
     Returns ``(summary, out_dir)``; default ``out_dir``: ``results/<name>-sweep[-smoke]``.
@@ -270,7 +271,7 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
     ['done', 'done']
     """
     if not isinstance(sweep, Sweep):
-        raise TypeError(f"sweep={sweep!r} must be a landscape.sweep.Sweep")
+        raise TypeError(f"sweep={sweep!r} must be a landscape.lab.sweep.Sweep")
     exp = get_experiment(name)
     base = dict(overrides or {})
     points = sweep.points()

@@ -23,8 +23,9 @@ import jax
 import numpy as np
 
 import landscape as ls
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, result_arrays, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import result_arrays, train_resumable
+from landscape.lab.store import ResultsDir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +113,12 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 def figures(results: ResultsDir) -> dict:
     """``loss_curves``: median loss with its 10-90% band over training, per start kind."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for kind in ("random", "constant"):
         arrays = results.read_arrays(kind)
         plotting.plot_quantile_band(ax, arrays["record_steps"], arrays["losses"], log=True,

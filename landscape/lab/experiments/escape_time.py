@@ -56,8 +56,8 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.store import ResultsDir
 
 CASES = ("saddle", "teacher", "xor")
 CASE_NAMES = {"saddle": "strict saddle (1-2-1 tanh, built by hand)",
@@ -272,7 +272,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
@@ -283,7 +283,8 @@ def figures(results: ResultsDir) -> dict:
     figs = {}
 
     n = len(cases)
-    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.5), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5.5 * n, 4.5), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, name in zip(axes[0], cases):
         a = arrays[name]
         eff = (a["eps"][None, :] * a["overlap"][:, None]).ravel()
@@ -304,7 +305,8 @@ def figures(results: ResultsDir) -> dict:
         ax.legend(fontsize="x-small")
     figs["escape"] = fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     for name in cases:
         a = arrays[name]
         axes[0].semilogy(a["history_steps"], a["history_loss"], color=colors[name], label=name)

@@ -62,8 +62,9 @@ import landscape as ls
 from landscape import minima as mn
 from landscape import surface as sf
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 
 LIMITS = sy.XOR_SYMMETRIC_INFIMUM
 """XOR's infimum of the loss over the symmetric subspace (equal hidden units): the best any
@@ -312,7 +313,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     import matplotlib.ticker
 
     from landscape import plotting
@@ -324,7 +325,8 @@ def figures(results: ResultsDir) -> dict:
     figs = {}
 
     c = results.read_arrays("center")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, key, title in ((axes[0], "symmetric_eigenvalues", "symmetric block"),
                            (axes[1], "breaking_eigenvalues", "symmetry-breaking block")):
         plotting.plot_eigenvalues(ax, c[key])
@@ -336,7 +338,8 @@ def figures(results: ResultsDir) -> dict:
     figs["curvature"] = fig
 
     s = results.read_arrays("slices")
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
     ts, lam, lc = s["ts"], float(s["lambda"]), float(s["center_loss"])
     ax.plot(ts, s["breaking"], color="tab:red", label=f"escape direction (breaking, λ = {lam:.2e})")
     ax.plot(ts, s["symmetric"], color="tab:blue", label="symmetric direction of descent")
@@ -363,7 +366,8 @@ def figures(results: ResultsDir) -> dict:
                    for i in range(len(names))]
     view = SymmetricView(Plane(None, none, none), surface, projections[0], tuple(projections[1:]),
                          float("nan"), "", float(p["center_loss"]))
-    fig, ax = plt.subplots(figsize=(7.5, 6), layout="constrained")
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    ax = fig.subplots()
     plotting.plot_symmetric_view(ax, view)
     ax.contour(p["alphas"], p["betas"], p["values"].T, levels=[float(p["limit"])], colors="red",
                linewidths=1.2)
@@ -379,8 +383,8 @@ def figures(results: ResultsDir) -> dict:
         a = results.read_arrays("paths")
         names = [str(n) for n in a["names"]]
         pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
-        fig, axes = plt.subplots(1, len(pairs) + 1, figsize=(4.5 * (len(pairs) + 1), 4),
-                                 layout="constrained", squeeze=False)
+        fig = Figure(figsize=(4.5 * (len(pairs) + 1), 4), layout="constrained")
+        axes = fig.subplots(1, len(pairs) + 1, squeeze=False)
         for ax, (i, j) in zip(axes[0], pairs):
             values = a["paths"][i, j]
             k = int(np.argmax(values))

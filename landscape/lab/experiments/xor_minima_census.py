@@ -40,8 +40,9 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import surface as sf
-from landscape.experiment import Experiment, require_counts
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 from landscape.train import concat_results
 
 ACTIVATIONS_ALLOWED = ("sigmoid", "tanh", "erf")
@@ -281,7 +282,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
     from landscape.surface import Direction, Plane, Slice2D
@@ -292,7 +293,8 @@ def figures(results: ResultsDir) -> dict:
     data = [results.read_arrays(f"arch{i}") for i in range(n)]
     figs = {}
 
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5 * n, 4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, arch, a in zip(axes[0], archs, data):
         plotting.plot_basin_shares(ax, a["share_groups"], a["shares"], a["share_lo"], a["share_hi"],
                                    names=[str(s) for s in a["share_names"]])
@@ -301,7 +303,8 @@ def figures(results: ResultsDir) -> dict:
     fig.suptitle(f"basin shares against init scale ({config['confidence']:.0%} Wilson bands)")
     figs["basin_shares"] = fig
 
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5 * n, 4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, arch, a in zip(axes[0], archs, data):
         for s, f, lo, hi, emp in zip(a["share_groups"], a["restart_formula"], a["restart_lo"],
                                      a["restart_hi"], a["restart_empirical"]):
@@ -312,7 +315,8 @@ def figures(results: ResultsDir) -> dict:
         ax.legend(fontsize="small", title="1 - (1 - p)^k; o: from the runs")
     figs["restarts"] = fig
 
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5 * n, 4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, arch, a in zip(axes[0], archs, data):
         loss = a["loss"]
         clustered = a["labels"] >= 0
@@ -322,8 +326,8 @@ def figures(results: ResultsDir) -> dict:
 
     with_slices = [(arch, a) for arch, a in zip(archs, data) if "slice_values" in a]
     if with_slices:
-        fig, axes = plt.subplots(1, len(with_slices), figsize=(5.5 * len(with_slices), 4.5),
-                                 squeeze=False, layout="constrained")
+        fig = Figure(figsize=(5.5 * len(with_slices), 4.5), layout="constrained")
+        axes = fig.subplots(1, len(with_slices), squeeze=False)
         for ax, (arch, a) in zip(axes[0], with_slices):
             s = Slice2D(a["slice_alphas"], a["slice_betas"], a["slice_values"],
                         float(a["slice_center_value"]), Direction(np.zeros(1), str(a["slice_d1"])),
@@ -338,8 +342,8 @@ def figures(results: ResultsDir) -> dict:
 
     with_conn = [(arch, a) for arch, a in zip(archs, data) if "barrier" in a]
     if with_conn:
-        fig, axes = plt.subplots(2, len(with_conn), figsize=(5 * len(with_conn), 8.5),
-                                 squeeze=False, layout="constrained")
+        fig = Figure(figsize=(5 * len(with_conn), 8.5), layout="constrained")
+        axes = fig.subplots(2, len(with_conn), squeeze=False)
         for j, (arch, a) in enumerate(with_conn):
             names = [str(x) for x in a["connect_names"]]
             plotting.plot_disconnectivity(axes[0, j], a["connect_losses"], a["merges"], names=names)

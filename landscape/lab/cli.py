@@ -21,7 +21,8 @@ import argparse
 import json
 import sys
 
-from . import parallel
+from landscape import parallel
+
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
                          parse_overrides, read_config_file, run_experiment, save_figures)
 from .report import write_report

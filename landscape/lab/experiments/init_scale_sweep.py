@@ -40,8 +40,9 @@ import optax
 import landscape as ls
 from landscape import minima as mn
 from landscape import symmetry as sy
-from landscape.experiment import Experiment, require_counts, require_positive
-from landscape.store import ResultsDir, train_resumable
+from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.resumable import train_resumable
+from landscape.lab.store import ResultsDir
 
 TOP = 6
 """Clusters named in the basin-share figure (the smaller ones are summed as "other clusters")."""
@@ -237,7 +238,7 @@ def _basin_categories(arrays: dict) -> tuple[np.ndarray, list[str]]:
 
 
 def figures(results: ResultsDir) -> dict:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from landscape import plotting
 
@@ -247,7 +248,8 @@ def figures(results: ResultsDir) -> dict:
     xlabel = "init scale s (weights and biases ~ N(0, s^2))"
     figs = {}
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
     rates = np.stack([a["successes"] / n, a["symmetric"] / n], axis=1)
     plotting.plot_basin_shares(
         ax, a["scales"], rates, np.stack([a["success_lo"], a["symmetric_lo"]], axis=1),
@@ -260,7 +262,8 @@ def figures(results: ResultsDir) -> dict:
     ax.legend(fontsize="small")
     figs["success_rate"] = fig
 
-    fig, ax = plt.subplots(figsize=(11, 4.5), layout="constrained")
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax = fig.subplots()
     shares, names = _basin_categories(a)
     plotting.plot_stacked_shares(ax, a["scales"], shares, names=names, xlabel=xlabel)
     ax.set_title("where the runs end (clusters modulo symmetry, pooled over scales)")
