@@ -72,8 +72,9 @@ def bench_slice(n_grid, n_loop, repeats):
     coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], axis=1), jnp.float32)
     dirs = (d1.params, d2.params)
     for method, batched in (("batched", True), ("vmap", False)):
-        program = sf._program("slice", batched)
-        run = lambda program=program: program(center, dirs, coords, data, metric=loss_fn, n_chunks=1)  # noqa: E731
+        program = sf.slices._program("slice", batched)
+        run = lambda program=program: program(center, dirs, coords, data, metric=loss_fn,  # noqa: E731
+                                              block=n_points, mesh=None)
         first, best = timed(run, repeats)
         rows.append((f"compiled slice program ({method})", first - best, best))
 

@@ -197,7 +197,7 @@ const, rand = results["constant 0.5"], results["random N(0, 0.5^2)"]
 view = surface.symmetric_view(loss_fn, None, data, model=model,
                               constant_trajectory=jax.tree.map(lambda a: a[0], const.trajectory),
                               betas=np.linspace(-4, 4, 41 if QUICK else 101),
-                              num=41 if QUICK else 101)
+                              n_points=41 if QUICK else 101)
 (breaking,) = surface.breaking_directions(loss_fn, view.plane.origin, data, model=model)
 across = surface.slice_1d(loss_fn, view.plane.origin, data, breaking, np.linspace(-4, 4, 81))
 print(f"end of constant run 0: loss {view.equilibrium_loss:.5f}; curvature across the subspace "

@@ -171,3 +171,11 @@ def model(value, name: str = "model"):
         raise TypeError(f"{name} must be a landscape Model (ls.mlp(...)), got "
                         f"{type(value).__name__}")
     return value
+
+
+def optimizer(value, name: str = "optimizer"):
+    """An optax ``GradientTransformation`` (anything with ``init`` and ``update``)."""
+    if not (hasattr(value, "init") and hasattr(value, "update")):
+        raise TypeError(f"{name}={value!r} must be an optax GradientTransformation, e.g. "
+                        "optax.sgd(0.5)")
+    return value

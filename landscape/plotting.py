@@ -469,7 +469,7 @@ def plot_interpolation(ax, interp, *, annotate=True, **line_kwargs):
     >>> d1 = surface.random_direction(center, key=jax.random.key(1))
     >>> d2 = surface.random_direction(center, key=jax.random.key(2))
     >>> other = model.init(jax.random.key(3))
-    >>> interp = surface.interpolate(loss_fn, center, other, data, num=11)
+    >>> interp = surface.interpolate(loss_fn, center, other, data, n_points=11)
     >>> art = plotting.plot_interpolation(Figure().add_subplot(), interp)
     """
     from .surface import Interpolation
@@ -602,7 +602,7 @@ def plot_symmetric_view(ax, view, *, levels=30, log=None, cmap="viridis", legend
     >>> d1 = surface.random_direction(center, key=jax.random.key(1))
     >>> d2 = surface.random_direction(center, key=jax.random.key(2))
     >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
-    >>> view = surface.symmetric_view(loss_fn, start, data, model=model, num=11)
+    >>> view = surface.symmetric_view(loss_fn, start, data, model=model, n_points=11)
     >>> art = plotting.plot_symmetric_view(Figure().add_subplot(), view)
     """
     from .surface import SymmetricView

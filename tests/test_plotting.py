@@ -149,7 +149,7 @@ def test_trajectory_path_values_interpolation_and_plane_points(ax):
     with pytest.raises(ValueError, match="no metric values"):
         plotting.plot_path_values(fig_ax, sf.project_trajectory(pl, traj))
     interp = sf.interpolate(lambda p, d: jnp.sin(jnp.pi * p["x"][0]) + p["x"][0], {"x": jnp.zeros(2)},
-                            {"x": jnp.ones(2)}, None, num=21)
+                            {"x": jnp.ones(2)}, None, n_points=21)
     art = plotting.plot_interpolation(Figure().add_subplot(), interp)
     assert interp.barrier > 0 and f"{interp.barrier:.3g}" in art["barrier"].get_text()
 

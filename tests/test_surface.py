@@ -1,5 +1,5 @@
 """Tests for landscape.surface: known answers (quadratics, double wells, planes), batched ==
-looped, chunked == unchunked, the symmetric view of XOR, and argument errors."""
+looped, blocked == unblocked, the symmetric view of XOR, and argument errors."""
 
 import math
 
@@ -17,7 +17,7 @@ from landscape import symmetry
 # Float64 sums of O(10) products of O(1) numbers.
 EXACT = 1e-12
 # Float32 evaluation of the same network by differently vectorized programs (vmap vs point
-# axis last, chunk shapes): a few ulps of losses O(0.1-1).
+# axis last, block shapes): a few ulps of losses O(0.1-1).
 F32 = 2e-6
 # Per-point jitted calls vs one batched program in float32: the same formula, a few ulps.
 LOOP_F32 = 1e-6
@@ -119,16 +119,16 @@ def test_batched_slice_equals_loop_of_point_calls(xor32):
         np.testing.assert_allclose(s.values, loop, rtol=LOOP_F32, atol=LOOP_F32)
 
 
-def test_chunked_equals_unchunked_and_methods_agree(xor32):
+def test_blocked_equals_unblocked_and_methods_agree(xor32):
     model, loss_fn, data, p0 = xor32
     d1 = sf.random_direction(p0, key=jax.random.key(5))
     d2 = sf.random_direction(p0, key=jax.random.key(6))
     alphas, betas = np.linspace(-1, 1, 13), np.linspace(-2, 1, 11)  # 143 points
     ref = sf.slice_2d(loss_fn, p0, data, d1, d2, alphas, betas, method="vmap").values
     for method in ("vmap", "batched"):
-        for chunk in (1, 10, 64, 143, 1000):
+        for block in (1, 10, 64, 143, 1000):
             v = sf.slice_2d(loss_fn, p0, data, d1, d2, alphas, betas, method=method,
-                            chunk_size=chunk).values
+                            block_size=block).values
             np.testing.assert_allclose(v, ref, rtol=F32, atol=F32)
 
 
@@ -137,7 +137,7 @@ def test_second_call_with_same_shapes_does_not_recompile(xor32):
     d1 = sf.random_direction(p0, key=jax.random.key(7))
     grid = np.linspace(-1, 1, 9)
     sf.slice_1d(loss_fn, p0, data, d1, grid, method="batched")
-    prog = sf._program("slice", True)
+    prog = sf.slices._program("slice", True)
     size = prog._cache_size()
     sf.slice_1d(loss_fn, p0, data, sf.random_direction(p0, key=jax.random.key(8)), grid + 1,
                 method="batched")
@@ -150,7 +150,7 @@ def test_other_metrics_grad_norm_accuracy_min_eigenvalue(quad, xor32):
     v = quad_point(np.eye(7)[0])
     ts = np.array([-1.0, 0.0, 2.0])
     # on a quadratic the Hessian is H everywhere: the smallest eigenvalue is constant
-    s = sf.slice_1d(sf.min_eigenvalue(quad_loss), zero, h, v, ts, chunk_size=2)
+    s = sf.slice_1d(sf.min_eigenvalue(quad_loss), zero, h, v, ts, block_size=2)
     np.testing.assert_allclose(s.values, lam.min(), atol=EXACT)
     # |grad| at t e_0 is |t H e_0|
     s = sf.slice_1d(sf.grad_norm(quad_loss), zero, h, v, ts)
@@ -203,7 +203,7 @@ def test_normalized_directions_finite_at_zero_and_constant_points(xor32, normali
                             fallback_scale=0.1)
     x = flat(d.params)
     assert np.all(np.isfinite(x)) and np.all(x != 0)
-    sizes = np.bincount(sf._group_ids(zero, normalization, False)[0])
+    sizes = np.bincount(sf.directions._group_ids(zero, normalization, False)[0])
     np.testing.assert_allclose(sf.group_norms(d.params, normalization), 0.1 * np.sqrt(sizes), rtol=1e-6)
     assert d.info["fallback"] == d.info["groups"]
     const = ls.inits.constant(model, 0.5)(jax.random.key(0))
@@ -269,7 +269,7 @@ def test_hessian_directions_match_eigh(quad):
     assert top[0].info["eigenvalue"] == pytest.approx(lam[-1])
     assert abs(flat(bottom[0].params) @ vecs[:, 0]) == pytest.approx(1.0)
     lz = sf.hessian_directions(quad_loss, point, h, k=1, which="top", method="lanczos",
-                               key=jax.random.key(0), num_steps=7)
+                               key=jax.random.key(0), n_steps=7)
     assert lz[0].info["eigenvalue"] == pytest.approx(lam[-1], rel=1e-8)
     assert abs(flat(lz[0].params) @ vecs[:, -1]) == pytest.approx(1.0, abs=1e-8)
 
@@ -304,11 +304,11 @@ def double_well(params, data):
 
 def test_barrier_of_double_well_and_convex_profiles(quad):
     a, b = {"x": jnp.array([-1.0])}, {"x": jnp.array([1.0])}
-    path = sf.interpolate(double_well, a, b, None, num=101)
+    path = sf.interpolate(double_well, a, b, None, n_points=101)
     assert path.barrier == pytest.approx(1.0, abs=EXACT) and path.t_max == pytest.approx(0.5)
     assert path.start_value == 0.0 and path.end_value == 0.0
     # asymmetric ends: barrier above the higher end
-    path = sf.interpolate(double_well, {"x": jnp.array([-1.2])}, b, None, num=1001)
+    path = sf.interpolate(double_well, {"x": jnp.array([-1.2])}, b, None, n_points=1001)
     higher = (1.44 - 1.0) ** 2
     assert path.barrier == pytest.approx(1.0 - higher, abs=1e-5)
     # convex profile (a positive definite quadratic): barrier exactly 0
@@ -429,7 +429,7 @@ def test_symmetric_view_of_xor_constant_start():
     starts = [ls.inits.normal(model, 0.5, dtype=jnp.float64)(jax.random.key(i)) for i in range(3)]
     rand = jax.tree.map(lambda *xs: jnp.stack(xs), *[gd_trajectory(loss_fn, s, data) for s in starts])
     view = sf.symmetric_view(loss_fn, None, data, model=model, constant_trajectory=const,
-                             random_trajectories=rand, num=15)
+                             random_trajectories=rand, n_points=15)
     eq = jax.tree.map(lambda a: a[-1], const)
     assert view.equilibrium_loss == pytest.approx(float(loss_fn(eq, data)), rel=EXACT)
     assert view.surface.values.shape == (15, 15) and len(view.random) == 3
@@ -471,8 +471,8 @@ def test_clear_errors_for_bad_grids_shapes_and_options(xor32):
         sf.slice_1d(loss_fn, p0, data, d, grid, method="bogus")
     with pytest.raises(ValueError, match="method='batched' needs"):
         sf.slice_1d(lambda p, x: loss_fn(p, x), p0, data, d, grid, method="batched")
-    with pytest.raises(ValueError, match="chunk_size=0"):
-        sf.slice_1d(loss_fn, p0, data, d, grid, chunk_size=0)
+    with pytest.raises(ValueError, match="block_size=0"):
+        sf.slice_1d(loss_fn, p0, data, d, grid, block_size=0)
     with pytest.raises(ValueError, match="normalization='filtre'"):
         sf.random_direction(p0, key=jax.random.key(0), normalization="filtre")
     with pytest.raises(TypeError, match="key="):

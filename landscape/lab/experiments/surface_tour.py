@@ -149,7 +149,7 @@ def _symmetric_side(config: Config, results: ResultsDir) -> dict:
                                   trajectory_runs=np.arange(config.n_perturbed), progress=False)
         view = sf.symmetric_view(loss_fn, center, data, model=model,
                                  constant_trajectory=eq.trajectory, random_trajectories=perturbed,
-                                 num=config.plane_points)
+                                 n_points=config.plane_points)
         perturbed_gap = np.asarray(sy.symmetry_gap(model, perturbed.params))
         eq_summary = eq.summary()
         sym_eigs, brk_eigs = np.asarray(eq.curvature.symmetric), np.asarray(eq.curvature.breaking)
