@@ -200,9 +200,9 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
             learned = np.flatnonzero(result.succeeded)
             clusters = None
             if learned.size:  # in function space (outputs on the patterns), without categories
-                clusters = mn.cluster_runs(model, jax.tree.map(lambda a: a[learned], result.params),
+                clusters = mn.cluster_runs(jax.tree.map(lambda a: a[learned], result.params),
                                            loss=result.final_loss[learned], x=data.x,
-                                           seed=config.seed).n_clusters
+                                           seed=config.seed, model=model).n_clusters
             out["codes"] = {
                 "learned": int(result.succeeded.sum()), "binary": int(binary.sum()),
                 "classes": int(sizes.size), "class_sizes": sizes.tolist(),

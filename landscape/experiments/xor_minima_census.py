@@ -121,8 +121,8 @@ def _slice(loss_fn, params, reps, data, model, points):
     and third moved to their group images closest to the first)."""
     take = lambda i: jax.tree.map(lambda a: np.asarray(a[i]), params)  # noqa: E731
     a = take(reps[0])
-    b = mn.closest_image(model, take(reps[1]), a)
-    c = mn.closest_image(model, take(reps[2]), a)
+    b = mn.closest_image(take(reps[1]), a, model=model)
+    c = mn.closest_image(take(reps[2]), a, model=model)
     plane = sf.plane_through(a, b, c, names=("cluster 0", "cluster 1", "cluster 2"))
     pts = plane.points
     pad = 0.35
