@@ -10,7 +10,7 @@ within ``tol`` of its target.
 
 Method:
 
-- success rates with 95% Wilson intervals (:func:`landscape.minima.wilson_interval`);
+- success rates with 95% Wilson intervals (:func:`landscape.stats.wilson_interval`);
 - the constant start's symmetry gap (:func:`landscape.symmetry.symmetry_gap`): it stays
   exactly 0 (bit-identical hidden units). There even the patterns stay alike: every output of
   every pattern is the same value ``o``, which goes to ``1/n``, so the loss goes to the best
@@ -55,6 +55,7 @@ import optax
 
 import landscape as ls
 from landscape import minima as mn
+from landscape import stats
 from landscape import symmetry as sy
 from landscape.experiment import Experiment, require_counts, require_positive
 from landscape.store import ResultsDir, train_resumable
@@ -155,7 +156,7 @@ def _summarize(result, gap) -> dict:
     ok = result.status == ls.train.STATUS_OK
     final = result.final_loss[ok]
     k, n = int(result.succeeded.sum()), result.n_runs
-    lo, hi = mn.wilson_interval(k, n)
+    lo, hi = stats.wilson_interval(k, n)
     steps = result.success_step[result.succeeded]
     return {
         "runs": n, "succeeded": k, "success_rate": k / n, "success_interval": [float(lo), float(hi)],
@@ -201,8 +202,8 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
             clusters = None
             if learned.size:  # in function space (outputs on the patterns), without categories
                 clusters = mn.cluster_runs(jax.tree.map(lambda a: a[learned], result.params),
-                                           loss=result.final_loss[learned], x=data.x,
-                                           seed=config.seed, model=model).n_clusters
+                                           model=model, loss=result.final_loss[learned], x=data.x,
+                                           options=mn.ClusterOptions(seed=config.seed)).n_clusters
             out["codes"] = {
                 "learned": int(result.succeeded.sum()), "binary": int(binary.sum()),
                 "classes": int(sizes.size), "class_sizes": sizes.tolist(),
@@ -281,7 +282,7 @@ def figures(results: ResultsDir) -> dict:
             ks.append(int(np.sum(step >= 0)))
             ns.append(step.size)
             cols.append(colors[kind])
-    lo, hi = mn.wilson_interval(np.array(ks), np.array(ns))
+    lo, hi = stats.wilson_interval(np.array(ks), np.array(ns))
     fig, ax = plt.subplots(figsize=(1.8 * len(names) + 1.5, 4.5), layout="constrained")
     plotting.plot_success_rates(ax, names, ks, ns, lo, hi, colors=cols)
     ax.set_ylabel(f"success rate (every output within {config['tol']:g} of its target)")
