@@ -130,7 +130,8 @@ def align(params, reference, *, model: Model, flips: bool | None = None,
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> aligned = minima.align(image, params, model=model)
     >>> float(aligned.distance) < 1e-5                # the image is moved back onto params
     True

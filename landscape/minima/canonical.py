@@ -210,7 +210,8 @@ def canonical_element(params, *, model: Model, flips: bool | None = None) -> sy.
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> g = minima.canonical_element(params, model=model)
     >>> g.perms[0].shape, g.signs[0].shape
     ((3,), (3,))
@@ -231,7 +232,8 @@ def canonicalize(params, *, model: Model, flips: bool | None = None) -> list:
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> a, b = minima.canonicalize(params, model=model), minima.canonicalize(image, model=model)
     >>> bool(np.allclose(a[0]["w"], b[0]["w"]))     # one representative per orbit
     True

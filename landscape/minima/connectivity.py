@@ -54,7 +54,8 @@ def closest_image(params, reference, *, model: Model, alignment: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> back = minima.closest_image(image, params, model=model)
     >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
     True

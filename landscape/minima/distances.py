@@ -76,7 +76,8 @@ def param_distances(params, other=None, *, model: Model, symmetry: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> d = minima.param_distances(params, image, model=model)            # modulo symmetry
     >>> d.shape, bool(d[0, 0] < 1e-5)
     ((1, 1), True)
@@ -149,7 +150,8 @@ def function_distances(params, other=None, *, model: Model, x,
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
+    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> d = minima.function_distances(params, image, x=ls.datasets.xor().x, model=model)
     >>> d.shape, bool(d[0, 0] < 1e-6)
     ((1, 1), True)
