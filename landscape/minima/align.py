@@ -16,7 +16,7 @@ import numpy as np
 from .. import _checks
 from .. import symmetry as sy
 from ..models import Model
-from .canonical import _batch_shape, _check_flips, _flatten_layers, _host_layers
+from .canonical import _flips_on, _flatten_layers, _host_layers
 
 def _signed_permute(model: Model, layers, perms, signs):
     """Apply per-layer ``perms (n, H_h)`` and ``signs (n, H_h)`` (or None) to centered host
@@ -137,12 +137,12 @@ def align(params, reference, *, model: Model, flips: bool | None = None,
     True
     """
     _checks.model(model)
-    batch = _batch_shape(model, params)
-    ref_batch = _batch_shape(model, reference, "reference")
+    batch = _checks.model_batch_shape(params, model)
+    ref_batch = _checks.model_batch_shape(reference, model, "reference")
     if ref_batch not in ((), batch):
         raise ValueError(f"reference must be one network or have the batch shape {batch} of params, "
                          f"got batch shape {ref_batch}")
-    flips = _check_flips(model, flips)
+    flips = _flips_on(model, flips)
     max_sweeps = _checks.count("max_sweeps", max_sweeps)
     a_all = _host_layers(model, reference)
     b_all = _host_layers(model, params)

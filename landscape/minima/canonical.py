@@ -40,11 +40,7 @@ def _key_weights(n: int) -> np.ndarray:
 # layout helpers
 
 
-def _batch_shape(model: Model, params, name: str = "params") -> tuple[int, ...]:
-    return _checks.model_batch_shape(params, model, name)
-
-
-def _check_flips(model: Model, flips) -> bool:
+def _flips_on(model: Model, flips) -> bool:
     """Resolve ``flips`` (None = whenever the activation allows) to a bool, with the checks and
     messages of :mod:`landscape.symmetry` (its identity element has signs exactly when flips
     are on)."""
@@ -101,7 +97,7 @@ def centered_params(params, *, model: Model) -> list:
     [1.0]
     """
     _checks.model(model)
-    _batch_shape(model, params)
+    _checks.model_batch_shape(params, model)
     return _center(model, params, 1.0)
 
 
@@ -117,7 +113,7 @@ def uncentered_params(params, *, model: Model) -> list:
     [0.5]
     """
     _checks.model(model)
-    _batch_shape(model, params)
+    _checks.model_batch_shape(params, model)
     return _center(model, params, -1.0)
 
 
@@ -217,8 +213,8 @@ def canonical_element(params, *, model: Model, flips: bool | None = None) -> sy.
     ((3,), (3,))
     """
     _checks.model(model)
-    _batch_shape(model, params)
-    flips = _check_flips(model, flips)
+    _checks.model_batch_shape(params, model)
+    flips = _flips_on(model, flips)
     return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[1]
 
 
@@ -239,8 +235,8 @@ def canonicalize(params, *, model: Model, flips: bool | None = None) -> list:
     True
     """
     _checks.model(model)
-    _batch_shape(model, params)
-    flips = _check_flips(model, flips)
+    _checks.model_batch_shape(params, model)
+    flips = _flips_on(model, flips)
     return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[0]
 
 
@@ -279,14 +275,14 @@ def flat_centered(params, *, model: Model, canonical: bool = True,
     (5, 13)
     """
     _checks.model(model)
-    _batch_shape(model, params)
+    _checks.model_batch_shape(params, model)
     if canonical:
         params = canonicalize(params, flips=flips, model=model)
     return _flatten_layers(_host_layers(model, params))
 
 
 def _rows(model: Model, params) -> int:
-    return math.prod(_batch_shape(model, params))
+    return math.prod(_checks.model_batch_shape(params, model))
 
 
 def _one_axis(model: Model, params) -> list:

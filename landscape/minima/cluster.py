@@ -15,7 +15,7 @@ import numpy as np
 from .. import _checks
 from .. import status as st
 from ..models import Model
-from .canonical import _check_flips, _one_axis, _flatten_layers, _rows, flat_centered
+from .canonical import _flips_on, _one_axis, _flatten_layers, _rows, flat_centered
 from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, function_outputs, orbit_vectors
 
 _MOVING = st.CATEGORY.code("moving")
@@ -447,7 +447,7 @@ def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=N
     if space == "function" and x is None:
         raise ValueError("space='function' needs x: the inputs (data.x or a probe set) on which "
                          "outputs are compared")
-    flips = _check_flips(model, options.flips)
+    flips = _flips_on(model, options.flips)
     cat = run_categories(params, loss=loss, status=status, grad_norm=grad_norm,
                          grad_tol=grad_tol, model=model)
     loss = np.asarray(loss, np.float64)

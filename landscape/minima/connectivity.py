@@ -12,7 +12,7 @@ from .. import _checks
 from .. import symmetry as sy
 from ..models import Model
 from .align import align
-from .canonical import _batch_shape, _check_flips, _flatten_layers, _host_layers, _one_axis
+from .canonical import _flips_on, _flatten_layers, _host_layers, _one_axis
 from .cluster import _UnionFind
 from .distances import AUTO_ORBIT
 
@@ -62,9 +62,9 @@ def closest_image(params, reference, *, model: Model, alignment: str = "auto",
     """
     _checks.model(model)
     for name, p in (("params", params), ("reference", reference)):
-        if _batch_shape(model, p, name) != ():
+        if _checks.model_batch_shape(p, model, name) != ():
             raise ValueError(f"{name} must be one network (no batch axes)")
-    flips = _check_flips(model, flips)
+    flips = _flips_on(model, flips)
     if not model.hidden_sizes:
         return [dict(layer) for layer in params]
     if alignment == "auto":
@@ -133,11 +133,11 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, n_points: i
     from ..surface import interpolate
 
     _checks.model(model)
-    batch = _batch_shape(model, params)
+    batch = _checks.model_batch_shape(params, model)
     if len(batch) != 1 or batch[0] < 1:
         raise ValueError(f"params must hold points on one leading axis, got batch shape {batch}")
     k = batch[0]
-    flips = _check_flips(model, flips)
+    flips = _flips_on(model, flips)
     n_points = _checks.count("n_points", n_points, minimum=2)
     if alignment == "auto":
         small = model.hidden_sizes and sy.orbit_size(model=model, flips=flips) <= AUTO_ORBIT

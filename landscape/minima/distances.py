@@ -14,7 +14,7 @@ from .. import _checks
 from .. import symmetry as sy
 from ..models import Model
 from .align import align
-from .canonical import (_batch_shape, _check_flips, _flatten_layers, _host_layers, _one_axis,
+from .canonical import (_flips_on, _flatten_layers, _host_layers, _one_axis,
                         _rows, flat_centered)
 
 SYMMETRY_MODES = ("auto", "orbit", "canonical", "align", "none")
@@ -50,8 +50,8 @@ def orbit_vectors(params, *, model: Model, flips: bool | None = None,
     (1, 48, 13)
     """
     _checks.model(model)
-    batch = _batch_shape(model, params)
-    flips = _check_flips(model, flips)
+    batch = _checks.model_batch_shape(params, model)
+    flips = _flips_on(model, flips)
     images = sy.orbit(model=model, params=params, flips=flips, max_size=max_orbit)  # (G, *batch, ...)
     g = images[0]["w"].shape[0]
     flat = _flatten_layers(_host_layers(model, images))  # (G * n, P)
@@ -87,7 +87,7 @@ def param_distances(params, other=None, *, model: Model, symmetry: str = "auto",
     _checks.model(model)
     other = params if other is None else other
     n, m = _rows(model, params), _rows(model, other)
-    flips = _check_flips(model, flips)
+    flips = _flips_on(model, flips)
     max_orbit = _checks.count("max_orbit", max_orbit)
     mode = _check_symmetry(model, symmetry, flips, max_orbit)
     from scipy.spatial.distance import cdist
@@ -125,7 +125,7 @@ def function_outputs(params, x, *, model: Model, final_activation: bool = True) 
     (5, 4, 1)
     """
     _checks.model(model)
-    batch = _batch_shape(model, params)
+    batch = _checks.model_batch_shape(params, model)
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.n_in:
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in}) for sizes "

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _checks
 from ..models import ACTIVATIONS, Model
-from .canonical import _check_flips, _host_layers, _one_axis, _rows
+from .canonical import _flips_on, _host_layers, _one_axis, _rows
 
 DUP_RTOL = 0.01
 """Two units of a layer are duplicates when their centered incoming vectors (weights, bias)
@@ -88,7 +88,7 @@ def unit_structure(params, x, *, model: Model, dup_rtol: float = DUP_RTOL,
     """
     _checks.model(model)
     n = _rows(model, params)
-    flips = _check_flips(model, flips)
+    flips = _flips_on(model, flips)
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != model.n_in:
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in})")
