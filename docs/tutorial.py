@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import landscape as ls  # noqa: E402
-from landscape import minima, plotting, surface, symmetry  # noqa: E402
+from landscape import minima, plotting, stats, surface, symmetry  # noqa: E402
 
 parser = argparse.ArgumentParser(description="The landscape tutorial: why a constant start never "
                                  "learns XOR.")
@@ -95,7 +95,7 @@ for i, (name, init_fn) in enumerate(starts.items()):
 learned = {}
 for name, result in results.items():
     k = int(result.succeeded.sum())
-    lo, hi = minima.wilson_interval(k, result.n_runs)
+    lo, hi = stats.wilson_interval(k, result.n_runs)
     learned[name] = k
     print(f"{name:>20}: {k} of {result.n_runs} runs learned XOR ({k / result.n_runs:.1%}, "
           f"95% interval {float(lo):.1%}..{float(hi):.1%}); median final loss "

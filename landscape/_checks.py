@@ -179,3 +179,46 @@ def optimizer(value, name: str = "optimizer"):
         raise TypeError(f"{name}={value!r} must be an optax GradientTransformation, e.g. "
                         "optax.sgd(0.5)")
     return value
+
+
+def model_batch_shape(params, model, name: str = "params") -> tuple[int, ...]:
+    """Check ``params`` against the layout of a :class:`landscape.models.Model` (a list of
+    layer dicts of floating leaves ``(*batch, *shape)``); return the common leading batch shape
+    ``batch`` (``()`` for one network)."""
+    shapes = model.param_shapes
+    if not isinstance(params, (list, tuple)) or len(params) != len(shapes):
+        raise ValueError(
+            f"{name} must be a list of {len(shapes)} layer dicts like {shapes} (sizes "
+            f"{list(model.sizes)}), got {type(params).__name__}"
+            + (f" of length {len(params)}" if isinstance(params, (list, tuple)) else ""))
+    batch = None
+    for l, (layer, want) in enumerate(zip(params, shapes)):
+        if not isinstance(layer, dict) or set(layer) != set(want):
+            got = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
+            raise ValueError(f"{name}[{l}] must be a dict with keys {sorted(want)}, got {got}")
+        for kind, shape in want.items():
+            leaf = layer[kind]
+            dtype = getattr(leaf, "dtype", None)
+            if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+                raise TypeError(f"{name}[{l}][{kind!r}] must be a floating array, got "
+                                f"{type(leaf).__name__} with dtype {dtype}")
+            lead = tuple(leaf.shape[: leaf.ndim - len(shape)])
+            if leaf.ndim < len(shape) or tuple(leaf.shape[len(lead):]) != shape:
+                raise ValueError(f"{name}[{l}][{kind!r}] has shape {tuple(leaf.shape)}; expected "
+                                 f"(*batch, {', '.join(map(str, shape))})")
+            if batch is None:
+                batch = lead
+            elif lead != batch:
+                raise ValueError(f"{name} leaves must share their leading batch axes: "
+                                 f"{name}[{l}][{kind!r}] has {lead}, earlier leaves {batch}")
+    return batch
+
+
+def per_item(name: str, values, n: int, *, dtype=None) -> np.ndarray:
+    """``values`` as a NumPy array with one entry per item (run, point): shape ``(n,)``."""
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have one entry per run, shape ({n},); got shape {arr.shape}")
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    return arr

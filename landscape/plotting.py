@@ -676,7 +676,7 @@ def plot_basin_shares(ax, groups, shares, lo, hi, *, names=None, log_x=None, col
     """Share of runs in each basin against a swept parameter, with confidence bands.
 
     ``groups (G,)``: the swept values; ``shares``, ``lo``, ``hi`` ``(G, C)``: shares and
-    interval ends per category (:class:`landscape.minima.BasinShares`); ``names (C,)`` label the
+    interval ends per category (:class:`landscape.stats.BasinShares`); ``names (C,)`` label the
     lines. ``log_x=None`` uses a log axis when the values are non-negative and the positive ones
     span a decade or more; a 0 is then drawn one grid step left of the smallest positive value,
     labelled "0", and not joined to the others. Returns a dict ``{name: {"line": Line2D, "band": PolyCollection}}``.
@@ -739,7 +739,7 @@ def plot_stacked_shares(ax, groups, shares, *, names=None, log_x=None, colors=No
     so the bands of categories that cover every run reach 1.
 
     ``groups (G,)``: the swept values; ``shares (G, C)``: non-negative shares per category whose
-    rows sum to at most 1 (e.g. :attr:`landscape.minima.BasinShares.shares`); ``names``,
+    rows sum to at most 1 (e.g. :attr:`landscape.stats.BasinShares.shares`); ``names``,
     ``log_x`` and the placement of a 0 as in :func:`plot_basin_shares`. Returns
     ``{name: PolyCollection}``.
 
@@ -775,7 +775,7 @@ def plot_restart_curve(ax, ks, formula, lo, hi, *, empirical=None, label="1 - (1
                        color=None):
     """P(success within ``k`` restarts) against ``k``: the independence form
     ``1 - (1 - p)^k`` as a line with its confidence band, and (optionally) the estimate from the
-    runs themselves as markers (:class:`landscape.minima.RestartCurve`).
+    runs themselves as markers (:class:`landscape.stats.RestartCurve`).
 
     Returns a dict: ``"line"`` (Line2D), ``"band"`` (PolyCollection), ``"empirical"``
     (Line2D or None).
@@ -784,8 +784,8 @@ def plot_restart_curve(ax, ks, formula, lo, hi, *, empirical=None, label="1 - (1
     >>> from matplotlib.figure import Figure
     >>> from landscape import plotting
     >>> ax = Figure().add_subplot()
-    >>> from landscape import minima
-    >>> c = minima.restart_curve(np.arange(100) < 30, ks=np.arange(1, 11))
+    >>> from landscape import stats
+    >>> c = stats.restart_curve(np.arange(100) < 30, ks=np.arange(1, 11))
     >>> art = plotting.plot_restart_curve(ax, c.ks, c.formula, c.lo, c.hi, empirical=c.empirical)
     """
     _check_ax(ax)
@@ -1109,7 +1109,7 @@ def plot_unit_weights(ax, steps, units, *, names=None, colors=None):
 
 def plot_success_rates(ax, names, successes, n, lo, hi, *, colors=None, annotate=True):
     """One bar per group: the success rate ``successes / n`` with the interval ``[lo, hi]``
-    (e.g. :func:`landscape.minima.wilson_interval`) as an error bar, and ``k/n`` written above.
+    (e.g. :func:`landscape.stats.wilson_interval`) as an error bar, and ``k/n`` written above.
 
     Returns ``{"bars": BarContainer, "errorbar": ErrorbarContainer, "labels": [Text]}``.
 
@@ -1117,9 +1117,9 @@ def plot_success_rates(ax, names, successes, n, lo, hi, *, colors=None, annotate
     >>> from matplotlib.figure import Figure
     >>> from landscape import plotting
     >>> ax = Figure().add_subplot()
-    >>> from landscape import minima
+    >>> from landscape import stats
     >>> k, n = np.array([0, 3111]), 4000
-    >>> lo, hi = minima.wilson_interval(k, n)
+    >>> lo, hi = stats.wilson_interval(k, n)
     >>> art = plotting.plot_success_rates(ax, ["constant", "random"], k, n, lo, hi)
     """
     _check_ax(ax)

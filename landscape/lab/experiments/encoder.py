@@ -10,7 +10,7 @@ within ``tol`` of its target.
 
 Method:
 
-- success rates with 95% Wilson intervals (:func:`landscape.minima.wilson_interval`);
+- success rates with 95% Wilson intervals (:func:`landscape.stats.wilson_interval`);
 - the constant start's symmetry gap (:func:`landscape.symmetry.symmetry_gap`): it stays
   exactly 0 (bit-identical hidden units). There even the patterns stay alike: every output of
   every pattern is the same value ``o``, which goes to ``1/n``, so the loss goes to the best
@@ -55,6 +55,7 @@ import optax
 
 import landscape as ls
 from landscape import minima as mn
+from landscape import stats
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
@@ -156,7 +157,7 @@ def _summarize(result, gap) -> dict:
     ok = result.status == ls.train.STATUS_OK
     final = result.final_loss[ok]
     k, n = int(result.succeeded.sum()), result.n_runs
-    lo, hi = mn.wilson_interval(k, n)
+    lo, hi = stats.wilson_interval(k, n)
     steps = result.success_step[result.succeeded]
     return {
         "runs": n, "succeeded": k, "success_rate": k / n, "success_interval": [float(lo), float(hi)],
@@ -201,9 +202,9 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
             learned = np.flatnonzero(result.succeeded)
             clusters = None
             if learned.size:  # in function space (outputs on the patterns), without categories
-                clusters = mn.cluster_runs(model, jax.tree.map(lambda a: a[learned], result.params),
-                                           loss=result.final_loss[learned], x=data.x,
-                                           seed=config.seed).n_clusters
+                clusters = mn.cluster_runs(jax.tree.map(lambda a: a[learned], result.params),
+                                           model=model, loss=result.final_loss[learned], x=data.x,
+                                           options=mn.ClusterOptions(seed=config.seed)).n_clusters
             out["codes"] = {
                 "learned": int(result.succeeded.sum()), "binary": int(binary.sum()),
                 "classes": int(sizes.size), "class_sizes": sizes.tolist(),
@@ -282,7 +283,7 @@ def figures(results: ResultsDir) -> dict:
             ks.append(int(np.sum(step >= 0)))
             ns.append(step.size)
             cols.append(colors[kind])
-    lo, hi = mn.wilson_interval(np.array(ks), np.array(ns))
+    lo, hi = stats.wilson_interval(np.array(ks), np.array(ns))
     fig = Figure(figsize=(1.8 * len(names) + 1.5, 4.5), layout="constrained")
     ax = fig.subplots()
     plotting.plot_success_rates(ax, names, ks, ns, lo, hi, colors=cols)

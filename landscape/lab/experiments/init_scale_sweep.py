@@ -39,6 +39,8 @@ import optax
 
 import landscape as ls
 from landscape import minima as mn
+from landscape import stats
+from landscape import status as st
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
@@ -93,7 +95,7 @@ def _per_scale(config: Config, scale_of, result, gap, labels, shares) -> list[di
     for i, s in enumerate(config.scales):  # increasing, so row i of the shares (sorted groups)
         m = scale_of == np.float32(s)
         k, n = int(result.succeeded[m].sum()), int(m.sum())
-        lo, hi = mn.wilson_interval(k, n, confidence=config.confidence)
+        lo, hi = stats.wilson_interval(k, n, confidence=config.confidence)
         steps = result.success_step[m][result.success_step[m] >= 0]
         j = int(np.argmax(shares.shares[i]))
         out.append({
@@ -103,7 +105,7 @@ def _per_scale(config: Config, scale_of, result, gap, labels, shares) -> list[di
             "median_success_step": float(np.median(steps)) if steps.size else None,
             "never_moved": int(np.sum(result.grad_norm[m] == 0)),
             "largest_basin": shares.names[j], "largest_basin_share": float(shares.shares[i, j]),
-            "moving": int(np.sum(labels[m] == mn.MOVING)),
+            "moving": int(np.sum(labels[m] == st.CATEGORY.code("moving"))),
         })
     return out
 
@@ -174,13 +176,13 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,
                        optimizer=optax.sgd(config.learning_rate), growth_steps=config.growth_steps,
-                       seed=config.seed)
+                       options=mn.ClusterOptions(seed=config.seed))
     shares = census.shares(groups=scale_of, confidence=config.confidence)
     symmetric = np.array([np.sum(gap[scale_of == s] == 0) for s in scales])
     successes = np.array([np.sum(result.succeeded[scale_of == s]) for s in scales])
     totals = np.full(scales.size, config.runs_per_scale)
-    lo, hi = mn.wilson_interval(successes, totals, confidence=config.confidence)
-    sym_lo, sym_hi = mn.wilson_interval(symmetric, totals, confidence=config.confidence)
+    lo, hi = stats.wilson_interval(successes, totals, confidence=config.confidence)
+    sym_lo, sym_hi = stats.wilson_interval(symmetric, totals, confidence=config.confidence)
     clusters = [{"cluster": c.cluster, "runs": c.size, "loss_mean": c.loss_mean,
                  "kind": c.describe_kind(), "outputs": np.asarray(c.outputs).ravel().tolist()}
                 for c in census.clusters]

@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 import landscape as ls
-from landscape import minima as mn
+from landscape import stats
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
@@ -127,7 +127,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
             constant_loss[i, j] = result.final_loss[const]
             constant_gap[i, j] = np.asarray(sy.symmetry_gap(model, result.params))[const]
     runs = np.full(shape, config.n_runs)
-    lo, hi = mn.wilson_interval(successes, runs, confidence=config.confidence)
+    lo, hi = stats.wilson_interval(successes, runs, confidence=config.confidence)
     rate = successes / runs
     results.write_arrays("grid", {
         "bits": np.asarray(config.bits), "widths": np.asarray(config.widths), "successes": successes,

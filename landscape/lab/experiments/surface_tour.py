@@ -223,7 +223,7 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
     result = train_resumable(plan, results, "random", progress=progress)
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,
-                       classify=False, seed=config.seed)
+                       classify=False, options=mn.ClusterOptions(seed=config.seed))
     results.write_arrays("random", {"loss": result.final_loss, "labels": census.labels,
                                     "status": result.status})
     top = sorted(sorted(range(len(census.clusters)), key=lambda c: -census.clusters[c].size)
@@ -237,7 +237,7 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
     reps = census.representatives()[top]
     names = [f"cluster {c}" for c in top]
     con = mn.connectivity(loss_fn, jax.tree.map(lambda a: np.asarray(a[reps]), result.params), data,
-                          model=model, names=names, num=config.barrier_points)
+                          model=model, names=names, n_points=config.barrier_points)
     results.write_arrays("paths", {
         "names": np.array(names), "sizes": np.array([census.clusters[c].size for c in top]),
         "losses": con.losses, "ts": con.ts, "paths": con.paths, "barrier": con.barrier,

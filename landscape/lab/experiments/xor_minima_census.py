@@ -39,6 +39,8 @@ import optax
 
 import landscape as ls
 from landscape import minima as mn
+from landscape import stats
+from landscape import status as st
 from landscape import surface as sf
 from landscape.lab.config import Experiment, require_counts
 from landscape.lab.resumable import train_resumable
@@ -122,8 +124,8 @@ def _slice(loss_fn, params, reps, data, model, points):
     and third moved to their group images closest to the first)."""
     take = lambda i: jax.tree.map(lambda a: np.asarray(a[i]), params)  # noqa: E731
     a = take(reps[0])
-    b = mn.closest_image(model, take(reps[1]), a)
-    c = mn.closest_image(model, take(reps[2]), a)
+    b = mn.closest_image(take(reps[1]), a, model=model)
+    c = mn.closest_image(take(reps[2]), a, model=model)
     plane = sf.plane_through(a, b, c, names=("cluster 0", "cluster 1", "cluster 2"))
     pts = plane.points
     pad = 0.35
@@ -159,7 +161,8 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                            status=result.status, grad_norm=result.grad_norm,
                            grad_tol=config.grad_tol, optimizer=optimizer,
-                           growth_steps=config.growth_steps, seed=config.seed)
+                           growth_steps=config.growth_steps,
+                           options=mn.ClusterOptions(seed=config.seed))
         labels = census.labels
         k = len(census.clusters)
         arrays = dict(census.arrays())
@@ -176,20 +179,20 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         if rest.any():
             names.append("other clusters")
             masks.append(rest)
-        for code in (mn.MOVING, mn.DIVERGED, mn.NONFINITE):
+        for code, name in st.CATEGORY.items():
             if np.any(labels == code):
-                names.append(mn.CATEGORY_NAMES[code])
+                names.append(name)
                 masks.append(labels == code)
         groups = np.asarray(config.scales, np.float64)
         counts = np.array([[np.sum(m & (scale_of == s)) for m in masks] for s in groups])
         totals = np.array([np.sum(scale_of == s) for s in groups])
-        lo, hi = mn.wilson_interval(counts, np.broadcast_to(totals[:, None], counts.shape),
+        lo, hi = stats.wilson_interval(counts, np.broadcast_to(totals[:, None], counts.shape),
                                     confidence=config.confidence)
         arrays.update(share_groups=groups, share_names=np.array(names, dtype=np.str_),
                       shares=counts / totals[:, None], share_lo=lo, share_hi=hi)
 
         # restart curves per scale (success: the run ended in cluster 0, the lowest-loss class)
-        curves = [mn.restart_curve(labels[scale_of == s] == 0, ks, confidence=config.confidence)
+        curves = [stats.restart_curve(labels[scale_of == s] == 0, ks, confidence=config.confidence)
                   for s in groups]
         arrays.update(restart_ks=ks, restart_formula=np.stack([c.formula for c in curves]),
                       restart_lo=np.stack([c.lo for c in curves]),
@@ -207,7 +210,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         if len(top) >= 2:
             con = mn.connectivity(loss_fn, jax.tree.map(lambda a: np.asarray(a[reps[top]]), result.params),
                                   data, model=model, names=[f"cluster {c}" for c in top],
-                                  num=config.barrier_points)
+                                  n_points=config.barrier_points)
             arrays.update(barrier=con.barrier, saddle=con.saddle, merges=con.merges,
                           connect_losses=con.losses, connect_names=np.array(con.names, dtype=np.str_))
         if k >= 3:
@@ -241,11 +244,11 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         if k > TABLE_ROWS:
             size = sum(c.size for c in census.clusters[TABLE_ROWS:])
             rows.append([arch, f"+{k - TABLE_ROWS}", size, f"{size / labels.size:.1%}", "", "", "", ""])
-        for code in (mn.MOVING, mn.DIVERGED, mn.NONFINITE):
+        for code, name in st.CATEGORY.items():
             n_code = int(np.sum(labels == code))
             if n_code:
-                lo1, hi1 = mn.wilson_interval(n_code, labels.size, confidence=config.confidence)
-                rows.append([arch, mn.CATEGORY_NAMES[code], n_code,
+                lo1, hi1 = stats.wilson_interval(n_code, labels.size, confidence=config.confidence)
+                rows.append([arch, name, n_code,
                              _fmt_share(n_code / labels.size, float(lo1), float(hi1)), "", "", "", ""])
         counts_all = census.counts()
         text.append(f"{arch} (2-{width}-1, {act} hidden units): {labels.size} runs over init scales "
@@ -262,7 +265,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                         f"{per_scale}.")
             need = ", ".join(f"{s}: {v}" for s, v in arch_summary["restarts_for_99"].items())
             text.append(f"  restarts for a 99% chance of reaching it, by init scale: {need}.")
-            traps = sum(c.kind == "trap at infinity" for c in census.clusters)
+            traps = sum(c.kind == "trap_at_infinity" for c in census.clusters)
             text.append(f"  {traps} of {k} clusters are traps at infinity (the weights keep growing "
                         "as the loss falls).")
         if "barrier" in arrays and len(top) >= 2:

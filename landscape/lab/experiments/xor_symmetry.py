@@ -50,7 +50,7 @@ import numpy as np
 import optax
 
 import landscape as ls
-from landscape import minima
+from landscape import stats
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
@@ -175,7 +175,7 @@ def _summarize_start(result, gap, norm) -> dict:
     ok = result.status == ls.train.STATUS_OK
     final = result.final_loss[ok]
     k, n = int(result.succeeded.sum()), result.n_runs
-    lo, hi = minima.wilson_interval(k, n)
+    lo, hi = stats.wilson_interval(k, n)
     status = sy.gap_status(gap, norm, np.float32)
     return {
         "runs": n, "succeeded": k, "success_rate": k / n, "success_interval": [float(lo), float(hi)],
@@ -471,7 +471,7 @@ def figures(results: ResultsDir) -> dict:
                     for k, a in arrays.items()}
     ks = np.array([v[0] for v in summary_like.values()])
     ns = np.array([v[1] for v in summary_like.values()])
-    lo, hi = minima.wilson_interval(ks, ns)
+    lo, hi = stats.wilson_interval(ks, ns)
     fig = Figure(figsize=(5.5, 4.5), layout="constrained")
     ax = fig.subplots()
     plotting.plot_success_rates(ax, list(summary_like), ks, ns, lo, hi,

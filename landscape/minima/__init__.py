@@ -1,0 +1,90 @@
+"""Where thousands of runs end: canonical forms modulo symmetry, alignment, distances,
+clustering, the census and connectivity between minima.
+
+Random restarts reach many end points; most are copies of each other under the network's
+symmetry group (permuted and sign-flipped hidden units, :mod:`landscape.symmetry`), some are
+genuinely different minima, plateaus or traps at infinity. This module takes a batch of runs
+and says which basins exist and how much of the initialization space drains into each.
+
+Centered coordinates
+--------------------
+Logistic units flip with a shift of the next layer's bias (``sigmoid(-z) = 1 - sigmoid(z)``),
+so in raw parameters a flip is affine, not an isometry. :func:`centered_params` writes each bias
+after a logistic layer as ``b + (1/2) sum_j w[j, :]``; there every group element is a signed
+permutation of unit blocks, Euclidean distance is invariant (``|g x - g y| = |x - y|``) and the
+distance between two orbits is symmetric. All parameter-space distances here are measured in
+these coordinates (they equal the raw ones for odd activations).
+
+Canonical forms and alignment
+-----------------------------
+:func:`canonicalize` / :func:`canonical_element`: a documented representative of each orbit
+(signs: the first significant incoming entry of each unit positive; order: a fixed generic
+projection of the incoming weights), batched and compiled, idempotent and invariant under the
+group. :func:`align`: weight matching of one network to another by optimal assignment
+(``scipy.optimize.linear_sum_assignment``), layer by layer, for deeper nets where a sort is
+ambiguous.
+
+Distances
+---------
+:func:`param_distances` (plain, canonical, exact orbit distance, or aligned) and
+:func:`function_distances` (RMS output difference on the data or a probe set), batched;
+:func:`function_outputs`, :func:`flat_centered` and :func:`orbit_vectors` give the features.
+
+Clustering and the census
+-------------------------
+:func:`cluster_runs` keeps diverged, non-finite and still-moving runs apart (negative label
+codes of :data:`landscape.status.CATEGORY`; counted, never dropped), splits the rest
+into loss windows, and joins runs closer than a tolerance read from the data (the largest gap
+in single-linkage merge heights, :func:`choose_tolerance`), exactly and without an ``n^2``
+matrix (:func:`single_linkage`). :func:`census` adds per-cluster loss statistics, a
+representative, its critical-point class (:mod:`landscape.curvature`; traps at infinity by
+:func:`growth_check`) and the degenerate units symmetry produces (:func:`unit_structure`:
+duplicated, dead, saturated). How clusters are formed (space, symmetry, tolerance rule, loss
+windows, seed) is one frozen :class:`ClusterOptions`, shared by both.
+
+Connectivity
+------------
+:func:`connectivity` (loss barriers along straight paths between aligned representatives and
+the disconnectivity tree :func:`merge_tree`). Basin shares with their intervals and restart
+curves are in :mod:`landscape.stats`; plots are in :mod:`landscape.plotting`.
+
+Files: ``canonical`` (centered coordinates, canonical forms, host views), ``align`` (weight
+matching), ``distances``, ``cluster`` (tolerances, categories, :func:`cluster_runs`),
+``structure`` (duplicated/dead/saturated units), ``growth`` (traps at infinity),
+``connectivity`` (closest images, barriers, merge tree), ``census``.
+
+Conventions: functions that know the MLP layout take ``(params, ..., *, model)``; analyses that
+need a loss take ``(loss_fn, params, data, *, model, ...)``. Params carry leading run axes.
+Heavy array work runs compiled (canonical forms, outputs, growth); assignment problems,
+KD-trees and linkage run on the host with SciPy.
+"""
+
+
+from .align import Alignment, align
+from .canonical import (SIGN_RTOL, canonical_element, canonicalize, centered_params,
+                        flat_centered, uncentered_params)
+from .census import Census, ClusterSummary, census
+from .cluster import (LOSS_GAP, MIN_GAP, SPACES, ClusterOptions, Clustering, Tolerance,
+                      choose_tolerance, cluster_runs, loss_windows, run_categories,
+                      single_linkage)
+from .connectivity import Connectivity, closest_image, connectivity, merge_tree
+from .distances import (AUTO_ORBIT, SYMMETRY_MODES, function_distances, function_outputs,
+                        orbit_vectors, param_distances)
+from .growth import Growth, growth_check
+from .structure import UnitStructure, unit_structure
+
+__all__ = [
+    # coordinates, canonical forms, alignment
+    "SIGN_RTOL", "centered_params", "uncentered_params", "canonical_element", "canonicalize",
+    "flat_centered", "orbit_vectors", "Alignment", "align", "closest_image",
+    # distances
+    "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",
+    # clustering
+    "SPACES", "MIN_GAP", "LOSS_GAP", "Tolerance", "choose_tolerance", "single_linkage",
+    "loss_windows", "run_categories", "ClusterOptions", "Clustering", "cluster_runs",
+    # structures, growth, census
+    "UnitStructure", "unit_structure", "Growth", "growth_check", "ClusterSummary", "Census",
+    "census",
+    # connectivity
+    "Connectivity", "connectivity", "merge_tree",
+]

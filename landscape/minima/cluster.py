@@ -1,0 +1,506 @@
+"""Clustering the end points of many runs modulo the symmetry group: run categories (moving,
+diverged, non-finite: :data:`landscape.status.CATEGORY`), loss windows, tolerances read from the
+data, exact single linkage, and :func:`cluster_runs` with its :class:`ClusterOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .. import status as st
+from ..models import Model
+from .canonical import _flips_on, _one_axis, _flatten_layers, _rows, flat_centered
+from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, function_outputs, orbit_vectors
+
+_MOVING = st.CATEGORY.code("moving")
+_DIVERGED = st.CATEGORY.code("diverged")
+_NONFINITE = st.CATEGORY.code("nonfinite")
+SPACES = ("function", "param")
+MIN_GAP = 5.0
+"""Default smallest ratio of consecutive single-linkage heights that counts as a gap."""
+LOSS_GAP = 0.05
+"""Default loss-window split: a gap of more than this many decades between sorted final losses."""
+LOSS_ATOL_RTOL = 0.01
+"""Default absolute loss-window gap, as a fraction of the range of the final losses."""
+FLOOR_RTOL = 1e-6
+"""Merge heights below this fraction of the features' typical norm count as identical points
+(float32 training leaves ~1e-7 relative noise)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Tolerance:
+    """How the clustering distance threshold was chosen.
+
+    value:  the threshold ``t``: runs closer than ``t`` (single linkage) share a cluster.
+    rule:   ``"given"`` (passed in), ``"gap"`` (the largest ratio of consecutive merge heights,
+            at least ``min_gap``; ``t`` is the geometric mean of the two heights), ``"no gap"``
+            (no ratio reached ``min_gap``: ``t = inf``, every loss window is one cluster) or
+            ``"too few"`` (fewer than 2 heights above the floor).
+    below, above: the merge heights on either side of the gap (NaN unless ``rule == "gap"``).
+    ratio:  ``above / below``.
+    floor:  heights under it counted as identical points.
+    sample: runs whose single-linkage heights were read.
+    """
+
+    value: float
+    rule: str
+    below: float = float("nan")
+    above: float = float("nan")
+    ratio: float = float("nan")
+    floor: float = 0.0
+    sample: int = 0
+
+    def describe(self) -> str:
+        if self.rule == "gap":
+            return (f"tolerance {self.value:.3g}: the largest gap in single-linkage merge heights of "
+                    f"{self.sample} runs, between {self.below:.3g} and {self.above:.3g} (ratio "
+                    f"{self.ratio:.3g})")
+        if self.rule == "given":
+            return f"tolerance {self.value:.3g} (given)"
+        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): each loss "
+                "window is one cluster")
+
+
+def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -> Tolerance:
+    """The distance threshold read from single-linkage merge heights (the rule of
+    :class:`Tolerance`): sort the heights, treat those ``<= floor`` as one value ``floor`` (when
+    there are any), and cut at the largest ratio ``h[i + 1] / h[i]`` if it is at least
+    ``min_gap``, at ``sqrt(h[i] * h[i + 1])``. Within-cluster spread (noise, unfinished
+    convergence) gives small heights, separate basins large ones.
+
+    >>> tol = choose_tolerance([0.001, 0.002, 0.0015, 3.0, 5.0])
+    >>> tol.rule, round(tol.value, 4)                 # cut between 0.002 and 3.0
+    ('gap', 0.0775)
+    """
+    h = np.sort(np.asarray(heights, np.float64).ravel())
+    if not np.all(np.isfinite(h)):
+        raise ValueError("heights must be finite")
+    min_gap = _checks.real("min_gap", min_gap, low=1.0, low_open=True)
+    floor = _checks.real("floor", floor, low=0.0)
+    # heights at or below the floor (identical points) count as one height, the floor itself
+    # (without a floor, exact zeros are dropped: a ratio to 0 means nothing)
+    above = h[h > floor]
+    if floor > 0 and above.size < h.size:
+        above = np.concatenate([[floor], above])
+    n = int(h.size) + 1
+    if above.size < 2:
+        return Tolerance(float("inf"), "too few", floor=floor, sample=n)
+    ratios = above[1:] / above[:-1]
+    i = int(np.argmax(ratios))
+    if ratios[i] < min_gap:
+        return Tolerance(float("inf"), "no gap", ratio=float(ratios[i]), floor=floor, sample=n)
+    return Tolerance(float(math.sqrt(above[i] * above[i + 1])), "gap", float(above[i]),
+                     float(above[i + 1]), float(ratios[i]), floor, n)
+
+
+class _UnionFind:
+    def __init__(self, n):
+        self.parent = np.arange(n)
+
+    def find(self, i):
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, i, j):
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+    def labels(self):
+        roots = np.array([self.find(i) for i in range(len(self.parent))])
+        return np.unique(roots, return_inverse=True)[1]
+
+
+def single_linkage(features, tol: float) -> np.ndarray:
+    """``(n,)`` component labels of the graph joining points closer than ``tol`` (Euclidean):
+    exactly single-linkage clustering cut at ``tol``, without the ``n^2`` distances.
+
+    A greedy cover picks leaders so that every point lies within ``tol / 2`` of its leader
+    (one KD-tree ball query per leader). Every point is joined to its leader and to each leader
+    within ``tol`` of it (sparse KD-tree distances, then connected components); two leaders
+    whose components still differ can only be linked through two non-leader members if the
+    leaders are within ``2 tol``: such pairs are settled by checking their member sets with
+    KD-trees. Labels count from 0 in order of first appearance.
+
+    >>> import numpy as np
+    >>> single_linkage(np.array([[0.0], [0.1], [0.2], [5.0]]), 0.15).tolist()  # a chain
+    [0, 0, 0, 1]
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features of shape {x.shape} must be (n_points, n_features)")
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if not np.isfinite(tol):
+        return np.zeros(n, np.int64)
+    if not tol > 0:
+        raise ValueError(f"tol={tol!r} must be > 0")
+    tree = cKDTree(x)
+    leader_of = np.full(n, -1, np.int64)
+    leaders = []
+    for i in range(n):
+        if leader_of[i] >= 0:
+            continue
+        near = np.asarray(tree.query_ball_point(x[i], tol / 2), np.int64)
+        near = near[leader_of[near] < 0]
+        leader_of[near] = len(leaders)
+        leader_of[i] = len(leaders)
+        leaders.append(i)
+    m = len(leaders)
+    if m == 1:
+        return np.zeros(n, np.int64)
+    leaders = np.asarray(leaders)
+    ltree = cKDTree(x[leaders])
+    near = tree.sparse_distance_matrix(ltree, tol, output_type="ndarray")  # point i, leader j
+    rows = np.concatenate([leader_of, leader_of[near["i"]]])
+    cols = np.concatenate([leader_of, near["j"]])
+    graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(m, m))
+    _, comp = connected_components(graph, directed=False)
+    uf = _UnionFind(int(comp.max()) + 1)
+    pairs = ltree.query_pairs(2 * tol, output_type="ndarray")
+    pairs = pairs[comp[pairs[:, 0]] != comp[pairs[:, 1]]] if len(pairs) else pairs
+    if len(pairs):
+        order = np.argsort(leader_of, kind="stable")
+        bounds = np.searchsorted(leader_of[order], np.arange(m + 1))
+        members = lambda k: order[bounds[k]:bounds[k + 1]]  # noqa: E731
+        trees = {}
+        for a, b in pairs:
+            if uf.find(comp[a]) == uf.find(comp[b]):
+                continue
+            small, big = (a, b) if bounds[a + 1] - bounds[a] <= bounds[b + 1] - bounds[b] else (b, a)
+            if big not in trees:
+                trees[big] = cKDTree(x[members(big)])
+            d, _ = trees[big].query(x[members(small)], distance_upper_bound=tol * (1 + 1e-12))
+            if np.any(d <= tol):
+                uf.union(comp[a], comp[b])
+    labels = np.array([uf.find(c) for c in range(len(uf.parent))])[comp][leader_of]
+    _, first = np.unique(labels, return_index=True)
+    rank = np.empty(labels.max() + 1, np.int64)
+    rank[labels[np.sort(first)]] = np.arange(len(first))
+    return rank[labels]
+
+
+def loss_windows(loss, *, loss_gap: float = LOSS_GAP, loss_atol: float | None = None) -> np.ndarray:
+    """``(n,)`` window index of each loss, numbered from the lowest loss up.
+
+    The sorted losses are split between two neighbours ``l < l'`` when they are both more than
+    ``loss_gap`` decades apart (``log10(l' / l) > loss_gap``; zero and negative losses count as
+    the smallest positive float) and more than ``loss_atol`` apart. The default ``loss_atol`` is
+    ``LOSS_ATOL_RTOL`` (1%) of the range of the losses: near a zero loss, runs at 1e-4 and
+    7e-4 are the same level, while plateaus at 0.125 and 0.167 are not.
+
+    >>> loss_windows([1e-4, 0.167, 7e-4, 0.125]).tolist()
+    [0, 2, 0, 1]
+    """
+    loss = np.asarray(loss, np.float64).ravel()
+    if not np.all(np.isfinite(loss)):
+        raise ValueError("loss must be finite (keep non-finite runs out before windowing)")
+    loss_gap = _checks.real("loss_gap", loss_gap, low=0.0, low_open=True)
+    if loss.size == 0:
+        return np.zeros(0, np.int64)
+    loss_atol = _checks.tolerance("loss_atol", loss_atol, LOSS_ATOL_RTOL * float(loss.max() - loss.min()))
+    logs = np.log10(np.maximum(loss, np.finfo(np.float64).tiny))
+    order = np.argsort(loss, kind="stable")
+    split = (np.diff(logs[order]) > loss_gap) & (np.diff(loss[order]) > loss_atol)
+    out = np.empty(loss.size, np.int64)
+    out[order] = np.concatenate([[0], np.cumsum(split)])
+    return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Clustering:
+    """What :func:`cluster_runs` returns.
+
+    labels:     ``(n_runs,)`` int: the cluster of each run (``0 .. n_clusters - 1``, numbered by
+                ascending mean loss), or a negative run-category code
+                (:data:`landscape.status.CATEGORY`: moving, diverged, nonfinite).
+    n_clusters: number of clusters.
+    tolerance:  :class:`Tolerance`: the distance threshold and how it was chosen.
+    windows:    ``(n_runs,)`` int: the loss window of each clustered run (-1 for the others).
+    window_edges: ``(n_windows, 2)``: lowest and highest final loss in each window.
+    space:      ``"function"`` or ``"param"``; ``symmetry``: how parameter distances were
+                made symmetry-aware (``"canonical"`` or ``"orbit"``; ``"none"`` in function space).
+    features:   ``(n_runs, d)`` float64 clustering features (NaN rows for unclustered runs).
+    """
+
+    labels: np.ndarray
+    n_clusters: int
+    tolerance: Tolerance
+    windows: np.ndarray
+    window_edges: np.ndarray
+    space: str
+    symmetry: str
+    features: np.ndarray
+
+    def members(self, cluster: int) -> np.ndarray:
+        """Run indices of ``cluster`` (or of a category code, e.g.
+        ``status.CATEGORY.code("moving")``)."""
+        return np.flatnonzero(self.labels == cluster)
+
+    def counts(self) -> dict[str, int]:
+        """Runs per category: ``clustered``, ``moving``, ``diverged``, ``nonfinite``."""
+        out = {"clustered": int(np.sum(self.labels >= 0))}
+        out.update(st.CATEGORY.counts(self.labels))
+        return out
+
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOptions:
+    """How :func:`cluster_runs` (and :func:`landscape.minima.census`) cluster (immutable;
+    checked at construction).
+
+    space:       ``"function"`` (default: outputs on ``x``) or ``"param"`` (centered
+                 parameters modulo the group).
+    symmetry:    for ``space="param"``: ``"auto"`` (default), ``"orbit"``, ``"canonical"`` or
+                 ``"none"`` (see :func:`param_distances`); flips: include sign flips (None:
+                 whenever the activation allows).
+    tol:         the distance threshold; None (default): read from the data with ``min_gap``
+                 (:func:`choose_tolerance`) on the single-linkage heights of up to
+                 ``max_linkage`` runs drawn with ``seed``.
+    loss_gap, loss_atol: the loss-window split (:func:`loss_windows`).
+
+    >>> from landscape import minima
+    >>> minima.ClusterOptions(space="param", seed=3).symmetry
+    'auto'
+    """
+
+    space: str = "function"
+    symmetry: str = "auto"
+    flips: bool | None = None
+    tol: float | None = None
+    min_gap: float = MIN_GAP
+    loss_gap: float = LOSS_GAP
+    loss_atol: float | None = None
+    max_linkage: int = 2000
+    seed: int = 0
+
+    def __post_init__(self):
+        _checks.choice("space", self.space, SPACES)
+        _checks.choice("symmetry", self.symmetry, SYMMETRY_MODES)
+        if self.tol is not None:
+            _checks.real("tol", self.tol, low=0.0, low_open=True)
+        _checks.real("min_gap", self.min_gap, low=1.0, low_open=True)
+        _checks.real("loss_gap", self.loss_gap, low=0.0, low_open=True)
+        _checks.tolerance("loss_atol", self.loss_atol, None)
+        _checks.count("max_linkage", self.max_linkage, minimum=2)
+        _checks.count("seed", self.seed, minimum=0)
+
+
+def _default_grad_tol(model: Model, params) -> float:
+    dtype = jnp.asarray(params[0]["w"]).dtype
+    return float(math.sqrt(np.finfo(dtype).eps))
+
+
+def run_categories(params, *, model: Model, loss, status=None, grad_norm=None,
+                   grad_tol: float | None = None) -> np.ndarray:
+    """``(n_runs,)`` int: 0 for runs that can be clustered, else the code of their run category
+    (:data:`landscape.status.CATEGORY`: ``moving``, ``diverged``, ``nonfinite``; precedence:
+    diverged, non-finite, moving).
+
+    ``status`` as in :class:`landscape.TrainResult` (0 = ok); ``grad_norm`` the final gradient
+    norm (a run is *moving* when it is above ``grad_tol``, default ``sqrt(eps)`` of the params
+    dtype, about 3.5e-4 in float32: the accuracy to which :func:`landscape.curvature.classify`
+    calls a point critical). Params are flattened to one run axis.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, status
+    >>> model = ls.mlp([2, 2, 1])
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    >>> cat = minima.run_categories(runs, model=model, loss=[0.1, 0.1, 0.1], status=[0, 1, 0],
+    ...                             grad_norm=[0.0, 0.0, 1.0])
+    >>> [status.CATEGORY[c] if c < 0 else "clusterable" for c in cat]
+    ['clusterable', 'diverged', 'moving']
+    """
+    _checks.model(model)
+    n = _rows(model, params)
+    loss = _checks.per_item("loss", loss, n, dtype=np.float64)
+    flat = _flatten_layers([{k: np.asarray(v) for k, v in layer.items()}
+                            for layer in _one_axis(model, params)])
+    finite = np.isfinite(loss) & np.all(np.isfinite(flat), axis=1)
+    cat = np.zeros(n, np.int64)
+    if grad_norm is not None:
+        grad_norm = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
+        finite &= np.isfinite(grad_norm)
+        grad_tol = _checks.tolerance("grad_tol", grad_tol, _default_grad_tol(model, params))
+        cat[finite & (grad_norm > grad_tol)] = _MOVING
+    cat[~finite] = _NONFINITE
+    if status is not None:
+        status = _checks.per_item("status", status, n)
+        if not np.issubdtype(status.dtype, np.integer):
+            raise TypeError(f"status must hold integer status codes (0 = ok), got dtype {status.dtype}")
+        cat[status != 0] = _DIVERGED
+    return cat
+
+
+def _features(model, params, space, x, symmetry, flips):
+    """Clustering features of runs (one leading axis) and the symmetry mode used."""
+    if space == "function":
+        out = function_outputs(params, x, model=model)
+        k = out.shape[-2] * out.shape[-1]
+        return out.reshape(out.shape[0], k) / math.sqrt(k), "none"
+    mode = _check_symmetry(model, symmetry, flips, AUTO_ORBIT)
+    if mode == "align":
+        raise ValueError("symmetry='align' is for pairwise distances; cluster with 'orbit', "
+                         "'canonical' or 'none'")
+    return flat_centered(params, canonical=mode != "none", flips=flips, model=model), mode
+
+
+def _orbit_merge(model, params, labels, tol, flips, rng, per_cluster=200):
+    """Merge clusters that come within ``tol`` of each other modulo the group (orbit distance
+    between up to ``per_cluster`` members of each): canonical forms split a cluster that
+    straddles a boundary of the canonical rule; the orbit distance joins it again."""
+    k = int(labels.max()) + 1 if labels.size else 0
+    if k < 2:
+        return labels
+    picks = []
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        picks.append(np.sort(rng.choice(idx, min(per_cluster, idx.size), replace=False)))
+    sel = np.concatenate(picks)
+    sub = jax.tree.map(lambda a: a[sel], params)
+    images = orbit_vectors(sub, flips=flips, model=model)
+    base = images[:, 0]
+    owner = np.repeat(np.arange(k), [len(p) for p in picks])
+    uf = _UnionFind(k)
+    from scipy.spatial import cKDTree
+
+    for c in range(k):
+        other = owner != c
+        if not np.any(other):
+            continue
+        tree = cKDTree(base[other])
+        q = images[owner == c].reshape(-1, images.shape[-1])
+        d, j = tree.query(q, distance_upper_bound=tol)
+        hit = np.isfinite(d)
+        for target in np.unique(owner[other][j[hit]]):
+            uf.union(c, int(target))
+    return uf.labels()[labels]
+
+
+def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=None,
+                 grad_tol: float | None = None,
+                 options: ClusterOptions = ClusterOptions()) -> Clustering:
+    """Cluster the end points of many runs modulo the symmetry group.
+
+    1. **Categories.** Diverged (``status != 0``), non-finite and still-moving runs
+       (``grad_norm > grad_tol``) are set apart with their own label codes and counted; they
+       never enter a cluster (:func:`run_categories`).
+    2. **Loss windows.** The remaining runs are split where their sorted final losses leave a
+       gap of more than ``loss_gap`` decades and ``loss_atol`` (:func:`loss_windows`); clusters
+       never span windows.
+    3. **Distance.** ``space="function"`` (default): the root-mean-square difference of the
+       outputs on ``x`` (the data or a probe set), invariant under the group by construction
+       and bounded, which suits runs drifting off to infinity. ``space="param"``: centered
+       parameters (:func:`centered_params`) in canonical form, and, with ``symmetry="orbit"``
+       (the default for groups of at most :data:`AUTO_ORBIT` elements), clusters that come within
+       the tolerance of each other under some group element are merged afterwards.
+    4. **Tolerance from the data.** Unless ``tol`` is given, it is read from the single-linkage
+       merge heights (``scipy.cluster.hierarchy.linkage``) of up to ``max_linkage`` clusterable
+       runs drawn at random (``seed``), over all windows together: the largest ratio between
+       consecutive heights, if at least ``min_gap``, separates spread within a basin from
+       distances between basins, and the threshold is the geometric mean of the two heights
+       (:func:`choose_tolerance`). No such gap: each window is one cluster.
+    5. **Clusters.** Within each window, single linkage at that threshold over *all* its runs
+       (:func:`single_linkage`, exact, no ``n^2`` matrix). Clusters are numbered by ascending
+       mean loss.
+
+    Args:
+      params, model: the final params, leaves ``(n_runs, ...)``, and the MLP.
+      loss: ``(n_runs,)`` final losses. status, grad_norm: as in :class:`landscape.TrainResult`.
+      x: inputs for ``space="function"`` (``data.x``).
+      options: :class:`ClusterOptions` (space, symmetry, tolerance rule, loss windows, seed).
+    Returns :class:`Clustering`.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, symmetry
+    >>> import optax
+    >>> model = ls.mlp([2, 2, 1])
+    >>> r = ls.train_many(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+    ...                   optax.sgd(2.0), ls.datasets.xor(), key=jax.random.key(0),
+    ...                   n_runs=64, steps=2000, progress=False)
+    >>> clustering = minima.cluster_runs(r.params, loss=r.final_loss, x=ls.datasets.xor().x,
+    ...                                  status=r.status, grad_norm=r.grad_norm, grad_tol=0.01, model=model)
+    >>> clustering.labels.shape                       # cluster index, or a category code < 0
+    (64,)
+    """
+    _checks.model(model)
+    n = _rows(model, params)
+    if not isinstance(options, ClusterOptions):
+        raise TypeError(f"options={options!r} must be a landscape.minima.ClusterOptions")
+    space, symmetry, tol, seed = options.space, options.symmetry, options.tol, options.seed
+    if space == "function" and x is None:
+        raise ValueError("space='function' needs x: the inputs (data.x or a probe set) on which "
+                         "outputs are compared")
+    flips = _flips_on(model, options.flips)
+    cat = run_categories(params, loss=loss, status=status, grad_norm=grad_norm,
+                         grad_tol=grad_tol, model=model)
+    loss = np.asarray(loss, np.float64)
+    ok = np.flatnonzero(cat == 0)
+    labels = cat.copy()
+    windows = np.full(n, -1, np.int64)
+    features = np.full((n, 0), np.nan)
+    flat_params = _one_axis(model, params)
+    if ok.size == 0:
+        return Clustering(labels, 0, Tolerance(float("inf"), "too few"), windows,
+                          np.zeros((0, 2)), space, "none" if space == "function" else symmetry,
+                          features)
+    good = jax.tree.map(lambda a: a[ok], flat_params)
+    feats, mode = _features(model, good, space, x, symmetry, flips)
+    features = np.full((n, feats.shape[1]), np.nan)
+    features[ok] = feats
+    win = loss_windows(loss[ok], loss_gap=options.loss_gap, loss_atol=options.loss_atol)
+    windows[ok] = win
+    rng = np.random.default_rng(seed)
+    if tol is None:
+        from scipy.cluster.hierarchy import linkage
+
+        pick = np.sort(rng.choice(ok.size, min(options.max_linkage, ok.size), replace=False))
+        scale = float(np.median(np.linalg.norm(feats, axis=1))) if feats.size else 0.0
+        floor = FLOOR_RTOL * scale
+        if pick.size >= 2:
+            heights = linkage(feats[pick], method="single")[:, 2]
+        else:
+            heights = np.zeros(0)
+        tolerance = choose_tolerance(heights, min_gap=options.min_gap, floor=floor)
+    else:
+        tolerance = Tolerance(float(tol), "given")
+    local = np.zeros(ok.size, np.int64)
+    offset = 0
+    for w in range(int(win.max()) + 1):
+        idx = np.flatnonzero(win == w)
+        part = single_linkage(feats[idx], tolerance.value)
+        if mode == "orbit" and np.isfinite(tolerance.value) and part.max() > 0:
+            part = _orbit_merge(model, jax.tree.map(lambda a: a[idx], good), part,
+                                tolerance.value, flips, rng)
+        local[idx] = part + offset
+        offset += int(part.max()) + 1
+    # number clusters by ascending mean loss (ties: larger first, then first run)
+    k = offset
+    mean = np.bincount(local, weights=loss[ok], minlength=k) / np.bincount(local, minlength=k)
+    size = np.bincount(local, minlength=k)
+    first = np.full(k, ok.size)
+    np.minimum.at(first, local, np.arange(ok.size))
+    order = np.lexsort((first, -size, mean))
+    rank = np.empty(k, np.int64)
+    rank[order] = np.arange(k)
+    labels[ok] = rank[local]
+    edges = np.array([[loss[ok][win == w].min(), loss[ok][win == w].max()]
+                      for w in range(int(win.max()) + 1)])
+    return Clustering(labels, k, tolerance, windows, edges, space, mode, features)
+
