@@ -104,10 +104,10 @@ from jax.flatten_util import ravel_pytree
 
 from ._checks import float_leaves
 from . import curvature as cv
-from . import parallel, symmetry
+from . import parallel, status, symmetry
 from .models import Model
 from .objectives import Criterion, Loss
-from .train import STATUS_OK, train_many
+from .train import train_many
 
 __all__ = [
     # directions
@@ -1250,7 +1250,7 @@ class BasinMap(_PlaneLabels):
 
     labels: int class of each run's end, names in ``label_names`` (from ``classify``, or final
         loss levels; runs that became non-finite get the last class ``"nonfinite"`` if any).
-    final_loss: loss at the end; status: codes into :data:`landscape.train.STATUS_NAMES`.
+    final_loss: loss at the end; status: codes of :data:`landscape.status.RUN`.
     start_values: the loss at the grid points (the slice itself).
     flow: ``(len(alphas), len(betas), 2)``: the negative gradient at the grid points, projected
         on the plane, in plane coordinates (for a quiver).
@@ -1363,7 +1363,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     run = train_many(loss_fn, None, optimizer, data, starts=starts, steps=steps, record_every=steps,
                      chunk_size=chunk_size, method=method, devices=devices, progress=progress)
     final_params, final_loss, start_loss = run.params, run.final_loss, run.losses[:, 0]
-    alive = run.status == STATUS_OK
+    alive = run.status == status.RUN.code("ok")
 
     if classify is not None:
         labels = np.asarray(classify(final_params))
