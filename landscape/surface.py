@@ -869,7 +869,7 @@ def _program(kind: str, batched: bool):
     """One jitted program per (kind, method); the metric, block and mesh are static arguments."""
     options = None
     if batched and jax.default_backend() == "cpu":
-        # as in train.py: XLA's experimental CPU fusion slows the point-axis-last program down
+        # as in train/program.py: XLA's experimental CPU fusion slows the point-axis-last program down
         options = {"xla_cpu_experimental_ynn_fusion_type": ""}
     impl = {"slice": _slice_impl, "points": _points_impl}[kind]
     return jax.jit(functools.partial(impl, batched=batched),

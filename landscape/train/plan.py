@@ -32,7 +32,6 @@ _DEVICE_FRACTION = 0.5
 the rest is left to XLA's own buffers, the data and the caller's arrays."""
 
 
-
 # ----------------------------------------------------------------------------- validation
 
 def _check_data(loss_fn, data) -> int:
