@@ -9,18 +9,18 @@
 ...                        key=jax.random.key(0), n_runs=10, steps=200, record_every=100)
 """
 
-from . import (curvature, datasets, inits, minima, models, objectives, parallel, stats,
+from . import (curvature, datasets, inits, minima, models, objectives, parallel, stats, status,
                surface, symmetry, train)
 from .datasets import Dataset
 from .models import Model, mlp
-from .train import STATUS_NAMES, TrainResult, initial_params, plan_training, train_many
+from .train import TrainResult, initial_params, plan_training, train_many
 
 __version__ = "0.1.0"
 
 __all__ = [
     "curvature", "datasets", "inits", "minima", "models", "objectives", "parallel", "stats",
-    "surface", "symmetry", "train",
+    "status", "surface", "symmetry", "train",
     "Dataset", "Model", "mlp",
-    "STATUS_NAMES", "TrainResult", "initial_params", "plan_training", "train_many",
+    "TrainResult", "initial_params", "plan_training", "train_many",
     "__version__",
 ]

@@ -80,7 +80,7 @@ def test_given_starts_train_bit_for_bit_like_the_init_fn_draws(method):
     _assert_same(drawn, ls.train_many(LOSS, NORMAL, SGD, DATA, key=5, starts=starts, steps=100,
                                       record_every=10, chunk_size=3, method=method))
     plan = ls.plan_training(LOSS, None, SGD, DATA, starts=starts, steps=100, record_every=10, method=method)
-    assert train._compiled(plan.spec)._cache_size() == 1  # other starts, same program
+    assert train.program._compiled(plan.spec)._cache_size() == 1  # other starts, same program
 
 
 def test_given_starts_are_scaled_by_init_scale_and_a_nonfinite_start_is_flagged():
@@ -94,7 +94,7 @@ def test_given_starts_are_scaled_by_init_scale_and_a_nonfinite_start_is_flagged(
     _assert_same(ls.train_many(LOSS, None, SGD, DATA, starts=scaled, **kwargs), given)
     starts[0]["w"] = starts[0]["w"].at[3, 0, 0].set(jnp.nan)
     bad = ls.train_many(LOSS, None, SGD, DATA, starts=starts, init_scale=scale, **kwargs)
-    assert bad.status.tolist() == [0, 0, 0, train.STATUS_NONFINITE] + [0] * 6
+    assert bad.status.tolist() == [0, 0, 0, ls.status.RUN.code("nonfinite")] + [0] * 6
     assert bad.failed_step[3] == 0 and np.isnan(bad.losses[3, 0])
     others = [0, 1, 2, 4, 5, 6, 7, 8, 9]
     np.testing.assert_array_equal(bad.losses[others], given.losses[others])
@@ -134,7 +134,7 @@ def test_diverging_run_is_flagged_at_the_right_step_and_others_unaffected():
                         **kwargs)
     good = ls.train_many(_quadratic, _quadratic_init, opt, jnp.ones(1),
                          hyperparams={"learning_rate": np.full(5, 0.1)}, **kwargs)
-    assert bad.status.tolist() == [0, 0, train.STATUS_NONFINITE, 0, 0]
+    assert bad.status.tolist() == [0, 0, ls.status.RUN.code("nonfinite"), 0, 0]
     assert bad.failed_step.tolist() == [-1, -1, 1, -1, -1]
     others = [0, 1, 3, 4]
     np.testing.assert_array_equal(bad.losses[others], good.losses[others])
@@ -152,7 +152,7 @@ def test_divergence_flagged_identically_on_both_paths():
     init = ls.inits.normal(model, 1.0)
     fast = ls.train_many(loss, init, optax.sgd(3.0), DATA, method="batched", **kwargs)
     generic = ls.train_many(loss, init, optax.sgd(3.0), DATA, method="vmap", **kwargs)
-    assert np.all(fast.status == train.STATUS_NONFINITE)
+    assert np.all(fast.status == ls.status.RUN.code("nonfinite"))
     np.testing.assert_array_equal(fast.failed_step, generic.failed_step)
     assert np.all((fast.failed_step > 0) & (fast.failed_step < 60))
 
@@ -162,7 +162,7 @@ def test_second_call_with_same_shapes_does_not_recompile(method):
     kwargs = dict(key=jax.random.key(0), n_runs=8, steps=20, record_every=10, method=method)
     ls.train_many(LOSS, NORMAL, SGD, DATA, **kwargs)
     plan = ls.plan_training(LOSS, NORMAL, SGD, DATA, **kwargs)
-    compiled = train._compiled(plan.spec)
+    compiled = train.program._compiled(plan.spec)
     before = compiled._cache_size()
     ls.train_many(LOSS, NORMAL, SGD, DATA, **{**kwargs, "key": jax.random.key(5)})
     assert compiled._cache_size() == before == 1
@@ -274,8 +274,8 @@ def _untraced_loss(params, data):
     ({"steps": -3}, r"steps=-3 must be an integer >= 1"),
     ({"record_every": 7}, r"record_every=7 must divide steps=100"),
     ({"chunk_size": 0}, r"chunk_size=0"),
-    ({"method": "fastest"}, r"method='fastest' is not known"),
-    ({"key": "seed"}, r"key='seed' must be a JAX PRNG key"),
+    ({"method": "fastest"}, r"method='fastest' must be one of 'auto', 'vmap', 'batched'"),
+    ({"key": "seed"}, r"key='seed' must be an integer seed or one JAX PRNG key"),
 ])
 def test_bad_arguments_raise_before_tracing(overrides, match):
     kwargs = dict(key=0, n_runs=4, steps=100, record_every=10)
@@ -352,9 +352,9 @@ def test_option_errors():
 
 def test_names_of_optimizers_and_inits():
     assert isinstance(train.make_optimizer("adam", 0.1), optax.GradientTransformation)
-    with pytest.raises(ValueError, match=r"optimizer name='adamm' is not known; expected one of"):
+    with pytest.raises(ValueError, match=r"optimizer name='adamm' must be one of 'sgd', "):
         train.make_optimizer("adamm", 0.1)
-    with pytest.raises(ValueError, match="learning_rate=-1 must be a positive number"):
+    with pytest.raises(ValueError, match="learning_rate=-1 must be a finite number > 0.0"):
         train.make_optimizer("sgd", -1)
     params = ls.inits.from_name(MODEL, "constant", value=0.5)(jax.random.key(0))
     assert all(np.all(leaf == 0.5) for leaf in jax.tree.leaves(params))
@@ -378,3 +378,11 @@ def test_progress_bar_counts_runs_and_says_how_the_runs_were_split(capsys):
     err = capsys.readouterr().err
     assert "train_many: 150 runs: 3 chunks of 64 (chosen) on 1 cpu device" in err
     assert "run/s" in err and "150/150" in err   # counted in runs (the last chunk is partial)
+
+
+def test_train_many_takes_the_options_of_plan_training_and_progress():
+    import inspect
+    names = list(inspect.signature(ls.train_many).parameters)
+    assert names == list(inspect.signature(ls.plan_training).parameters) + ["progress"]
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['n_run'\]"):
+        ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_run=4, steps=10)

@@ -154,7 +154,7 @@ def code_classes(model: ls.Model, params, x) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _summarize(result, gap) -> dict:
-    ok = result.status == ls.train.STATUS_OK
+    ok = result.status == ls.status.RUN.code("ok")
     final = result.final_loss[ok]
     k, n = int(result.succeeded.sum()), result.n_runs
     lo, hi = stats.wilson_interval(k, n)

@@ -172,7 +172,7 @@ def _norms(params) -> np.ndarray:
 
 
 def _summarize_start(result, gap, norm) -> dict:
-    ok = result.status == ls.train.STATUS_OK
+    ok = result.status == ls.status.RUN.code("ok")
     final = result.final_loss[ok]
     k, n = int(result.succeeded.sum()), result.n_runs
     lo, hi = stats.wilson_interval(k, n)

@@ -59,7 +59,7 @@ QUANTILES = {"min": 0.0, "q05": 0.05, "median": 0.5, "q95": 0.95, "max": 1.0}
 
 def summarize(result: ls.TrainResult) -> dict:
     """Headline numbers of one start kind."""
-    ok = result.status == ls.train.STATUS_OK
+    ok = result.status == ls.status.RUN.code("ok")
     final = result.final_loss[ok]
     succeeded = result.succeeded
     steps = result.success_step[succeeded]

@@ -1,0 +1,398 @@
+"""The compiled chunk programs of :func:`landscape.train_many`.
+
+One chunk of runs is trained by one jitted program, fixed by a hashable :class:`_Spec` (the jit
+cache key): a ``lax.scan`` over steps of a step vmapped over the runs, on one of two paths that
+compute the same thing:
+
+- the *generic* path vmaps ``value_and_grad(loss_fn)`` over a leading run axis, in blocks of
+  :data:`RUN_BLOCK` runs, and works for any ``loss_fn(params, data)`` over any pytree;
+- the *fast* path, for the toolkit's own MLP losses with full-batch training, evaluates all runs
+  with the run axis last (:meth:`landscape.models.Model.apply_batched`).
+
+The chunk's runs are split over the devices of the spec's mesh (:func:`_sharded_program`); the
+fast path gets its own CPU compiler options (:data:`_FAST_CPU_OPTIONS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import parallel
+from ..status import RUN
+
+__all__ = ["RUN_BLOCK"]
+
+_OK = RUN.code("ok")
+_NONFINITE = RUN.code("nonfinite")
+
+RUN_BLOCK = 64
+"""Compiled programs handle a multiple of this many runs (the last chunk is padded).
+
+XLA picks kernels, and so rounding, by array shape: a vectorized loop over the run axis
+treats its remainder lanes with scalar code (which may contract multiply-adds differently),
+and matrix kernels depend on sizes. With widths that are multiples of ``RUN_BLOCK``, and the
+generic path vmapping blocks of exactly ``RUN_BLOCK`` runs, a run's numbers do not depend on
+the chunk size, on ``n_runs`` or on the other runs.
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """Everything static about one compiled chunk program (hashable: the jit cache key)."""
+
+    loss_fn: Callable
+    init_fn: Callable | None  # None when the starts are given
+    optimizer: optax.GradientTransformation
+    success: Callable | None
+    steps: int
+    record_every: int
+    width: int  # runs per compiled call: the chunk size, padded on the generic path
+    batch_size: int | None
+    n_samples: int
+    hyper_names: tuple[str, ...]
+    scaled: bool
+    given_starts: bool
+    trainable: tuple[bool, ...] | None
+    n_traj: int
+    fast: bool
+    mesh: jax.sharding.Mesh  # the local devices the run axis of a chunk is split over
+
+
+def _run_axis(spec: _Spec) -> int:
+    return -1 if spec.fast else 0
+
+
+def _bcast(mask: jax.Array, leaf: jax.Array, ax: int) -> jax.Array:
+    """``mask: (R,)`` shaped to broadcast against ``leaf`` whose run axis is ``ax``."""
+    if ax == 0:
+        return mask.reshape((-1,) + (1,) * (leaf.ndim - 1))
+    return mask
+
+
+def _select(mask, new, old, ax):
+    return jax.tree.map(lambda n, o: jnp.where(_bcast(mask, n, ax), n, o), new, old)
+
+
+def _other_axes(leaf: jax.Array, ax: int) -> tuple[int, ...]:
+    return tuple(a for a in range(leaf.ndim) if a != ax % leaf.ndim)
+
+
+def _all_finite(tree, ax: int) -> jax.Array:
+    """``(R,)`` bool: every entry of the run's leaves is finite."""
+    oks = [jnp.all(jnp.isfinite(leaf), axis=_other_axes(leaf, ax)) for leaf in jax.tree.leaves(tree)]
+    return functools.reduce(jnp.logical_and, oks)
+
+
+def _value_and_grad(spec: _Spec):
+    """``(params, data) -> (losses (R,), grads)`` over the run axis of ``spec``'s layout."""
+    if spec.fast:
+        def total(p, data):
+            losses = spec.loss_fn.batched(p, data)
+            return jnp.sum(losses), losses
+
+        def vg(params, data):
+            (_, losses), grads = jax.value_and_grad(total, has_aux=True)(params, data)
+            return losses, grads
+
+        return vg
+    data_axis = 0 if spec.batch_size is not None else None
+    return _in_blocks(jax.value_and_grad(spec.loss_fn), data_axis)
+
+
+def _success_fn(spec: _Spec):
+    if spec.fast:
+        return spec.success.batched
+    return _in_blocks(spec.success, None)
+
+
+def _in_blocks(per_run: Callable, data_axis: int | None) -> Callable:
+    """``per_run(params, data)`` over a leading run axis, vmapped in blocks of :data:`RUN_BLOCK`.
+
+    A vmap over the whole chunk would let shape-dependent kernels make a run's numbers depend
+    on the chunk size; ``lax.map`` over fixed-size blocks keeps every shape the same.
+    """
+    batched = jax.vmap(per_run, in_axes=(0, data_axis))
+
+    def blocks(tree):
+        return jax.tree.map(lambda a: a.reshape((-1, RUN_BLOCK) + a.shape[1:]), tree)
+
+    def fn(params, data):
+        if data_axis is None:
+            out = jax.lax.map(lambda p: batched(p, data), blocks(params))
+        else:
+            out = jax.lax.map(lambda pd: batched(*pd), (blocks(params), blocks(data)))
+        return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+    return fn
+
+
+def _minibatch(spec: _Spec, data_keys, data, step):
+    """Per-run minibatches at ``step``: reshuffled every epoch, leaves ``(R, batch_size, ...)``."""
+    per_epoch = spec.n_samples // spec.batch_size
+    epoch, pos = step // per_epoch, step % per_epoch
+
+    def one(k):
+        perm = jax.random.permutation(jax.random.fold_in(k, epoch), spec.n_samples)
+        idx = jax.lax.dynamic_slice_in_dim(perm, pos * spec.batch_size, spec.batch_size)
+        return jax.tree.map(lambda a: a[idx], data)
+
+    return jax.vmap(one)(data_keys)
+
+
+def _finite_runs(losses: jax.Array, grads, ax: int) -> jax.Array:
+    """``(R,)`` bool: the run's loss and every entry of its gradient are finite.
+
+    Fast path (run axis last): one reduction over the run's values concatenated (XLA fuses the
+    concatenation into it); reducing leaf by leaf cost about 20% more per XOR step there. The
+    generic path keeps the leaf-by-leaf reduction: concatenating did not measure faster there.
+    """
+    if ax == 0:
+        return jnp.isfinite(losses) & _all_finite(grads, ax)
+    n = losses.shape[0]
+    flat = [losses[None]] + [g.reshape(-1, n) for g in jax.tree.leaves(grads)]
+    return jnp.all(jnp.isfinite(jnp.concatenate(flat, axis=0)), axis=0)
+
+
+_BLOCK_FLOATS = 2**20
+"""Working-set budget (floats of per-sample activations) of one block of fast-path runs."""
+_MAX_BLOCK = 1024
+
+
+def _fast_block(spec: _Spec, params, data) -> int | None:
+    """Runs per block of the fast path, trained one block after another; ``None``: no blocks.
+
+    When the batched forward contains a matrix product (a wide first layer, see
+    :meth:`landscape.models.Model.apply_batched`), the chunk is trained in blocks of a fixed
+    number of runs: the product's kernel, and so its rounding, depends on the array shape,
+    which must not depend on the chunk size; and a block's activations stay in cache across
+    all steps (teacher-student 10-32-1 on 256 samples: about 2.5x faster in blocks of 64 or 128
+    runs than all 1,024 runs at once; 256 was slower). The block size is a power-of-two multiple of
+    :data:`RUN_BLOCK` fixed by the model and the data alone. Purely elementwise programs (tiny
+    networks such as XOR's) run the whole chunk at once: blocks did not help them.
+    """
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
+    if "dot_general" not in str(jax.make_jaxpr(spec.loss_fn.batched)(*shapes)):
+        return None
+    model = spec.loss_fn.model
+    per_run = max(spec.n_samples, 1) * sum(model.sizes[1:])
+    block = RUN_BLOCK
+    while 2 * block * per_run <= _BLOCK_FLOATS and 2 * block <= _MAX_BLOCK:
+        block *= 2
+    return block
+
+
+def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
+    """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
+
+    Returns ``params`` and ``grads`` (final, same layout), ``losses (n_records, R)``,
+    ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
+    ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
+    """
+    ax = _run_axis(spec)
+    opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
+    vg = _value_and_grad(spec)
+    holds = _success_fn(spec) if spec.success is not None else None
+    n = jax.tree.leaves(params)[0].shape[ax]
+    trainable = spec.trainable
+
+    def step(carry, i):
+        params, opt_state, status, failed, succ, rec = carry
+        batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
+        losses, grads = vg(params, batch)
+        alive = status == _OK
+        finite = _finite_runs(losses, grads, ax)
+        newly_failed = alive & ~finite
+        status = jnp.where(newly_failed, _NONFINITE, status)
+        failed = jnp.where(newly_failed, i, failed)
+        alive = alive & finite
+        if holds is not None:
+            succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
+        updates, new_state = opt_update(grads, opt_state, params)
+        if trainable is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            updates = treedef.unflatten(
+                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
+        new_params = optax.apply_updates(params, updates)
+        params = _select(alive, new_params, params, ax)
+        opt_state = _select(alive, new_state, opt_state, ax)
+        rec = jnp.where(i % spec.record_every == 0, losses, rec)
+        return (params, opt_state, status, failed, succ, rec), None
+
+    def block(carry, b):
+        params = carry[0]
+        traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
+        start = b * spec.record_every
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32))
+        return carry, (carry[-1], traj)
+
+    status = jnp.full((n,), _OK, jnp.int32)
+    minus1 = jnp.full((n,), -1, jnp.int32)
+    loss_dtype = jax.tree.leaves(params)[0].dtype
+    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype))
+    n_blocks = spec.steps // spec.record_every
+    carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks, dtype=jnp.int32))
+    params, _, status, failed, succ, _ = carry
+
+    full_batch_vg = vg if spec.batch_size is None else _value_and_grad(
+        dataclasses.replace(spec, batch_size=None))
+    losses, grads = full_batch_vg(params, data)
+    alive = status == _OK
+    newly_failed = alive & ~_finite_runs(losses, grads, ax)
+    status = jnp.where(newly_failed, _NONFINITE, status)
+    failed = jnp.where(newly_failed, spec.steps, failed)
+    if holds is not None:
+        succ = jnp.where((succ < 0) & (status == _OK) & holds(params, data), spec.steps, succ)
+
+    out = {
+        "params": params,
+        "grads": grads,
+        "losses": jnp.concatenate([recs, losses[None]], axis=0),
+        "status": status,
+        "failed_step": failed,
+        "success_step": succ,
+    }
+    if spec.n_traj:
+        final = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params)
+        # trajs leaves: (n_blocks, ..., k) or (n_blocks, k, ...) -> (k, n_records, ...)
+        def stack(t, f):
+            t = jnp.concatenate([t, f[None]], axis=0)
+            t = jnp.moveaxis(t, -1, 1) if spec.fast else t
+            return jnp.swapaxes(t, 0, 1)
+        out["trajectory"] = jax.tree.map(stack, trajs, final)
+    return out
+
+
+def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) -> dict:
+    """:func:`_train_runs` on consecutive blocks of ``size`` runs (fast path: run axis last).
+
+    The chunk is padded to whole blocks with copies of its first runs (dropped afterwards);
+    each block runs through all the steps before the next one starts. Full batch only (the
+    fast path's condition), so no minibatch keys are needed.
+    """
+    n = jax.tree.leaves(params)[0].shape[-1]
+    n_blocks = -(-n // size)
+    cols = jnp.arange(n_blocks * size) % n
+
+    def split(a):  # (..., n) -> (n_blocks, ..., size)
+        a = jnp.take(a, cols, axis=-1) if n_blocks * size != n else a
+        return jnp.moveaxis(a.reshape(a.shape[:-1] + (n_blocks, size)), -2, 0)
+
+    def join(a):  # (n_blocks, ..., size) -> (..., n)
+        a = jnp.moveaxis(a, 0, -2)
+        return a.reshape(a.shape[:-2] + (n_blocks * size,))[..., :n]
+
+    def one(buf, xs):
+        b, p, s = xs
+        local = traj_idx - b * size
+        out = _train_runs(spec, data, None, p, s, jnp.clip(local, 0, size - 1))
+        if spec.n_traj:  # keep the recorded runs that lie in this block
+            inside = (local >= 0) & (local < size)
+            buf = jax.tree.map(
+                lambda new, old: jnp.where(inside.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+                out.pop("trajectory"), buf)
+        return buf, out
+
+    n_records = spec.steps // spec.record_every + 1
+    buf = (jax.tree.map(lambda p: jnp.zeros((spec.n_traj, n_records) + p.shape[:-1], p.dtype), params)
+           if spec.n_traj else None)
+    xs = (jnp.arange(n_blocks), jax.tree.map(split, params), jax.tree.map(split, opt_state))
+    buf, out = jax.lax.scan(one, buf, xs)
+    out = jax.tree.map(join, out)
+    if spec.n_traj:
+        out["trajectory"] = buf
+    return out
+
+
+def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_idx):
+    """Train the runs ``run_ids: (C,)`` of one chunk from ``starts`` (leaves ``(C, ...)``) or,
+    when they are not given, from ``init_fn``; returns a dict of arrays (run axis 0)."""
+    ax = _run_axis(spec)
+    run_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(run_ids)
+    if spec.given_starts:
+        params = starts
+    else:
+        params = jax.vmap(spec.init_fn)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys))
+    if spec.scaled:
+        params = jax.tree.map(lambda p: p * _bcast(scale, p, 0).astype(p.dtype), params)
+    if spec.fast:
+        params = jax.tree.map(lambda p: jnp.moveaxis(p, 0, -1), params)
+    opt_state = jax.vmap(spec.optimizer.init, in_axes=ax, out_axes=ax)(params)
+    if spec.hyper_names:
+        hp = dict(opt_state.hyperparams)
+        for name in spec.hyper_names:
+            hp[name] = hyper[name].astype(hp[name].dtype)
+        opt_state = opt_state._replace(hyperparams=hp)
+    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(run_keys)
+
+    size = _fast_block(spec, params, data) if spec.fast else None
+    if size is None:
+        out = _train_runs(spec, data, data_keys, params, opt_state, traj_idx)
+    else:
+        out = _train_in_blocks(spec, data, params, opt_state, traj_idx, size)
+
+    to_public = (lambda p: jnp.moveaxis(p, -1, 0)) if spec.fast else (lambda p: p)
+    out["params"] = jax.tree.map(to_public, out["params"])
+    out["grads"] = jax.tree.map(to_public, out["grads"])
+    out["losses"] = out["losses"].T
+    return out
+
+
+def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_idx):
+    """:func:`_chunk_program` with the chunk's runs split evenly over the devices of
+    ``spec.mesh``: every device trains ``width / n_devices`` runs (a multiple of
+    :data:`RUN_BLOCK`), so each run's numbers are those of a one-device call."""
+    n_dev = parallel.mesh_size(spec.mesh)
+    local = spec.width // n_dev
+
+    def per_device(key, run_ids, data, hyper, scale, starts, traj_idx):
+        if n_dev > 1:
+            first = jax.lax.axis_index(parallel.AXIS) * local
+            traj_idx = jnp.clip(traj_idx - first, 0, local - 1)
+        return _chunk_program(spec, key, run_ids, data, hyper, scale, starts, traj_idx)
+
+    sharded = (False, True, False, True, True, True, False)
+    out = parallel.shard_runs(per_device, spec.mesh, sharded)(key, run_ids, data, hyper, scale,
+                                                              starts, traj_idx)
+    if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
+        owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
+        out["trajectory"] = jax.tree.map(
+            lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])
+    return out
+
+
+_FAST_CPU_OPTIONS = {
+    # XLA's experimental CPU fusion made the run-axis-last program ~10x slower (jax 0.10).
+    "xla_cpu_experimental_ynn_fusion_type": "",
+    # 512-bit vectors along the run axis (on AVX-512 CPUs; a hint elsewhere): steps of XOR
+    # 2-2-1 ~20% faster, 2-8-1 ~17%, teacher-student 10-32-1 ~13% (jax 0.10, one core).
+    "xla_cpu_prefer_vector_width": 512,
+}
+"""Compiler options of the fast path on the CPU. The generic path keeps XLA's defaults: neither
+option changed its speed by more than the noise (+-10%)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_options() -> dict:
+    """The entries of :data:`_FAST_CPU_OPTIONS` that this jaxlib knows (older ones lack some)."""
+    known = {}
+    for name, value in _FAST_CPU_OPTIONS.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(np.float32(0)).compile()
+        except Exception:  # "No such compile option": skip it
+            continue
+        known[name] = value
+    return known
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(spec: _Spec):
+    """One jitted program per spec: repeated calls with the same spec and shapes reuse it."""
+    options = _cpu_options() if spec.fast and jax.default_backend() == "cpu" else {}
+    return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options or None)
