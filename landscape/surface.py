@@ -102,6 +102,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from . import _checks
 from ._checks import float_leaves
 from . import curvature as cv
 from . import parallel, symmetry
@@ -392,7 +393,7 @@ def random_direction(params, *, key, normalization="filter", zero_biases=False,
     """
     leaves, treedef = jax.tree_util.tree_flatten(params)
     float_leaves(params, "params")
-    key = cv._check_key(key)
+    key = _checks.key(key)
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r} is not known; expected one of {NORMALIZATIONS}")
     if not isinstance(zero_biases, (bool, np.bool_)):
@@ -463,8 +464,8 @@ def hessian_directions(loss_fn, params, data, *, k=1, which="bottom", method="de
     >>> d.label, d.params.shape
     ('Hessian bottom 1 (|d| = 1, λ = -3)', (3,))
     """
-    cv._check_loss_fn(loss_fn)
-    n, _, _ = cv._point_info(params, False)
+    _checks.loss_fn(loss_fn)
+    n = sum(int(np.size(leaf)) for leaf in float_leaves(params))
     k = _check_int("k", k, 1, n)
     if which not in _EIGEN_WHICH:
         raise ValueError(f"which={which!r} is not known; expected one of {_EIGEN_WHICH}")
@@ -476,7 +477,7 @@ def hessian_directions(loss_fn, params, data, *, k=1, which="bottom", method="de
         pairs = [(float(lam[i]), np.asarray(vecs[:, i], np.float64), None) for i in order]
     elif method == "lanczos":
         res = jax.device_get(cv.extreme_eigenpairs(loss_fn, params, data, k=k, key=key,
-                                                   num_steps=num_steps))
+                                                   n_steps=num_steps))
         ritz = res.smallest if which == "bottom" else res.largest
         pairs = [(float(ritz.values[i]), np.asarray(ritz.vectors[:, i], np.float64),
                   float(ritz.residuals[i])) for i in range(k)]
@@ -584,10 +585,10 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     >>> d.info["source"], round(d.norm, 6)
     ('gradient', 1.0)
     """
-    cv._check_loss_fn(loss_fn)
+    _checks.loss_fn(loss_fn)
     _check_model(model)
     float_leaves(params, "params")
-    grad_tol = cv._check_tol("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
+    grad_tol = _checks.tolerance("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
     g = jax.grad(loss_fn)(params, data)
     gs = _flat64(symmetry.project_symmetric(model, g))
     gnorm, snorm = float(np.linalg.norm(_flat64(g))), float(np.linalg.norm(gs))
@@ -620,7 +621,7 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     >>> mode.name, round(mode.norm, 6), mode.params[0]["w"].shape
     ('breaking mode 1', 1.0, (2, 2))
     """
-    cv._check_loss_fn(loss_fn)
+    _checks.loss_fn(loss_fn)
     _check_model(model)
     float_leaves(params, "params")
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
@@ -1335,7 +1336,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     >>> bm.labels.tolist()  # rows: alphas; the line a = 0 splits the two basins
     [[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]]
     """
-    cv._check_loss_fn(loss_fn)
+    _checks.loss_fn(loss_fn)
     float_leaves(center, "center")
     t1, d1 = _direction(d1, center, "d1")
     t2, d2 = _direction(d2, center, "d2")
@@ -1465,7 +1466,7 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     >>> view.surface.values.shape, view.symmetric_source, view.plane.d2.name
     ((5, 5), 'gradient', 'breaking mode 1')
     """
-    cv._check_loss_fn(loss_fn)
+    _checks.loss_fn(loss_fn)
     _check_model(model)
     const = _trajectories(constant_trajectory, "constant_trajectory")
     if const is not None and hasattr(constant_trajectory, "trajectory"):
