@@ -1880,7 +1880,7 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
     ((64,), True)
     """
     from . import curvature as cv
-    from . import status
+    from .status import POINT
 
     if not callable(loss_fn):
         raise TypeError(f"loss_fn={loss_fn!r} must be callable as loss_fn(params, data)")
@@ -1920,7 +1920,7 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
         index = np.asarray(point.index, np.int64)
         n_zero = np.asarray(point.n_zero, np.int64)
         rep_grad = np.asarray(point.grad_norm, np.float64)
-        hessians = [status.POINT[int(lab)].replace("_", " ") for lab in labels]
+        hessians = [POINT[int(lab)].replace("_", " ") for lab in labels]
         kinds = list(hessians)
         if optimizer is not None:
             g = growth_check(loss_fn, rep_params, data, optimizer=optimizer, steps=growth_steps)
