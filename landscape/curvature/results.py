@@ -59,7 +59,7 @@ class SpectralDensity(NamedTuple):
 class CriticalPoint(NamedTuple):
     """What :func:`classify` reports for one point (a leading axis when batched).
 
-    label:        int code into :data:`LABEL_NAMES`.
+    label:        int code of :data:`landscape.status.POINT` (``status.POINT[code]`` its name).
     index:        number of negative eigenvalues (the saddle index; reported for every label).
     n_negative, n_zero, n_positive: eigenvalue counts under the relative zero tolerance.
     grad_norm:    Euclidean norm of the gradient.
