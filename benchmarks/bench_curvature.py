@@ -102,7 +102,7 @@ def bench_lanczos(k: int, num_steps: int, n_samples: int):
     ]
 
     key = jax.random.key(2)
-    run = lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=k, key=key, num_steps=num_steps)  # noqa: E731
+    run = lambda: cv.extreme_eigenpairs(loss_fn, params, data, k=k, key=key, n_steps=num_steps)  # noqa: E731
     first, lz = timed(run, repeats=2)
     rows.append((f"Lanczos k={k}, {num_steps} steps", first - lz, lz, lz / dense, False))
     ext = run()

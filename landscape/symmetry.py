@@ -79,7 +79,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from . import curvature
+from . import curvature, status
 from .datasets import Dataset
 from .models import ACTIVATIONS, Model, mlp
 from .objectives import Criterion, Loss
@@ -1256,7 +1256,7 @@ class Equilibrium:
     params:           the end point in the full network (units bit-identical).
     reduced_params:   the same point in :func:`reduced_model` coordinates.
     loss, grad_norm:  the full loss and the norm of its gradient there.
-    label:            curvature label of the whole spectrum (``landscape.curvature.LABEL_NAMES``).
+    label:            curvature label of the whole spectrum (a name of ``landscape.status.POINT``).
     curvature:        :class:`SymmetryCurvature` at the point.
     lambda_min:       most negative symmetry-breaking eigenvalue (``curvature.breaking[0]``;
                       NaN, and ``escape_direction`` None, when every hidden layer has one unit).
@@ -1402,7 +1402,7 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     unravel = ravel_pytree(full)[1]
     return Equilibrium(
         kind=kind, params=full, reduced_params=point, loss=float(loss), grad_norm=grad_norm,
-        label=curvature.LABEL_NAMES[int(label)], curvature=curv, lambda_min=lam_min,
+        label=status.POINT[int(label)], curvature=curv, lambda_min=lam_min,
         strict_saddle=kind == "critical_point" and lam_min < -tol * scale,
         escape_direction=unravel(curv.directions[:, 0]) if curv.breaking.shape[-1] else None,
         history=history, growth_ratio=ratio, refined=refined, trajectory=traj)

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from landscape import curvature as cv  # noqa: E402
+from landscape import status  # noqa: E402
 from landscape import plotting  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def test_loss_vs_index_scatter_plain_and_by_label(ax):
     coll = plotting.plot_loss_vs_index(ax, frac, loss)
     assert isinstance(coll, matplotlib.collections.PathCollection)
     np.testing.assert_array_equal(coll.get_offsets(), np.stack([frac, loss], axis=1))
-    labels = np.array([cv.DEGENERATE, cv.SADDLE, cv.SADDLE, cv.SADDLE])
+    labels = np.array([status.POINT.code(n) for n in ("degenerate", "saddle", "saddle", "saddle")])
     arts = plotting.plot_loss_vs_index(Figure().add_subplot(), frac, loss, labels=labels)
     assert set(arts) == {"saddle", "degenerate"}
     assert len(arts["saddle"].get_offsets()) == 3 and arts["saddle"].get_label() == "saddle"

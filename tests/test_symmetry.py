@@ -509,7 +509,7 @@ def saddle(x64):
     ex = sy.saddle_example()
     small_loss = ls.objectives.loss(sy.reduced_model(ex.model), "mse")
     point = cv.classify(small_loss, ex.reduced_params, ex.data)
-    assert cv.LABEL_NAMES[int(point.label)] == "minimum"  # the best one-unit fit
+    assert ls.status.POINT[int(point.label)] == "minimum"  # the best one-unit fit
     return ex.model, ex.loss_fn, ex.data, ex.params
 
 
