@@ -48,7 +48,7 @@ import functools
 import math
 import re
 import sys
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
