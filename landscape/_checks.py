@@ -171,3 +171,28 @@ def model(value, name: str = "model"):
         raise TypeError(f"{name} must be a landscape Model (ls.mlp(...)), got "
                         f"{type(value).__name__}")
     return value
+
+
+def shape(name: str, value) -> tuple[int, ...]:
+    """A shape: an int or a sequence of non-negative ints, as a tuple of Python ints.
+
+    >>> shape("shape", 3), shape("shape", (2, 0))
+    ((3,), (2, 0))
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        dims = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name}={value!r} must be an int or a tuple of ints") from None
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise ValueError(f"{name}={value!r} must hold non-negative integers")
+    return tuple(int(d) for d in dims)
+
+
+def optimizer(value, name: str = "optimizer"):
+    """An optax ``GradientTransformation`` (anything with ``init`` and ``update``)."""
+    if not (hasattr(value, "init") and hasattr(value, "update")):
+        raise TypeError(f"{name}={value!r} must be an optax GradientTransformation, "
+                        "e.g. optax.sgd(0.5)")
+    return value

@@ -117,11 +117,11 @@ def _check_model(model) -> Model:
 
 
 def _batch_shape(model: Model, params, name: str = "params") -> tuple[int, ...]:
-    return sy._batch_shape(model, params, name)
+    return sy.batch_shape(params, model=model, name=name)
 
 
 def _check_flips(model: Model, flips) -> bool:
-    return sy._check_flips(model, flips)
+    return sy.resolve_flips(flips, model=model)
 
 
 _KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
@@ -250,7 +250,7 @@ def _canonical_impl(model: Model, params, flips: bool, rtol: float):
     element = sy.GroupElement(tuple(perms), tuple(signs) if flips else None)
     if not n_hidden:
         return list(params), element
-    return sy.apply_element(model, params, element), element
+    return sy.apply_element(params, element, model=model), element
 
 
 def canonical_element(model: Model, params, *, flips: bool | None = None) -> sy.GroupElement:
@@ -283,7 +283,8 @@ def canonical_element(model: Model, params, *, flips: bool | None = None) -> sy.
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> g = minima.canonical_element(model, params)
     >>> g.perms[0].shape, g.signs[0].shape
     ((3,), (3,))
@@ -304,7 +305,8 @@ def canonicalize(model: Model, params, *, flips: bool | None = None) -> list:
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> a, b = minima.canonicalize(model, params), minima.canonicalize(model, image)
     >>> bool(np.allclose(a[0]["w"], b[0]["w"]))     # one representative per orbit
     True
@@ -474,7 +476,8 @@ def align(model: Model, params, reference, *, flips: bool | None = None,
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> aligned = minima.align(model, image, params)
     >>> float(aligned.distance) < 1e-5                # the image is moved back onto params
     True
@@ -505,7 +508,7 @@ def align(model: Model, params, reference, *, flips: bool | None = None,
     element = sy.GroupElement(
         tuple(jnp.asarray(p.reshape(batch + p.shape[1:])) for p in perms),
         tuple(jnp.asarray(s.reshape(batch + s.shape[1:])) for s in signs) if flips else None)
-    aligned = sy.apply_element(model, params, element) if widths else list(params)
+    aligned = sy.apply_element(params, element, model=model) if widths else list(params)
     diff = _flatten_layers(_host_layers(model, aligned)) - _flatten_layers(a_all)
     distance = np.linalg.norm(diff, axis=1).reshape(batch)
     return Alignment(aligned, element, distance, sweeps.reshape(batch))
@@ -562,7 +565,7 @@ def orbit_vectors(model: Model, params, *, flips: bool | None = None,
     _check_model(model)
     batch = _batch_shape(model, params)
     flips = _check_flips(model, flips)
-    images = sy.orbit(model, params, flips=flips, max_size=max_orbit)  # (G, *batch, ...)
+    images = sy.orbit(params, model=model, flips=flips, max_size=max_orbit)  # (G, *batch, ...)
     g = images[0]["w"].shape[0]
     flat = _flatten_layers(_host_layers(model, images))  # (G * n, P)
     n = math.prod(batch)
@@ -586,7 +589,8 @@ def param_distances(model: Model, params, other=None, *, symmetry: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> d = minima.param_distances(model, params, image)            # modulo symmetry
     >>> d.shape, bool(d[0, 0] < 1e-5)
     ((1, 1), True)
@@ -659,7 +663,8 @@ def function_distances(model: Model, params, other=None, *, x,
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> d = minima.function_distances(model, params, image, x=ls.datasets.xor().x)
     >>> d.shape, bool(d[0, 0] < 1e-6)
     ((1, 1), True)
@@ -1581,7 +1586,8 @@ def closest_image(model: Model, params, reference, *, alignment: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> image = symmetry.apply_element(model, params, symmetry.random_element(model, jax.random.key(1)))
+    >>> image = symmetry.apply_element(
+    ...     params, symmetry.random_element(jax.random.key(1), model=model), model=model)
     >>> back = minima.closest_image(model, image, params)
     >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
     True
@@ -1596,7 +1602,7 @@ def closest_image(model: Model, params, reference, *, alignment: str = "auto",
     if alignment == "auto":
         alignment = "orbit" if sy.orbit_size(model, flips=flips) <= AUTO_ORBIT else "align"
     if alignment == "orbit":
-        images = sy.orbit(model, params, flips=flips)
+        images = sy.orbit(params, model=model, flips=flips)
         vec = _flatten_layers(_host_layers(model, images))
         ref = _flatten_layers(_host_layers(model, reference))
         g = int(np.argmin(np.linalg.norm(vec - ref, axis=1)))

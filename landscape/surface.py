@@ -589,7 +589,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     float_leaves(params, "params")
     grad_tol = cv._check_tol("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
     g = jax.grad(loss_fn)(params, data)
-    gs = _flat64(symmetry.project_symmetric(model, g))
+    gs = _flat64(symmetry.project_symmetric(g, model=model))
     gnorm, snorm = float(np.linalg.norm(_flat64(g))), float(np.linalg.norm(gs))
     info = {"symmetric_grad_norm": snorm, "grad_norm": gnorm}
     if snorm > grad_tol:
@@ -599,7 +599,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
                          "the point is critical in the symmetric subspace; pass fallback= (e.g. the "
                          "constant-start trajectory's displacement) to choose the symmetric direction")
     fb, _ = _direction(fallback, params, "fallback")
-    fs = _flat64(symmetry.project_symmetric(model, fb))
+    fs = _flat64(symmetry.project_symmetric(fb, model=model))
     fnorm = float(np.linalg.norm(fs))
     if fnorm == 0:
         raise ValueError("fallback has no component in the symmetric subspace")
