@@ -259,7 +259,7 @@ def test_group_argument_errors():
         sy.symmetry_gap([jax.tree.map(lambda a: a[None], params[0]), params[1]], model=model)
     with pytest.raises(TypeError, match="flips="):
         sy.orbit_size(model, flips="yes")
-    with pytest.raises(TypeError, match="model="):
+    with pytest.raises(TypeError, match="model must be a landscape Model"):
         sy.symmetry_gap(params, model="mlp")
     with pytest.raises(TypeError, match="key="):
         sy.random_element("3", model=model)

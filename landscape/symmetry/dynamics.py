@@ -124,7 +124,8 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
 
     Trains :func:`project_symmetric` of ``params`` for ``steps`` steps of ``optimizer`` in the
     reduced parametrization (:func:`reduced_training`: the full network's dynamics, with the
-    symmetry exact; the trainer's loop, :func:`landscape.train.train_many`), then tries Newton refinement (:func:`landscape.curvature.refine`) of the
+    symmetry exact; the trainer's loop, :func:`landscape.train.train_many`), then tries Newton
+    refinement (:func:`landscape.curvature.refine`) of the
     end point on the restricted loss. Reports the loss, gradient norm and the curvature split
     into the symmetric and symmetry-breaking blocks (:func:`symmetry_curvature`) at the
     refined point, or at the end of the run, and classifies the outcome (see
@@ -158,9 +159,13 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     layout = _layout(model)
     red_loss = reduced_objective(loss_fn, model=model)
     start = _to_reduced(layout, params)
+    # the generic path (vmap over a block of 64 runs): bit for bit the retired private loop's
+    # numbers for a block of 64 copies; it differed from its 1-run batch by ~1e-16 (kernels round
+    # by batch shape)
     run = train_many(red_loss, None, reduced_optimizer(optimizer, model=model), data,
                      starts=jax.tree.map(lambda a: a[None], start), steps=steps,
-                     record_every=record_every, trajectory_runs=[0], progress=False)
+                     record_every=record_every, trajectory_runs=[0], method="vmap",
+                     progress=False)
     traj = _from_reduced(layout, jax.tree.map(lambda a: a[0], run.trajectory))
     grads = _grads(loss_fn, traj, data)
     history = {"steps": run.record_steps, "loss": np.asarray(run.losses[0]),
@@ -352,7 +357,8 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
 
 def _check_steps(steps, record_every, max_records: int = 1000) -> tuple[int, int]:
     """``steps`` and ``record_every`` checked; ``record_every=None``: the smallest divisor of
-    ``steps`` giving at most ``max_records`` records (:func:`landscape.train.default_record_every`)."""
+    ``steps`` giving at most ``max_records`` records
+    (:func:`landscape.train.default_record_every`)."""
     steps = _checks.count("steps", steps)
     if record_every is None:
         record_every = default_record_every(steps, max_records=max_records)

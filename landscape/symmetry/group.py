@@ -113,7 +113,8 @@ def resolve_flips(flips, *, model: Model) -> bool:
     allows them; ``True`` for a model without a sign symmetry raises ``ValueError``.
 
     >>> import landscape as ls
-    >>> resolve_flips(None, model=ls.mlp([2, 2, 1])), resolve_flips(None, model=ls.mlp([2, 2, 1], activation="relu"))
+    >>> relu = ls.mlp([2, 2, 1], activation="relu")
+    >>> resolve_flips(None, model=ls.mlp([2, 2, 1])), resolve_flips(None, model=relu)
     (True, False)
     """
     _checks.model(model)
