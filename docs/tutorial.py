@@ -119,19 +119,19 @@ save(fig, "tutorial_loss")
 # constant-start run stays exactly 0.0: not small, zero, bit for bit.
 
 # %%
-gaps = {name: np.asarray(symmetry.symmetry_gap(model, r.params)) for name, r in results.items()}
+gaps = {name: np.asarray(symmetry.symmetry_gap(r.params, model=model)) for name, r in results.items()}
 for name, gap in gaps.items():
     print(f"{name:>20}: symmetry gap exactly 0 in {int(np.sum(gap == 0))} of {gap.size} runs "
           f"(largest gap {gap.max():.3g})")
 run0 = jax.tree.map(lambda a: a[0], results["constant 0.5"].params)
-units = np.asarray(symmetry.unit_params(model, run0))  # (2 units, 4): one row per hidden unit
+units = np.asarray(symmetry.unit_params(run0, model=model))  # (2 units, 4): one row per hidden unit
 print("constant start, run 0, each hidden unit's (w from x1, w from x2, bias, w to output):")
 for j, row in enumerate(units):
     print(f"  unit {j}: {np.array2string(row, precision=4)}")
 
 fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
 for (name, result), color in zip(results.items(), ("tab:red", "tab:blue")):
-    traj_gaps, _ = symmetry.gap_history(model, result)
+    traj_gaps, _ = symmetry.gap_history(result, model=model)
     plotting.plot_symmetry_gap(ax, result.record_steps, traj_gaps, color=color, label=name)
 ax.set_title("distance to the subspace of equal hidden units")
 ax.legend()
@@ -165,7 +165,7 @@ for block in ("symmetric", "breaking"):
 # separately compiled gradient may round the two units' sums differently in the last bit; the
 # trainer's own updates kept them bit-identical, as section 2 showed).
 grad = jax.grad(loss_fn)(run0, data)
-grad_breaking = float(symmetry.symmetry_gap(model, grad))
+grad_breaking = float(symmetry.symmetry_gap(grad, model=model))
 grad_norm = float(np.sqrt(sum(np.sum(np.square(g)) for g in jax.tree.leaves(grad))))
 print(f"  most negative breaking eigenvalue {eq.lambda_min:.2e}; at the end of constant run 0 the "
       f"gradient has norm {grad_norm:.1e}, its symmetry-breaking part {grad_breaking:.1e} "

@@ -9,8 +9,8 @@
 ...                        key=jax.random.key(0), n_runs=10, steps=200, record_every=100)
 """
 
-from . import (curvature, datasets, inits, minima, models, objectives, parallel, stats, status,
-               surface, symmetry, train)
+from . import (curvature, datasets, inits, minima, models, objectives, parallel, problems, stats,
+               status, surface, symmetry, train, units)
 from .datasets import Dataset
 from .models import Model, mlp
 from .train import TrainResult, initial_params, plan_training, train_many
@@ -18,8 +18,8 @@ from .train import TrainResult, initial_params, plan_training, train_many
 __version__ = "0.1.0"
 
 __all__ = [
-    "curvature", "datasets", "inits", "minima", "models", "objectives", "parallel", "stats",
-    "status", "surface", "symmetry", "train",
+    "curvature", "datasets", "inits", "minima", "models", "objectives", "parallel", "problems",
+    "stats", "status", "surface", "symmetry", "train", "units",
     "Dataset", "Model", "mlp",
     "TrainResult", "initial_params", "plan_training", "train_many",
     "__version__",

@@ -222,3 +222,20 @@ def per_item(name: str, values, n: int, *, dtype=None) -> np.ndarray:
     if dtype is not None:
         arr = arr.astype(dtype)
     return arr
+
+
+def shape(name: str, value) -> tuple[int, ...]:
+    """A shape: an int or a sequence of non-negative ints, as a tuple of Python ints.
+
+    >>> shape("shape", 3), shape("shape", (2, 0))
+    ((3,), (2, 0))
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        dims = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name}={value!r} must be an int or a tuple of ints") from None
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise ValueError(f"{name}={value!r} must hold non-negative integers")
+    return tuple(int(d) for d in dims)

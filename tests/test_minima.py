@@ -77,7 +77,7 @@ def random_images(model, points, seed, n):
     elements = random_elements(model, seed, (n, 1))
     ident = sy.identity_element(model)
     elements = jax.tree.map(lambda e, i: e.at[0].set(i), elements, ident)
-    return sy.apply_element(model, points, elements)
+    return sy.apply_element(points, elements, model=model)
 
 
 @pytest.mark.parametrize("sizes,activation", CASES)
@@ -131,9 +131,9 @@ def test_permutations_only_when_flips_are_off_or_impossible():
     model = ls.mlp([2, 3, 1], activation="tanh")
     p = random_params(model, seed=5)
     perms = random_elements(model, 1, (16,), flips=False)
-    canon = mn.canonicalize(sy.apply_element(model, p, perms), flips=False, model=model)
+    canon = mn.canonicalize(sy.apply_element(p, perms, model=model), flips=False, model=model)
     np.testing.assert_array_equal(flat(canon), flat(broadcast(mn.canonicalize(p, flips=False, model=model), 16)))
-    flipped = sy.flip_units(model, p, [jnp.array([-1, 1, 1])])
+    flipped = sy.flip_units(p, [jnp.array([-1, 1, 1])], model=model)
     assert not np.allclose(flat(broadcast(mn.canonicalize(flipped, flips=False, model=model), 1)),
                            flat(broadcast(mn.canonicalize(p, flips=False, model=model), 1)))
     assert mn.canonical_element(p, model=ls.mlp([2, 3, 1], activation="relu")).signs is None
@@ -181,7 +181,7 @@ def test_trained_xor_solution_has_8_images_that_canonicalize_to_one():
     solved = np.flatnonzero(loss < 0.01)
     assert solved.size > 4
     solution = take(final, int(solved[0]))
-    images = sy.orbit(model, solution)
+    images = sy.orbit(solution, model=model)
     points = flat(images)
     assert points.shape[0] == 8
     assert len(np.unique(points.round(8), axis=0)) == 8  # all 8 images are distinct points
@@ -193,7 +193,7 @@ def test_centered_coordinates_make_the_group_isometric():
     model = ls.mlp([2, 3, 2, 1], activation="sigmoid")
     a, b = random_params(model, seed=8), random_params(model, seed=9)
     g = random_elements(model, 3, (8,))
-    ga, gb = sy.apply_element(model, a, g), sy.apply_element(model, b, g)
+    ga, gb = sy.apply_element(a, g, model=model), sy.apply_element(b, g, model=model)
     plain = np.linalg.norm(flat(ga) - flat(gb), axis=1)
     assert np.ptp(plain) > 1e-3  # raw parameters: logistic flips are not isometries
     cen = lambda p: mn.flat_centered(p, canonical=False, model=model)  # noqa: E731
@@ -212,7 +212,7 @@ def test_alignment_recovers_a_known_element_exactly(sizes, activation):
     model = ls.mlp(sizes, activation=activation)
     p = random_params(model, seed=10)
     g = random_elements(model, 5, (6,))
-    images = sy.apply_element(model, p, g)
+    images = sy.apply_element(p, g, model=model)
     result = mn.align(images, p, model=model)
     inv = sy.inverse(g)
     for got, want in zip(result.element.perms, inv.perms):
@@ -240,7 +240,7 @@ def test_single_hidden_layer_alignment_is_the_orbit_optimum():
 def test_distances_modulo_symmetry():
     model = ls.mlp([2, 3, 1], activation="tanh")
     p = random_params(model, seed=13)
-    images = sy.apply_element(model, p, random_elements(model, 8, (5,)))
+    images = sy.apply_element(p, random_elements(model, 8, (5,)), model=model)
     others = random_params(model, seed=14, batch=(3,))
     pts = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), images, others)
     orbit = mn.param_distances(pts, symmetry="orbit", model=model)
@@ -267,7 +267,7 @@ def _three_minima_runs(space_noise=1e-4, copies=40):
     diverged, a moving and a non-finite run that sit exactly on the first point."""
     model = ls.mlp([2, 3, 1], activation="tanh", output="linear")
     centers = random_params(model, seed=20, batch=(3,))
-    images = sy.apply_element(model, centers, random_elements(model, 11, (copies, 3)))
+    images = sy.apply_element(centers, random_elements(model, 11, (copies, 3)), model=model)
     runs = jax.tree.map(lambda a: a.reshape((3 * copies,) + a.shape[2:]), noise(images, space_noise, 12))
     truth = np.tile(np.arange(3), copies)
     first = take(centers, 0)
@@ -431,7 +431,7 @@ def test_connectivity_between_a_point_and_its_image_is_flat_after_alignment():
     loss_fn = ls.objectives.loss(model, "mse")
     p = random_params(model, seed=21)
     q = random_params(model, seed=22)
-    image = sy.apply_element(model, p, random_elements(model, 15, ()))
+    image = sy.apply_element(p, random_elements(model, 15, ()), model=model)
     pts = jax.tree.map(lambda a, b, c: jnp.stack([a, b, c]), p, image, q)
     con = mn.connectivity(loss_fn, pts, data, model=model, n_points=11)
     assert con.alignment == "orbit"
@@ -502,7 +502,7 @@ def test_errors_name_the_argument():
 def test_closest_image_is_the_nearest_group_image():
     model = ls.mlp([2, 3, 1], activation="sigmoid")
     p = random_params(model, seed=23)
-    image = sy.apply_element(model, p, random_elements(model, 16, ()))
+    image = sy.apply_element(p, random_elements(model, 16, ()), model=model)
     moved = mn.closest_image(image, p, model=model)
     np.testing.assert_allclose(flat(broadcast(moved, 1)), flat(broadcast(p, 1)), atol=CANON_TOL)
     by_matching = mn.closest_image(image, p, alignment="align", model=model)

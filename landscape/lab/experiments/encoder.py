@@ -146,7 +146,7 @@ def code_classes(model: ls.Model, params, x) -> tuple[np.ndarray, np.ndarray]:
     """``(canonical code, margin)`` per run: the smallest packed hidden code (sign bits of the
     hidden pre-activations on ``x``, pattern-major) over the run's orbit, and the smallest
     ``|pre-activation|`` (how binary the code is)."""
-    images = sy.orbit(model, params)  # leaves (G, n_runs, ...)
+    images = sy.orbit(params, model=model)  # leaves (G, n_runs, ...)
     z = np.asarray(x @ images[0]["w"] + images[0]["b"][..., None, :], np.float64)  # (G, R, n, m)
     bits = (z > 0).reshape(z.shape[0], z.shape[1], -1).astype(np.int64)
     weights = np.left_shift(np.int64(1), np.arange(bits.shape[-1] - 1, -1, -1, dtype=np.int64))
@@ -190,7 +190,7 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
                                 success=success, hyperparams=lr,
                                 init_scale=np.full(config.n_runs, scale))
         result = train_resumable(plan, results, f"{problem}_{kind}", progress=progress)
-        gap = np.asarray(sy.symmetry_gap(model, result.params))
+        gap = np.asarray(sy.symmetry_gap(result.params, model=model))
         arrays = {"losses": result.losses, "record_steps": result.record_steps,
                   "success_step": result.success_step, "status": result.status, "gap": gap}
         out["starts"][kind] = _summarize(result, gap)

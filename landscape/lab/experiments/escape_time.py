@@ -4,7 +4,7 @@ the size eps of the symmetry-breaking perturbation, and when does the linear law
 For each case in ``cases``, in float64:
 
 - ``saddle``: the 1-2-1 tanh network at the best one-unit fit of a two-unit regression, doubled
-  (:func:`landscape.symmetry.saddle_example`): a strict saddle by construction;
+  (:func:`landscape.problems.saddle_example`): a strict saddle by construction;
 - ``teacher``: a 4-3-1 erf student of a 4-2-1 erf teacher (64 samples), from the constant start
   (every weight ``constant``);
 - ``xor``: XOR 2-2-1 with logistic units from the constant start.
@@ -55,6 +55,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import landscape as ls
+from landscape import problems
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.store import ResultsDir
@@ -104,7 +105,7 @@ SMOKE = Config(cases=("saddle", "xor"), eps=(1e-6, 1e-5, 1e-4), n_directions=3, 
 def _case(name: str, config: Config):
     """``(loss_fn, data, start)`` of a case, in float64 (call under ``jax.enable_x64``)."""
     if name == "saddle":
-        ex = sy.saddle_example()
+        ex = problems.saddle_example()
         return ex.loss_fn, ex.data, ex.params
     if name == "teacher":
         teacher = ls.mlp([4, 2, 1], activation="erf", output="linear")
@@ -128,7 +129,7 @@ def _unstable_overlaps(model, base_curvature, directions) -> tuple[float, np.nda
     overlaps = []
     for d in directions:
         raw = np.asarray(ravel_pytree(d)[0])
-        brk = np.asarray(ravel_pytree(sy.project_breaking(model, d))[0])
+        brk = np.asarray(ravel_pytree(sy.project_breaking(d, model=model))[0])
         overlaps.append(np.linalg.norm(vecs.T @ raw) / np.linalg.norm(brk))
     return float(lam[0]), np.asarray(overlaps)
 

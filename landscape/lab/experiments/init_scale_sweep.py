@@ -172,7 +172,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         hyperparams={"learning_rate": np.full(n_runs, config.learning_rate, np.float32)},
         init_scale=scale_of)
     result = train_resumable(plan, results, "runs", progress=progress)
-    gap = np.asarray(sy.symmetry_gap(model, result.params))
+    gap = np.asarray(sy.symmetry_gap(result.params, model=model))
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,
                        optimizer=optax.sgd(config.learning_rate), growth_steps=config.growth_steps,

@@ -125,7 +125,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
             median_loss[i, j] = np.median(result.final_loss[rand])
             constant_succeeded[i, j] = bool(result.succeeded[const])
             constant_loss[i, j] = result.final_loss[const]
-            constant_gap[i, j] = np.asarray(sy.symmetry_gap(model, result.params))[const]
+            constant_gap[i, j] = np.asarray(sy.symmetry_gap(result.params, model=model))[const]
     runs = np.full(shape, config.n_runs)
     lo, hi = stats.wilson_interval(successes, runs, confidence=config.confidence)
     rate = successes / runs

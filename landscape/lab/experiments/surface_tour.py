@@ -60,13 +60,14 @@ import optax
 
 import landscape as ls
 from landscape import minima as mn
+from landscape import problems
 from landscape import surface as sf
 from landscape import symmetry as sy
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
-LIMITS = sy.XOR_SYMMETRIC_INFIMUM
+LIMITS = problems.XOR_SYMMETRIC_INFIMUM
 """XOR's infimum of the loss over the symmetric subspace (equal hidden units): the best any
 monotone function of x1 + x2 does (as in the ``xor_symmetry`` experiment)."""
 
@@ -150,7 +151,7 @@ def _symmetric_side(config: Config, results: ResultsDir) -> dict:
         view = sf.symmetric_view(loss_fn, center, data, model=model,
                                  constant_trajectory=eq.trajectory, random_trajectories=perturbed,
                                  n_points=config.plane_points)
-        perturbed_gap = np.asarray(sy.symmetry_gap(model, perturbed.params))
+        perturbed_gap = np.asarray(sy.symmetry_gap(perturbed.params, model=model))
         eq_summary = eq.summary()
         sym_eigs, brk_eigs = np.asarray(eq.curvature.symmetric), np.asarray(eq.curvature.breaking)
     center_loss = float(along_b.center_value)

@@ -12,7 +12,7 @@ of the first ``n_trajectories`` runs of each start. Then, in float64:
 - **escape**: from the constant start plus ``eps`` times the most unstable breaking direction,
   for every ``eps`` in ``escape_eps`` in one batched call, the steps until the gap passes
   ``escape_threshold``, against the linear law ``ln(thr/eps) / ln(1 + lr |lambda_min|)``; and the
-  same at a strict saddle built by hand (:func:`landscape.symmetry.saddle_example`), where the
+  same at a strict saddle built by hand (:func:`landscape.problems.saddle_example`), where the
   law holds;
 - **invariance**: from the constant start, for each task in ``invariance_tasks`` (xor, parity,
   teacher: a 4-3-1 erf student of a 4-2-1 erf teacher), each training ingredient in
@@ -50,8 +50,9 @@ import numpy as np
 import optax
 
 import landscape as ls
-from landscape import stats
+from landscape import problems, stats
 from landscape import symmetry as sy
+from landscape.status import GAP
 from landscape.lab.config import Experiment, require_counts, require_positive
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
@@ -61,7 +62,7 @@ TASKS = ("xor", "parity", "teacher")
 INGREDIENTS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw", "weight_decay",
                "gradient_noise", "random_output_init")
 MODES = ("fast", "vmap", "minibatch")
-LIMITS = sy.XOR_SYMMETRIC_INFIMUM
+LIMITS = problems.XOR_SYMMETRIC_INFIMUM
 """The constant start's loss limit on XOR: the best any monotone function of x1 + x2 does."""
 UNIT_NAMES = ("w from x1", "w from x2", "bias", "w to output")
 QUANTILES = {"min": 0.0, "q05": 0.05, "median": 0.5, "q95": 0.95, "max": 1.0}
@@ -154,10 +155,11 @@ def _train_starts(config: Config, results: ResultsDir, progress) -> dict:
             steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
             success=success, trajectory_runs=np.arange(n_traj))
         result = train_resumable(plan, results, kind, progress=progress)
-        gap = np.asarray(sy.symmetry_gap(model, result.params))
+        gap = np.asarray(sy.symmetry_gap(result.params, model=model))
         norm = _norms(result.params)
-        traj_gaps, _ = sy.gap_history(model, result)
-        units = np.asarray(sy.unit_params(model, jax.tree.map(lambda a: a[0], result.trajectory)))
+        traj_gaps, _ = sy.gap_history(result, model=model)
+        units = np.asarray(sy.unit_params(jax.tree.map(lambda a: a[0], result.trajectory),
+                                          model=model))
         results.write_arrays(kind, {
             "losses": result.losses, "record_steps": result.record_steps,
             "success_step": result.success_step, "status": result.status, "gap": gap,
@@ -183,7 +185,7 @@ def _summarize_start(result, gap, norm) -> dict:
                        for name, q in QUANTILES.items()},
         "gap": {"max": float(gap.max()), "median": float(np.median(gap)),
                 "exactly_zero": int(np.sum(gap == 0)),
-                "status": {name: int(np.sum(status == c)) for c, name in enumerate(sy.GAP_STATUS)}},
+                "status": GAP.counts(status)},
         "status": result.status_counts(),
     }
 
@@ -209,7 +211,7 @@ def _equilibrium_and_escape(config: Config, results: ResultsDir) -> tuple[dict, 
             teacher_eq = sy.symmetric_equilibrium(
                 ls.objectives.loss(t_model, "mse"), t_start, t_data,
                 optimizer=optax.sgd(config.learning_rate), steps=config.invariance_steps).summary()
-        ex = sy.saddle_example()
+        ex = problems.saddle_example()
         saddle_esc = sy.escape(ex.loss_fn, ex.params, ex.data, eps,
                                learning_rate=config.saddle_learning_rate,
                                threshold=config.escape_threshold, steps=config.saddle_steps)
@@ -305,7 +307,7 @@ def _invariance_matrix(config: Config, results: ResultsDir) -> dict:
                     steps=steps, record_every=record_every, trajectory_runs=[0],
                     batch_size=batch if mode == "minibatch" else None,
                     method="batched" if mode == "fast" else "vmap", progress=False)
-                gaps, norms = sy.gap_history(model, result)
+                gaps, norms = sy.gap_history(result, model=model)
                 codes[a, b, c] = sy.gap_status(gaps.max(), norms[0, int(np.argmax(gaps[0]))], dtype)
                 max_gap[a, b, c] = gaps.max()
                 nz = np.flatnonzero(gaps[0])
@@ -317,7 +319,7 @@ def _invariance_matrix(config: Config, results: ResultsDir) -> dict:
         for b, name in enumerate(ingredients):
             for c, mode in enumerate(modes):
                 rows.append({"task": task, "ingredient": name, "mode": mode,
-                             "status": sy.GAP_STATUS[codes[a, b, c]], "max_gap": float(max_gap[a, b, c]),
+                             "status": GAP[codes[a, b, c]], "max_gap": float(max_gap[a, b, c]),
                              "first_nonzero_step": int(first_nonzero[a, b, c])})
     verdicts = {}
     for b, name in enumerate(ingredients):
