@@ -78,34 +78,7 @@ def batch_shape(params, *, model: Model, name: str = "params") -> tuple[int, ...
     >>> batch_shape(runs, model=model), batch_shape(model.init(jax.random.key(0)), model=model)
     ((5,), ())
     """
-    _checks.model(model)
-    shapes = model.param_shapes
-    if not isinstance(params, (list, tuple)) or len(params) != len(shapes):
-        raise ValueError(
-            f"{name} must be a list of {len(shapes)} layer dicts like {shapes} (sizes "
-            f"{list(model.sizes)}), got {type(params).__name__}"
-            + (f" of length {len(params)}" if isinstance(params, (list, tuple)) else ""))
-    batch = None
-    for l, (layer, want) in enumerate(zip(params, shapes)):
-        if not isinstance(layer, dict) or set(layer) != set(want):
-            got = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
-            raise ValueError(f"{name}[{l}] must be a dict with keys {sorted(want)}, got {got}")
-        for kind, shape in want.items():
-            leaf = layer[kind]
-            dtype = getattr(leaf, "dtype", None)
-            if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-                raise TypeError(f"{name}[{l}][{kind!r}] must be a floating array, got "
-                                f"{type(leaf).__name__} with dtype {dtype}")
-            lead = tuple(leaf.shape[: leaf.ndim - len(shape)])
-            if leaf.ndim < len(shape) or tuple(leaf.shape[len(lead):]) != shape:
-                raise ValueError(f"{name}[{l}][{kind!r}] has shape {tuple(leaf.shape)}; expected "
-                                 f"(*batch, {', '.join(map(str, shape))})")
-            if batch is None:
-                batch = lead
-            elif lead != batch:
-                raise ValueError(f"{name} leaves must share their leading batch axes: "
-                                 f"{name}[{l}][{kind!r}] has {lead}, earlier leaves {batch}")
-    return batch
+    return _checks.model_batch_shape(params, _checks.model(model), name)
 
 
 def resolve_flips(flips, *, model: Model) -> bool:
