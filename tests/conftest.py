@@ -23,9 +23,8 @@ SWEEP_ARGS = ["run", "xor_train", "--smoke", "--no-progress", "--set", "n_runs=1
 @pytest.fixture(scope="session")
 def xor_sweep(tmp_path_factory):
     """``(out, compiles)``: the sweep of ``SWEEP_ARGS`` run through the CLI once per session (per
-    pytest-xdist worker that needs it), and
-    per compiled function the XLA compilations it needed (``{name: [requests, cache hits]}``).
-    Tests that change the folder work on a copy."""
+    pytest-xdist worker that needs it), and per compiled function the XLA compilations it needed
+    (``{name: [requests, cache hits]}``). Tests that change the folder work on a copy."""
     from jax import monitoring
 
     from landscape import cli
