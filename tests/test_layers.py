@@ -193,8 +193,13 @@ def layer(module: str) -> int | None:
     return None
 
 
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
+"""Public despite the underscore (``collections.namedtuple``'s methods)."""
+
+
 def _is_private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    return (name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+            and name not in NAMEDTUPLE_API)
 
 
 def private_violation(source: Source, target: str) -> str | None:
@@ -285,6 +290,11 @@ def test_layer_rule_reads_imports_correctly():
     flat = Source(PACKAGE / "store.py", "landscape.store", "landscape", ast.parse(""), 0)
     assert private_violation(flat, "landscape.store._atomic") is None  # its own name
     assert private_violation(flat, "landscape.report._atomic") == "landscape.report._atomic"
+    assert private_violation(flat, "landscape.train.TrainResult._fields") is None  # namedtuple API
+    assert private_violation(flat, "landscape.train._progress.bar") == "landscape.train._progress"
+    inner = Source(PACKAGE / "train" / "plan.py", "landscape.train.plan", "landscape.train",
+                   ast.parse(""), 0)
+    assert private_violation(inner, "landscape.train._progress.bar") is None  # own subpackage
 
 
 # ----------------------------------------------------------------------------- (b) private names
