@@ -23,7 +23,6 @@ from landscape import parallel
 from landscape.store import ResultsDir, StoreError, result_arrays, train_resumable
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
-
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 SCRIPT_TIMEOUT = 600  # seconds; generous for a loaded 2-core machine
 

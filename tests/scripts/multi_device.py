@@ -34,7 +34,7 @@ def diff(a, b) -> list[str]:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     if len(la) != len(lb):
         return ["structure"]
-    return [str(i) for i, (x, y) in enumerate(zip(la, lb))
+    return [str(i) for i, (x, y) in enumerate(zip(la, lb, strict=True))
             if np.shape(x) != np.shape(y) or not np.array_equal(x, y)]
 
 

@@ -76,7 +76,7 @@ class Workers:
                     p.kill()
                     p.wait()
         text = "".join(f"process {pid} exited with {p.returncode}:\n{log.read_text()[-3000:]}\n"
-                       for pid, (p, log) in enumerate(zip(self.procs, self.logs)))
+                       for pid, (p, log) in enumerate(zip(self.procs, self.logs, strict=True)))
         return max(abs(p.returncode) for p in self.procs), text
 
 
