@@ -1,12 +1,10 @@
 """Every built-in experiment runs in its smoke configuration and writes a complete results folder;
 experiment-specific checks assert the headline findings the smoke runs are small enough to show.
 
-The smoke runs are self-contained, so each runs in a subprocess started in the background when
-the session starts (``BackgroundJobs`` in conftest.py): they use the core the test process
-leaves idle."""
+Each smoke run is an ordinary test that calls ``run_experiment`` in the test process (pytest-xdist
+spreads the test files over the cores)."""
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from landscape.lab.experiment import (experiments, get_experiment,  # noqa: E402
-                                      read_config_file, resolve_config)
+                                      read_config_file, resolve_config, run_experiment)
 from landscape.lab.store import ResultsDir  # noqa: E402
 from landscape.lab.sweep import Sweep  # noqa: E402
 
@@ -168,31 +166,13 @@ CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_
           "escape_time": _check_escape_time, "parity_scaling": _check_parity_scaling}
 
 
-SMOKE_SCRIPT = """import json, sys
-from landscape.lab.experiment import run_experiment
-summary, path = run_experiment(sys.argv[1], sys.argv[2], smoke=True, progress=False)
-print("RESULT " + json.dumps({"summary": summary, "path": str(path)}))
-"""
-"""Runs experiment ``argv[1]``'s smoke config into ``argv[2]`` and prints what it returned."""
-
-
-def background_job(item, folder):
-    """The smoke tests' background jobs (conftest.py): the smoke run of the test's experiment."""
-    if item.originalname == "test_smoke_run_writes_a_complete_results_folder":
-        name = item.callspec.params["name"]
-        return f"smoke:{name}", [sys.executable, "-c", SMOKE_SCRIPT, name, str(folder / name)]
-    return None
-
-
 @pytest.mark.parametrize("name", sorted(experiments()))
-def test_smoke_run_writes_a_complete_results_folder(name, background):
+def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
     exp = experiments()[name]
-    code, stdout, stderr, folder = background.result(f"smoke:{name}")
-    assert code == 0, stderr[-3000:]
-    line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    returned = json.loads(line[len("RESULT "):])
-    summary, out = returned["summary"], folder / name
-    assert Path(returned["path"]) == out
+    out = tmp_path / name
+    summary, path = run_experiment(name, out, smoke=True, progress=False)
+    summary = json.loads(json.dumps(summary))  # what a reader of summary.json gets
+    assert Path(path) == out
     config = json.loads((out / "config.json").read_text())
     assert config["experiment"] == name and config["smoke"] is True
     assert json.loads((out / "summary.json").read_text()) == summary  # both through JSON

@@ -1,13 +1,15 @@
 """parallel: runs and points spread over devices and processes, bit-identical to one device.
 
-The multi-device checks run in one subprocess with 4 host CPU devices
-(``--xla_force_host_platform_device_count=4``) that compares every sharded result with the
+The multi-device checks run ``tests/scripts/multi_device.py`` in one subprocess with 4 host CPU
+devices (``--xla_force_host_platform_device_count=4``); it compares every sharded result with the
 same call on one device (``devices=1``) and reports the names of the fields that differ. The
-multi-process check starts two processes joined by ``jax.distributed`` on 127.0.0.1. Both are
-background jobs (conftest.py), started when the session starts, so they run while other tests do.
+multi-process check runs ``tests/scripts/two_process.py``: two processes joined by
+``jax.distributed`` on 127.0.0.1, started while the test process trains the same plan alone.
 """
 
+import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,165 +24,31 @@ from landscape.lab.resumable import result_arrays, train_resumable
 from landscape.lab.store import ResultsDir, StoreError
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
-
-# Every check compares a sharded call with a one-device call bit for bit and prints the fields
-# that differ (an empty list: identical). Run counts and chunk sizes are chosen so that chunks
-# do not divide the runs and the per-device widths differ from the one-device widths.
-MULTI_DEVICE_SCRIPT = r"""
-import json, jax, jax.numpy as jnp, numpy as np, optax
-import landscape as ls
-from landscape import parallel
-from landscape.lab.resumable import result_arrays
-
-out = {"host_cores": parallel.use_host_cores(), "device_count": jax.device_count()}
-
-def diff(a, b):
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    if len(la) != len(lb):
-        return ["structure"]
-    return [str(i) for i, (x, y) in enumerate(zip(la, lb))
-            if np.shape(x) != np.shape(y) or not np.array_equal(x, y)]
-
-def arrays_diff(a, b):
-    a, b = result_arrays(a), result_arrays(b)
-    return sorted(set(a) ^ set(b)) + [k for k in a if k in b and not np.array_equal(a[k], b[k])]
-
-def train_diff(name, loss, init, opt, data, one_chunk, many_chunk, **kw):
-    plan = ls.plan_training(loss, init, opt, data, chunk_size=many_chunk, **kw)
-    out[name + "_describe"] = plan.describe()
-    one = ls.train_many(loss, init, opt, data, devices=1, chunk_size=one_chunk, progress=False, **kw)
-    many = ls.train_many(loss, init, opt, data, chunk_size=many_chunk, progress=False, **kw)
-    out[name] = arrays_diff(one, many)
-    return one
-
-model = ls.mlp([2, 2, 1])
-xor = ls.datasets.xor()
-loss = ls.objectives.loss(model, "mse")
-init = ls.inits.normal(model, 1.0)
-common = dict(key=jax.random.key(0), n_runs=600, steps=20, record_every=10)
-scale = np.linspace(0.5, 2.0, 600)
-# chunks of 250 runs: 4 devices x 64 (the last chunk, 100 runs, padded); one device: 640 at once
-fast = dict(init_scale=scale, trajectory_runs=[0, 63, 64, 300, 599],
-            success=ls.objectives.success(model), **common)
-first = train_diff("train_fast", loss, init, optax.sgd(0.5), xor, 600, 250, **fast)
-last = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=[jax.local_devices()[3]],
-                     chunk_size=600, progress=False, **fast)
-out["train_on_last_device"] = arrays_diff(first, last)
-lrs = np.linspace(0.1, 1.0, 600)
-train_diff("train_vmap", loss, init, optax.inject_hyperparams(optax.sgd)(learning_rate=0.5), xor,
-           600, 250, method="vmap", batch_size=2, hyperparams={"learning_rate": lrs},
-           trajectory_runs=[5, 450], **common)
-# given starts, split over the devices like drawn ones: the numbers of the drawn starts
-starts = ls.initial_params(init, common["key"], np.arange(600))
-drawn = ls.train_many(loss, init, optax.sgd(0.5), xor, devices=1, chunk_size=600, progress=False,
-                      **common)
-given = ls.train_many(loss, None, optax.sgd(0.5), xor, starts=starts, chunk_size=250,
-                      steps=20, record_every=10, progress=False)
-out["train_given_starts"] = arrays_diff(drawn, given)
-# a 100-run chunk fills 2 devices with 64 runs each: the others are left out
-out["small_chunk_describe"] = ls.plan_training(loss, init, optax.sgd(0.5), xor, key=0, n_runs=100,
-                                               steps=2).describe()
-
-rng = np.random.default_rng(1)  # 500 points: 8 blocks of 63, 2 a device
-points = jax.tree.map(lambda a: rng.normal(size=(500,) + a.shape).astype(np.float32), init(jax.random.key(1)))
-cv = ls.curvature
-out["hessian"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
-                      cv.hessian_batched(loss, points, xor))
-third = cv.hessian_batched(loss, points, xor, devices=[jax.local_devices()[2]])
-out["hessian_on_third_device"] = diff(cv.hessian_batched(loss, points, xor, devices=1), third)
-out["hessian_third_device_used"] = [str(d) for d in third.devices()]
-out["hessian_under_jit"] = diff(cv.hessian_batched(loss, points, xor, devices=1),
-                                jax.jit(lambda p: cv.hessian_batched(loss, p, xor))(points))
-
-center = init(jax.random.key(3))
-d1 = ls.surface.random_direction(center, key=jax.random.key(4))
-d2 = ls.surface.random_direction(center, key=jax.random.key(5))
-a, b = np.linspace(-1, 1, 13), np.linspace(-1, 1, 11)
-for method in ("vmap", "batched"):  # 143 points: 3 blocks of 48 on one device, 1 per device on 4
-    out["slice_" + method] = diff(
-        ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method, devices=1).values,
-        ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method).values)
-kw = dict(optimizer=optax.sgd(0.5), steps=20, chunk_size=128, progress=False)
-one = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, devices=1, **kw)  # 143 starts: 2 chunks
-many = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, **kw)          # of 128 on 2 devices
-out["basin"] = diff((one.final_params, one.final_loss, one.status, one.flow),
-                    (many.final_params, many.final_loss, many.status, many.flow))
-print("RESULT " + json.dumps(out))
-"""
-
-# One of two processes joined by jax.distributed: each exposes 2 host cores as devices, trains
-# its share of the chunks into the shared folder and saves the whole result it gets back.
-PROCESS_SCRIPT = r"""
-import sys, jax, numpy as np, optax
-from landscape import parallel
-cores = parallel.use_host_cores(2)
-port, pid, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
-import landscape as ls
-from landscape.lab.resumable import result_arrays, train_resumable
-from landscape.lab.store import ResultsDir
-sys.path.insert(0, sys.argv[4])
-from test_parallel import multi_process_plan
-plan = multi_process_plan()
-result = train_resumable(plan, ResultsDir(folder), "runs", progress=False)
-np.savez(f"{folder}/process_{pid}.npz", cores=cores, local=plan.n_devices,
-         processes=jax.process_count(), **result_arrays(result))
-"""
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+SCRIPT_TIMEOUT = 600  # seconds; generous for a loaded 2-core machine
 
 
-FOUR_DEVICES = """import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-os.environ.pop("JAX_NUM_CPU_DEVICES", None)
-""" + MULTI_DEVICE_SCRIPT
-"""The multi-device script in a process of its own with 4 host CPU devices."""
-
-TWO_PROCESSES = r"""
-import socket, subprocess, sys
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = str(s.getsockname()[1])
-script, shared, here = sys.argv[1:]
-procs = [subprocess.Popen([sys.executable, "-c", script, port, str(pid), shared, here],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-         for pid in (0, 1)]
-outputs = [p.communicate()[0] for p in procs]
-for pid, (p, out) in enumerate(zip(procs, outputs)):
-    print(f"process {pid} exited with {p.returncode}:\n{out[-3000:]}")
-sys.exit(max(abs(p.returncode) for p in procs))
-"""
-"""Starts the two processes of the multi-process test on a free port and waits for both."""
+def _load_script(name):
+    """The module ``tests/scripts/<name>.py`` (its ``__main__`` block does not run)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def background_job(item, folder):
-    """This file's background jobs (conftest.py): the 4-device script and the two processes."""
-    if "four_devices" in item.fixturenames:
-        return "four_devices", [sys.executable, "-c", FOUR_DEVICES]
-    if item.originalname == "test_two_processes_equal_one_process_bit_for_bit":
-        (folder / "shared").mkdir(parents=True)
-        env_clean = ("import os\nfor k in ('XLA_FLAGS', 'JAX_NUM_CPU_DEVICES'):\n"
-                     "    os.environ.pop(k, None)\n")
-        return "two_processes", [sys.executable, "-c", env_clean + TWO_PROCESSES, PROCESS_SCRIPT,
-                                 str(folder / "shared"), str(Path(__file__).resolve().parent)]
-    return None
+two_process = _load_script("two_process")
+multi_process_plan = two_process.multi_process_plan
 
 
-def multi_process_plan():
-    """The plan of the two-process test: 3 chunks, so process 0 trains two and process 1 one,
-    each chunk split over the process's 2 devices (64 runs each)."""
-    model = ls.mlp([2, 2, 1])
-    return ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
-                            optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(7), n_runs=300,
-                            steps=30, record_every=10, chunk_size=128, trajectory_runs=[3, 200],
-                            success=ls.objectives.success(model))
-
-
-def test_two_processes_equal_one_process_bit_for_bit(tmp_path, background):
+def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    process = two_process.launch(shared)  # runs while this process trains the same plan alone
     plan = multi_process_plan()
     single = result_arrays(train_resumable(plan, ResultsDir(tmp_path / "single"), "runs",
                                            progress=False))
-    code, output, _, folder = background.result("two_processes")
+    code, output = process.wait()
     assert code == 0, output[-6000:]
-    shared = folder / "shared"
     assert sorted(p.name for p in (shared / "chunks").iterdir()) == [
         "runs_00000.npz", "runs_00001.npz", "runs_00002.npz"]
     for pid in (0, 1):
@@ -331,11 +199,13 @@ def test_default_chunk_size_says_what_it_was_estimated_for():
 
 
 @pytest.fixture(scope="module")
-def four_devices(background):
-    """The multi-device script's report (one subprocess for every multi-device test)."""
-    code, output, errors, _ = background.result("four_devices")
-    assert code == 0, errors[-3000:]
-    line = [ln for ln in output.splitlines() if ln.startswith("RESULT ")][-1]
+def four_devices():
+    """The report of ``tests/scripts/multi_device.py`` (one subprocess for every multi-device
+    test)."""
+    done = subprocess.run([sys.executable, str(SCRIPTS / "multi_device.py")], capture_output=True,
+                          text=True, timeout=SCRIPT_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
 
 
