@@ -57,8 +57,8 @@ import numpy as np
 from . import _checks
 from .models import ACTIVATIONS, Model
 
-__all__ = ["SYMMETRIES", "Layer", "UnitLayout", "layout", "activation_symmetry", "declare",
-           "permute", "flip", "rescale"]
+__all__ = ["SYMMETRIES", "SITES", "Layer", "UnitLayout", "layout", "activation_symmetry", "declare",
+           "map_units", "unit_features", "permute", "flip", "rescale"]
 
 SYMMETRIES = ("odd", "logistic", "rescale", "none")
 """The activation symmetries a hidden layer can carry (see the module docstring)."""
@@ -267,7 +267,7 @@ def _leaf_table(params) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], l
     if not flat:
         raise ValueError("params has no array leaves; expected a pytree of floating arrays")
     paths = tuple(jax.tree_util.keystr(p) for p, _ in flat)
-    shapes = tuple(tuple(np.shape(leaf)) for _, leaf in flat)
+    shapes = tuple(tuple(leaf.shape) for _, leaf in flat)
     return paths, shapes, [p for p, _ in flat]
 
 
@@ -371,15 +371,6 @@ def declare(params, layers: Sequence[Layer], *, activation=None) -> UnitLayout:
                       paths, shapes)
 
 
-def _from_model(model: Model, params) -> UnitLayout:
-    if params is None:
-        params = jax.eval_shape(model.init, jax.random.key(0))
-    paths, shapes, raw = _leaf_table(params)
-    layers = _infer_layers(paths, shapes, raw)
-    return UnitLayout(tuple(layers), _symmetries(model.activation, len(layers) - 1, "ls.mlp"),
-                      paths, shapes)
-
-
 def _sequential_activations(items) -> list | None:
     """The callables between weight layers of a Sequential's ``layers`` (None: identity)."""
     acts, pending, seen = [], None, False
@@ -407,35 +398,43 @@ def _framework(model) -> str | None:
     return None
 
 
-def _framework_params(model, params):
-    """``(params, activation)`` read from a Flax or Equinox model object."""
-    kind = _framework(model)
+def _reference(model, params, n_batch_axes: int):
+    """``(one network's params or shapes, activation read from the model or None, where)``."""
+    if isinstance(model, Model):
+        return jax.eval_shape(model.init, jax.random.key(0)), model.activation, "ls.mlp"
+    kind = _framework(model) if model is not None else None
     if kind == "equinox":
         import equinox as eqx
-        if params is None:
-            params = eqx.filter(model, eqx.is_inexact_array)
-        return params, getattr(model, "activation", None) if hasattr(model, "layers") else None
-    if kind in ("nnx", "linen"):
-        layers = getattr(model, "layers", None)
-        acts = _sequential_activations(layers) if layers is not None else None
-        if kind == "nnx" and params is None:
-            from flax import nnx
-            params = nnx.state(model, nnx.Param)
-        if params is None:
-            raise ValueError("params=None: a Flax linen module holds no weights; pass the "
-                             "variables from module.init(...) as params")
-        return params, acts
-    return params, None
+        act = getattr(model, "activation", None) if hasattr(model, "layers") else None
+        return eqx.filter(model, eqx.is_inexact_array), act, f"the {type(model).__name__} model"
+    if kind == "nnx":
+        from flax import nnx
+        acts = _sequential_activations(getattr(model, "layers", None) or [])
+        return nnx.state(model, nnx.Param), acts or None, f"the {type(model).__name__} model"
+    if model is not None and kind != "linen":
+        raise TypeError(f"model={type(model).__name__} is not a supported model (ls.mlp, Flax, "
+                        f"Equinox or a UnitLayout); pass params= and activation=, or {_DECLARE_HINT}")
+    if params is None:
+        raise ValueError("params=None: the layout of a Flax linen module or a bare pytree is read "
+                         "from its params (the variables of one network, or pass n_batch_axes=)")
+    _checks.float_leaves(params)
+    count = _checks.count("n_batch_axes", n_batch_axes, minimum=0)
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[count:], a.dtype), params)
+    if kind == "linen":
+        acts = _sequential_activations(getattr(model, "layers", None) or [])
+        return shapes, acts or None, f"the {type(model).__name__} model"
+    return shapes, None, "these params"
 
 
-def layout(model=None, params=None, *, activation=None) -> UnitLayout:
+def layout(model=None, params=None, *, activation=None, n_batch_axes: int = 0) -> UnitLayout:
     """The unit layout of a network.
 
-    ``model``: an ``ls.mlp`` Model; a Flax linen module (with its ``params``, the variables from
-    ``init``); a Flax NNX or Equinox module (params read from it when not given); a
-    :class:`UnitLayout` (checked against ``params`` if given); or None (inferred from
-    ``params`` alone). ``activation`` (a name, callable or symmetry, or one per hidden layer)
-    is needed when the model does not say it (custom modules, bare pytrees).
+    ``model``: an ``ls.mlp`` Model, or a Flax NNX or Equinox module (the layout is read from
+    the model itself, one network); a Flax linen module or None (read from ``params``, whose
+    first ``n_batch_axes`` axes are batch axes); or a :class:`UnitLayout`. ``params``, when
+    given, is checked against the layout (any leading batch axes). ``activation`` (a name,
+    callable or symmetry, or one per hidden layer) is needed when the model does not say it
+    (custom modules, bare pytrees); a Sequential's activations are read from its layers.
 
     >>> import jax, jax.numpy as jnp
     >>> from landscape import units
@@ -445,31 +444,16 @@ def layout(model=None, params=None, *, activation=None) -> UnitLayout:
     ('rescale',)
     """
     if isinstance(model, UnitLayout):
-        if params is not None:
-            model.check(params)
-        return model
-    if isinstance(model, Model):
-        spec = _from_model(model, params)
-        if params is not None:
-            spec.check(params)
-        return spec
-    where = "these params"
-    read = None
-    if model is not None:
-        params, read = _framework_params(model, params)
-        where = f"the {type(model).__name__} model"
-        if params is None:
-            raise TypeError(f"model={type(model).__name__} is not a supported model (ls.mlp, Flax, "
-                            f"Equinox or a UnitLayout); pass params= and activation=, or "
-                            f"{_DECLARE_HINT}")
-    if params is None:
-        raise TypeError("layout() needs a model or params")
-    _checks.float_leaves(params)
-    paths, shapes, raw = _leaf_table(params)
-    layers = _infer_layers(paths, shapes, raw)
-    if activation is None:
-        activation = read
-    return UnitLayout(tuple(layers), _symmetries(activation, len(layers) - 1, where), paths, shapes)
+        spec = model
+    else:
+        ref, read, where = _reference(model, params, n_batch_axes)
+        paths, shapes, raw = _leaf_table(ref)
+        layers = _infer_layers(paths, shapes, raw)
+        act = activation if activation is not None else read
+        spec = UnitLayout(tuple(layers), _symmetries(act, len(layers) - 1, where), paths, shapes)
+    if params is not None:
+        spec.check(params)
+    return spec
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,31 +473,81 @@ def _unit_last(leaf, axis: int, positions: int, units_minor: bool):
     return moved, lambda x: jnp.moveaxis(x, -1, axis).reshape(shape)
 
 
-def _move_units(spec: UnitLayout, params, values, fn):
-    """Applies ``fn(moved, v, site)`` at every place each hidden layer's units live.
+SITES = ("weight", "bias", "next")
+"""Where a hidden unit lives: its incoming ``weight`` row/column, its ``bias``, and the ``next``
+layer's weight that reads it."""
 
-    ``values``: one ``(..., H_h)`` array per hidden layer (leading axes broadcast against the
-    params' batch axes). ``moved``: a leaf with that layer's unit axis last, ``v`` the values
-    shaped to broadcast against it; ``site`` is ``"in"`` (incoming weight, bias) or ``"out"``
-    (the next layer's weight). Returns the new params, every leaf at the common batch shape.
+
+def _sites(spec: UnitLayout, h: int) -> list[tuple[int, int, int, bool, str]]:
+    layer, nxt = spec.layers[h], spec.layers[h + 1]
+    sites = [(spec.index(layer.weight), layer.unit_axis, 1, True, "weight")]
+    if layer.bias is not None:
+        sites.append((spec.index(layer.bias), 0, 1, True, "bias"))
+    sites.append((spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor, "next"))
+    return sites
+
+
+def map_units(spec: UnitLayout, params, fn, *, batch: tuple[int, ...] = ()):
+    """``fn(h, site, moved) -> new`` at every place each hidden layer's units live.
+
+    ``moved`` is a leaf with hidden layer ``h``'s unit axis last, ``(*batch, ..., H_h)`` (a
+    flattened positions-and-units axis split first), ``site`` one of :data:`SITES`; ``new``
+    must have ``moved``'s shape. Every leaf is first broadcast to the common batch shape of the
+    params and ``batch``. Returns the new params.
+
+    >>> import jax, jax.numpy as jnp, landscape as ls
+    >>> from landscape import units
+    >>> model = ls.mlp([2, 3, 1])
+    >>> spec = units.layout(model)
+    >>> mean = units.map_units(spec, model.init(jax.random.key(0)),
+    ...                        lambda h, site, m: jnp.broadcast_to(m.mean(-1, keepdims=True), m.shape))
+    >>> float(jnp.ptp(mean[0]["w"], axis=1).max())   # every hidden unit now equal
+    0.0
     """
     leaves, treedef = jax.tree.flatten(params)
+    common = jnp.broadcast_shapes(batch, *[leaf.shape[:leaf.ndim - len(s)]
+                                           for leaf, s in zip(leaves, spec.shapes)])
+    leaves = [jnp.broadcast_to(leaf, common + s) for leaf, s in zip(leaves, spec.shapes)]
+    for h in range(len(spec.layers) - 1):
+        for i, axis, positions, minor, site in _sites(spec, h):
+            moved, back = _unit_last(leaves[i], axis + len(common), positions, minor)
+            leaves[i] = back(fn(h, site, moved))
+    return treedef.unflatten(leaves)
+
+
+def unit_features(spec: UnitLayout, params, h: int):
+    """Everything hidden unit ``j`` of layer ``h`` owns, one row per unit: ``(*batch, H_h, F)``,
+    its incoming weights, bias and outgoing weights (in :data:`SITES` order) concatenated.
+
+    >>> import jax, landscape as ls
+    >>> from landscape import units
+    >>> model = ls.mlp([2, 3, 1])
+    >>> units.unit_features(units.layout(model), model.init(jax.random.key(0)), 0).shape
+    (3, 4)
+    """
+    leaves = jax.tree.leaves(params)
+    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)])
+    parts = []
+    for i, axis, positions, minor, _ in _sites(spec, h):
+        leaf = jnp.broadcast_to(leaves[i], batch + spec.shapes[i])
+        moved, _ = _unit_last(leaf, axis + len(batch), positions, minor)
+        parts.append(jnp.swapaxes(moved.reshape(batch + (-1, moved.shape[-1])), -1, -2))
+    return jnp.concatenate(parts, axis=-1)
+
+
+def _per_unit(spec: UnitLayout, params, values, fn):
+    """:func:`map_units` with one ``(..., H_h)`` array of ``values`` per hidden layer, shaped
+    for ``fn(moved, v, site)`` to broadcast against ``moved``."""
     values = [jnp.asarray(v) for v in values]
+    leaves = jax.tree.leaves(params)
     batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)],
                                  *[v.shape[:-1] for v in values])
-    leaves = [jnp.broadcast_to(leaf, batch + s) for leaf, s in zip(leaves, spec.shapes)]
-    for h, v in enumerate(values):
-        layer, nxt = spec.layers[h], spec.layers[h + 1]
-        sites = [(spec.index(layer.weight), layer.unit_axis, 1, True, "in"),
-                 (spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor, "out")]
-        if layer.bias is not None:
-            sites.insert(1, (spec.index(layer.bias), 0, 1, True, "in"))
-        v = jnp.broadcast_to(v, batch + v.shape[-1:])
-        for i, axis, positions, minor, site in sites:
-            moved, back = _unit_last(leaves[i], axis + len(batch), positions, minor)
-            shaped = v.reshape(batch + (1,) * (moved.ndim - len(batch) - 1) + v.shape[-1:])
-            leaves[i] = back(fn(moved, shaped, site))
-    return treedef.unflatten(leaves)
+
+    def apply(h, site, moved):
+        v = jnp.broadcast_to(values[h], batch + values[h].shape[-1:])
+        v = v.reshape(batch + (1,) * (moved.ndim - len(batch) - 1) + v.shape[-1:])
+        return fn(moved, v, site)
+    return map_units(spec, params, apply, batch=batch)
 
 
 def permute(spec: UnitLayout, params, perms: Sequence):
@@ -532,7 +566,7 @@ def permute(spec: UnitLayout, params, perms: Sequence):
     def take(moved, perm, site):
         idx = jnp.broadcast_to(perm, moved.shape[:-1] + perm.shape[-1:]).astype(jnp.int32)
         return jnp.take_along_axis(moved, idx, axis=-1)
-    return _move_units(spec, params, perms, take)
+    return _per_unit(spec, params, perms, take)
 
 
 def flip(spec: UnitLayout, params, signs: Sequence):
@@ -560,7 +594,7 @@ def flip(spec: UnitLayout, params, signs: Sequence):
                              "dense with a bias, which a flip needs to absorb 1 - f")
     old = jax.tree.leaves(params)
     new, treedef = jax.tree.flatten(
-        _move_units(spec, params, signs, lambda moved, sign, site: moved * sign.astype(moved.dtype)))
+        _per_unit(spec, params, signs, lambda moved, sign, site: moved * sign.astype(moved.dtype)))
     for h, sign in enumerate(signs):
         if spec.symmetries[h] == "logistic":
             nxt = spec.layers[h + 1]
@@ -596,5 +630,5 @@ def rescale(spec: UnitLayout, params, scales: Sequence):
 
     def scale(moved, a, site):
         a = a.astype(moved.dtype)
-        return moved * a if site == "in" else moved / a
-    return _move_units(spec, params, scales, scale)
+        return moved / a if site == "next" else moved * a
+    return _per_unit(spec, params, scales, scale)

@@ -3,9 +3,9 @@
 ("the same weights give the same symmetry gap, canonical form, census, filter norms").
 
 ``convert(kind, model, params)`` returns ``(net, params_in_framework, apply)``: ``net`` is what a
-user passes as ``model=`` (the framework's model object), ``params_in_framework`` the weights
-in that framework's pytree (leading batch axes of ``params`` kept), and ``apply(p, x)`` the
-outputs ``(batch, n_out)`` of one network.
+user passes as ``model=`` (the framework's model object, holding the first network of a batch),
+``params_in_framework`` the weights in that framework's pytree (leading batch axes of ``params``
+kept), and ``apply(p, x)`` the outputs ``(batch, n_out)`` of one network.
 """
 
 from __future__ import annotations
@@ -23,6 +23,32 @@ def _layers(params):
 
 
 def convert(kind: str, model, params):
+    n_batch = params[0]["w"].ndim - 2
+    if n_batch:
+        net, _, apply = convert(kind, model, jax.tree.map(lambda a: a[(0,) * n_batch], params))
+        return net, _framework_params(kind, net, model, params), apply
+    return _convert(kind, model, params)
+
+
+def _framework_params(kind, net, model, params):
+    """The weights of ``params`` (any batch) in ``kind``'s pytree, structured like ``net``'s."""
+    if kind == "equinox":
+        import equinox as eqx
+        arrays = eqx.filter(net, eqx.is_inexact_array)
+        for l, (w, b) in enumerate(_layers(params)):
+            arrays = eqx.tree_at(lambda m, l=l: m.layers[l].weight, arrays, jnp.swapaxes(w, -1, -2))
+            if b is not None:
+                arrays = eqx.tree_at(lambda m, l=l: m.layers[l].bias, arrays, b)
+        return arrays
+    if kind == "nnx":
+        from flax import nnx
+        state = nnx.state(net, nnx.Param)
+        flat = [w for w, b in _layers(params) for w in ((b, w) if b is not None else (w,))]
+        return jax.tree.structure(state).unflatten(flat)  # per layer: bias, kernel (sorted keys)
+    return _convert(kind, model, params)[1]
+
+
+def _convert(kind: str, model, params):
     act = ACTIVATIONS[model.activation]
     out = ACTIVATIONS[model.output]
     sizes = model.sizes
@@ -35,11 +61,8 @@ def convert(kind: str, model, params):
         net = eqx.nn.MLP(sizes[0], sizes[-1], sizes[1], len(sizes) - 2, activation=act,
                          final_activation=out, use_bias=model.bias, use_final_bias=model.bias,
                          key=jax.random.key(0))
-        arrays, static = eqx.partition(net, eqx.is_inexact_array)
-        for l, (w, b) in enumerate(_layers(params)):
-            arrays = eqx.tree_at(lambda m, l=l: m.layers[l].weight, arrays, jnp.swapaxes(w, -1, -2))
-            if b is not None:
-                arrays = eqx.tree_at(lambda m, l=l: m.layers[l].bias, arrays, b)
+        static = eqx.filter(net, eqx.is_inexact_array, inverse=True)
+        arrays = _framework_params(kind, net, model, params)
         net = eqx.combine(arrays, static)
 
         def apply(p, x):
@@ -67,11 +90,8 @@ def convert(kind: str, model, params):
             items.append(nnx.Linear(sizes[l], sizes[l + 1], use_bias=model.bias, rngs=nnx.Rngs(l)))
             items.append(act if l < len(sizes) - 2 else out)
         net = nnx.Sequential(*items)
-        graph, state = nnx.split(net, nnx.Param)
-        flat = [w for w, b in _layers(params) for w in ((b, w) if b is not None else (w,))]
-        leaves, treedef = jax.tree.flatten(state)
-        assert len(leaves) == len(flat)  # per layer: bias, kernel (sorted keys)
-        state = treedef.unflatten(flat)
+        graph, _ = nnx.split(net, nnx.Param)
+        state = _framework_params(kind, net, model, params)
         net = nnx.merge(graph, state)
 
         def apply(p, x):
