@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _checks
 from .models import Model
 
 __all__ = [
@@ -69,65 +70,6 @@ class TeacherStudent(NamedTuple):
 
 # Exhaustive tasks hold all 2^n_bits patterns: 2^24 rows of 24 float32s are already 1.6 GB.
 MAX_BITS = 24
-
-
-def _check_int(name: str, value, *, minimum: int, maximum: int | None = None) -> int:
-    expected = f"an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be {expected}")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name}={value!r} must be {expected}")
-    return int(value)
-
-
-def _check_real(name: str, value, *, low: float | None = None, low_open: bool = False,
-                high: float | None = None, high_open: bool = False, expected: str) -> float:
-    """A finite Python/NumPy real number in the given range, else an error naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}={value!r} must be {expected}")
-    value = float(value)
-    ok = math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        raise ValueError(f"{name}={value!r} must be {expected}")
-    return value
-
-
-def _check_noise(name: str, value) -> float:
-    return _check_real(name, value, low=0.0, expected="a finite number >= 0")
-
-
-def _check_dtype(dtype):
-    try:
-        dt = jnp.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype={dtype!r} must be a floating dtype such as jnp.float32") from None
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"dtype={dtype!r} must be a floating dtype such as jnp.float32")
-    return dt
-
-
-def _check_key(key) -> jax.Array:
-    """A JAX PRNG key: a typed key (``jax.random.key``) or a raw ``uint32[2]`` (``PRNGKey``).
-
-    Tracers pass too, so the samplers work under ``jit``/``vmap`` over keys.
-    """
-    if isinstance(key, jax.Array):
-        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-            return key
-        if key.dtype == jnp.uint32 and key.shape == (2,):
-            return key
-    if isinstance(key, (jax.Array, np.ndarray)):
-        shown = f"<array shape={tuple(key.shape)} dtype={key.dtype}>"
-    else:
-        shown = repr(key)
-    raise TypeError(
-        f"key={shown} must be a single JAX PRNG key, e.g. jax.random.key(0) "
-        f"(an integer seed is not accepted; wrap it with jax.random.key(seed))"
-    )
 
 
 @functools.partial(jax.jit, static_argnames=("kind", "n_samples", "noisy", "dt"))
@@ -192,8 +134,8 @@ def parity(n_bits: int, *, dtype=jnp.float32) -> Dataset:
     >>> data.x.shape, data.y.ravel().tolist()
     ((8, 3), [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
     """
-    n_bits = _check_int("n_bits", n_bits, minimum=1, maximum=MAX_BITS)
-    dt = _check_dtype(dtype)
+    n_bits = _checks.count("n_bits", n_bits, minimum=1, maximum=MAX_BITS)
+    dt = _checks.floating_dtype("dtype", dtype)
     bits = _binary_patterns(n_bits)
     y = bits.sum(axis=1, keepdims=True) % 2
     return Dataset(jnp.asarray(bits, dt), jnp.asarray(y, dt))
@@ -210,10 +152,10 @@ def encoder(n: int, m: int | None = None, *, dtype=jnp.float32) -> Dataset:
     >>> data.x.shape, bool((data.x == data.y).all())
     ((4, 4), True)
     """
-    n = _check_int("n", n, minimum=1)
+    n = _checks.count("n", n, minimum=1)
     if m is not None:
-        _check_int("m", m, minimum=1)
-    dt = _check_dtype(dtype)
+        _checks.count("m", m, minimum=1)
+    dt = _checks.floating_dtype("dtype", dtype)
     eye = jnp.eye(n, dtype=dt)
     return Dataset(eye, eye)
 
@@ -229,11 +171,11 @@ def mirror(n_bits: int = 6, *, dtype=jnp.float32) -> Dataset:
     >>> data.x.shape, int(data.y.sum())  # 2^(4/2) palindromes
     ((16, 4), 4)
     """
-    n_bits = _check_int("n_bits", n_bits, minimum=2, maximum=MAX_BITS)
+    n_bits = _checks.count("n_bits", n_bits, minimum=2, maximum=MAX_BITS)
     if n_bits % 2:
         raise ValueError(
             f"n_bits={n_bits!r} must be an even integer >= 2 (mirror halves the pattern)")
-    dt = _check_dtype(dtype)
+    dt = _checks.floating_dtype("dtype", dtype)
     bits = _binary_patterns(n_bits)
     y = np.all(bits == bits[:, ::-1], axis=1, keepdims=True)
     return Dataset(jnp.asarray(bits, dt), jnp.asarray(y, dt))
@@ -255,10 +197,10 @@ def moons(key: jax.Array, n_samples: int = 200, noise: float = 0.1, *,
     >>> data.x.shape, data.y[:4].ravel().tolist()
     ((100, 2), [0.0, 1.0, 0.0, 1.0])
     """
-    key = _check_key(key)
-    n_samples = _check_int("n_samples", n_samples, minimum=2)
-    noise = _check_noise("noise", noise)
-    dt = _check_dtype(dtype)
+    key = _checks.key(key)
+    n_samples = _checks.count("n_samples", n_samples, minimum=2)
+    noise = _checks.real("noise", noise, low=0.0)
+    dt = _checks.floating_dtype("dtype", dtype)
     return _two_class("moons", key, n_samples, noise > 0, noise, 0.0, dt)
 
 
@@ -275,11 +217,11 @@ def spirals(key: jax.Array, n_samples: int = 200, noise: float = 0.0, turns: flo
     >>> spirals(jax.random.key(0), 100, noise=0.05).x.shape
     (100, 2)
     """
-    key = _check_key(key)
-    n_samples = _check_int("n_samples", n_samples, minimum=2)
-    noise = _check_noise("noise", noise)
-    turns = _check_real("turns", turns, low=0.0, low_open=True, expected="a finite number > 0")
-    dt = _check_dtype(dtype)
+    key = _checks.key(key)
+    n_samples = _checks.count("n_samples", n_samples, minimum=2)
+    noise = _checks.real("noise", noise, low=0.0)
+    turns = _checks.real("turns", turns, low=0.0, low_open=True)
+    dt = _checks.floating_dtype("dtype", dtype)
     return _two_class("spirals", key, n_samples, noise > 0, noise, turns, dt)
 
 
@@ -296,12 +238,11 @@ def circles(key: jax.Array, n_samples: int = 200, noise: float = 0.05, factor: f
     >>> circles(jax.random.key(0), 100, factor=0.3).y.shape
     (100, 1)
     """
-    key = _check_key(key)
-    n_samples = _check_int("n_samples", n_samples, minimum=2)
-    noise = _check_noise("noise", noise)
-    factor = _check_real("factor", factor, low=0.0, low_open=True, high=1.0, high_open=True,
-                         expected="a number with 0 < factor < 1 (inner radius / outer radius)")
-    dt = _check_dtype(dtype)
+    key = _checks.key(key)
+    n_samples = _checks.count("n_samples", n_samples, minimum=2)
+    noise = _checks.real("noise", noise, low=0.0)
+    factor = _checks.real("factor", factor, low=0.0, low_open=True, high=1.0, high_open=True)
+    dt = _checks.floating_dtype("dtype", dtype)
     return _two_class("circles", key, n_samples, noise > 0, noise, factor, dt)
 
 
@@ -323,17 +264,17 @@ def teacher_student(key: jax.Array, teacher: Model, n_samples: int = 256, noise_
     >>> data.x.shape, data.y.shape
     ((256, 4), (256, 1))
     """
-    key = _check_key(key)
+    key = _checks.key(key)
     if not isinstance(teacher, Model):
         raise TypeError(
             f"teacher={teacher!r} must be a landscape Model, e.g. landscape.mlp([4, 2, 1])")
-    n_samples = _check_int("n_samples", n_samples, minimum=1)
-    noise_std = _check_noise("noise_std", noise_std)
+    n_samples = _checks.count("n_samples", n_samples, minimum=1)
+    noise_std = _checks.real("noise_std", noise_std, low=0.0)
     if teacher_init is not None and not callable(teacher_init):
         raise TypeError(
             f"teacher_init={teacher_init!r} must be an init_fn(key) -> params "
             f"(e.g. landscape.inits.normal(teacher, 1.0)) or None for teacher.init")
-    dt = _check_dtype(dtype)
+    dt = _checks.floating_dtype("dtype", dtype)
     if teacher_init is not None:
         # Shapes only (nothing drawn): an init_fn built for another model fails here, clearly.
         got = jax.tree.map(lambda a: tuple(a.shape), jax.eval_shape(teacher_init, key))
@@ -369,19 +310,19 @@ def sine(key: jax.Array, n_samples: int = 64, noise_std: float = 0.0,
     >>> data.x.shape, bool((data.x[1:] >= data.x[:-1]).all())
     ((32, 1), True)
     """
-    key = _check_key(key)
-    n_samples = _check_int("n_samples", n_samples, minimum=1)
-    noise_std = _check_noise("noise_std", noise_std)
+    key = _checks.key(key)
+    n_samples = _checks.count("n_samples", n_samples, minimum=1)
+    noise_std = _checks.real("noise_std", noise_std, low=0.0)
     try:
         low, high = x_range
     except (TypeError, ValueError):
         raise TypeError(
             f"x_range={x_range!r} must be a pair (low, high) of finite numbers") from None
-    low = _check_real("x_range[0]", low, expected="a finite number")
-    high = _check_real("x_range[1]", high, expected="a finite number")
+    low = _checks.real("x_range[0]", low)
+    high = _checks.real("x_range[1]", high)
     if not low < high:
         raise ValueError(f"x_range={x_range!r} must be (low, high) with low < high")
-    dt = _check_dtype(dtype)
+    dt = _checks.floating_dtype("dtype", dtype)
     return _sine(key, n_samples, noise_std > 0, noise_std, low, high, dt)
 
 

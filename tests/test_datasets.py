@@ -294,19 +294,18 @@ BAD_CALLS = [
     (lambda: ds.moons(KEY, -5), ValueError, r"n_samples=-5 must be an integer >= 2"),
     (lambda: ds.moons(KEY, 10, noise=-0.1), ValueError, r"noise=-0\.1 must be a finite number >= 0"),
     (lambda: ds.moons(KEY, 10, noise=float("nan")), ValueError, r"noise=nan must be a finite"),
-    (lambda: ds.moons(0), TypeError, r"key=0 must be a single JAX PRNG key"),
     (lambda: ds.moons(jax.random.split(KEY, 2)), TypeError,
-     r"key=<array shape=\(2,\) dtype=key<fry>> must be a single JAX PRNG key"),
+     r"key=<array shape=\(2,\) dtype=key<fry>> must be an integer seed or one JAX PRNG key"),
     (lambda: ds.moons(jnp.zeros(2)), TypeError,
-     r"key=<array shape=\(2,\) dtype=float32> must be a single JAX PRNG key"),
+     r"key=<array shape=\(2,\) dtype=float32> must be an integer seed or one JAX PRNG key"),
     (lambda: ds.spirals(KEY, 1), ValueError, r"n_samples=1 must be an integer >= 2"),
-    (lambda: ds.spirals(KEY, 10, noise=-1), ValueError, r"noise=-1\.0 must be a finite number >= 0"),
-    (lambda: ds.spirals(KEY, 10, turns=0), ValueError, r"turns=0\.0 must be a finite number > 0"),
-    (lambda: ds.spirals("seed"), TypeError, r"key='seed' must be a single JAX PRNG key"),
+    (lambda: ds.spirals(KEY, 10, noise=-1), ValueError, r"noise=-1 must be a finite number >= 0"),
+    (lambda: ds.spirals(KEY, 10, turns=0), ValueError, r"turns=0 must be a finite number > 0"),
+    (lambda: ds.spirals("seed"), TypeError, r"key='seed' must be an integer seed or one JAX PRNG key"),
     (lambda: ds.circles(KEY, 10, factor=1.0), ValueError,
-     r"factor=1\.0 must be a number with 0 < factor < 1"),
+     r"factor=1\.0 must be a finite number > 0\.0 and < 1\.0"),
     (lambda: ds.circles(KEY, 10, factor=0), ValueError,
-     r"factor=0\.0 must be a number with 0 < factor < 1"),
+     r"factor=0 must be a finite number > 0\.0 and < 1\.0"),
     (lambda: ds.circles(KEY, 10, noise=-0.5), ValueError, r"noise=-0\.5 must be a finite number >= 0"),
     (lambda: ds.circles(KEY, 0), ValueError, r"n_samples=0 must be an integer >= 2"),
     (lambda: ds.teacher_student(KEY, "mlp"), TypeError, r"teacher='mlp' must be a landscape Model"),
@@ -317,7 +316,7 @@ BAD_CALLS = [
      r"teacher_init=3 must be an init_fn\(key\) -> params"),
     (lambda: ds.teacher_student(KEY, MODEL, 10, teacher_init=ls.inits.normal(ls.mlp([3, 2, 1]))),
      ValueError, r"teacher_init=.* returns params of shapes .*expected the teacher's shapes"),
-    (lambda: ds.teacher_student(7, MODEL), TypeError, r"key=7 must be a single JAX PRNG key"),
+    (lambda: ds.teacher_student(-7, MODEL), ValueError, r"key=-7 must be a seed in \[0, 2\*\*64\)"),
     (lambda: ds.sine(KEY, 0), ValueError, r"n_samples=0 must be an integer >= 1"),
     (lambda: ds.sine(KEY, 10, noise_std=-0.1), ValueError,
      r"noise_std=-0\.1 must be a finite number >= 0"),
@@ -326,7 +325,7 @@ BAD_CALLS = [
     (lambda: ds.sine(KEY, 10, x_range=3.0), TypeError, r"x_range=3\.0 must be a pair"),
     (lambda: ds.sine(KEY, 10, x_range=(0.0, float("inf"))), ValueError,
      r"x_range\[1\]=inf must be a finite number"),
-    (lambda: ds.sine(None), TypeError, r"key=None must be a single JAX PRNG key"),
+    (lambda: ds.sine(None), TypeError, r"key=None must be an integer seed or one JAX PRNG key"),
 ]
 
 
@@ -334,6 +333,10 @@ BAD_CALLS = [
 def test_argument_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_an_integer_seed_draws_what_its_key_draws():
+    np.testing.assert_array_equal(ds.moons(3, 16).x, ds.moons(jax.random.key(3), 16).x)
 
 
 def test_all_exports_exist():
