@@ -2,7 +2,7 @@
 clustering, the census and connectivity between minima.
 
 Random restarts reach many end points; most are copies of each other under the network's
-symmetry group (permuted and sign-flipped hidden units, :mod:`landscape.symmetry`), some are
+symmetry group (permuted, sign-flipped and, for ReLU, rescaled hidden units), some are
 genuinely different minima, plateaus or traps at infinity. This module takes a batch of runs
 and says which basins exist and how much of the initialization space drains into each.
 
@@ -53,7 +53,20 @@ matching), ``distances``, ``cluster`` (tolerances, categories, :func:`cluster_ru
 ``structure`` (duplicated/dead/saturated units), ``growth`` (traps at infinity),
 ``connectivity`` (closest images, barriers, merge tree), ``census``.
 
-Conventions: functions that know the MLP layout take ``(params, ..., *, model)``; analyses that
+Any model
+---------
+``model=`` is anything :func:`landscape.units.layout` takes: an ``ls.mlp`` Model, an Equinox
+or Flax NNX module, a Flax linen module (functions with one run axis: ``cluster_runs``,
+``census``, ``connectivity``, ``run_categories``, ``unit_structure``; elsewhere pass
+``units.layout(net, one_network_params)``) or a :class:`landscape.units.UnitLayout`. It is
+resolved once to a unit layout; canonical forms, alignment, distances and clustering in
+parameter space read only the layout (its unit axes and each hidden layer's symmetry: flips
+for odd and logistic layers, and for ``"rescale"`` (ReLU-like) layers positive rescaling,
+quotiented out by :func:`normalized_params`). Function space needs a forward function:
+``apply(params, x)`` of one network, or read from an ``ls.mlp``, Equinox, NNX or linen model.
+Dead and saturated units (hidden activations) are ``ls.mlp`` only.
+
+Conventions: functions that know the unit layout take ``(params, ..., *, model)``; analyses that
 need a loss take ``(loss_fn, params, data, *, model, ...)``. Params carry leading run axes.
 Heavy array work runs compiled (canonical forms, outputs, growth); assignment problems,
 KD-trees and linkage run on the host with SciPy.
@@ -62,7 +75,7 @@ KD-trees and linkage run on the host with SciPy.
 
 from .align import Alignment, align
 from .canonical import (SIGN_RTOL, canonical_element, canonicalize, centered_params,
-                        flat_centered, uncentered_params)
+                        flat_centered, normalized_params, uncentered_params)
 from .census import Census, ClusterSummary, census
 from .cluster import (LOSS_GAP, MIN_GAP, SPACES, ClusterOptions, Clustering, Tolerance,
                       choose_tolerance, cluster_runs, loss_windows, run_categories,
@@ -75,7 +88,8 @@ from .structure import UnitStructure, unit_structure
 
 __all__ = [
     # coordinates, canonical forms, alignment
-    "SIGN_RTOL", "centered_params", "uncentered_params", "canonical_element", "canonicalize",
+    "SIGN_RTOL", "centered_params", "uncentered_params", "normalized_params", "canonical_element",
+    "canonicalize",
     "flat_centered", "orbit_vectors", "Alignment", "align", "closest_image",
     # distances
     "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",

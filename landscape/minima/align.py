@@ -10,28 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
 from .. import symmetry as sy
-from ..models import Model
-from .canonical import _flips_on, _flatten_layers, _host_layers
-
-def _signed_permute(model: Model, layers, perms, signs):
-    """Apply per-layer ``perms (n, H_h)`` and ``signs (n, H_h)`` (or None) to centered host
-    layers: new unit ``j`` = ``signs[perm[j]] * old unit perm[j]``."""
-    out = [dict(layer) for layer in layers]
-    n = layers[0]["w"].shape[0]
-    rows = np.arange(n)[:, None]
-    for h, perm in enumerate(perms):
-        s = np.ones(perm.shape) if signs is None else signs[h]
-        sp = np.take_along_axis(s, perm, axis=1)  # sign of the old unit now at position j
-        out[h]["w"] = out[h]["w"][rows, :, perm].transpose(0, 2, 1) * sp[:, None, :]
-        if model.bias:
-            out[h]["b"] = out[h]["b"][rows, perm] * sp
-        out[h + 1]["w"] = out[h + 1]["w"][rows, perm, :] * sp[:, :, None]
-    return out
+from .. import units
+from .canonical import (_apply, _flatten, _flips_on, _host, _host_features, _n_incoming, _normalize,
+                        _resolve)
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,63 +40,99 @@ class Alignment(NamedTuple):
     sweeps: np.ndarray
 
 
-def _one(layers, i):
-    return [{k: v[i:i + 1] for k, v in layer.items()} for layer in layers]
+def _element(perms, signs):
+    return sy.GroupElement(tuple(jnp.asarray(p) for p in perms),
+                           None if signs is None else tuple(jnp.asarray(v) for v in signs))
 
 
-def _match_one(model: Model, a, b, flips: bool, max_sweeps: int):
-    """Weight matching of one network ``b`` onto ``a`` (centered host layers, n = 1)."""
-    widths = model.hidden_sizes
-    perms = [np.arange(w)[None] for w in widths]
-    signs = [np.ones((1, w)) for w in widths] if flips else None
+def _match_one(spec: units.UnitLayout, a, b, flips: bool, max_sweeps: int):
+    """Weight matching of one network ``b`` onto ``a`` (one network each; ``a`` as centered
+    host unit features per hidden layer)."""
+    widths = spec.hidden_sizes
+    perms = [np.arange(w, dtype=np.int32) for w in widths]
+    signs = [np.ones(w, np.int32) for w in widths] if flips else None
     # first pass, from the input side, on incoming weights only (the layers before are matched,
     # the ones after not yet): recovers an exact image of the reference outright
     for h in range(len(widths)):
-        _assign(model, a, b, perms, signs, h, incoming_only=True)
+        _assign(spec, a, b, perms, signs, h, incoming_only=True)
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
         changed = False
         for h in range(len(widths)):
-            changed |= _assign(model, a, b, perms, signs, h, incoming_only=False)
+            changed |= _assign(spec, a, b, perms, signs, h, incoming_only=False)
         # one hidden layer: a single assignment is the exact optimum
         if not changed or len(widths) == 1:
             break
     return perms, signs, sweeps
 
 
-def _assign(model: Model, a, b, perms, signs, h: int, *, incoming_only: bool) -> bool:
+def _assign(spec: units.UnitLayout, a, b, perms, signs, h: int, *, incoming_only: bool) -> bool:
     """Re-solve hidden layer ``h``'s assignment (in place) with the other layers' elements
     applied to ``b``; returns whether it changed."""
     from scipy.optimize import linear_sum_assignment
 
     flips = signs is not None
-    width = model.hidden_sizes[h]
+    width = spec.hidden_sizes[h]
     keep = [p.copy() for p in perms]
-    keep[h] = np.arange(width)[None]
+    keep[h] = np.arange(width, dtype=np.int32)
     keep_s = None
     if flips:
         keep_s = [s.copy() for s in signs]
-        keep_s[h] = np.ones((1, width))
-    bt = _signed_permute(model, b, keep, keep_s)
-    score = a[h]["w"][0].T @ bt[h]["w"][0]  # (reference unit i, unit j of b)
-    if model.bias:
-        score = score + np.outer(a[h]["b"][0], bt[h]["b"][0])
+        keep_s[h] = np.ones(width, np.int32)
+    fb = _host_features(spec, _apply(spec, b, _element(keep, keep_s)), h)[0]
+    fa = a[h]
+    k = _n_incoming(spec, h)
+    score = fa[:, :k] @ fb[:, :k].T  # (reference unit i, unit j of b): incoming weights, bias
     if not incoming_only:
-        score = score + a[h + 1]["w"][0] @ bt[h + 1]["w"][0].T
+        score = score + fa[:, k:] @ fb[:, k:].T
     rows, cols = linear_sum_assignment(np.abs(score) if flips else score, maximize=True)
-    new_perm = cols[np.argsort(rows)]
-    changed = not np.array_equal(new_perm, perms[h][0])
-    perms[h] = new_perm[None]
+    new_perm = cols[np.argsort(rows)].astype(np.int32)
+    changed = not np.array_equal(new_perm, perms[h])
+    perms[h] = new_perm
     if flips:
-        new_s = np.ones(width)
+        new_s = np.ones(width, np.int32)
         chosen = score[np.arange(width), new_perm]
-        new_s[new_perm] = np.where(chosen < 0, -1.0, 1.0)
-        changed = changed or not np.array_equal(new_s, signs[h][0])
-        signs[h] = new_s[None]
+        new_s[new_perm] = np.where(chosen < 0, -1, 1)
+        changed = changed or not np.array_equal(new_s, signs[h])
+        signs[h] = new_s
     return changed
 
 
-def align(params, reference, *, model: Model, flips: bool | None = None,
+def _align(spec: units.UnitLayout, params, reference, batch, ref_batch, flips: bool,
+           max_sweeps: int, normalize: bool) -> Alignment:
+    """:func:`align` on a resolved layout; ``normalize``: quotient ``"rescale"`` units."""
+    if normalize and "rescale" in spec.symmetries:
+        params, reference = _normalize(spec, params), _normalize(spec, reference)
+    n = math.prod(batch)
+    widths = spec.hidden_sizes
+    one = lambda p, i: jax.tree.map(lambda v: v[i], p)  # noqa: E731
+    flat_p = jax.tree.map(lambda v, s: jnp.reshape(v, (n,) + s), params,
+                          jax.tree.structure(params).unflatten(spec.shapes))
+    refs = jax.tree.map(lambda v, s: jnp.reshape(v, (-1,) + s), reference,
+                        jax.tree.structure(reference).unflatten(spec.shapes))
+    a_all = [_host_features(spec, refs, h) for h in range(len(widths))]
+    perms = [np.zeros((n, w), np.int32) for w in widths]
+    signs = [np.ones((n, w), np.int32) for w in widths] if flips else None
+    sweeps = np.zeros(n, np.int64)
+    for i in range(n):
+        j = i if ref_batch else 0
+        a = [f[j] for f in a_all]
+        p, s, k = _match_one(spec, a, one(flat_p, i), flips, max_sweeps)
+        for h in range(len(widths)):
+            perms[h][i] = p[h]
+            if flips:
+                signs[h][i] = s[h]
+        sweeps[i] = k
+    element = sy.GroupElement(
+        tuple(jnp.asarray(p.reshape(batch + p.shape[1:])) for p in perms),
+        tuple(jnp.asarray(s.reshape(batch + s.shape[1:])) for s in signs) if flips else None)
+    aligned = _apply(spec, params, element)
+    diff = _flatten(_host(spec, aligned)) - _flatten(_host(spec, reference))
+    distance = np.linalg.norm(diff, axis=1).reshape(batch)
+    return Alignment(aligned, element, distance, sweeps.reshape(batch))
+
+
+def align(params, reference, *, model, flips: bool | None = None,
           max_sweeps: int = 100) -> Alignment:
     """Move ``params`` by a group element to lie as close as possible to ``reference``.
 
@@ -124,7 +147,10 @@ def align(params, reference, *, model: Model, flips: bool | None = None,
     over the whole group; deeper, it is a local optimum of the coordinate descent.
 
     ``params`` may carry leading batch axes; ``reference`` is one network or a batch of the
-    same shape (row-wise). Runs on the host (a loop over networks). Returns :class:`Alignment`.
+    same shape (row-wise). ``model``: anything :func:`landscape.units.layout` takes. Units of
+    ``"rescale"`` layers (ReLU-like) are normalized first (:func:`normalized_params`), so the
+    distance is taken modulo positive rescaling too and the aligned params are normalized.
+    Runs on the host (a loop over networks). Returns :class:`Alignment`.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -136,34 +162,11 @@ def align(params, reference, *, model: Model, flips: bool | None = None,
     >>> float(aligned.distance) < 1e-5                # the image is moved back onto params
     True
     """
-    _checks.model(model)
-    batch = _checks.model_batch_shape(params, model)
-    ref_batch = _checks.model_batch_shape(reference, model, "reference")
+    spec, batch = _resolve(model, params)
+    ref_batch = spec.check(reference, "reference")
     if ref_batch not in ((), batch):
         raise ValueError(f"reference must be one network or have the batch shape {batch} of params, "
                          f"got batch shape {ref_batch}")
-    flips = _flips_on(model, flips)
+    flips = _flips_on(spec, flips)
     max_sweeps = _checks.count("max_sweeps", max_sweeps)
-    a_all = _host_layers(model, reference)
-    b_all = _host_layers(model, params)
-    n = math.prod(batch)
-    widths = model.hidden_sizes
-    perms = [np.zeros((n, w), np.int32) for w in widths]
-    signs = [np.ones((n, w), np.int32) for w in widths] if flips else None
-    sweeps = np.zeros(n, np.int64)
-    for i in range(n):
-        a = _one(a_all, i if ref_batch else 0)
-        p, s, k = _match_one(model, a, _one(b_all, i), flips, max_sweeps)
-        for h in range(len(widths)):
-            perms[h][i] = p[h][0]
-            if flips:
-                signs[h][i] = s[h][0]
-        sweeps[i] = k
-    element = sy.GroupElement(
-        tuple(jnp.asarray(p.reshape(batch + p.shape[1:])) for p in perms),
-        tuple(jnp.asarray(s.reshape(batch + s.shape[1:])) for s in signs) if flips else None)
-    aligned = sy.apply_element(model=model, params=params, element=element) if widths else list(params)
-    diff = _flatten_layers(_host_layers(model, aligned)) - _flatten_layers(a_all)
-    distance = np.linalg.norm(diff, axis=1).reshape(batch)
-    return Alignment(aligned, element, distance, sweeps.reshape(batch))
-
+    return _align(spec, params, reference, batch, ref_batch, flips, max_sweeps, normalize=True)

@@ -10,7 +10,6 @@ and clustering work on.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 
@@ -18,9 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
 from .. import symmetry as sy
-from ..models import Model
+from .. import units
 
 SIGN_RTOL = 0.1
 """Sign rule: a unit's sign is read from its first incoming entry larger than this fraction of
@@ -37,46 +35,130 @@ def _key_weights(n: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# layout helpers
+# layout helpers: every function resolves ``model`` to a units.UnitLayout once, here
 
 
-def _flips_on(model: Model, flips) -> bool:
-    """Resolve ``flips`` (None = whenever the activation allows) to a bool, with the checks and
-    messages of :mod:`landscape.symmetry` (its identity element has signs exactly when flips
-    are on)."""
-    return sy.identity_element(model=model, flips=flips).signs is not None
+def _resolve(model, params, *, n_batch_axes: int = 0, name: str = "params"):
+    """``(spec, batch shape)``: ``model`` (anything :func:`landscape.units.layout` takes) as a
+    :class:`~landscape.units.UnitLayout`, ``params`` checked against it before any tracing.
+    ``n_batch_axes`` is only read where the layout comes from the params (Flax linen, bare
+    pytrees): the functions that know their batch rank pass it."""
+    spec = units.layout(model, params, n_batch_axes=n_batch_axes)
+    return spec, spec.check(params, name)
 
 
-_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
+def _flippable(spec: units.UnitLayout, h: int) -> bool:
+    """Hidden layer ``h`` has sign flips: odd, or logistic with a dense next layer whose bias
+    absorbs the constant."""
+    sym = spec.symmetries[h]
+    if sym == "odd":
+        return True
+    nxt = spec.layers[h + 1]
+    return (sym == "logistic" and nxt.bias is not None and spec.positions(h) == 1
+            and len(spec.shape(nxt.weight)) == 2)
 
 
-def _layout(model: Model) -> Model:
-    """What canonical forms depend on (sizes, bias, the activation's flip kind) as a Model: the
-    compile-cache key, shared by models that differ only in activations of one kind."""
-    return dataclasses.replace(model, activation=_KIND_REPRESENTATIVE[sy.flip_kind(model.activation)],
-                               output="linear")
+def _flips_on(spec: units.UnitLayout, flips) -> bool:
+    """``flips`` resolved to a bool: None means flips whenever every hidden layer has them
+    (odd, or logistic with a next bias); True where one has none raises ValueError."""
+    can = bool(spec.symmetries) and all(_flippable(spec, h) for h in range(len(spec.symmetries)))
+    if flips is None:
+        return can
+    if not isinstance(flips, (bool, np.bool_)):
+        raise TypeError(f"flips={flips!r} must be True, False or None (None: flips when the "
+                        "activation allows them)")
+    if flips and not can:
+        bad = next(h for h in range(len(spec.symmetries)) if not _flippable(spec, h))
+        sym = spec.symmetries[bad]
+        why = ("has no sign symmetry (f(-z) is neither -f(z) nor 1 - f(z))"
+               if sym in ("rescale", "none") else "is logistic without a dense next layer with a "
+               "bias to absorb 1 - f")
+        raise ValueError(f"hidden layer {bad} ({sym!r}) {why}, so its units cannot be flipped; "
+                         "use flips=False (permutations only)")
+    return bool(flips)
 
 
-def _complement_layers(model: Model) -> tuple[int, ...]:
-    """Hidden layers whose flips shift the next bias (logistic units with biases)."""
-    if model.bias and sy.flip_kind(model.activation) == "complement":
-        return tuple(range(len(model.hidden_sizes)))
-    return ()
+def _centered_layers(spec: units.UnitLayout) -> tuple[int, ...]:
+    """Hidden layers whose flips shift the next bias (logistic units, dense next layer with a
+    bias): centered coordinates move that bias."""
+    return tuple(h for h, sym in enumerate(spec.symmetries) if sym == "logistic" and _flippable(spec, h))
+
+
+def _n_incoming(spec: units.UnitLayout, h: int) -> int:
+    """Entries of a unit's incoming vector (its weights and bias) in ``unit_features`` rows."""
+    layer = spec.layers[h]
+    return math.prod(spec.shape(layer.weight)) // spec.size(h) + (layer.bias is not None)
+
+
+def _unit_values(values, batch, moved):
+    """``values (*batch, H)`` shaped to broadcast against ``moved (*batch, ..., H)``."""
+    return jnp.reshape(values, tuple(batch) + (1,) * (moved.ndim - len(batch) - 1) + values.shape[-1:])
+
+
+def _batch_of(spec: units.UnitLayout, params) -> tuple[int, ...]:
+    leaves = jax.tree.leaves(params)
+    return tuple(jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)]
+                                        for leaf, s in zip(leaves, spec.shapes)]))
+
+
+def _apply(spec: units.UnitLayout, params, element):
+    """``element`` (flip by its signs, then permute) applied with the unit primitives, as
+    :func:`landscape.symmetry.apply_element` does."""
+    if not spec.symmetries:
+        return params
+    if element.signs is not None:
+        params = units.flip(spec, params, list(element.signs))
+    return units.permute(spec, params, list(element.perms))
 
 
 # --------------------------------------------------------------------------------------------
-# centered coordinates
+# centered coordinates, normalized units
 
 
-def _center(model: Model, params, direction: float = 1.0):
-    out = [dict(layer) for layer in params]
-    for h in _complement_layers(model):
-        w = params[h + 1]["w"]
-        out[h + 1]["b"] = params[h + 1]["b"] + direction * 0.5 * jnp.sum(w, axis=-2)
-    return out
+def _center(spec: units.UnitLayout, params, direction: float = 1.0, xp=jnp):
+    """Centered coordinates (``xp``: jnp on device, np on the host in float64)."""
+    leaves, treedef = jax.tree.flatten(params)
+    leaves = list(leaves)
+    for h in _centered_layers(spec):
+        nxt = spec.layers[h + 1]
+        i = spec.index(nxt.weight)
+        w = leaves[i]
+        axis = nxt.input_axis + w.ndim - len(spec.shapes[i])
+        b = spec.index(nxt.bias)
+        leaves[b] = leaves[b] + direction * 0.5 * xp.sum(w, axis=axis)
+    return treedef.unflatten(leaves)
 
 
-def centered_params(params, *, model: Model) -> list:
+def _scale_layer(spec: units.UnitLayout, params, h: int, scale):
+    """Units of hidden layer ``h`` times ``scale (*batch, H)`` on the input side, divided on
+    the output side (the function is unchanged for a ``"rescale"`` layer)."""
+    batch = scale.shape[:-1]
+
+    def fn(k, site, moved):
+        if k != h:
+            return moved
+        a = _unit_values(scale, batch, moved).astype(moved.dtype)
+        return moved / a if site == "next" else moved * a
+    return units.map_units(spec, params, fn, batch=batch)
+
+
+def _normalize(spec: units.UnitLayout, params):
+    """Every ``"rescale"`` unit's incoming vector (weights and bias, centered coordinates) to
+    unit norm, the scale moved to its outgoing weights, from the input side; zero units kept."""
+    for h, sym in enumerate(spec.symmetries):
+        if sym != "rescale":
+            continue
+        f = units.unit_features(spec, _center(spec, params), h)[..., :_n_incoming(spec, h)]
+        norm = jnp.linalg.norm(f, axis=-1)
+        # a unit already normalized keeps its weights bit for bit (normalizing is idempotent):
+        # a computed 2-norm of F entries is within (F / 2 + 1) eps of the true one
+        done = jnp.abs(norm - 1) <= (f.shape[-1] + 2) * jnp.finfo(f.dtype).eps
+        scale = jnp.where((norm > 0) & ~done, 1.0 / jnp.where(norm > 0, norm, 1.0), 1.0)
+        params = _scale_layer(spec, params, h, scale.astype(f.dtype))
+    return params
+
+
+def centered_params(params, *, model):
     """Params in *centered coordinates*, where every group element is a signed permutation.
 
     For logistic hidden units ``sigmoid(z) = 1/2 + tanh(z/2)/2``: the unit minus its centre
@@ -87,7 +169,9 @@ def centered_params(params, *, model: Model) -> list:
     returned as they are. The map is linear and invertible (:func:`uncentered_params`);
     Euclidean distances in these coordinates are invariant under the group,
     ``|g x - g y| = |x - y|``, which makes "distance modulo symmetry" symmetric in its two
-    arguments. Batched over leading axes.
+    arguments. Batched over leading axes. ``model``: anything :func:`landscape.units.layout`
+    takes (an ``ls.mlp`` Model, an Equinox or Flax NNX module, a ``UnitLayout``; for a Flax
+    linen module pass ``units.layout(net, params_of_one_network)``).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -96,12 +180,11 @@ def centered_params(params, *, model: Model) -> list:
     >>> minima.centered_params(params, model=model)[1]["b"].tolist()  # 0.5 + (0.5 + 0.5) / 2
     [1.0]
     """
-    _checks.model(model)
-    _checks.model_batch_shape(params, model)
-    return _center(model, params, 1.0)
+    spec, _ = _resolve(model, params)
+    return _center(spec, params, 1.0)
 
 
-def uncentered_params(params, *, model: Model) -> list:
+def uncentered_params(params, *, model):
     """Inverse of :func:`centered_params` (same pytree, same shapes).
 
     >>> import jax, numpy as np, landscape as ls
@@ -112,9 +195,29 @@ def uncentered_params(params, *, model: Model) -> list:
     >>> back[1]["b"].tolist()
     [0.5]
     """
-    _checks.model(model)
-    _checks.model_batch_shape(params, model)
-    return _center(model, params, -1.0)
+    spec, _ = _resolve(model, params)
+    return _center(spec, params, -1.0)
+
+
+def normalized_params(params, *, model):
+    """ReLU's positive rescaling quotiented out: each unit of a ``"rescale"`` hidden layer
+    (ReLU, leaky ReLU) gets incoming weights and bias of unit norm (in centered coordinates),
+    its outgoing weights take the scale (:func:`landscape.units.rescale`), layer by layer from
+    the input side; units with no incoming weights are kept. The function is unchanged, and
+    every rescaled copy of a network has the same normalized params. Layers of other
+    symmetries are returned as they are. Batched over leading axes.
+
+    >>> import jax, numpy as np, landscape as ls
+    >>> from landscape import minima, units
+    >>> model = ls.mlp([2, 2, 1], activation="relu", output="linear")
+    >>> params = model.init(jax.random.key(0))
+    >>> scaled = units.rescale(units.layout(model), params, [jax.numpy.array([3.0, 0.25])])
+    >>> a, b = minima.normalized_params(params, model=model), minima.normalized_params(scaled, model=model)
+    >>> bool(np.allclose(a[1]["w"], b[1]["w"], atol=1e-6))
+    True
+    """
+    spec, _ = _resolve(model, params)
+    return _normalize(spec, params)
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,24 +236,38 @@ def _first_significant_sign(v, rtol):
     return jnp.where(value < 0, -1, 1).astype(jnp.int32), top[..., 0]
 
 
-@functools.partial(jax.jit, static_argnames=("model", "flips", "rtol"))
-def _canonical_impl(model: Model, params, flips: bool, rtol: float):
-    """Canonical element and form. Layer by layer in centered coordinates, where each layer's
-    element is a signed permutation: after settling hidden layer ``h`` only the rows of the
-    next weight matrix move (its centered bias does not), so those rows are updated in place
-    and the whole element is applied once at the end by :func:`landscape.symmetry.apply_element`
-    (elements of different layers commute)."""
-    widths = model.hidden_sizes
-    n_hidden = len(widths)
-    dtype = params[0]["w"].dtype
-    c = _center(model, params)
-    weights = [layer["w"] for layer in c]
+def _signed_permute(spec: units.UnitLayout, params, h: int, perm, sign):
+    """Hidden layer ``h`` only: new unit ``j`` = ``sign[perm[j]] * old unit perm[j]`` at every
+    site (in centered coordinates a flip is this sign change)."""
+    batch = perm.shape[:-1]
+
+    def fn(k, site, moved):
+        if k != h:
+            return moved
+        s = _unit_values(sign, batch, moved).astype(moved.dtype)
+        idx = jnp.broadcast_to(_unit_values(perm, batch, moved), moved.shape)
+        return jnp.take_along_axis(moved * s, idx, axis=-1)
+    return units.map_units(spec, params, fn, batch=batch)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "flips", "rtol"))
+def _canonical_impl(spec: units.UnitLayout, params, flips: bool, rtol: float):
+    """Canonical element and form. ``"rescale"`` units are normalized first
+    (:func:`normalized_params`); then layer by layer in centered coordinates, where each
+    layer's element is a signed permutation: after settling hidden layer ``h`` its units are
+    moved in place (only the next layer's rows matter later), and the whole element is applied
+    to the normalized params once at the end (elements of different layers commute)."""
+    n_hidden = len(spec.layers) - 1
+    if not n_hidden:
+        return params, sy.GroupElement((), None)
+    params = _normalize(spec, params)
+    dtype = jax.tree.leaves(params)[0].dtype
+    c = _center(spec, params)
     perms, signs = [], []
     for h in range(n_hidden):
-        v_in = jnp.swapaxes(weights[h], -1, -2)
-        if model.bias:
-            v_in = jnp.concatenate([v_in, c[h]["b"][..., None]], axis=-1)
-        v_out = weights[h + 1]
+        f = units.unit_features(spec, c, h)
+        k = _n_incoming(spec, h)
+        v_in, v_out = f[..., :k], f[..., k:]
         last = h == n_hidden - 1
         c_in = jnp.asarray(_key_weights(v_in.shape[-1]), dtype)
         c_out = jnp.asarray(_key_weights(v_out.shape[-1]), dtype)
@@ -165,18 +282,14 @@ def _canonical_impl(model: Model, params, flips: bool, rtol: float):
         # before the last hidden layer only their norm is invariant under the later layers
         secondary = (v_out * sf) @ c_out if last else jnp.sum(v_out * v_out, axis=-1)
         perm = jnp.lexsort((secondary, primary), axis=-1).astype(jnp.int32)
-        # the next layer sees the settled units: row j = s[perm[j]] * old row perm[j]
-        onehot = (perm[..., :, None] == jnp.arange(perm.shape[-1])).astype(dtype)  # [j, perm[j]]
-        weights[h + 1] = onehot @ (v_out * sf)
+        c = _signed_permute(spec, c, h, perm, s)
         perms.append(perm)
         signs.append(s)
     element = sy.GroupElement(tuple(perms), tuple(signs) if flips else None)
-    if not n_hidden:
-        return list(params), element
-    return sy.apply_element(model=model, params=params, element=element), element
+    return _apply(spec, params, element), element
 
 
-def canonical_element(params, *, model: Model, flips: bool | None = None) -> sy.GroupElement:
+def canonical_element(params, *, model, flips: bool | None = None) -> sy.GroupElement:
     """The group element taking ``params`` to its canonical form (batched over leading axes).
 
     The rule, hidden layer by hidden layer from the input side (each layer is settled before
@@ -196,6 +309,11 @@ def canonical_element(params, *, model: Model, flips: bool | None = None) -> sy.
        differ only by a swap of inputs are told apart); exact ties go by the outgoing weights
        (``c . w_out`` in the last hidden layer, ``|w_out|`` before it). The sort is stable.
 
+    Units of ``"rescale"`` layers (ReLU-like) are first normalized (:func:`normalized_params`:
+    incoming weights and bias of unit norm, the scale moved to the outgoing weights), so
+    positively rescaled copies share one canonical form too; the element returned then acts on
+    ``normalized_params(params)``. ``model``: anything :func:`landscape.units.layout` takes.
+
     The canonical form is the same point for every image ``g . params`` of the group (exactly
     for signed permutations; to float rounding where logistic flips add to biases), and
     canonicalizing a canonical form changes nothing. Points on the boundaries of the rule
@@ -212,17 +330,17 @@ def canonical_element(params, *, model: Model, flips: bool | None = None) -> sy.
     >>> g.perms[0].shape, g.signs[0].shape
     ((3,), (3,))
     """
-    _checks.model(model)
-    _checks.model_batch_shape(params, model)
-    flips = _flips_on(model, flips)
-    return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[1]
+    spec, _ = _resolve(model, params)
+    flips = _flips_on(spec, flips)
+    return _canonical_impl(spec, params, flips, SIGN_RTOL)[1]
 
 
-def canonicalize(params, *, model: Model, flips: bool | None = None) -> list:
+def canonicalize(params, *, model, flips: bool | None = None):
     """The canonical representative of ``params`` modulo the symmetry group (batched).
 
     See :func:`canonical_element` for the documented rule. ``flips=False`` quotients by unit
-    permutations only. Returns params of the same shapes.
+    permutations only. Returns params of the same pytree and shapes (``"rescale"`` units
+    normalized, :func:`normalized_params`).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -234,38 +352,53 @@ def canonicalize(params, *, model: Model, flips: bool | None = None) -> list:
     >>> bool(np.allclose(a[0]["w"], b[0]["w"]))     # one representative per orbit
     True
     """
-    _checks.model(model)
-    _checks.model_batch_shape(params, model)
-    flips = _flips_on(model, flips)
-    return _canonical_impl(_layout(model), list(params), flips, SIGN_RTOL)[0]
+    spec, _ = _resolve(model, params)
+    flips = _flips_on(spec, flips)
+    return _canonical_impl(spec, params, flips, SIGN_RTOL)[0]
 
 
 # --------------------------------------------------------------------------------------------
 # host-side views: flat centered vectors, signed permutations in centered coordinates
 
 
-def _host_layers(model: Model, params) -> list[dict[str, np.ndarray]]:
-    """Centered params as float64 NumPy, leaves ``(n, ...)`` (one leading run axis); computed
-    on the host, so no small programs get compiled for each new shape."""
-    layers = [{k: np.asarray(v, np.float64) for k, v in layer.items()}
-              for layer in _one_axis(model, params)]
-    for h in _complement_layers(model):
-        layers[h + 1]["b"] = layers[h + 1]["b"] + 0.5 * np.sum(layers[h + 1]["w"], axis=-2)
-    return layers
+def _host(spec: units.UnitLayout, params, *, normalize: bool = False) -> list[np.ndarray]:
+    """Centered params (``"rescale"`` units normalized first if ``normalize``) as float64
+    NumPy leaves ``(n, ...)`` (one leading run axis, ``jax.tree.leaves`` order); centered on the
+    host, so no small programs get compiled for each new shape."""
+    if normalize and "rescale" in spec.symmetries:
+        params = _normalize(spec, params)
+    leaves = jax.tree.leaves(_one_axis(spec, params))
+    tree = jax.tree.structure(params)
+    return jax.tree.leaves(_center(spec, tree.unflatten([np.asarray(v, np.float64) for v in leaves]),
+                                   xp=np))
 
 
-def _flatten_layers(layers) -> np.ndarray:
-    """``(n, n_params)`` in the order of ``ravel_pytree`` (layer by layer, keys sorted)."""
-    n = layers[0]["w"].shape[0]
-    return np.concatenate([layer[k].reshape(n, -1) for layer in layers for k in sorted(layer)], axis=1)
+def _flatten(leaves) -> np.ndarray:
+    """``(n, n_params)`` in the order of ``ravel_pytree`` (``jax.tree.leaves`` order)."""
+    n = leaves[0].shape[0]
+    return np.concatenate([leaf.reshape(n, -1) for leaf in leaves], axis=1)
 
 
-def flat_centered(params, *, model: Model, canonical: bool = True,
+def _host_features(spec: units.UnitLayout, params, h: int) -> np.ndarray:
+    """``(n, H_h, F)`` float64: each unit of hidden layer ``h`` in centered coordinates,
+    incoming weights, bias, outgoing weights (:func:`landscape.units.unit_features`, an exact
+    gather in the params' dtype; the centering of a bias after a logistic layer is done here
+    in float64: the bias plus half the unit's incoming weights)."""
+    f = np.array(units.unit_features(spec, params, h), np.float64)
+    f = f.reshape((-1,) + f.shape[-2:])
+    if h - 1 in _centered_layers(spec):
+        k = _n_incoming(spec, h)
+        f[..., k - 1] = f[..., k - 1] + 0.5 * np.sum(f[..., :k - 1], axis=-1)
+    return f
+
+
+def flat_centered(params, *, model, canonical: bool = True,
                   flips: bool | None = None) -> np.ndarray:
     """``(n_points, n_params)`` float64: each point (canonicalized unless ``canonical=False``)
     in centered coordinates, flattened in ``ravel_pytree`` order; the leading batch axes of
     ``params`` are flattened into one. Euclidean distances between these rows are the
-    parameter-space distances of this module.
+    parameter-space distances of this module (canonical: modulo permutations, flips and, for
+    ``"rescale"`` layers, positive rescaling).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -274,22 +407,19 @@ def flat_centered(params, *, model: Model, canonical: bool = True,
     >>> minima.flat_centered(runs, model=model).shape
     (5, 13)
     """
-    _checks.model(model)
-    _checks.model_batch_shape(params, model)
+    spec, _ = _resolve(model, params)
     if canonical:
-        params = canonicalize(params, flips=flips, model=model)
-    return _flatten_layers(_host_layers(model, params))
+        params = canonicalize(params, flips=flips, model=spec)
+    return _flatten(_host(spec, params))
 
 
-def _rows(model: Model, params) -> int:
-    return math.prod(_checks.model_batch_shape(params, model))
+def _rows(spec: units.UnitLayout, params) -> int:
+    return math.prod(spec.check(params))
 
 
-def _one_axis(model: Model, params) -> list:
+def _one_axis(spec: units.UnitLayout, params):
     """``params`` as NumPy arrays (on the host) with the leading batch axes flattened into one:
-    leaves ``(n, ...)``."""
-    n = _rows(model, params)
-    shapes = model.param_shapes
-    return [{k: np.asarray(v).reshape((n,) + shapes[l][k]) for k, v in layer.items()}
-            for l, layer in enumerate(params)]
-
+    leaves ``(n, ...)``, same pytree."""
+    n = _rows(spec, params)
+    leaves, tree = jax.tree.flatten(params)
+    return tree.unflatten([np.asarray(v).reshape((n,) + s) for v, s in zip(leaves, spec.shapes)])

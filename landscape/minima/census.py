@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +17,9 @@ from .. import _checks
 from .. import stats
 from .. import status as st
 from ..models import Model
-from .canonical import _one_axis, _rows
+from .canonical import _one_axis, _resolve
 from .cluster import ClusterOptions, Clustering, _default_grad_tol, cluster_runs
-from .distances import function_outputs
+from .distances import _outputs
 from .growth import growth_check
 from .structure import UnitStructure, unit_structure
 
@@ -46,6 +47,8 @@ class ClusterSummary:
     grad_norm: at the representative. growing: the growth test's verdict (None: not run).
     duplicates, dead, saturated: fraction of members with at least one duplicated pair, dead
         unit, saturated unit (:func:`unit_structure`); structure: the representative's counts.
+        Dead and saturated units need an ``ls.mlp`` model: NaN fractions and -1 counts for
+        any other model.
     outputs: the representative's outputs on the census inputs, ``(n_inputs, n_out)``.
     """
 
@@ -150,8 +153,7 @@ class Census:
         out = {
             "labels": self.labels, "loss": self.loss, "windows": self.clustering.windows,
             "tolerance": np.array(self.clustering.tolerance.value),
-            "duplicate_pairs": self.structure.duplicate_pairs, "dead": self.structure.dead,
-            "saturated": self.structure.saturated,
+            "duplicate_pairs": self.structure.duplicate_pairs,
             "cluster_size": np.array([c.size for c in cl], np.int64),
             "cluster_loss_mean": np.array([c.loss_mean for c in cl]),
             "cluster_loss_std": np.array([c.loss_std for c in cl]),
@@ -160,6 +162,9 @@ class Census:
             "cluster_kind": np.array([c.kind for c in cl], dtype=np.str_),
             "cluster_hessian": np.array([c.hessian for c in cl], dtype=np.str_),
         }
+        if self.structure.dead is not None:
+            out["dead"] = self.structure.dead
+            out["saturated"] = self.structure.saturated
         return out
 
 
@@ -172,6 +177,11 @@ def _loss_grad_program(loss_fn):
     return jax.jit(jax.vmap(one, in_axes=(0, None)))
 
 
+def _share(counts, members) -> float:
+    """Fraction of ``members`` with a positive count; NaN where the counts are unknown (None)."""
+    return float("nan") if counts is None else float(np.mean(counts[members] > 0))
+
+
 def _inputs_of(data, x):
     if x is not None:
         return np.asarray(x)
@@ -182,7 +192,7 @@ def _inputs_of(data, x):
     raise ValueError("pass x= (the inputs to compare outputs on): data has no .x")
 
 
-def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_norm=None,
+def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, grad_norm=None,
            grad_tol: float | None = None, x=None, optimizer=None, growth_steps: int = 2000,
            classify: bool = True, options: ClusterOptions = ClusterOptions()) -> Census:
     """Where the runs ended: clusters modulo symmetry with their statistics.
@@ -198,6 +208,12 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
     wins: ``"trap_at_infinity"``), and its degenerate units (:func:`unit_structure`).
     ``classify=False`` skips the curvature and growth work. Returns :class:`Census`.
 
+    ``model``: anything :func:`landscape.units.layout` takes (``ls.mlp``, an Equinox, Flax NNX
+    or Flax linen module, a ``UnitLayout``); the outputs (function space, the representatives'
+    outputs) use ``apply(params, x)`` of one network when given, else the forward function read
+    from the model (:func:`function_outputs`; a ``UnitLayout`` needs ``apply=``). Dead and
+    saturated units need ``ls.mlp`` (:func:`unit_structure`).
+
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
     >>> import optax
@@ -212,9 +228,9 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
     from .. import curvature as cv
 
     _checks.loss_fn(loss_fn)
-    _checks.model(model)
-    n = _rows(model, params)
-    params = _one_axis(model, params)
+    spec, batch = _resolve(model, params, n_batch_axes=1)
+    n = math.prod(batch)
+    params = _one_axis(spec, params)
     xs = _inputs_of(data, x)
     if loss is None or grad_norm is None:
         values, norms = _loss_grad_program(loss_fn)(params, data)
@@ -222,10 +238,12 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
         grad_norm = np.asarray(norms, np.float64) if grad_norm is None else grad_norm
     loss = _checks.per_item("loss", loss, n, dtype=np.float64)
     if grad_tol is None:
-        grad_tol = _default_grad_tol(model, params)
-    clustering = cluster_runs(params, model=model, loss=loss, x=xs, status=status,
-                              grad_norm=grad_norm, grad_tol=grad_tol, options=options)
-    structure = unit_structure(params, xs, model=model, flips=options.flips)
+        grad_tol = _default_grad_tol(params)
+    clustering = cluster_runs(params, model=model, loss=loss,
+                              x=xs, apply=apply, status=status, grad_norm=grad_norm,
+                              grad_tol=grad_tol, options=options)
+    structure = unit_structure(params, xs, model=model if isinstance(model, Model) else spec,
+                               flips=options.flips)
     k = clustering.n_clusters
     reps = np.zeros(k, np.int64)
     for c in range(k):
@@ -251,7 +269,7 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
             g = growth_check(loss_fn, rep_params, data, optimizer=optimizer, steps=growth_steps)
             growing = [bool(v) for v in g.growing]
             kinds = [_TRAP if grow else kind for kind, grow in zip(kinds, growing)]
-    outputs = (function_outputs(jax.tree.map(lambda a: a[reps], params), xs, model=model)
+    outputs = (_outputs(model, spec, jax.tree.map(lambda a: a[reps], params), xs, apply)
                if k else None)
     summaries = []
     for c in range(k):
@@ -265,9 +283,9 @@ def census(loss_fn, params, data, *, model: Model, loss=None, status=None, grad_
             index=int(index[c]), n_zero=int(n_zero[c]), grad_norm=float(rep_grad[c]),
             growing=growing[c],
             duplicates=float(np.mean(structure.duplicate_pairs[m] > 0)),
-            dead=float(np.mean(structure.dead[m] > 0)),
-            saturated=float(np.mean(structure.saturated[m] > 0)),
+            dead=_share(structure.dead, m), saturated=_share(structure.saturated, m),
             structure={"duplicate_pairs": int(structure.duplicate_pairs[r]),
-                       "dead": int(structure.dead[r]), "saturated": int(structure.saturated[r])},
+                       "dead": -1 if structure.dead is None else int(structure.dead[r]),
+                       "saturated": -1 if structure.saturated is None else int(structure.saturated[r])},
             outputs=outputs[c]))
     return Census(clustering, tuple(summaries), structure, loss)

@@ -14,9 +14,8 @@ import numpy as np
 
 from .. import _checks
 from .. import status as st
-from ..models import Model
-from .canonical import _flips_on, _one_axis, _flatten_layers, _rows, flat_centered
-from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, function_outputs, orbit_vectors
+from .canonical import _flatten, _flips_on, _one_axis, _resolve, flat_centered
+from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, _outputs, orbit_vectors
 
 _MOVING = st.CATEGORY.code("moving")
 _DIVERGED = st.CATEGORY.code("diverged")
@@ -302,12 +301,12 @@ class ClusterOptions:
         _checks.count("seed", self.seed, minimum=0)
 
 
-def _default_grad_tol(model: Model, params) -> float:
-    dtype = jnp.asarray(params[0]["w"]).dtype
+def _default_grad_tol(params) -> float:
+    dtype = jnp.asarray(jax.tree.leaves(params)[0]).dtype
     return float(math.sqrt(np.finfo(dtype).eps))
 
 
-def run_categories(params, *, model: Model, loss, status=None, grad_norm=None,
+def run_categories(params, *, model, loss, status=None, grad_norm=None,
                    grad_tol: float | None = None) -> np.ndarray:
     """``(n_runs,)`` int: 0 for runs that can be clustered, else the code of their run category
     (:data:`landscape.status.CATEGORY`: ``moving``, ``diverged``, ``nonfinite``; precedence:
@@ -316,7 +315,8 @@ def run_categories(params, *, model: Model, loss, status=None, grad_norm=None,
     ``status`` as in :class:`landscape.TrainResult` (0 = ok); ``grad_norm`` the final gradient
     norm (a run is *moving* when it is above ``grad_tol``, default ``sqrt(eps)`` of the params
     dtype, about 3.5e-4 in float32: the accuracy to which :func:`landscape.curvature.classify`
-    calls a point critical). Params are flattened to one run axis.
+    calls a point critical). Params are flattened to one run axis. ``model``: anything
+    :func:`landscape.units.layout` takes (a Flax linen module: params with one run axis).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, status
@@ -327,17 +327,16 @@ def run_categories(params, *, model: Model, loss, status=None, grad_norm=None,
     >>> [status.CATEGORY[c] if c < 0 else "clusterable" for c in cat]
     ['clusterable', 'diverged', 'moving']
     """
-    _checks.model(model)
-    n = _rows(model, params)
+    spec, batch = _resolve(model, params, n_batch_axes=1)
+    n = math.prod(batch)
     loss = _checks.per_item("loss", loss, n, dtype=np.float64)
-    flat = _flatten_layers([{k: np.asarray(v) for k, v in layer.items()}
-                            for layer in _one_axis(model, params)])
+    flat = _flatten(jax.tree.leaves(_one_axis(spec, params)))
     finite = np.isfinite(loss) & np.all(np.isfinite(flat), axis=1)
     cat = np.zeros(n, np.int64)
     if grad_norm is not None:
         grad_norm = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
         finite &= np.isfinite(grad_norm)
-        grad_tol = _checks.tolerance("grad_tol", grad_tol, _default_grad_tol(model, params))
+        grad_tol = _checks.tolerance("grad_tol", grad_tol, _default_grad_tol(params))
         cat[finite & (grad_norm > grad_tol)] = _MOVING
     cat[~finite] = _NONFINITE
     if status is not None:
@@ -348,20 +347,20 @@ def run_categories(params, *, model: Model, loss, status=None, grad_norm=None,
     return cat
 
 
-def _features(model, params, space, x, symmetry, flips):
+def _features(model, spec, params, space, x, apply, symmetry, flips):
     """Clustering features of runs (one leading axis) and the symmetry mode used."""
     if space == "function":
-        out = function_outputs(params, x, model=model)
+        out = _outputs(model, spec, params, x, apply)
         k = out.shape[-2] * out.shape[-1]
         return out.reshape(out.shape[0], k) / math.sqrt(k), "none"
-    mode = _check_symmetry(model, symmetry, flips, AUTO_ORBIT)
+    mode = _check_symmetry(spec, symmetry, flips, AUTO_ORBIT)
     if mode == "align":
         raise ValueError("symmetry='align' is for pairwise distances; cluster with 'orbit', "
                          "'canonical' or 'none'")
-    return flat_centered(params, canonical=mode != "none", flips=flips, model=model), mode
+    return flat_centered(params, canonical=mode != "none", flips=flips, model=spec), mode
 
 
-def _orbit_merge(model, params, labels, tol, flips, rng, per_cluster=200):
+def _orbit_merge(spec, params, labels, tol, flips, rng, per_cluster=200):
     """Merge clusters that come within ``tol`` of each other modulo the group (orbit distance
     between up to ``per_cluster`` members of each): canonical forms split a cluster that
     straddles a boundary of the canonical rule; the orbit distance joins it again."""
@@ -374,7 +373,7 @@ def _orbit_merge(model, params, labels, tol, flips, rng, per_cluster=200):
         picks.append(np.sort(rng.choice(idx, min(per_cluster, idx.size), replace=False)))
     sel = np.concatenate(picks)
     sub = jax.tree.map(lambda a: a[sel], params)
-    images = orbit_vectors(sub, flips=flips, model=model)
+    images = orbit_vectors(sub, flips=flips, model=spec)
     base = images[:, 0]
     owner = np.repeat(np.arange(k), [len(p) for p in picks])
     uf = _UnionFind(k)
@@ -393,7 +392,7 @@ def _orbit_merge(model, params, labels, tol, flips, rng, per_cluster=200):
     return uf.labels()[labels]
 
 
-def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=None,
+def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_norm=None,
                  grad_tol: float | None = None,
                  options: ClusterOptions = ClusterOptions()) -> Clustering:
     """Cluster the end points of many runs modulo the symmetry group.
@@ -421,9 +420,14 @@ def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=N
        mean loss.
 
     Args:
-      params, model: the final params, leaves ``(n_runs, ...)``, and the MLP.
+      params, model: the final params, leaves ``(n_runs, ...)``, and the network: anything
+        :func:`landscape.units.layout` takes (``ls.mlp``, Equinox, Flax NNX or linen, a
+        ``UnitLayout``). ``space="param"`` reads only its unit layout (ReLU-like units
+        normalized: positive rescaling is quotiented out, :func:`normalized_params`).
       loss: ``(n_runs,)`` final losses. status, grad_norm: as in :class:`landscape.TrainResult`.
-      x: inputs for ``space="function"`` (``data.x``).
+      x: inputs for ``space="function"`` (``data.x``); apply: the forward function
+        ``apply(params, x)`` of one network there (default: read from ``model``, see
+        :func:`function_outputs`; needed for a ``UnitLayout``).
       options: :class:`ClusterOptions` (space, symmetry, tolerance rule, loss windows, seed).
     Returns :class:`Clustering`.
 
@@ -439,29 +443,29 @@ def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=N
     >>> clustering.labels.shape                       # cluster index, or a category code < 0
     (64,)
     """
-    _checks.model(model)
-    n = _rows(model, params)
+    spec, batch = _resolve(model, params, n_batch_axes=1)
+    n = math.prod(batch)
     if not isinstance(options, ClusterOptions):
         raise TypeError(f"options={options!r} must be a landscape.minima.ClusterOptions")
     space, symmetry, tol, seed = options.space, options.symmetry, options.tol, options.seed
     if space == "function" and x is None:
         raise ValueError("space='function' needs x: the inputs (data.x or a probe set) on which "
                          "outputs are compared")
-    flips = _flips_on(model, options.flips)
+    flips = _flips_on(spec, options.flips)
     cat = run_categories(params, loss=loss, status=status, grad_norm=grad_norm,
-                         grad_tol=grad_tol, model=model)
+                         grad_tol=grad_tol, model=spec)
     loss = np.asarray(loss, np.float64)
     ok = np.flatnonzero(cat == 0)
     labels = cat.copy()
     windows = np.full(n, -1, np.int64)
     features = np.full((n, 0), np.nan)
-    flat_params = _one_axis(model, params)
+    flat_params = _one_axis(spec, params)
     if ok.size == 0:
         return Clustering(labels, 0, Tolerance(float("inf"), "too few"), windows,
                           np.zeros((0, 2)), space, "none" if space == "function" else symmetry,
                           features)
     good = jax.tree.map(lambda a: a[ok], flat_params)
-    feats, mode = _features(model, good, space, x, symmetry, flips)
+    feats, mode = _features(model, spec, good, space, x, apply, symmetry, flips)
     features = np.full((n, feats.shape[1]), np.nan)
     features[ok] = feats
     win = loss_windows(loss[ok], loss_gap=options.loss_gap, loss_atol=options.loss_atol)
@@ -486,7 +490,7 @@ def cluster_runs(params, *, model: Model, loss, x=None, status=None, grad_norm=N
         idx = np.flatnonzero(win == w)
         part = single_linkage(feats[idx], tolerance.value)
         if mode == "orbit" and np.isfinite(tolerance.value) and part.max() > 0:
-            part = _orbit_merge(model, jax.tree.map(lambda a: a[idx], good), part,
+            part = _orbit_merge(spec, jax.tree.map(lambda a: a[idx], good), part,
                                 tolerance.value, flips, rng)
         local[idx] = part + offset
         offset += int(part.max()) + 1

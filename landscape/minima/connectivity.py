@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 
 from .. import _checks
-from .. import symmetry as sy
-from ..models import Model
-from .align import align
-from .canonical import _flips_on, _flatten_layers, _host_layers, _one_axis
+from .. import units
+from .align import _align
+from .canonical import _flatten, _flips_on, _host, _one_axis, _resolve
 from .cluster import _UnionFind
-from .distances import AUTO_ORBIT
+from .distances import AUTO_ORBIT, _orbit, _orbit_size
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Connectivity:
@@ -43,12 +43,15 @@ class Connectivity:
     alignment: str
 
 
-def closest_image(params, reference, *, model: Model, alignment: str = "auto",
-                  flips: bool | None = None) -> list:
-    """``params`` (one network) moved by the group element that brings it closest to
-    ``reference`` in centered coordinates: ``alignment="orbit"`` tries every element (exact; the
-    default for groups of at most :data:`AUTO_ORBIT` elements), ``"align"`` uses weight
-    matching (:func:`align`).
+def closest_image(params, reference, *, model, alignment: str = "auto",
+                  flips: bool | None = None):
+    """``params`` (one network) moved by the group element (permutations and flips of hidden
+    units) that brings it closest to ``reference`` in centered coordinates:
+    ``alignment="orbit"`` tries every element (exact; the default for groups of at most
+    :data:`AUTO_ORBIT` elements), ``"align"`` uses weight matching (:func:`align`). The
+    positive rescaling of ReLU-like units is not applied (the image is the params moved by a
+    signed permutation, so straight paths start from the params as trained). ``model``:
+    anything :func:`landscape.units.layout` takes.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -60,23 +63,27 @@ def closest_image(params, reference, *, model: Model, alignment: str = "auto",
     >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
     True
     """
-    _checks.model(model)
+    spec, _ = _resolve(model, params)
     for name, p in (("params", params), ("reference", reference)):
-        if _checks.model_batch_shape(p, model, name) != ():
+        if spec.check(p, name) != ():
             raise ValueError(f"{name} must be one network (no batch axes)")
-    flips = _flips_on(model, flips)
-    if not model.hidden_sizes:
-        return [dict(layer) for layer in params]
+    flips = _flips_on(spec, flips)
+    return _closest(spec, params, reference, alignment, flips)
+
+
+def _closest(spec: units.UnitLayout, params, reference, alignment: str, flips: bool):
+    if not spec.symmetries:
+        return jax.tree.map(np.asarray, params)
     if alignment == "auto":
-        alignment = "orbit" if sy.orbit_size(model=model, flips=flips) <= AUTO_ORBIT else "align"
+        alignment = "orbit" if _orbit_size(spec, flips) <= AUTO_ORBIT else "align"
     if alignment == "orbit":
-        images = sy.orbit(model=model, params=params, flips=flips)
-        vec = _flatten_layers(_host_layers(model, images))
-        ref = _flatten_layers(_host_layers(model, reference))
+        images = _orbit(spec, params, flips, _orbit_size(spec, flips))
+        vec = _flatten(_host(spec, images))
+        ref = _flatten(_host(spec, reference))
         g = int(np.argmin(np.linalg.norm(vec - ref, axis=1)))
-        return [{key: np.asarray(leaf)[g] for key, leaf in layer.items()} for layer in images]
+        return jax.tree.map(lambda leaf: np.asarray(leaf)[g], images)
     if alignment == "align":
-        return align(params, reference, flips=flips, model=model).params
+        return _align(spec, params, reference, (), (), flips, 100, normalize=False).params
     raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")
 
 
@@ -109,7 +116,7 @@ def merge_tree(saddle) -> np.ndarray:
     return np.array(rows, np.float64).reshape(-1, 3)
 
 
-def connectivity(loss_fn, params, data, *, model: Model, names=None, n_points: int = 41,
+def connectivity(loss_fn, params, data, *, model, names=None, n_points: int = 41,
                  alignment: str = "auto", flips: bool | None = None) -> Connectivity:
     """Barriers between points (e.g. cluster representatives; leading axis of ``params``) along
     straight lines after alignment, and the tree of clusters joined by their lowest barriers.
@@ -119,7 +126,8 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, n_points: i
     :data:`AUTO_ORBIT`; ``"align"``: weight matching, :func:`align`) and the loss is evaluated
     along ``a + t (g b - a)`` with :func:`landscape.surface.interpolate` (``n_points`` points). A
     straight path gives an upper bound on the true barrier (the lowest path can bend).
-    Returns :class:`Connectivity`.
+    ``model``: anything :func:`landscape.units.layout` takes (a Flax linen module: params with
+    one leading axis). Returns :class:`Connectivity`.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -132,25 +140,24 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, n_points: i
     """
     from ..surface import interpolate
 
-    _checks.model(model)
-    batch = _checks.model_batch_shape(params, model)
+    spec, batch = _resolve(model, params, n_batch_axes=1)
     if len(batch) != 1 or batch[0] < 1:
         raise ValueError(f"params must hold points on one leading axis, got batch shape {batch}")
     k = batch[0]
-    flips = _flips_on(model, flips)
+    flips = _flips_on(spec, flips)
     n_points = _checks.count("n_points", n_points, minimum=2)
     if alignment == "auto":
-        small = model.hidden_sizes and sy.orbit_size(model=model, flips=flips) <= AUTO_ORBIT
+        small = spec.symmetries and _orbit_size(spec, flips) <= AUTO_ORBIT
         alignment = "orbit" if small else "align"
     if alignment not in ("orbit", "align"):
         raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")
-    if not model.hidden_sizes:
+    if not spec.symmetries:
         alignment = "none"
     names = tuple(f"cluster {i}" for i in range(k)) if names is None else tuple(names)
     if len(names) != k:
         raise ValueError(f"names has {len(names)} entries for {k} points")
-    host = _one_axis(model, params)
-    points = [[{key: leaf[i] for key, leaf in layer.items()} for layer in host] for i in range(k)]
+    host = _one_axis(spec, params)
+    points = [jax.tree.map(lambda leaf: leaf[i], host) for i in range(k)]
     ts = np.linspace(0.0, 1.0, n_points)
     paths = np.full((k, k, n_points), np.nan)
     saddle = np.full((k, k), np.nan)
@@ -158,8 +165,8 @@ def connectivity(loss_fn, params, data, *, model: Model, names=None, n_points: i
     losses = np.array([float(loss_fn(p, data)) for p in points])
     for i in range(k):
         for j in range(i + 1, k):
-            b = points[j] if alignment == "none" else closest_image(
-                points[j], points[i], model=model, alignment=alignment, flips=flips)
+            b = points[j] if alignment == "none" else _closest(
+                spec, points[j], points[i], alignment, flips)
             path = interpolate(loss_fn, a=points[i], b=b, data=data, ts=ts,
                                names=(names[i], names[j]))
             paths[i, j] = paths[j, i] = path.values

@@ -5,16 +5,20 @@ canonical forms or weight matching) and in function space (outputs on the data o
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
 from .. import symmetry as sy
+from .. import units
 from ..models import Model
-from .align import align
-from .canonical import (_flips_on, _flatten_layers, _host_layers, _one_axis,
+from .align import _align
+from .canonical import (_apply, _flatten, _flips_on, _host, _normalize, _one_axis, _resolve,
                         _rows, flat_centered)
 
 SYMMETRY_MODES = ("auto", "orbit", "canonical", "align", "none")
@@ -23,25 +27,71 @@ AUTO_ORBIT = 64
 (XOR 2-2-1: 8, 2-3-1: 48) and canonical forms above."""
 
 
-def _check_symmetry(model: Model, symmetry: str, flips: bool, max_orbit: int) -> str:
+# --------------------------------------------------------------------------------------------
+# the finite group (permutations and flips) of a layout, enumerated
+
+
+def _orbit_size(spec: units.UnitLayout, flips: bool) -> int:
+    """``prod_h H_h! * 2^{H_h}`` with flips, ``prod_h H_h!`` without."""
+    return math.prod(math.factorial(w) * (2**w if flips else 1) for w in spec.hidden_sizes)
+
+
+def _group_elements(spec: units.UnitLayout, flips: bool) -> sy.GroupElement:
+    """Every element on a leading axis, in the order of
+    :func:`landscape.symmetry.group_elements` (identity first, layer 0 outermost)."""
+    per_layer = []
+    for width in spec.hidden_sizes:
+        perms = list(itertools.permutations(range(width)))
+        signs = list(itertools.product((1, -1), repeat=width)) if flips else [None]
+        per_layer.append([(p, s) for p in perms for s in signs])
+    combos = list(itertools.product(*per_layer))
+    size = len(combos)
+    hidden = range(len(spec.hidden_sizes))
+    perms = tuple(jnp.asarray(np.array([c[h][0] for c in combos], np.int32).reshape(size, -1))
+                  for h in hidden)
+    signs = (tuple(jnp.asarray(np.array([c[h][1] for c in combos], np.int32).reshape(size, -1))
+                   for h in hidden) if flips else None)
+    return sy.GroupElement(perms, signs)
+
+
+def _orbit(spec: units.UnitLayout, params, flips: bool, max_size: int):
+    """The images of ``params`` (one leading axis or none) under every permutation/flip:
+    leaves ``(G, *batch, ...)``, image 0 the params themselves."""
+    size = _orbit_size(spec, flips)
+    if size > max_size:
+        raise ValueError(f"the group of hidden sizes {list(spec.hidden_sizes)} has {size} elements "
+                         f"(flips={flips}), more than max_orbit={max_size}")
+    batch = spec.check(params)
+    if not spec.symmetries:
+        return jax.tree.map(lambda v: jnp.asarray(v)[None], params)
+    elements = jax.tree.map(lambda a: a.reshape(a.shape[:1] + (1,) * len(batch) + a.shape[1:]),
+                            _group_elements(spec, flips))
+    images = _apply(spec, params, elements)
+    return jax.tree.map(lambda v, s: jnp.broadcast_to(v, (size,) + batch + s), images,
+                        jax.tree.structure(images).unflatten(spec.shapes))
+
+
+def _check_symmetry(spec: units.UnitLayout, symmetry: str, flips: bool, max_orbit: int) -> str:
     if symmetry == "auto":
-        if not model.hidden_sizes:
+        if not spec.symmetries:
             return "none"
-        return "orbit" if sy.orbit_size(model=model, flips=flips) <= AUTO_ORBIT else "canonical"
+        return "orbit" if _orbit_size(spec, flips) <= AUTO_ORBIT else "canonical"
     if symmetry in ("orbit", "canonical", "align", "none"):
-        if symmetry == "orbit" and sy.orbit_size(model=model, flips=flips) > max_orbit:
-            raise ValueError(f"symmetry='orbit' would enumerate {sy.orbit_size(model=model, flips=flips)} "
+        if symmetry == "orbit" and _orbit_size(spec, flips) > max_orbit:
+            raise ValueError(f"symmetry='orbit' would enumerate {_orbit_size(spec, flips)} "
                              f"group elements, more than max_orbit={max_orbit}; use 'canonical' or 'align'")
         return symmetry
     raise ValueError(f"symmetry={symmetry!r} is not known; expected one of {SYMMETRY_MODES}")
 
 
-def orbit_vectors(params, *, model: Model, flips: bool | None = None,
+def orbit_vectors(params, *, model, flips: bool | None = None,
                   max_orbit: int = sy.MAX_ORBIT) -> np.ndarray:
-    """``(n_points, |G|, n_params)`` float64: every group image of every point (batch axes
-    flattened), in centered coordinates; image 0 is the point itself. Because the group acts
-    by isometries there, ``min_g |orbit[i, g] - y|`` is the distance from the orbit of point
-    ``i`` to ``y``: the exact distance modulo symmetry.
+    """``(n_points, |G|, n_params)`` float64: every image of every point (batch axes
+    flattened) under the permutations and flips of the hidden units, in centered coordinates
+    with ``"rescale"`` units normalized first (:func:`normalized_params`: positive rescaling is
+    quotiented out); image 0 is the point itself. Because the group acts by isometries there,
+    ``min_g |orbit[i, g] - y|`` is the distance from the orbit of point ``i`` to ``y``: the
+    exact distance modulo symmetry. ``model``: anything :func:`landscape.units.layout` takes.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -49,17 +99,21 @@ def orbit_vectors(params, *, model: Model, flips: bool | None = None,
     >>> minima.orbit_vectors(model.init(jax.random.key(0)), model=model).shape  # 3! * 2^3 images
     (1, 48, 13)
     """
-    _checks.model(model)
-    batch = _checks.model_batch_shape(params, model)
-    flips = _flips_on(model, flips)
-    images = sy.orbit(model=model, params=params, flips=flips, max_size=max_orbit)  # (G, *batch, ...)
-    g = images[0]["w"].shape[0]
-    flat = _flatten_layers(_host_layers(model, images))  # (G * n, P)
+    spec, batch = _resolve(model, params)
+    flips = _flips_on(spec, flips)
+    max_orbit = _checks.count("max_orbit", max_orbit)
     n = math.prod(batch)
-    return flat.reshape(g, n, -1).transpose(1, 0, 2)
+    flat = _one_axis(spec, params)
+    if "rescale" in spec.symmetries:
+        flat = _normalize(spec, flat)
+    images = _orbit(spec, flat, flips, max_orbit)  # (G, n, ...)
+    g = jax.tree.leaves(images)[0].shape[0]
+    one = jax.tree.map(lambda v, s: jnp.reshape(v, (g * n,) + s), images,
+                       jax.tree.structure(images).unflatten(spec.shapes))
+    return _flatten(_host(spec, one)).reshape(g, n, -1).transpose(1, 0, 2)
 
 
-def param_distances(params, other=None, *, model: Model, symmetry: str = "auto",
+def param_distances(params, other=None, *, model, symmetry: str = "auto",
                     flips: bool | None = None, max_orbit: int = 4096) -> np.ndarray:
     """``(n, m)`` float64 distances in parameter space between the points of ``params`` and
     those of ``other`` (default: ``params`` itself), in centered coordinates.
@@ -70,7 +124,10 @@ def param_distances(params, other=None, *, model: Model, symmetry: str = "auto",
     the rule's boundaries); ``"align"`` the distance after weight matching of each ``other`` point
     onto each ``params`` point (:func:`align`; ``n * m`` host assignments); ``"none"`` the plain
     distance; ``"auto"`` (default) ``"orbit"`` for groups of at most :data:`AUTO_ORBIT` elements,
-    else ``"canonical"``. Leading batch axes of either input are flattened.
+    else ``"canonical"``. Leading batch axes of either input are flattened. Every mode but
+    ``"none"`` also quotients out the positive rescaling of ``"rescale"`` (ReLU-like) units
+    (:func:`normalized_params`): rescaled copies are at distance 0. ``model``: anything
+    :func:`landscape.units.layout` takes.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -84,38 +141,86 @@ def param_distances(params, other=None, *, model: Model, symmetry: str = "auto",
     >>> bool(minima.param_distances(params, image, symmetry="none", model=model)[0, 0] > 0.1)
     True
     """
-    _checks.model(model)
+    spec, _ = _resolve(model, params)
     other = params if other is None else other
-    n, m = _rows(model, params), _rows(model, other)
-    flips = _flips_on(model, flips)
+    n, m = _rows(spec, params), math.prod(spec.check(other, "other"))
+    flips = _flips_on(spec, flips)
     max_orbit = _checks.count("max_orbit", max_orbit)
-    mode = _check_symmetry(model, symmetry, flips, max_orbit)
+    mode = _check_symmetry(spec, symmetry, flips, max_orbit)
     from scipy.spatial.distance import cdist
 
     if mode == "none":
-        return cdist(flat_centered(params, canonical=False, model=model),
-                     flat_centered(other, canonical=False, model=model))
+        return cdist(flat_centered(params, canonical=False, model=spec),
+                     flat_centered(other, canonical=False, model=spec))
     if mode == "canonical":
-        return cdist(flat_centered(params, flips=flips, model=model), flat_centered(other, flips=flips, model=model))
+        return cdist(flat_centered(params, flips=flips, model=spec),
+                     flat_centered(other, flips=flips, model=spec))
     if mode == "orbit":
-        images = orbit_vectors(params, flips=flips, max_orbit=max_orbit, model=model)
-        y = flat_centered(other, canonical=False, model=model)
+        images = orbit_vectors(params, flips=flips, max_orbit=max_orbit, model=spec)
+        y = _flatten(_host(spec, other, normalize=True))
         out = np.full((n, m), np.inf)
         for g in range(images.shape[1]):
             np.minimum(out, cdist(images[:, g], y), out=out)
         return out
     # align: every other point matched onto every point of params
-    flat_p, flat_o = _one_axis(model, params), _one_axis(model, other)
+    flat_p, flat_o = _one_axis(spec, params), _one_axis(spec, other)
     out = np.empty((n, m))
     for i in range(n):
-        ref = [{key: v[i] for key, v in layer.items()} for layer in flat_p]
-        out[i] = align(flat_o, ref, flips=flips, model=model).distance
+        ref = jax.tree.map(lambda v: v[i], flat_p)
+        out[i] = _align(spec, flat_o, ref, (m,), (), flips, 100, normalize=True).distance
     return out
 
 
-def function_outputs(params, x, *, model: Model, final_activation: bool = True) -> np.ndarray:
+# --------------------------------------------------------------------------------------------
+# function space
+
+
+def _framework_apply(model):
+    """``apply(p, x)`` of one network for a Flax (linen, NNX) or Equinox model object, or None.
+    Frameworks not imported yet cannot have built ``model``, so nothing is imported here."""
+    eqx = sys.modules.get("equinox")
+    if eqx is not None and isinstance(model, eqx.Module):
+        static = eqx.filter(model, eqx.is_inexact_array, inverse=True)
+        return lambda p, x: jax.vmap(eqx.combine(p, static))(x)
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(model, nnx.Module):
+        graph, _, rest = nnx.split(model, nnx.Param, ...)
+        return lambda p, x: nnx.merge(graph, p, rest)(x)
+    linen = sys.modules.get("flax.linen")
+    if linen is not None and isinstance(model, linen.Module):
+        return model.apply
+    return None
+
+
+def _forward(model, apply, final_activation: bool):
+    """The forward function ``f(p, x) -> (n_inputs, n_out)`` of one network (None: ls.mlp's
+    own compiled program)."""
+    if apply is not None:
+        _checks.function("apply", apply, "apply(params, x) -> outputs of one network")
+        if not final_activation:
+            raise ValueError("final_activation=False needs an ls.mlp model (apply= gives the "
+                             "outputs as they are)")
+        return apply
+    if isinstance(model, Model):
+        return None  # the compiled program keyed by the (hashable) model: _outputs_impl
+    derived = _framework_apply(model)
+    if derived is None:
+        raise ValueError(f"the outputs of a {type(model).__name__} model need apply=: a function "
+                         "apply(params, x) -> (n_inputs, n_out) of one network")
+    if not final_activation:
+        raise ValueError("final_activation=False needs an ls.mlp model")
+    return derived
+
+
+def function_outputs(params, x, *, model, apply=None, final_activation: bool = True) -> np.ndarray:
     """``(*batch, n_inputs, n_out)`` float64: the outputs of every network on the inputs ``x``
     (e.g. ``data.x`` or a probe set), computed in one compiled call.
+
+    The forward function: ``apply(params, x)`` of one network when given; else read from
+    ``model``: ``ls.mlp`` (``final_activation=False`` drops its output activation), an Equinox
+    module (``eqx.combine`` with its static part, vmapped over inputs), a Flax NNX module
+    (``nnx.merge``) or a Flax linen module (``module.apply(variables, x)``). A ``UnitLayout``
+    carries no forward function: pass ``apply=``.
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -124,15 +229,27 @@ def function_outputs(params, x, *, model: Model, final_activation: bool = True) 
     >>> minima.function_outputs(runs, ls.datasets.xor().x, model=model).shape
     (5, 4, 1)
     """
-    _checks.model(model)
-    batch = _checks.model_batch_shape(params, model)
+    spec, batch = _resolve(model, params)
+    out = _outputs(model, spec, _one_axis(spec, params), x, apply, final_activation)
+    return out.reshape(batch + out.shape[1:])
+
+
+def _outputs(model, spec, flat, x, apply=None, final_activation: bool = True) -> np.ndarray:
+    """:func:`function_outputs` of params with one leading axis on a resolved layout."""
+    fn = _forward(model, apply, final_activation)
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != model.n_in:
+    if isinstance(model, Model) and (x.ndim != 2 or x.shape[1] != model.n_in):
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in}) for sizes "
                          f"{list(model.sizes)}")
-    flat = _one_axis(model, params)
-    out = _outputs_impl(model, flat, x.astype(flat[0]["w"].dtype), final_activation)
-    return np.asarray(out, np.float64).reshape(batch + out.shape[1:])
+    x = x.astype(jax.tree.leaves(flat)[0].dtype)
+    if fn is None:
+        out = _outputs_impl(model, flat, x, final_activation)
+    else:
+        out = jax.jit(jax.vmap(lambda p: fn(p, x)))(flat)
+    out = np.asarray(out, np.float64)
+    if out.ndim == 2:  # (n, n_inputs): one output unit
+        out = out[..., None]
+    return out
 
 
 @functools.partial(jax.jit, static_argnames=("model", "final_activation"))
@@ -140,11 +257,12 @@ def _outputs_impl(model, params, x, final_activation):
     return jax.vmap(lambda p: model.apply(p, x, final_activation=final_activation))(params)
 
 
-def function_distances(params, other=None, *, model: Model, x,
+def function_distances(params, other=None, *, model, x, apply=None,
                        final_activation: bool = True) -> np.ndarray:
     """``(n, m)`` float64 distances in function space: the root-mean-square difference of the
     outputs on the inputs ``x`` (over inputs and output units). Invariant under the symmetry
-    group by construction (group images compute the same function).
+    group by construction (group images compute the same function). The forward function as
+    in :func:`function_outputs` (``apply=`` or read from ``model``).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -158,9 +276,8 @@ def function_distances(params, other=None, *, model: Model, x,
     """
     from scipy.spatial.distance import cdist
 
-    a = function_outputs(params, x, final_activation=final_activation, model=model)
+    a = function_outputs(params, x, final_activation=final_activation, model=model, apply=apply)
     other = params if other is None else other
-    b = function_outputs(other, x, final_activation=final_activation, model=model)
+    b = function_outputs(other, x, final_activation=final_activation, model=model, apply=apply)
     k = a.shape[-2] * a.shape[-1]
     return cdist(a.reshape(-1, k), b.reshape(-1, k)) / math.sqrt(k)
-

@@ -5,15 +5,15 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
 from ..models import ACTIVATIONS, Model
-from .canonical import _flips_on, _host_layers, _one_axis, _rows
+from .canonical import _flips_on, _host_features, _n_incoming, _one_axis, _resolve
 
 DUP_RTOL = 0.01
 """Two units of a layer are duplicates when their centered incoming vectors (weights, bias)
@@ -38,11 +38,15 @@ class UnitStructure(NamedTuple):
     saturated:       live units with a vanishing slope at every input (hard threshold units,
                      typical of runs drifting to infinity).
     per_layer:       ``(n_runs, n_hidden_layers, 3)``: the same three counts by hidden layer.
+
+    ``dead`` and ``saturated`` need the hidden activations, which only an ``ls.mlp`` model
+    exposes: for any other model they are None (and ``per_layer[..., 1:]`` is -1);
+    ``duplicate_pairs`` is read from the unit layout for every model.
     """
 
     duplicate_pairs: np.ndarray
-    dead: np.ndarray
-    saturated: np.ndarray
+    dead: np.ndarray | None
+    saturated: np.ndarray | None
     per_layer: np.ndarray
 
 
@@ -71,12 +75,14 @@ def _hidden_impl(model: Model, params, x):
     return jax.vmap(one)(params)
 
 
-def unit_structure(params, x, *, model: Model, dup_rtol: float = DUP_RTOL,
+def unit_structure(params, x, *, model, dup_rtol: float = DUP_RTOL,
                    dead_atol: float = DEAD_ATOL, sat_rtol: float = SAT_RTOL,
                    flips: bool | None = None) -> UnitStructure:
     """Duplicated, dead and saturated hidden units of every run (batch axes flattened), on the
     inputs ``x``. See :class:`UnitStructure` and the tolerances ``DUP_RTOL``, ``DEAD_ATOL``,
-    ``SAT_RTOL``.
+    ``SAT_RTOL``. ``model``: anything :func:`landscape.units.layout` takes (a Flax linen
+    module: params with one run axis); dead and saturated units only for ``ls.mlp`` (None
+    otherwise: they need the hidden activations).
 
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
@@ -86,25 +92,26 @@ def unit_structure(params, x, *, model: Model, dup_rtol: float = DUP_RTOL,
     >>> minima.unit_structure(runs, ls.datasets.xor().x, model=model).duplicate_pairs.tolist()
     [1]
     """
-    _checks.model(model)
-    n = _rows(model, params)
-    flips = _flips_on(model, flips)
+    spec, batch = _resolve(model, params, n_batch_axes=1)
+    n = math.prod(batch)
+    flips = _flips_on(spec, flips)
+    ls_mlp = isinstance(model, Model)
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != model.n_in:
+    if ls_mlp and (x.ndim != 2 or x.shape[1] != model.n_in):
         raise ValueError(f"x of shape {tuple(x.shape)} must be (n_inputs, {model.n_in})")
-    flat = _one_axis(model, params)
-    n_hidden = len(model.hidden_sizes)
+    flat = _one_axis(spec, params)
+    n_hidden = len(spec.symmetries)
     per_layer = np.zeros((n, n_hidden, 3), np.int64)
+    if not ls_mlp:
+        per_layer[..., 1:] = -1
     if n_hidden == 0:
         z = np.zeros(n, np.int64)
-        return UnitStructure(z, z, z, per_layer)
-    hs, slopes = _hidden_impl(model, flat, x.astype(flat[0]["w"].dtype))
-    layers = _host_layers(model, flat)
-    top = _max_slope(model.activation)
+        return UnitStructure(z, z if ls_mlp else None, z if ls_mlp else None, per_layer)
+    if ls_mlp:
+        hs, slopes = _hidden_impl(model, flat, x.astype(jax.tree.leaves(flat)[0].dtype))
+        top = _max_slope(model.activation)
     for h in range(n_hidden):
-        v = np.swapaxes(layers[h]["w"], 1, 2)
-        if model.bias:
-            v = np.concatenate([v, layers[h]["b"][..., None]], axis=-1)
+        v = _host_features(spec, flat, h)[..., :_n_incoming(spec, h)]
         norms = np.linalg.norm(v, axis=-1)
         diff = np.linalg.norm(v[:, :, None] - v[:, None], axis=-1)
         if flips:
@@ -113,6 +120,8 @@ def unit_structure(params, x, *, model: Model, dup_rtol: float = DUP_RTOL,
         width = v.shape[1]
         upper = np.triu(np.ones((width, width), bool), 1)
         per_layer[:, h, 0] = np.sum((diff <= dup_rtol * scale) & upper, axis=(1, 2))
+        if not ls_mlp:
+            continue
         a = np.asarray(hs[h], np.float64)  # (n, P, H)
         spread = a.max(axis=1) - a.min(axis=1)
         dead = spread <= dead_atol * np.maximum(1.0, np.abs(a).max(axis=1))
@@ -121,5 +130,6 @@ def unit_structure(params, x, *, model: Model, dup_rtol: float = DUP_RTOL,
         per_layer[:, h, 1] = dead.sum(axis=1)
         per_layer[:, h, 2] = sat.sum(axis=1)
     tot = per_layer.sum(axis=1)
+    if not ls_mlp:
+        return UnitStructure(tot[:, 0], None, None, per_layer)
     return UnitStructure(tot[:, 0], tot[:, 1], tot[:, 2], per_layer)
-
