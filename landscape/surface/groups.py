@@ -82,7 +82,7 @@ def _parts(spec: units.UnitLayout | None, n_leaves: int) -> list[tuple[int, str,
     ``"other"`` (layer -1)."""
     if spec is None:
         return [(i, "other", -1) for i in range(n_leaves)]
-    out, used = [], set()
+    out = []
     for l, layer in enumerate(spec.layers):
         if layer.bias is not None:
             out.append((spec.index(layer.bias), "bias", l))
@@ -198,9 +198,10 @@ def group_ids(params, normalization="filter", *, model=None, zero_biases=False):
     spec = grouping_layout(params, model)
     ids, _ = canonical_ids(spec, params, grouping, zero_biases)
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    parts = [i.reshape(np.shape(c)) for i, c in zip(ids, to_canonical(spec, [np.zeros(np.shape(x)) for x in leaves]))]
-    back = from_canonical(spec, parts, [np.shape(x) for x in leaves])
-    return jax.tree_util.tree_unflatten(treedef, back)
+    shapes = [np.shape(leaf) for leaf in leaves]
+    canon = to_canonical(spec, [np.empty(shape, np.int8) for shape in shapes])
+    parts = [i.reshape(c.shape) for i, c in zip(ids, canon)]
+    return jax.tree_util.tree_unflatten(treedef, from_canonical(spec, parts, shapes))
 
 
 def group_norms(params, normalization="filter", *, model=None, zero_biases=False) -> np.ndarray:
