@@ -2,15 +2,18 @@
 maps, and the view of the symmetric equilibrium.
 
 Everything works on any ``metric(params, data) -> scalar`` over any pytree ``params`` (a loss,
-an accuracy, :func:`grad_norm`, :func:`min_eigenvalue`); only the symmetry directions need an
-MLP :class:`landscape.Model` (they use :mod:`landscape.symmetry`). Functions take
-``(metric or loss_fn, params, data, ...)`` first; where hidden units matter, ``model=`` is a
-keyword.
+an accuracy, :func:`grad_norm`, :func:`min_eigenvalue`). Where hidden units matter (filter/layer
+normalization, the symmetry directions) ``model=`` is a keyword taking anything
+:func:`landscape.units.layout` takes: an ``ls.mlp`` Model, a Flax or Equinox model, or a
+:class:`landscape.units.UnitLayout`. Functions take ``(metric or loss_fn, params, data, ...)``
+first.
 
 One responsibility per module (every public name is re-exported here):
 
+- :mod:`~landscape.surface.groups`: the filter/layer groups from the unit layout,
+  :func:`group_ids`, :func:`group_norms`;
 - :mod:`~landscape.surface.directions`: :class:`Direction`, :func:`random_direction` (filter/
-  layer normalization, :data:`NORMALIZATIONS`, :func:`group_norms`), :func:`hessian_directions`,
+  layer normalization, :data:`NORMALIZATIONS`), :func:`hessian_directions`,
   :func:`pca_directions` (:class:`PCA`), :func:`symmetric_descent_direction`,
   :func:`breaking_directions`, :func:`difference_direction`, :func:`orthonormalize`;
 - :mod:`~landscape.surface.metrics`: :func:`grad_norm`, :func:`min_eigenvalue`, :func:`accuracy`
@@ -30,8 +33,9 @@ Plots for all results are in :mod:`landscape.plotting`.
 
 from .basins import BasinMap, basin_map
 from .directions import (NORMALIZATIONS, PCA, Direction, breaking_directions, difference_direction,
-                         group_norms, hessian_directions, orthonormalize, pca_directions,
-                         random_direction, symmetric_descent_direction)
+                         hessian_directions, orthonormalize, pca_directions, random_direction,
+                         symmetric_descent_direction)
+from .groups import group_ids, group_norms
 from .metrics import accuracy, grad_norm, min_eigenvalue
 from .paths import (Interpolation, Plane, TrajectoryProjection, interpolate, plane, plane_through,
                     project_trajectory)
@@ -40,8 +44,8 @@ from .views import SymmetricView, symmetric_view
 
 __all__ = [
     # directions
-    "NORMALIZATIONS", "Direction", "random_direction", "group_norms", "hessian_directions",
-    "PCA", "pca_directions", "symmetric_descent_direction", "breaking_directions",
+    "NORMALIZATIONS", "Direction", "random_direction", "group_norms", "group_ids",
+    "hessian_directions", "PCA", "pca_directions", "symmetric_descent_direction", "breaking_directions",
     "difference_direction", "orthonormalize",
     # metrics
     "grad_norm", "min_eigenvalue", "accuracy", "evaluate_points",

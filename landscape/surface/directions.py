@@ -20,14 +20,15 @@ over the flattened params. Every function below also accepts a bare pytree as a 
 
 Filter and layer normalization (the rule, recorded in ``Direction.info``)
 ------------------------------------------------------------------------
-Groups. ``"layer"``: one group per top-level entry of ``params`` (a layer of an MLP: its
-weights and biases together). ``"filter"``: within each top-level entry, a leaf with two or more
-axes is split into groups along its *last* axis (one output unit's incoming weights in this
-toolkit's ``(fan_in, fan_out)`` layout, as Li et al.'s rows of a PyTorch ``(out, in)`` weight),
-and a 1-D leaf whose length equals that last axis (a bias) joins those groups entry by entry, so a
-group is everything a unit receives; any other leaf is one group. With ``zero_biases=True`` the
-direction is zero on every leaf with fewer than two axes (Li et al.'s default of ignoring biases)
-and those entries take no part in the norms.
+Groups (:mod:`landscape.surface.groups`) come from the unit layout, so they are right for any
+framework: a ``"filter"`` is one output unit of a weight layer (hidden or output unit, or a
+convolution's output channel): its incoming weights and its bias (Li et al.'s rows of a PyTorch
+``(out, in)`` weight); a ``"layer"`` is one weight layer, weight and bias. Pass ``model=`` (an
+``ls.mlp`` Model, a Flax or Equinox model, a :class:`landscape.units.UnitLayout`); without it the
+layout is read from the leaf names (``w``/``b``, ``kernel``/``bias``) and an ambiguous pytree
+(e.g. an Equinox ``weight``, stored ``(out, in)``) is refused. With ``zero_biases=True`` the
+direction is zero on every leaf with fewer than two axes (Li et al.'s default of ignoring
+biases) and those entries take no part in the norms.
 
 Scale. A group ``g`` of ``n_g`` entries of the Gaussian draw ``d`` is rescaled to the norm
 ``target_g``:
@@ -43,6 +44,7 @@ with ``rms(theta) = |theta| / sqrt(n)`` and ``eps`` the params' float epsilon. T
 every zero group; this one is finite and nonzero everywhere. At a constant point (every unit
 equal) every unit gets the same scale, as it should: the point's units are identical; the
 random direction itself breaks the symmetry (use the symmetry directions to separate the
+units).
 """
 
 from __future__ import annotations
@@ -55,14 +57,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, units
 from .. import curvature as cv
 from .. import symmetry
+from ..models import Model
 from .._checks import float_leaves
+from . import groups
 from ._common import _check_like, _flat64, _flat_batch64, _float_eps, _unflat
+from .groups import GROUPINGS, group_norms
 
 __all__ = [
-    "NORMALIZATIONS", "Direction", "random_direction", "group_norms", "hessian_directions",
+    "NORMALIZATIONS", "Direction", "random_direction", "hessian_directions",
     "PCA", "pca_directions", "symmetric_descent_direction", "breaking_directions",
     "difference_direction", "orthonormalize",
 ]
@@ -70,7 +75,6 @@ __all__ = [
 NORMALIZATIONS = ("filter", "layer", "unit", "none")
 """Normalizations of :func:`random_direction` (see the module docstring)."""
 
-_GROUPED = ("filter", "layer")
 _PCA_ORIGINS = ("last", "mean")
 _EIGEN_WHICH = ("bottom", "top")
 _EIGEN_METHODS = ("dense", "lanczos")
@@ -117,71 +121,24 @@ def _direction(d, like, name):
     return d, Direction(d, name)
 
 
-def _top_children(params):
-    children, _ = jax.tree_util.tree_flatten(params, is_leaf=lambda t: t is not params)
-    return children
-
-
-def _group_ids(params, normalization, zero_biases):
-    """Flat int group id per entry (in ``ravel_pytree`` order); -1 = zeroed, not normalized."""
-    ids, next_id = [], 0
-    for child in _top_children(params):
-        leaves = jax.tree_util.tree_leaves(child)
-        if normalization == "layer":
-            for leaf in leaves:
-                zero = zero_biases and np.ndim(leaf) < 2
-                ids.append(np.full(np.size(leaf), -1 if zero else next_id, np.int64))
-            next_id += 1
-            continue
-        # filter: groups by last axis of the matrices of this child, biases join by length
-        widths = {}
-        for leaf in leaves:
-            if np.ndim(leaf) >= 2 and np.shape(leaf)[-1] not in widths:
-                widths[np.shape(leaf)[-1]] = next_id
-                next_id += np.shape(leaf)[-1]
-        for leaf in leaves:
-            shape = np.shape(leaf)
-            if zero_biases and len(shape) < 2:
-                ids.append(np.full(np.size(leaf), -1, np.int64))
-            elif len(shape) >= 2:
-                ids.append(np.broadcast_to(widths[shape[-1]] + np.arange(shape[-1]), shape).ravel())
-            elif len(shape) == 1 and shape[0] in widths:
-                ids.append(widths[shape[0]] + np.arange(shape[0]))
-            else:
-                ids.append(np.full(np.size(leaf), next_id, np.int64))
-                next_id += 1
-    return np.concatenate(ids), next_id
-
-
-def group_norms(params, normalization="filter", *, zero_biases=False) -> np.ndarray:
-    """Euclidean norm of each group of ``params`` under ``normalization`` (``"filter"`` or
-    ``"layer"``; groups as in the module docstring), float64 ``(n_groups,)`` in group order
-    (per top-level entry; within it, units in order).
-
-    >>> import jax, landscape as ls
-    >>> model = ls.mlp([2, 2, 1])
-    >>> params = ls.inits.constant(model, 0.5)(jax.random.key(0))  # the symmetric start
-    >>> group_norms(params).round(3).tolist()  # a unit's 2 weights and bias: sqrt(3) * 0.5
-    [0.866, 0.866, 0.866]
-    >>> group_norms(params, "layer").round(3).tolist()
-    [1.225, 0.866]
-    """
-    float_leaves(params, "params")
-    normalization = _checks.choice("normalization", normalization, _GROUPED)
-    ids, n_groups = _group_ids(params, normalization, zero_biases)
-    x = _flat64(params)
-    keep = ids >= 0
-    return np.sqrt(np.bincount(ids[keep], weights=x[keep] ** 2, minlength=n_groups))
-
-
-def random_direction(params, *, key, normalization="filter", zero_biases=False,
+def random_direction(params, *, key, normalization="filter", model=None, zero_biases=False,
                      fallback_scale=1.0, name=None) -> Direction:
-    """A Gaussian random direction at ``params``, normalized per ``normalization``.
+    """A Gaussian random direction at ``params`` (one network), normalized per ``normalization``.
 
     ``"none"``: N(0, 1) entries; ``"unit"``: rescaled to norm 1; ``"filter"``/``"layer"``: each
     group rescaled to the norm of the point's group, with the rule of the module docstring that
     stays finite and nonzero at a zero or constant point (``fallback_scale`` is the RMS entry
-    size used where the whole point is zero). Leaf ``i`` is drawn with ``fold_in(key, i)``.
+    size used where the whole point is zero). Groups come from the unit layout
+    (:mod:`landscape.surface.groups`): ``model`` is anything :func:`landscape.units.layout`
+    takes (an ``ls.mlp`` Model, a Flax or Equinox model, a :class:`landscape.units.UnitLayout`);
+    without it the layout is read from the leaf names, and a pytree whose filters are ambiguous
+    (e.g. an Equinox ``weight``) is refused.
+
+    Draws: part ``i`` of the canonical form (per weight layer its bias, then its weight as
+    ``(..., inputs, units)``; see :mod:`landscape.surface.groups`) is drawn with
+    ``fold_in(key, i)``, so the same weights in ``ls.mlp``, Flax or Equinox get the same
+    direction; for ``ls.mlp`` and Flax params (and for ``"none"``/``"unit"`` without ``model``)
+    part ``i`` is leaf ``i``.
 
     ``info`` holds ``normalization``, ``rule`` (a one-line statement of the rule used) and, for
     filter/layer, ``groups`` and the counts ``own``/``point_rms``/``fallback`` of groups under
@@ -203,18 +160,32 @@ def random_direction(params, *, key, normalization="filter", zero_biases=False,
     if not isinstance(zero_biases, (bool, np.bool_)):
         raise TypeError(f"zero_biases={zero_biases!r} must be True or False")
     fallback_scale = _checks.real("fallback_scale", fallback_scale, low=0.0, low_open=True)
-    draws = [jax.random.normal(jax.random.fold_in(key, i), np.shape(leaf), leaf.dtype)
-             for i, leaf in enumerate(leaves)]
-    d = _flat64(draws)
+    if normalization in GROUPINGS or model is not None:
+        spec = groups.grouping_layout(params, model)
+    else:
+        spec = None  # "none"/"unit" without a model: leaf by leaf, as drawn before layouts
+    canon = groups.to_canonical(spec, leaves)
+    shapes = [np.shape(leaf) for leaf in leaves]
+    draws = [jax.random.normal(jax.random.fold_in(key, i), np.shape(part), part.dtype)
+             for i, part in enumerate(canon)]
+    d = np.concatenate([np.asarray(x, np.float64).ravel() for x in draws]) if draws else np.zeros(0)
     name = name or f"random ({normalization})"
+
+    def direction(flat):
+        sizes = np.cumsum([0] + [int(np.size(x)) for x in draws])
+        parts = [jnp.asarray(flat[a:b].reshape(np.shape(x)), x.dtype)
+                 for a, b, x in zip(sizes[:-1], sizes[1:], draws)]
+        return jax.tree_util.tree_unflatten(treedef, groups.from_canonical(spec, parts, shapes))
+
     if normalization == "none":
-        return Direction(jax.tree_util.tree_unflatten(treedef, draws), name,
-                         {"normalization": "none", "rule": "N(0, 1) entries"})
+        return Direction(jax.tree_util.tree_unflatten(treedef, groups.from_canonical(spec, draws, shapes)),
+                         name, {"normalization": "none", "rule": "N(0, 1) entries"})
     if normalization == "unit":
-        return Direction(_unflat(d / np.linalg.norm(d), params), name,
+        return Direction(direction(d / np.linalg.norm(d)), name,
                          {"normalization": "unit", "rule": "N(0, 1) entries scaled to norm 1"})
-    ids, n_groups = _group_ids(params, normalization, zero_biases)
-    x = _flat64(params)
+    ids, n_groups = groups.canonical_ids(spec, params, normalization, zero_biases)
+    ids = np.concatenate(ids)
+    x = groups.canonical_flat64(spec, params)
     keep = ids >= 0
     size = np.bincount(ids[keep], minlength=n_groups).astype(np.float64)
     p_norm = np.sqrt(np.bincount(ids[keep], weights=x[keep] ** 2, minlength=n_groups))
@@ -242,7 +213,7 @@ def random_direction(params, *, key, normalization="filter", zero_biases=False,
         "fallback": fallback, "point_rms_scale": rms, "fallback_scale": fallback_scale,
         "zero_biases": bool(zero_biases),
     }
-    return Direction(_unflat(out, params), name, info)
+    return Direction(direction(out), name, info)
 
 
 def _fix_sign(v: np.ndarray) -> np.ndarray:
@@ -360,10 +331,20 @@ def pca_directions(trajectory, *, k=2, origin="last") -> PCA:
     return PCA(dirs, ratio, s[:k], _unflat(x0, like), dev @ comps.T)
 
 
+def _symmetry_model(model, spec: units.UnitLayout):
+    """What the symmetry package is given: an ``ls.mlp`` Model as is (the numbers of every
+    experiment stay those of the Model's own path), any other model as its unit layout."""
+    return model if isinstance(model, Model) else spec
+
+
 def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
                                 grad_tol=None) -> Direction:
     """The unit direction of steepest descent inside the symmetric subspace at ``params``:
     ``-P_sym grad / |P_sym grad|`` (:func:`landscape.symmetry.project_symmetric`).
+
+    ``model``: anything :func:`landscape.units.layout` takes (an ``ls.mlp`` Model, a Flax NNX
+    or Equinox model, a :class:`landscape.units.UnitLayout`; for Flax linen pass the layout,
+    ``units.layout(module, variables, activation=...)``); ``params`` is one network.
 
     Where that projected gradient is at most ``grad_tol`` (default ``sqrt(eps)`` of the params'
     dtype, the curvature module's criticality tolerance) the point is (numerically) critical in
@@ -381,11 +362,24 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     ('gradient', 1.0)
     """
     _checks.loss_fn(loss_fn)
-    _checks.model(model)
     float_leaves(params, "params")
+    sym = _symmetry_model(model, _one_network(model, params, "params"))
+    return _symmetric_descent(loss_fn, params, data, sym, fallback, grad_tol)
+
+
+def _one_network(model, params, name) -> units.UnitLayout:
+    """``model``'s unit layout, checked against ``params`` (one network)."""
+    spec = units.layout(model, params)
+    batch = spec.check(params, name)
+    if batch:
+        raise ValueError(f"{name} has batch axes {batch}; pass one network")
+    return spec
+
+
+def _symmetric_descent(loss_fn, params, data, sym, fallback, grad_tol) -> Direction:
     grad_tol = _checks.tolerance("grad_tol", grad_tol, math.sqrt(_float_eps(params)))
     g = jax.grad(loss_fn)(params, data)
-    gs = _flat64(symmetry.project_symmetric(model=model, params=g))
+    gs = _flat64(symmetry.project_symmetric(model=sym, params=g))
     gnorm, snorm = float(np.linalg.norm(_flat64(g))), float(np.linalg.norm(gs))
     info = {"symmetric_grad_norm": snorm, "grad_norm": gnorm}
     if snorm > grad_tol:
@@ -395,7 +389,7 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
                          "the point is critical in the symmetric subspace; pass fallback= (e.g. the "
                          "constant-start trajectory's displacement) to choose the symmetric direction")
     fb, _ = _direction(fallback, params, "fallback")
-    fs = _flat64(symmetry.project_symmetric(model=model, params=fb))
+    fs = _flat64(symmetry.project_symmetric(model=sym, params=fb))
     fnorm = float(np.linalg.norm(fs))
     if fnorm == 0:
         raise ValueError("fallback has no component in the symmetric subspace")
@@ -406,7 +400,8 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     """The ``k`` most unstable symmetry-breaking directions at ``params``: unit eigenvectors of
     the Hessian restricted to the symmetry-breaking subspace
     (:func:`landscape.symmetry.breaking_basis`, :func:`landscape.curvature.restricted_hessian`),
-    ascending eigenvalue (most negative first). ``info``: ``eigenvalue``, ``rank``.
+    ascending eigenvalue (most negative first). ``info``: ``eigenvalue``, ``rank``. ``model``:
+    as in :func:`symmetric_descent_direction`.
 
     >>> import jax, landscape as ls
     >>> model = ls.mlp([2, 2, 1])
@@ -417,13 +412,17 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     ('breaking mode 1', 1.0, (2, 2))
     """
     _checks.loss_fn(loss_fn)
-    _checks.model(model)
     float_leaves(params, "params")
+    spec = _one_network(model, params, "params")
+    return _breaking(loss_fn, params, data, _symmetry_model(model, spec), spec, k)
+
+
+def _breaking(loss_fn, params, data, sym, spec: units.UnitLayout, k) -> tuple[Direction, ...]:
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
-    q = symmetry.breaking_basis(model=model, dtype=dtype)
+    q = symmetry.breaking_basis(model=sym, dtype=dtype)
     if q.shape[1] == 0:
-        raise ValueError(f"model {list(model.sizes)} has no symmetry-breaking directions (no hidden "
-                         "layer with two or more units)")
+        raise ValueError(f"a network of hidden sizes {list(spec.hidden_sizes)} has no "
+                         "symmetry-breaking directions (no hidden layer with two or more units)")
     k = _checks.count("k", k, maximum=q.shape[1])
     hb = np.asarray(cv.restricted_hessian(loss_fn, params, data, q), np.float64)
     lam, u = np.linalg.eigh(0.5 * (hb + hb.T))

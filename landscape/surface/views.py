@@ -13,7 +13,7 @@ import numpy as np
 from .. import _checks, parallel
 from .._checks import float_leaves
 from ._common import _check_batch_like, _flat64
-from .directions import breaking_directions, symmetric_descent_direction
+from .directions import _breaking, _one_network, _symmetric_descent, _symmetry_model
 from .paths import Plane, TrajectoryProjection, project_trajectory
 from .slices import Slice2D, slice_2d
 
@@ -69,6 +69,8 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     plane is spanned by ``d1`` = :func:`symmetric_descent_direction` there (falling back to the
     constant trajectory's displacement, last minus first point, when the symmetric gradient
     vanishes) and ``d2`` = the most unstable :func:`breaking_directions` mode (both unit).
+    ``model``: anything :func:`landscape.units.layout` takes (as in
+    :func:`symmetric_descent_direction`), resolved once against ``equilibrium``.
 
     ``constant_trajectory``: leaves ``(T, ...)``; ``random_trajectories``: leaves ``(k, T, ...)``
     (or a :class:`landscape.TrainResult` recorded with ``trajectory_runs``). Both are projected
@@ -86,7 +88,6 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     ((5, 5), 'gradient', 'breaking mode 1')
     """
     _checks.loss_fn(loss_fn)
-    _checks.model(model)
     const = _trajectories(constant_trajectory, "constant_trajectory")
     if const is not None and hasattr(constant_trajectory, "trajectory"):
         const = jax.tree.map(lambda a: a[0], const)  # first recorded run of a TrainResult
@@ -96,6 +97,8 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
             raise ValueError("equilibrium=None needs constant_trajectory (its last point is used)")
         equilibrium = jax.tree.map(lambda a: a[-1], const)
     float_leaves(equilibrium, "equilibrium")
+    spec = _one_network(model, equilibrium, "equilibrium")
+    sym = _symmetry_model(model, spec)
     n_points = _checks.count("n_points", n_points, minimum=2)
     margin = _checks.real("margin", margin)
     parallel.local_devices(devices)  # checked before the work below
@@ -110,9 +113,8 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
         fallback = jax.tree.map(lambda a: a[-1] - a[0], const)
         if float(np.linalg.norm(_flat64(fallback))) == 0:
             fallback = None
-    d1 = symmetric_descent_direction(loss_fn, equilibrium, data, model=model, fallback=fallback,
-                                     grad_tol=grad_tol)
-    (d2,) = breaking_directions(loss_fn, equilibrium, data, model=model, k=1)
+    d1 = _symmetric_descent(loss_fn, equilibrium, data, sym, fallback, grad_tol)
+    (d2,) = _breaking(loss_fn, equilibrium, data, sym, spec, 1)
     pl = Plane(equilibrium, d1, d2, np.zeros((1, 2)), ("equilibrium",))
     proj_const = (project_trajectory(pl, const, metric=loss_fn, data=data, name="constant start",
                                      block_size=block_size, method=method, devices=devices)
