@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, units
 from .. import symmetry as sy
 from ..models import Model
 
@@ -47,19 +47,19 @@ def _flips_on(model: Model, flips) -> bool:
     return sy.identity_element(model=model, flips=flips).signs is not None
 
 
-_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
+_KIND_REPRESENTATIVE = {"odd": "tanh", "logistic": "sigmoid", "rescale": "relu", "none": "relu"}
 
 
 def _layout(model: Model) -> Model:
     """What canonical forms depend on (sizes, bias, the activation's flip kind) as a Model: the
     compile-cache key, shared by models that differ only in activations of one kind."""
-    return dataclasses.replace(model, activation=_KIND_REPRESENTATIVE[sy.flip_kind(model.activation)],
+    return dataclasses.replace(model, activation=_KIND_REPRESENTATIVE[units.activation_symmetry(model.activation)],
                                output="linear")
 
 
 def _complement_layers(model: Model) -> tuple[int, ...]:
     """Hidden layers whose flips shift the next bias (logistic units with biases)."""
-    if model.bias and sy.flip_kind(model.activation) == "complement":
+    if model.bias and units.activation_symmetry(model.activation) == "logistic":
         return tuple(range(len(model.hidden_sizes)))
     return ()
 
