@@ -41,7 +41,7 @@ def random_elements(model, seed, shape, *, flips=None):
     """Uniform random group elements drawn with NumPy (``sy.random_element`` compiles one
     program per model; these tests need many models, not that program)."""
     rng = np.random.default_rng(seed)
-    flips = sy.flip_kind(model.activation) is not None and model.bias if flips is None else flips
+    flips = sy.resolve_flips(None, model=model) if flips is None else flips
     n = math.prod(shape)
     perms = tuple(jnp.asarray(np.stack([rng.permutation(w) for _ in range(n)]).reshape(shape + (w,)))
                   for w in model.hidden_sizes)

@@ -1,23 +1,38 @@
-"""The symmetry group of an MLP, the symmetric subspace, and the symmetry gap.
+"""The symmetry group of a network's hidden units, the symmetric subspace, and the symmetry gap.
 
 Why does an all-equal start never learn? Hidden units that start identical receive identical
 error signals and stay identical: the start lies in the *symmetric subspace* and gradient
 training never leaves it. This module makes that statement measurable.
 
+Any model
+---------
+Every function takes ``model=``: an ``ls.mlp`` Model, a Flax NNX or Equinox model, or a
+:class:`landscape.units.UnitLayout` (for Flax linen: ``units.layout(module, params_of_one_net)``;
+for any other pytree: ``units.declare``). It is resolved once to the unit layout, which says
+where each hidden layer's units live (dense features, convolution channels) and which symmetry
+its activation has (``"odd"``, ``"logistic"``, ``"rescale"``, ``"none"``:
+:func:`landscape.units.activation_symmetry`). Only the reduced parametrization
+(:func:`reduced_model` and friends) and :func:`symmetric_equilibrium`, which trains it, are
+ls.mlp-only.
+
 The group
 ---------
-For an MLP (:func:`landscape.mlp`) the hidden units of each layer can be permuted, and where
-the hidden activation allows it their signs flipped, without changing the function:
+The hidden units of each layer can be permuted, and where the layer's symmetry allows it their
+signs flipped, without changing the function:
 
 - ``permute_units(params, perms, *, model)``: ``perms[h]`` is a permutation of the units of hidden
   layer ``h``; new unit ``j`` is old unit ``perms[h][j]`` (its incoming weights, bias and
   outgoing weights move together).
 - ``flip_units(params, signs, *, model)``: ``signs[h][j] = -1`` flips unit ``j`` of hidden layer
-  ``h``. For an *odd* activation (``tanh``, ``erf``, ``linear``; ``f(-z) = -f(z)``) the
-  incoming weights, bias and outgoing weights change sign. For the logistic ``sigmoid``
-  (``f(-z) = 1 - f(z)``) they change sign too and the next layer's bias gains the unit's old
-  outgoing weights (so the model needs biases). ``relu``, ``softplus`` and ``gelu`` have no
+  ``h``. For an ``"odd"`` layer (``tanh``, ``erf``, ``linear``; ``f(-z) = -f(z)``) the
+  incoming weights, bias and outgoing weights change sign. For a ``"logistic"`` one (``sigmoid``,
+  ``f(-z) = 1 - f(z)``) they change sign too and the next layer's bias gains the unit's old
+  outgoing weights (so the next layer needs a bias). ``relu``, ``softplus`` and ``gelu`` have no
   sign symmetry (``f(-z) = f(z) - z`` cannot be absorbed): asking for a flip is a ValueError.
+- ReLU-like (``"rescale"``) layers also have positive rescaling (:func:`landscape.units.rescale`),
+  a continuous symmetry: the finite group here (orbits, :func:`group_elements`) holds
+  permutations and flips only, and canonical forms (:mod:`landscape.minima`) quotient the
+  rescaling out.
 - A :class:`GroupElement` ``(perms, signs)`` acts by flipping first (``signs`` indexed by the
   old units), then permuting: :func:`apply_element`. :func:`compose`, :func:`inverse` and
   :func:`identity_element` make the group law explicit; :func:`random_element` draws uniform
@@ -30,8 +45,9 @@ Everything accepts params with leading batch axes (runs, trajectory records): le
 The symmetric subspace
 ----------------------
 ``S`` = params whose hidden units are equal within every layer: for each leaf, the entries are
-constant along its hidden-unit axes (``model.unit_axes``; a weight matrix between two hidden
-layers is constant altogether). :func:`symmetric_basis` and :func:`breaking_basis` give
+constant along its hidden-unit axes (``UnitLayout.unit_axes``; a weight matrix between two hidden
+layers is constant altogether; a dense layer reading a flattened convolution output is constant
+over the channels at each position). :func:`symmetric_basis` and :func:`breaking_basis` give
 orthonormal bases of ``S`` and of its orthogonal complement (the symmetry-breaking directions)
 as columns, in the order of ``jax.flatten_util.ravel_pytree(params)``; :func:`project_symmetric`
 and :func:`project_breaking` are the orthogonal projections (on pytrees), and
@@ -74,7 +90,7 @@ Gap status codes are :data:`landscape.status.GAP`; equilibrium kinds are names o
 :data:`landscape.status.EQUILIBRIUM`. Known-answer problems (the hand-built strict saddle, the
 XOR symmetric infimum) live in :mod:`landscape.problems`.
 
-Files: ``group.py`` (activations' sign symmetry, checks, the group), ``subspace.py`` (subspace,
+Files: ``group.py`` (the model argument, checks, the group), ``subspace.py`` (subspace,
 projections, gap, invariance measurements), ``reduced.py`` (reduced parametrization),
 ``curvature_split.py`` (symmetric vs breaking Hessian blocks), ``dynamics.py`` (equilibrium,
 escape).
@@ -84,9 +100,9 @@ escape).
 from .curvature_split import SymmetryCurvature, symmetry_curvature
 from .dynamics import (REFINE_RADIUS, TRAP_RATIO, Equilibrium, Escape, escape,
                        predicted_escape_steps, symmetric_equilibrium)
-from .group import (FLIP_KINDS, MAX_ORBIT, GroupElement, apply_element, batch_shape, compose,
-                    flip_kind, flip_units, group_elements, identity_element, inverse, orbit,
-                    orbit_size, permute_units, random_element, resolve_flips)
+from .group import (MAX_ORBIT, GroupElement, apply_element, batch_shape, compose, flip_units,
+                    group_elements, identity_element, inverse, orbit, orbit_size, permute_units,
+                    random_element, resolve_flips)
 from .reduced import (ReducedTraining, from_reduced, reduced_model, reduced_objective,
                       reduced_optimizer, reduced_training, to_reduced)
 from .subspace import (BROKEN_REL, ROUNDING_ULPS, breaking_basis, gap_history, gap_status,
@@ -95,7 +111,7 @@ from .subspace import (BROKEN_REL, ROUNDING_ULPS, breaking_basis, gap_history, g
 
 __all__ = [
     # group
-    "FLIP_KINDS", "flip_kind", "GroupElement", "permute_units", "flip_units", "apply_element",
+    "GroupElement", "permute_units", "flip_units", "apply_element",
     "identity_element", "compose", "inverse", "random_element", "group_elements", "orbit",
     "orbit_size", "MAX_ORBIT", "batch_shape", "resolve_flips",
     # subspace

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import _checks, curvature
-from .group import batch_shape
+from .group import _spec
 from .reduced import _model_of
 from .subspace import breaking_basis, symmetric_basis
 
@@ -41,7 +41,8 @@ def symmetry_curvature(loss_fn, params, data, *, model=None) -> SymmetryCurvatur
     """Split the Hessian of ``loss_fn`` at ``params`` into the symmetric block and the
     symmetry-breaking block (:func:`landscape.curvature.restricted_hessian` with
     :func:`symmetric_basis` and :func:`breaking_basis`), batched over leading axes of
-    ``params``. ``model`` defaults to ``loss_fn.model``. Without a hidden layer of width >= 2
+    ``params``. ``model`` (an ls.mlp, a Flax or Equinox model, or a unit layout) defaults to
+    ``loss_fn.model``. Without a hidden layer of width >= 2
     the breaking block is empty (``breaking`` of length 0). Returns :class:`SymmetryCurvature`.
 
     >>> import jax, jax.numpy as jnp, optax, landscape as ls
@@ -54,10 +55,9 @@ def symmetry_curvature(loss_fn, params, data, *, model=None) -> SymmetryCurvatur
     ((5,), (4,), (9, 4))
     """
     _checks.loss_fn(loss_fn)
-    model = _model_of(loss_fn, model)
-    batch = batch_shape(params, model=model)
+    spec, batch = _spec(_model_of(loss_fn, model), params)
     dtype = jax.tree.leaves(params)[0].dtype
-    q_s, q_b = symmetric_basis(model, dtype=dtype), breaking_basis(model, dtype=dtype)
+    q_s, q_b = symmetric_basis(spec, dtype=dtype), breaking_basis(spec, dtype=dtype)
     # one restricted Hessian in the whole orthonormal basis (Q_S, Q_B), then its blocks
     q = jnp.concatenate([q_s, q_b], axis=1)
     if batch:

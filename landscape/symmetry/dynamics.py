@@ -23,8 +23,10 @@ from .._tree import batch_norms
 from ..models import Model
 from ..train import default_record_every, train_many
 from .curvature_split import SymmetryCurvature, symmetry_curvature
-from .group import _layout, _show, batch_shape
-from .reduced import _from_reduced, _model_of, _to_reduced, reduced_objective, reduced_optimizer
+from ..units import UnitLayout
+from .group import _show, _spec, _where
+from .reduced import (_from_reduced, _layout, _model_of, _to_reduced, reduced_objective,
+                      reduced_optimizer)
 from .subspace import _gap_impl, breaking_basis
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def _growth_ratio(steps: np.ndarray, norms: np.ndarray) -> float:
 
 
 def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_000,
-                          record_every: int | None = None, model: Model | None = None,
+                          record_every: int | None = None, model=None,
                           refine: bool = True, trap_ratio: float = TRAP_RATIO) -> Equilibrium:
     """Follow a symmetric start to its symmetric equilibrium and say what it is.
 
@@ -149,7 +151,11 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     """
     _checks.loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
-    if batch_shape(params, model=model):
+    if not isinstance(model, Model):
+        raise TypeError(f"symmetric_equilibrium needs an ls.mlp Model (it trains the reduced "
+                        f"one-unit-per-layer ls.mlp), got {type(model).__name__}; for other models "
+                        "use project_symmetric, symmetry_curvature and escape")
+    if _spec(model, params)[1]:
         raise ValueError("symmetric_equilibrium takes one start (params without a batch axis)")
     _checks.optimizer(optimizer)
     steps, record_every = _check_steps(steps, record_every)
@@ -230,11 +236,11 @@ def predicted_escape_steps(eps, threshold, learning_rate, lambda_min):
 
 @dataclasses.dataclass(frozen=True)
 class _GapAbove:
-    model: Model
+    spec: UnitLayout
     threshold: float
 
     def __call__(self, params, data=None):
-        return _gap_impl(_layout(self.model), params, False) > self.threshold
+        return _gap_impl(self.spec, params, False) > self.threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,7 +302,7 @@ def _sgd(learning_rate: float):
 
 def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
            threshold: float = 1e-2, steps: int = 10_000, record_every: int | None = None,
-           model: Model | None = None) -> Escape:
+           model=None) -> Escape:
     """Start at ``params + eps_i * d`` for every ``eps_i`` and count the gradient-descent steps
     (``optax.sgd(learning_rate)``) until the :func:`symmetry_gap` exceeds ``threshold``; all
     ``eps`` in one compiled, batched call.
@@ -319,21 +325,22 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     ((3,), True)
     """
     _checks.loss_fn(loss_fn)
-    model = _model_of(loss_fn, model)
-    if batch_shape(params, model=model):
+    spec, batch = _spec(_model_of(loss_fn, model), params)
+    if batch:
         raise ValueError("escape takes one base point (params without a batch axis)")
     eps = _check_eps(eps)
     learning_rate = _checks.real("learning_rate", learning_rate, low=0.0, low_open=True)
     threshold = _checks.real("threshold", threshold, low=0.0, low_open=True)
     steps, record_every = _check_steps(steps, record_every)
     x, unravel = ravel_pytree(params)
-    q_b = breaking_basis(model, dtype=x.dtype)
+    q_b = breaking_basis(spec, dtype=x.dtype)
     if q_b.shape[1] == 0:
-        raise ValueError(f"model of sizes {list(model.sizes)} has no symmetry-breaking directions")
+        raise ValueError(f"the model (hidden widths {list(spec.hidden_sizes)}) has no "
+                         "symmetry-breaking directions")
     if direction is None:
-        d = symmetry_curvature(loss_fn, params, data, model=model).directions[:, 0]
+        d = symmetry_curvature(loss_fn, params, data, model=spec).directions[:, 0]
     else:
-        batch_shape(direction, model=model, name="direction")
+        _spec(spec, direction, name="direction")
         raw = ravel_pytree(direction)[0].astype(x.dtype)
         d = q_b @ (q_b.T @ raw)
         tiny = math.sqrt(float(jnp.finfo(x.dtype).eps)) * float(jnp.linalg.norm(raw))
@@ -344,9 +351,9 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     lam = float(d @ ravel_pytree(curvature.hvp(loss_fn, params, data, unravel(d)))[0])
     starts = jax.vmap(lambda e: unravel(x + e * d))(jnp.asarray(eps, x.dtype))
     run = train_many(loss_fn, None, _sgd(learning_rate), data, starts=starts, steps=steps,
-                     record_every=record_every, success=_GapAbove(model, threshold),
+                     record_every=record_every, success=_GapAbove(_where(spec), threshold),
                      trajectory_runs=np.arange(len(eps)), progress=False)
-    gaps = np.asarray(_gap_impl(_layout(model), run.trajectory, False))
+    gaps = np.asarray(_gap_impl(_where(spec), run.trajectory, False))
     return Escape(eps=eps, steps=np.asarray(run.success_step), lambda_min=lam,
                   predicted=predicted_escape_steps(eps, threshold, learning_rate, lam),
                   learning_rate=learning_rate, threshold=threshold,

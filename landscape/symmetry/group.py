@@ -1,5 +1,14 @@
-"""The symmetry group of an MLP: sign symmetry of activations, the group action (permutations
-and flips of hidden units), group elements and their law, random elements, orbits.
+"""The symmetry group of a network's hidden units: the group action (permutations and flips),
+group elements and their law, random elements, orbits.
+
+Every function takes ``model=``: an ``ls.mlp`` Model, a Flax NNX or Equinox model, or a
+:class:`landscape.units.UnitLayout` (Flax linen users pass ``units.layout(module, params)``),
+resolved once to a unit layout. Which hidden layers can flip is the layout's per-layer symmetry
+(:func:`landscape.units.activation_symmetry`): ``"odd"`` and ``"logistic"`` layers flip,
+``"rescale"`` (ReLU-like) and ``"none"`` layers permute only. Positive rescaling of ReLU units is
+a continuous symmetry: the finite group here (:func:`orbit`, :func:`group_elements`) holds
+permutations and flips only; rescaling is quotiented out by canonical forms
+(:mod:`landscape.minima`) and is available as :func:`landscape.units.rescale`.
 
 Also the package's argument checks shared by every file of :mod:`landscape.symmetry`:
 :func:`batch_shape` (params against the model's layout) and :func:`resolve_flips`.
@@ -17,60 +26,42 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
-from ..models import ACTIVATIONS, Model
+from .. import _checks, units
+from ..models import Model
+from ..units import UnitLayout
 
 # --------------------------------------------------------------------------------------------
-# sign symmetry of activations
-
-FLIP_KINDS: dict[str, str | None] = {
-    "tanh": "odd", "erf": "odd", "linear": "odd",
-    "sigmoid": "complement",
-    "relu": None, "softplus": None, "gelu": None,
-}
-"""How a hidden unit's sign flips, by activation name: ``"odd"`` (``f(-z) = -f(z)``),
-``"complement"`` (``f(-z) = 1 - f(z)``: the next bias absorbs the constant) or ``None`` (no
-sign symmetry). Activations missing here are probed numerically (see :func:`flip_kind`)."""
+# the model argument: resolved once to a unit layout
 
 
-@functools.lru_cache(maxsize=None)
-def _probe_flip(name: str) -> str | None:
-    z = np.linspace(-4.0, 4.0, 81)
-    f = np.asarray(ACTIVATIONS[name](jnp.asarray(z, jnp.float32)), np.float64)
-    g = np.asarray(ACTIVATIONS[name](jnp.asarray(-z, jnp.float32)), np.float64)
-    tol = 1e-5 * (1.0 + np.max(np.abs(f)))
-    if np.max(np.abs(g + f)) <= tol:
-        return "odd"
-    if np.max(np.abs(g + f - 1.0)) <= tol:
-        return "complement"
-    return None
+@functools.lru_cache(maxsize=256)
+def _mlp_spec(model: Model) -> UnitLayout:
+    return units.layout(model)
 
 
-def flip_kind(activation: str) -> str | None:
-    """``"odd"``, ``"complement"`` or ``None`` for the activation called ``activation``.
-
-    Names in :data:`FLIP_KINDS` are answered from it; any other known activation is probed on
-    a grid (``f(-z) = -f(z)`` or ``1 - f(z)`` to 1e-5), so an odd activation added later (say
-    ``sin``) flips without a change here.
-
-    >>> flip_kind("tanh"), flip_kind("sigmoid"), flip_kind("relu")
-    ('odd', 'complement', None)
-    """
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"activation={activation!r} is not a known activation; expected one of "
-                         f"{sorted(ACTIVATIONS)}")
-    if activation in FLIP_KINDS:
-        return FLIP_KINDS[activation]
-    return _probe_flip(activation)
+def _spec(model, params=None, name: str = "params") -> tuple[UnitLayout, tuple[int, ...] | None]:
+    """``(unit layout of model, batch shape of params or None)``; params are checked against
+    the layout (any leading batch axes) before any tracing."""
+    if isinstance(model, Model):
+        spec = _mlp_spec(model)
+        return spec, None if params is None else _checks.model_batch_shape(params, model, name)
+    if model is None:
+        raise TypeError("model=None: pass the network (an ls.mlp Model, a Flax or Equinox model) "
+                        "or its units.UnitLayout")
+    spec = units.layout(model, params)
+    return spec, None if params is None else spec.check(params, name)
 
 
-# --------------------------------------------------------------------------------------------
-# argument checks (Python level, before any tracing)
+def _where(spec: UnitLayout) -> UnitLayout:
+    """Only where the units are (symmetries set to ``"none"``): the compile-cache key of programs
+    that move or average units without flipping them, shared by models that differ only in
+    activations."""
+    return dataclasses.replace(spec, symmetries=("none",) * len(spec.symmetries))
 
 
-def batch_shape(params, *, model: Model, name: str = "params") -> tuple[int, ...]:
-    """Check ``params`` against the layout of ``model`` (a list of layer dicts of floating
-    arrays with the model's shapes, behind common leading batch axes); return the batch shape.
+def batch_shape(params, *, model, name: str = "params") -> tuple[int, ...]:
+    """Check ``params`` against the unit layout of ``model`` (its leaves and shapes, behind
+    common leading batch axes); return the batch shape.
 
     >>> import jax, landscape as ls
     >>> model = ls.mlp([2, 2, 1])
@@ -78,48 +69,63 @@ def batch_shape(params, *, model: Model, name: str = "params") -> tuple[int, ...
     >>> batch_shape(runs, model=model), batch_shape(model.init(jax.random.key(0)), model=model)
     ((5,), ())
     """
-    return _checks.model_batch_shape(params, _checks.model(model), name)
+    return _spec(model, params, name)[1]
 
 
-def resolve_flips(flips, *, model: Model) -> bool:
-    """``flips`` resolved to a bool: ``None`` means flips whenever the activation (and the bias)
-    allows them; ``True`` for a model without a sign symmetry raises ``ValueError``.
+def _flip_problem(spec: UnitLayout) -> str | None:
+    """Why the units of ``spec`` cannot all flip (None: they can)."""
+    for h, sym in enumerate(spec.symmetries):
+        if sym not in ("odd", "logistic"):
+            return (f"hidden layer {h} has symmetry {sym!r}: its activation has no sign symmetry "
+                    "(f(-z) is neither -f(z) nor 1 - f(z)), so its units cannot be flipped; use "
+                    "flips=False (permutations only)")
+        nxt = spec.layers[h + 1]
+        if sym == "logistic" and (nxt.bias is None or spec.positions(h) > 1
+                                  or len(spec.shape(nxt.weight)) != 2):
+            return (f"flipping the logistic units of hidden layer {h} shifts the next layer's bias "
+                    f"(sigmoid(-z) = 1 - sigmoid(z)), but {nxt.weight} is not a dense layer with a "
+                    "bias (bias=False); use flips=False")
+    return None
+
+
+def _can_flip(spec: UnitLayout) -> bool:
+    return _flip_problem(spec) is None
+
+
+def _check_can_flip(spec: UnitLayout) -> None:
+    problem = _flip_problem(spec)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def resolve_flips(flips, *, model) -> bool:
+    """``flips`` resolved to a bool: ``None`` means flips whenever every hidden layer's symmetry
+    (and the biases) allow them; ``True`` for a model without a sign symmetry raises
+    ``ValueError``.
 
     >>> import landscape as ls
     >>> relu = ls.mlp([2, 2, 1], activation="relu")
     >>> resolve_flips(None, model=ls.mlp([2, 2, 1])), resolve_flips(None, model=relu)
     (True, False)
     """
-    _checks.model(model)
+    spec = _spec(model)[0]
     if flips is None:
-        return _can_flip(model)
+        return _can_flip(spec)
     if not isinstance(flips, (bool, np.bool_)):
         raise TypeError(f"flips={flips!r} must be True, False or None (None: flips when the "
                         "activation allows them)")
     if flips:
-        _check_can_flip(model)
+        _check_can_flip(spec)
     return bool(flips)
-
-
-def _check_can_flip(model: Model) -> None:
-    kind = flip_kind(model.activation)
-    if kind is None:
-        raise ValueError(
-            f"activation {model.activation!r} has no sign symmetry (f(-z) is neither -f(z) nor "
-            f"1 - f(z)), so hidden units cannot be flipped; use flips=False (permutations only)")
-    if kind == "complement" and not model.bias:
-        raise ValueError(
-            f"flipping {model.activation!r} units shifts the next layer's bias "
-            f"(sigmoid(-z) = 1 - sigmoid(z)), but this model has bias=False; use flips=False")
 
 
 def _show(arr: np.ndarray) -> str:
     return str(arr.tolist()) if arr.size <= 24 else f"<array of shape {arr.shape}>"
 
 
-def _check_unit_arrays(model: Model, name: str, values, *, perm: bool):
+def _check_unit_arrays(spec: UnitLayout, name: str, values, *, perm: bool):
     """``values``: one array per hidden layer, last axis that layer's width."""
-    hidden = model.hidden_sizes
+    hidden = spec.hidden_sizes
     if not isinstance(values, (list, tuple)) or len(values) != len(hidden):
         raise ValueError(f"{name} must be a sequence of {len(hidden)} arrays, one per hidden "
                          f"layer of widths {list(hidden)}, got {values!r}")
@@ -151,70 +157,7 @@ def _check_unit_arrays(model: Model, name: str, values, *, perm: bool):
 # the group action
 
 
-def _take_units(leaf, perm, axis: int, trailing: int):
-    """Reorder ``leaf``'s unit axis ``axis`` (-1 or -2 of its ``trailing`` dims) by ``perm
-    (*b, H)``; the batch axes of leaf and perm broadcast."""
-    if trailing == 1:
-        idx = perm
-    elif axis == -1:
-        idx = perm[..., None, :]
-    else:
-        idx = perm[..., :, None]
-    batch = jnp.broadcast_shapes(leaf.shape[:-trailing], idx.shape[:-trailing])
-    shape = batch + leaf.shape[-trailing:]
-    return jnp.take_along_axis(jnp.broadcast_to(leaf, shape), jnp.broadcast_to(idx, shape), axis=axis)
-
-
-def _common_batch(model: Model, params):
-    """Broadcast every leaf to the params' common batch shape (the group moves some leaves
-    only, and a batch of elements gives those leaves a batch axis)."""
-    shapes = model.param_shapes
-    batch = jnp.broadcast_shapes(*[layer[k].shape[: layer[k].ndim - len(s)]
-                                   for layer, want in zip(params, shapes) for k, s in want.items()])
-    return [{k: jnp.broadcast_to(layer[k], batch + s) for k, s in want.items()}
-            for layer, want in zip(params, shapes)]
-
-
-_KIND_REPRESENTATIVE = {"odd": "tanh", "complement": "sigmoid", None: "relu"}
-
-
-def _layout(model: Model, *, flips: bool = False) -> Model:
-    """The part of ``model`` a compiled group/subspace program depends on (sizes, bias and, for
-    flips, the flip kind), as a canonical Model: the compile cache key, shared by models that
-    differ only in activations."""
-    act = _KIND_REPRESENTATIVE[flip_kind(model.activation)] if flips else "linear"
-    return dataclasses.replace(model, activation=act, output="linear")
-
-
-def _permute(model: Model, params, perms):
-    params = [dict(layer) for layer in params]
-    for h, perm in enumerate(perms):
-        params[h]["w"] = _take_units(params[h]["w"], perm, -1, 2)
-        if model.bias:
-            params[h]["b"] = _take_units(params[h]["b"], perm, -1, 1)
-        params[h + 1]["w"] = _take_units(params[h + 1]["w"], perm, -2, 2)
-    return _common_batch(model, params)
-
-
-def _flip(model: Model, params, signs):
-    kind = flip_kind(model.activation)
-    params = [dict(layer) for layer in params]
-    for h, s in enumerate(signs):
-        s = s.astype(params[h]["w"].dtype)
-        w_out = params[h + 1]["w"]
-        params[h]["w"] = params[h]["w"] * s[..., None, :]
-        if model.bias:
-            params[h]["b"] = params[h]["b"] * s
-        params[h + 1]["w"] = w_out * s[..., :, None]
-        if kind == "complement":
-            # sigmoid(-z) = 1 - sigmoid(z): a flipped unit's old outgoing weights move into the
-            # next layer's bias.
-            flipped = (1 - s) / 2
-            params[h + 1]["b"] = params[h + 1]["b"] + jnp.sum(flipped[..., :, None] * w_out, axis=-2)
-    return _common_batch(model, params)
-
-
-def permute_units(params, perms: Sequence, *, model: Model) -> list:
+def permute_units(params, perms: Sequence, *, model):
     """Permute the hidden units: new unit ``j`` of hidden layer ``h`` is old unit ``perms[h][j]``.
 
     ``perms``: one integer array per hidden layer, shape ``(..., H_h)`` (leading axes broadcast
@@ -231,18 +174,19 @@ def permute_units(params, perms: Sequence, *, model: Model) -> list:
     >>> bool(jnp.allclose(model.apply(swapped, x), model.apply(params, x)))
     True
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    perms = _check_unit_arrays(model, "perms", perms, perm=True)
-    return _apply_impl(_layout(model, flips=False), params, perms, None)
+    spec = _spec(model, params)[0]
+    perms = _check_unit_arrays(spec, "perms", perms, perm=True)
+    return _apply_impl(_where(spec), params, perms, None)
 
 
-def flip_units(params, signs: Sequence, *, model: Model) -> list:
+def flip_units(params, signs: Sequence, *, model):
     """Flip hidden units: ``signs[h][j] = -1`` flips unit ``j`` of hidden layer ``h``.
 
-    ``signs``: one array of +-1 per hidden layer, shape ``(..., H_h)``. See the module docstring
-    for what a flip does per activation; activations without a sign symmetry (relu, softplus,
-    gelu) raise ValueError, as does a sigmoid model without biases.
+    ``signs``: one array of +-1 per hidden layer, shape ``(..., H_h)``. An ``"odd"`` layer's unit
+    changes the sign of its incoming weights, bias and outgoing weights; a ``"logistic"`` one
+    also moves its old outgoing weights into the next layer's bias (:func:`landscape.units.flip`).
+    Layers without a sign symmetry (relu, softplus, gelu) raise ValueError, as does a sigmoid
+    layer whose next layer has no bias.
 
     >>> import jax, jax.numpy as jnp, landscape as ls
     >>> from landscape import symmetry
@@ -253,15 +197,14 @@ def flip_units(params, signs: Sequence, *, model: Model) -> list:
     >>> bool(jnp.allclose(model.apply(flipped, x), model.apply(params, x), atol=1e-6))
     True
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    _check_can_flip(model)
-    signs = _check_unit_arrays(model, "signs", signs, perm=False)
-    return _apply_impl(_layout(model, flips=True), params, None, signs)
+    spec = _spec(model, params)[0]
+    _check_can_flip(spec)
+    signs = _check_unit_arrays(spec, "signs", signs, perm=False)
+    return _apply_impl(spec, params, None, signs)
 
 
 class GroupElement(NamedTuple):
-    """An element of the MLP symmetry group: flip by ``signs``, then permute by ``perms``.
+    """An element of the finite symmetry group of the hidden units: flip by ``signs``, then permute by ``perms``.
 
     perms: tuple of int arrays, one per hidden layer, ``(..., H_h)``.
     signs: tuple of +-1 arrays like ``perms`` (indexed by the *old* units), or ``None`` for no
@@ -275,27 +218,22 @@ class GroupElement(NamedTuple):
     signs: tuple | None = None
 
 
-def _can_flip(model: Model) -> bool:
-    kind = flip_kind(model.activation)
-    return kind is not None and (kind != "complement" or model.bias)
-
-
-def _check_element(model: Model, element) -> GroupElement:
+def _check_element(spec: UnitLayout, element) -> GroupElement:
     if not isinstance(element, GroupElement):
         raise TypeError(f"element={element!r} must be a GroupElement(perms, signs)")
-    perms = _check_unit_arrays(model, "element.perms", element.perms, perm=True)
+    perms = _check_unit_arrays(spec, "element.perms", element.perms, perm=True)
     signs = element.signs
     if signs is not None:
-        signs = _check_unit_arrays(model, "element.signs", signs, perm=False)
-        if not _can_flip(model):
+        signs = _check_unit_arrays(spec, "element.signs", signs, perm=False)
+        if not _can_flip(spec):
             # all-(+1) signs are the identity and allowed; anything else (or traced) is not
             if any(_checks.is_tracer(s) for s in signs) or any(np.any(np.asarray(s) != 1) for s in signs):
-                _check_can_flip(model)
+                _check_can_flip(spec)
             signs = None
     return GroupElement(perms, signs)
 
 
-def apply_element(params, element: GroupElement, *, model: Model) -> list:
+def apply_element(params, element: GroupElement, *, model):
     """``permute_units(flip_units(params, element.signs), element.perms)`` (``model=`` given to each).
 
     Params and element may both carry leading axes; they broadcast (e.g. one point and a batch
@@ -310,35 +248,36 @@ def apply_element(params, element: GroupElement, *, model: Model) -> list:
     >>> images[0]["w"].shape
     (5, 2, 3)
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    element = _check_element(model, element)
-    return _apply_impl(_layout(model, flips=element.signs is not None), params, element.perms,
-                       element.signs)
+    spec = _spec(model, params)[0]
+    element = _check_element(spec, element)
+    return _apply_impl(spec if element.signs is not None else _where(spec), params,
+                       element.perms, element.signs)
 
 
-@functools.partial(jax.jit, static_argnames="model")
-def _apply_impl(model: Model, params, perms, signs):
-    """Flip by ``signs`` (if given), then permute by ``perms`` (if given); one compiled program
-    per model and shapes."""
+@functools.partial(jax.jit, static_argnames="spec")
+def _apply_impl(spec: UnitLayout, params, perms, signs):
+    """Flip by ``signs`` (if given), then permute by ``perms`` (if given), through
+    :func:`landscape.units.flip` and :func:`landscape.units.permute`; one compiled program per
+    layout and shapes. Every leaf comes back broadcast to the common batch shape of the params
+    and the element."""
     if signs is not None:
-        params = _flip(model, params, signs)
+        params = units.flip(spec, params, signs)
     if perms is not None:
-        params = _permute(model, params, perms)
+        params = units.permute(spec, params, perms)
     return params
 
 
-def identity_element(model: Model, *, flips: bool | None = None) -> GroupElement:
+def identity_element(model, *, flips: bool | None = None) -> GroupElement:
     """The identity: ``perms[h] = arange(H_h)`` and, with flips, all signs ``+1``.
 
     >>> import landscape as ls
     >>> identity_element(ls.mlp([2, 3, 1])).perms[0].tolist()
     [0, 1, 2]
     """
-    _checks.model(model)
-    flips = resolve_flips(flips, model=model)
-    perms = tuple(jnp.arange(width) for width in model.hidden_sizes)
-    signs = tuple(jnp.ones(width, jnp.int32) for width in model.hidden_sizes) if flips else None
+    spec = _spec(model)[0]
+    flips = resolve_flips(flips, model=spec)
+    perms = tuple(jnp.arange(width) for width in spec.hidden_sizes)
+    signs = tuple(jnp.ones(width, jnp.int32) for width in spec.hidden_sizes) if flips else None
     return GroupElement(perms, signs)
 
 
@@ -394,7 +333,7 @@ def inverse(element: GroupElement) -> GroupElement:
     return GroupElement(perms, signs)
 
 
-def random_element(key, *, model: Model, flips: bool | None = None, shape=()) -> GroupElement:
+def random_element(key, *, model, flips: bool | None = None, shape=()) -> GroupElement:
     """A uniformly random group element (``shape=()``) or a batch of them (leading ``shape``).
 
     Element ``i`` of the flattened batch uses ``k = fold_in(key, i)`` (a single element uses
@@ -408,16 +347,15 @@ def random_element(key, *, model: Model, flips: bool | None = None, shape=()) ->
     >>> g.perms[0].shape, g.signs[0].shape
     ((10, 4), (10, 4))
     """
-    _checks.model(model)
+    spec = _spec(model)[0]
     key = _checks.key(key)
-    flips = resolve_flips(flips, model=model)
+    flips = resolve_flips(flips, model=spec)
     shape = _checks.shape("shape", shape)
-    return _random_impl(_layout(model), flips, shape, key)
+    return _random_impl(spec.hidden_sizes, flips, shape, key)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "flips", "shape"))
-def _random_impl(model: Model, flips: bool, shape: tuple[int, ...], key) -> GroupElement:
-    widths = model.hidden_sizes
+@functools.partial(jax.jit, static_argnames=("widths", "flips", "shape"))
+def _random_impl(widths: tuple[int, ...], flips: bool, shape: tuple[int, ...], key) -> GroupElement:
 
     starts = np.cumsum((0,) + widths)
 
@@ -437,26 +375,27 @@ def _random_impl(model: Model, flips: bool, shape: tuple[int, ...], key) -> Grou
     return jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), batch)
 
 
-def orbit_size(model: Model, *, flips: bool | None = None) -> int:
+def orbit_size(model, *, flips: bool | None = None) -> int:
     """Order of the group: ``prod_h H_h! * 2^{H_h}`` with flips, ``prod_h H_h!`` without.
 
     A generic point has this many distinct images; a point fixed by some elements (equal units,
-    zero weights) has fewer.
+    zero weights) has fewer. ReLU's positive rescaling is continuous and not counted (see the
+    module docstring).
 
     >>> import landscape as ls
     >>> orbit_size(ls.mlp([2, 3, 1])), orbit_size(ls.mlp([2, 3, 1]), flips=False)
     (48, 6)
     """
-    _checks.model(model)
-    flips = resolve_flips(flips, model=model)
-    return math.prod(math.factorial(w) * (2**w if flips else 1) for w in model.hidden_sizes)
+    spec = _spec(model)[0]
+    flips = resolve_flips(flips, model=spec)
+    return math.prod(math.factorial(w) * (2**w if flips else 1) for w in spec.hidden_sizes)
 
 
 MAX_ORBIT = 1_000_000
 """Default cap on the number of elements :func:`group_elements` and :func:`orbit` enumerate."""
 
 
-def group_elements(model: Model, *, flips: bool | None = None, max_size: int = MAX_ORBIT
+def group_elements(model, *, flips: bool | None = None, max_size: int = MAX_ORBIT
                    ) -> GroupElement:
     """Every group element, stacked on a leading axis of length :func:`orbit_size`.
 
@@ -467,28 +406,29 @@ def group_elements(model: Model, *, flips: bool | None = None, max_size: int = M
     >>> group_elements(ls.mlp([2, 2, 1]), flips=False).perms[0].tolist()
     [[0, 1], [1, 0]]
     """
-    size = orbit_size(model, flips=flips)
-    flips = resolve_flips(flips, model=model)
+    spec = _spec(model)[0]
+    size = orbit_size(spec, flips=flips)
+    flips = resolve_flips(flips, model=spec)
     max_size = _checks.count("max_size", max_size)
     if size > max_size:
-        raise ValueError(f"the group of sizes {list(model.sizes)} has {size} elements (flips="
+        raise ValueError(f"the group of hidden widths {list(spec.hidden_sizes)} has {size} elements (flips="
                          f"{flips}), more than max_size={max_size}; draw random_element instead")
     per_layer = []
-    for width in model.hidden_sizes:
+    for width in spec.hidden_sizes:
         perms = list(itertools.permutations(range(width)))
         signs = list(itertools.product((1, -1), repeat=width)) if flips else [None]
         per_layer.append([(p, s) for p in perms for s in signs])
     combos = list(itertools.product(*per_layer))
     perms = tuple(jnp.asarray(np.array([c[h][0] for c in combos], np.int32).reshape(size, -1))
-                  for h in range(len(model.hidden_sizes)))
+                  for h in range(len(spec.hidden_sizes)))
     signs = None
     if flips:
         signs = tuple(jnp.asarray(np.array([c[h][1] for c in combos], np.int32).reshape(size, -1))
-                      for h in range(len(model.hidden_sizes)))
+                      for h in range(len(spec.hidden_sizes)))
     return GroupElement(perms, signs)
 
 
-def orbit(params, *, model: Model, flips: bool | None = None, max_size: int = MAX_ORBIT) -> list:
+def orbit(params, *, model, flips: bool | None = None, max_size: int = MAX_ORBIT):
     """The images of ``params`` under every group element: leaves ``(orbit_size, *batch, ...)``.
 
     Image ``g`` is ``apply_element(params, group_elements(model)[g], model=model)``; image 0 is
@@ -500,14 +440,14 @@ def orbit(params, *, model: Model, flips: bool | None = None, max_size: int = MA
     >>> symmetry.orbit(model.init(jax.random.key(0)), model=model)[0]["w"].shape  # 2! * 2^2 images
     (8, 2, 2)
     """
-    _checks.model(model)
-    batch = batch_shape(params, model=model)
-    elements = group_elements(model, flips=flips, max_size=max_size)
-    size = orbit_size(model, flips=flips)
+    spec, batch = _spec(model, params)
+    elements = group_elements(spec, flips=flips, max_size=max_size)
+    size = orbit_size(spec, flips=flips)
     elements = jax.tree.map(lambda a: a.reshape(a.shape[:1] + (1,) * len(batch) + a.shape[1:]),
                             elements)
-    images = apply_element(params, elements, model=model)
+    images = apply_element(params, elements, model=spec)
     # (a model without hidden layers has the trivial group: one image)
-    return [{k: jnp.broadcast_to(layer[k], (size,) + batch + s) for k, s in want.items()}
-            for layer, want in zip(images, model.param_shapes)]
+    leaves, treedef = jax.tree.flatten(images)
+    return treedef.unflatten([jnp.broadcast_to(leaf, (size,) + batch + s)
+                              for leaf, s in zip(leaves, spec.shapes)])
 

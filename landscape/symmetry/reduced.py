@@ -15,11 +15,26 @@ import optax
 from .. import _checks
 from ..models import Model
 from ..objectives import Criterion, Loss
-from .group import _layout, batch_shape
-from .subspace import _leaf_unit_axes, _neg_axes, _project_symmetric
+from .group import _mlp_spec, batch_shape
+from .subspace import _project_symmetric
 
 # --------------------------------------------------------------------------------------------
-# the reduced parametrization: one unit per hidden layer
+# the reduced parametrization: one unit per hidden layer (ls.mlp only: the reduced network is
+# an ls.mlp; other models train inside the subspace by projection, see symmetric_equilibrium)
+
+
+def _mlp(model, what: str) -> Model:
+    if not isinstance(model, Model):
+        raise TypeError(f"{what} needs an ls.mlp Model (the reduced network is an ls.mlp with one "
+                        f"unit per hidden layer), got {type(model).__name__}")
+    return model
+
+
+def _layout(model: Model) -> Model:
+    """The part of ``model`` a compiled reduced-parametrization program depends on (sizes and
+    bias), as a canonical Model: the compile cache key, shared by models that differ only in
+    activations."""
+    return dataclasses.replace(model, activation="linear", output="linear")
 
 
 def reduced_model(model: Model) -> Model:
@@ -34,7 +49,7 @@ def reduced_model(model: Model) -> Model:
     >>> reduced_model(ls.mlp([2, 3, 1])).sizes
     (2, 1, 1)
     """
-    _checks.model(model)
+    _mlp(model, "reduced_model")
     return dataclasses.replace(model, sizes=(model.n_in,) + (1,) * len(model.hidden_sizes)
                                + (model.n_out,))
 
@@ -69,24 +84,22 @@ def to_reduced(params, *, model: Model) -> list:
     >>> red[0]["w"].tolist(), red[1]["w"].tolist()  # outgoing weights times H = 3
     ([[0.5], [0.5]], [[1.5]])
     """
-    _checks.model(model)
+    _mlp(model, "to_reduced")
     batch_shape(params, model=model)
     return _to_reduced(_layout(model), params)
 
 
 @functools.partial(jax.jit, static_argnames="model")
 def _to_reduced(model: Model, params):
-    sym = _project_symmetric(model, params)
+    spec = _mlp_spec(model)
+    leaves, treedef = jax.tree.flatten(_project_symmetric(spec, params))
+    factors = jax.tree.leaves(_reduced_factors(model), is_leaf=lambda x: isinstance(x, tuple))
     out = []
-    for layer, axes, factors in zip(sym, _leaf_unit_axes(model), _reduced_factors(model)):
-        new = {}
-        for kind, leaf in layer.items():
-            trailing = 2 if kind == "w" else 1
-            index = tuple(slice(0, 1) if a - leaf.ndim in _neg_axes(axes[kind], trailing) else slice(None)
-                          for a in range(leaf.ndim))
-            new[kind] = leaf[index] * factors[kind][1]
-        out.append(new)
-    return out
+    for leaf, axes, (_, scale) in zip(leaves, spec.unit_axes, factors):
+        lead = leaf.ndim - len(axes)
+        index = (slice(None),) * lead + tuple(slice(None) if h is None else slice(0, 1) for h in axes)
+        out.append(leaf[index] * scale)
+    return treedef.unflatten(out)
 
 
 def from_reduced(reduced, *, model: Model) -> list:
@@ -102,7 +115,7 @@ def from_reduced(reduced, *, model: Model) -> list:
     >>> full[0]["w"].shape, float(symmetry.symmetry_gap(full, model=model))
     ((2, 3), 0.0)
     """
-    _checks.model(model)
+    _mlp(model, "from_reduced")
     small = reduced_model(model)
     batch_shape(reduced, model=small, name="reduced")
     return _from_reduced(_layout(model), reduced)
@@ -121,13 +134,15 @@ def _from_reduced(model: Model, reduced):
     return out
 
 
-def _model_of(loss_fn, model=None) -> Model:
-    """``model`` if given, else the model of a landscape loss (``loss_fn.model``), checked."""
+def _model_of(loss_fn, model=None):
+    """``model`` if given (any model :func:`landscape.units.layout` takes), else the model of a
+    landscape loss (``loss_fn.model``)."""
     if model is None:
         model = getattr(loss_fn, "model", None)
         if not isinstance(model, Model):
-            raise TypeError(f"loss_fn={loss_fn!r} does not say its model; pass model=landscape.mlp(...)")
-    return _checks.model(model)
+            raise TypeError(f"loss_fn={loss_fn!r} does not say its model; pass model= (an ls.mlp, "
+                            "a Flax or Equinox model, or a units.UnitLayout)")
+    return model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +166,7 @@ def reduced_objective(fn, *, model: Model):
     (cheap: one unit per layer; ``train_many`` takes its fast path). Any other callable is
     wrapped to evaluate ``fn(from_reduced(model, reduced), data)``. Both give the same values.
     """
-    _checks.model(model)
+    _mlp(model, "reduced_objective")
     _checks.function("fn", fn, "fn(params, data)")
     if isinstance(fn, (Loss, Criterion)) and fn.model == model:
         return dataclasses.replace(fn, model=reduced_model(model))
@@ -171,7 +186,7 @@ def reduced_optimizer(optimizer, *, model: Model):
     state is the wrapped optimizer's own (e.g. ``inject_hyperparams`` hyperparameters stay
     reachable). See :func:`reduced_training` for an example.
     """
-    _checks.model(model)
+    _mlp(model, "reduced_optimizer")
     _checks.optimizer(optimizer)
     return _reduced_optimizer(_layout(model), optimizer)
 
@@ -239,7 +254,7 @@ def reduced_training(loss_fn, init_fn, optimizer, *, model: Model | None = None,
     (to rounding, and exactly in exact arithmetic) but can never leave the symmetric subspace.
     """
     _checks.loss_fn(loss_fn)
-    model = _model_of(loss_fn, model)
+    model = _mlp(_model_of(loss_fn, model), "reduced_training")
     _checks.function("init_fn", init_fn, "init_fn(key) -> params")
     return ReducedTraining(
         model=reduced_model(model), loss_fn=reduced_objective(loss_fn, model=model),

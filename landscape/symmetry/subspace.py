@@ -11,51 +11,46 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
-from .. import _checks, status
+from .. import _checks, status, units
 from .._tree import batch_norms
-from ..models import Model
-from .group import _layout, batch_shape
+from ..units import UnitLayout
+from .group import _spec, _where
 
 # --------------------------------------------------------------------------------------------
 # the symmetric subspace
 
 
-def _leaf_unit_axes(model: Model):
-    """Per leaf (params layout), the trailing-shape axes that run along hidden units."""
-    return [{kind: tuple(a for a, h in enumerate(axes) if h is not None) for kind, axes in layer.items()}
-            for layer in model.unit_axes]
+def _mean_units(h: int, site: str, moved):
+    """Every unit replaced by the mean unit (last axis), as ``ref + mean(moved - ref)`` with
+    ``ref`` the first unit: exact for identical units."""
+    ref = moved[..., :1]
+    return jnp.broadcast_to(ref + jnp.mean(moved - ref, axis=-1, keepdims=True), moved.shape)
 
 
-def _group_mean(leaf, axes_from_end: tuple[int, ...]):
-    """Mean over ``axes_from_end`` as ``ref + mean(leaf - ref)``: exact for identical entries."""
-    if not axes_from_end:
-        return leaf
-    ref = leaf[tuple(slice(None) if a - leaf.ndim not in axes_from_end else slice(0, 1)
-                     for a in range(leaf.ndim))]
-    return ref + jnp.mean(leaf - ref, axis=axes_from_end, keepdims=True)
+def _project_symmetric(spec: UnitLayout, params):
+    """Each hidden layer's units replaced by their mean at every site (weight, bias, next), one
+    layer after the other (:func:`landscape.units.map_units`): a weight between two hidden layers
+    ends up averaged over both unit axes, a dense layer after a convolution over the units at
+    each position."""
+    return units.map_units(spec, params, _mean_units)
 
 
-def _neg_axes(axes, ndim):
-    return tuple(a - ndim for a in axes)
-
-
-def _project_symmetric(model: Model, params):
+def _unit_leaves(spec: UnitLayout) -> list[int]:
+    """Leaves holding hidden units, in layer order (weight, then bias)."""
+    marked = spec.unit_axes
     out = []
-    for layer, axes in zip(params, _leaf_unit_axes(model)):
-        new = {}
-        for kind, leaf in layer.items():
-            trailing = 2 if kind == "w" else 1
-            mean = _group_mean(leaf, _neg_axes(axes[kind], trailing))
-            new[kind] = jnp.broadcast_to(mean, leaf.shape)
-        out.append(new)
+    for layer in spec.layers:
+        for path in (layer.weight, layer.bias):
+            if path is not None and any(a is not None for a in marked[spec.index(path)]):
+                out.append(spec.index(path))
     return out
 
 
-def project_symmetric(params, *, model: Model) -> list:
+def project_symmetric(params, *, model):
     """Orthogonal projection onto the symmetric subspace: each hidden unit replaced by the mean
-    unit of its layer (entries averaged along every hidden-unit axis). Batched over leading axes.
+    unit of its layer (entries averaged along every hidden-unit axis; after a convolution, over
+    the units at each position). Batched over leading axes.
 
     Equals ``unravel(Q Q^T x)`` with ``Q = symmetric_basis(model)``; a point whose units are
     bit-identical is returned bit for bit.
@@ -67,12 +62,10 @@ def project_symmetric(params, *, model: Model) -> list:
     >>> float(symmetry.symmetry_gap(sym, model=model))
     0.0
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    return _project_impl(_layout(model), params, False)
+    return _project_impl(_where(_spec(model, params)[0]), params, False)
 
 
-def project_breaking(params, *, model: Model) -> list:
+def project_breaking(params, *, model):
     """``params - project_symmetric(params)``: the symmetry-breaking component (zero exactly
     when the units of every layer are bit-identical). Batched over leading axes.
 
@@ -83,20 +76,18 @@ def project_breaking(params, *, model: Model) -> list:
     >>> brk[0]["w"].tolist()
     [[0.0, 0.0], [0.0, 0.0]]
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    return _project_impl(_layout(model), params, True)
+    return _project_impl(_where(_spec(model, params)[0]), params, True)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "breaking"))
-def _project_impl(model: Model, params, breaking: bool):
-    sym = _project_symmetric(model, params)
+@functools.partial(jax.jit, static_argnames=("spec", "breaking"))
+def _project_impl(spec: UnitLayout, params, breaking: bool):
+    sym = _project_symmetric(spec, params)
     if breaking:
-        return jax.tree.map(lambda x, s: x - s, list(params), sym)
+        return jax.tree.map(lambda x, s: x - s, params, sym)
     return sym
 
 
-def symmetry_gap(params, *, model: Model, per_layer: bool = False):
+def symmetry_gap(params, *, model, per_layer: bool = False):
     """Distance of ``params`` from the symmetric subspace, batched over leading axes.
 
     The gap is ``|project_breaking(params)|_2``: ``sqrt(sum_j |u_j - mean u|^2)`` summed over
@@ -118,72 +109,68 @@ def symmetry_gap(params, *, model: Model, per_layer: bool = False):
     >>> float(symmetry.symmetry_gap(ls.inits.constant(model, 0.5)(jax.random.key(0)), model=model))
     0.0
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
+    spec = _spec(model, params)[0]
     if not isinstance(per_layer, (bool, np.bool_)):
         raise TypeError(f"per_layer={per_layer!r} must be True or False")
-    return _gap_impl(_layout(model), params, bool(per_layer))
+    return _gap_impl(_where(spec), params, bool(per_layer))
 
 
-@functools.partial(jax.jit, static_argnames=("model", "per_layer"))
-def _gap_impl(model: Model, params, per_layer: bool):
+@functools.partial(jax.jit, static_argnames=("spec", "per_layer"))
+def _gap_impl(spec: UnitLayout, params, per_layer: bool):
+    leaves = jax.tree.leaves(params)
+    first = leaves[spec.index(spec.layers[0].weight)]
+    batch = first.shape[:first.ndim - len(spec.shape(spec.layers[0].weight))]
     if per_layer:
-        return tuple(jnp.sqrt(sq) for sq in _layer_gaps_sq(model, params))
-    leaf = params[0]["w"]
-    total = jnp.zeros(leaf.shape[:-2], leaf.dtype)  # stays 0 without hidden layers
-    for layer, axes in zip(params, _leaf_unit_axes(model)):
-        for kind, leaf in layer.items():
-            trailing = 2 if kind == "w" else 1
-            if not axes[kind]:
-                continue
-            dev = leaf - _group_mean(leaf, _neg_axes(axes[kind], trailing))
-            total = total + jnp.sum(dev * dev, axis=tuple(range(-trailing, 0)))
+        return tuple(jnp.sqrt(sq) for sq in _layer_gaps_sq(spec, params, len(batch)))
+    sym = jax.tree.leaves(_project_symmetric(spec, params))
+    total = jnp.zeros(batch, first.dtype)  # stays 0 without hidden layers
+    for i in _unit_leaves(spec):
+        dev = leaves[i] - sym[i]
+        total = total + jnp.sum(dev * dev, axis=tuple(range(-len(spec.shapes[i]), 0)))
     return jnp.sqrt(total)
 
 
-def _layer_gaps_sq(model: Model, params):
-    out = []
-    for h in range(len(model.hidden_sizes)):
-        # (leaf, unit axis of hidden layer h, trailing dims)
-        parts = [(params[h]["w"], -1, 2), (params[h + 1]["w"], -2, 2)]
-        if model.bias:
-            parts.append((params[h]["b"], -1, 1))
-        sq = 0.0
-        for leaf, axis, trailing in parts:
-            dev = leaf - _group_mean(leaf, (axis,))
-            sq = sq + jnp.sum(dev * dev, axis=tuple(range(-trailing, 0)))
-        out.append(sq)
-    return out
+def _layer_gaps_sq(spec: UnitLayout, params, n_batch: int):
+    parts: dict = {}
+
+    def record(h, site, moved):  # each site's spread about its own mean unit; params unchanged
+        dev = moved - _mean_units(h, site, moved)
+        parts.setdefault(h, {})[site] = jnp.sum(dev * dev, axis=tuple(range(n_batch, moved.ndim)))
+        return moved
+
+    units.map_units(spec, params, record)
+    return [sum(parts[h][site] for site in ("weight", "next", "bias") if site in parts[h])
+            for h in range(len(spec.hidden_sizes))]
 
 
 @functools.lru_cache(maxsize=64)
-def _bases(model: Model) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 ``(Q_sym, Q_break)`` for ``model`` (cached; the model is hashable)."""
-    shapes = model.param_shapes
-    template = [{k: np.zeros(s) for k, s in layer.items()} for layer in shapes]
-    flat, unravel = ravel_pytree(template)
-    n = flat.size
-    index = unravel(np.arange(n, dtype=np.float64))
-    sym_cols, brk_cols = [], []
-    for layer, axes in zip(index, _leaf_unit_axes(model)):
-        for kind in sorted(layer):  # ravel_pytree order within a layer dict
-            idx = np.asarray(layer[kind]).astype(np.int64)
-            unit = axes[kind]
-            other = tuple(a for a in range(idx.ndim) if a not in unit)
-            groups = np.transpose(idx, other + unit).reshape(
-                math.prod(idx.shape[a] for a in other), -1)
-            k = groups.shape[1]
-            helmert = _helmert(k)  # (k, k - 1) orthonormal contrasts
-            for members in groups:
-                col = np.zeros(n)
-                col[members] = 1.0 / math.sqrt(k)
-                sym_cols.append(col)
-                for j in range(k - 1):
-                    col = np.zeros(n)
-                    col[members] = helmert[:, j]
-                    brk_cols.append(col)
-    q_sym = np.stack(sym_cols, axis=1)
-    q_brk = np.stack(brk_cols, axis=1) if brk_cols else np.zeros((n, 0))
+def _bases(spec: UnitLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 ``(Q_sym, Q_break)`` for a layout (cached; layouts are hashable).
+
+    The entries tied together by the hidden-unit axes are found by labelling every entry with
+    its flat index and taking the minimum over each unit axis (:func:`landscape.units.map_units`):
+    an entry's label is then the first member of its group. Groups come in the order of their
+    first member, members in flat-index order."""
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in spec.shapes]
+    offsets = np.cumsum([0] + sizes)
+    n = int(offsets[-1])
+    index = [jnp.asarray(np.arange(o, o + k, dtype=np.int32).reshape(s))
+             for o, k, s in zip(offsets[:-1], sizes, spec.shapes)]
+    labels = units.map_units(spec, index, lambda h, site, m: jnp.broadcast_to(
+        jnp.min(m, axis=-1, keepdims=True), m.shape))
+    labels = np.concatenate([np.asarray(a).ravel() for a in labels]).astype(np.int64)
+    order = np.argsort(labels, kind="stable")
+    firsts = np.flatnonzero(np.diff(labels[order], prepend=-1))
+    bounds = list(firsts) + [n]
+    q_sym = np.zeros((n, len(firsts)))
+    q_brk = np.zeros((n, n - len(firsts)))
+    col = 0
+    for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        members = order[a:b]
+        k = b - a
+        q_sym[members, g] = 1.0 / math.sqrt(k)
+        q_brk[members, col:col + k - 1] = _helmert(k)
+        col += k - 1
     q_sym.setflags(write=False)
     q_brk.setflags(write=False)
     return q_sym, q_brk
@@ -205,7 +192,7 @@ def _float_dtype(dtype):
     return _checks.floating_dtype("dtype", dtype)
 
 
-def symmetric_basis(model: Model, *, dtype=None) -> jax.Array:
+def symmetric_basis(model, *, dtype=None) -> jax.Array:
     """Orthonormal basis of the symmetric subspace as columns, ``(n_params, k_sym)``.
 
     Rows follow ``ravel_pytree(params)``; one column per group of entries tied together by the
@@ -216,11 +203,10 @@ def symmetric_basis(model: Model, *, dtype=None) -> jax.Array:
     >>> symmetric_basis(ls.mlp([2, 2, 1])).shape  # 9 params, 5 = a 2-1-1 network's
     (9, 5)
     """
-    _checks.model(model)
-    return jnp.asarray(_bases(model)[0], _float_dtype(dtype))
+    return jnp.asarray(_bases(_where(_spec(model)[0]))[0], _float_dtype(dtype))
 
 
-def breaking_basis(model: Model, *, dtype=None) -> jax.Array:
+def breaking_basis(model, *, dtype=None) -> jax.Array:
     """Orthonormal basis of the symmetry-breaking directions (the orthogonal complement of the
     symmetric subspace) as columns, ``(n_params, n_params - k_sym)``: Helmert contrasts within
     each tied group. Zero columns when the model has no hidden layer of width above one.
@@ -229,8 +215,7 @@ def breaking_basis(model: Model, *, dtype=None) -> jax.Array:
     >>> breaking_basis(ls.mlp([2, 2, 1])).shape
     (9, 4)
     """
-    _checks.model(model)
-    return jnp.asarray(_bases(model)[1], _float_dtype(dtype))
+    return jnp.asarray(_bases(_where(_spec(model)[0]))[1], _float_dtype(dtype))
 
 
 
@@ -267,7 +252,7 @@ def gap_status(gap, param_norm, dtype) -> np.ndarray:
                      codes[:3], default=codes[3]).astype(np.int32)
 
 
-def gap_history(result, *, model: Model) -> tuple[np.ndarray, np.ndarray]:
+def gap_history(result, *, model) -> tuple[np.ndarray, np.ndarray]:
     """``(gaps, param_norms)``, each ``(k, n_records)``, over the recorded trajectory of a
     :class:`landscape.TrainResult` (``train_many(..., trajectory_runs=...)``).
 
@@ -281,18 +266,18 @@ def gap_history(result, *, model: Model) -> tuple[np.ndarray, np.ndarray]:
     >>> gaps.shape, float(gaps.max())  # units stay bit-identical all along
     ((2, 11), 0.0)
     """
-    _checks.model(model)
+    spec = _spec(model)[0]
     traj = getattr(result, "trajectory", None)
     if traj is None:
         raise ValueError("result has no trajectory; train with trajectory_runs=[...] to record one")
-    gaps = np.asarray(symmetry_gap(traj, model=model))
+    gaps = np.asarray(symmetry_gap(traj, model=spec))
     return gaps, batch_norms(traj, n_batch_axes=2)
 
 
-def unit_params(params, *, model: Model, layer: int = 0) -> jax.Array:
+def unit_params(params, *, model, layer: int = 0) -> jax.Array:
     """Everything attached to each unit of hidden layer ``layer``, one row per unit:
-    ``(*batch, H, n_in + 1 + n_out)`` = incoming weights, bias (when the model has biases),
-    outgoing weights. Rows are equal exactly when the layer's units are.
+    ``(*batch, H, F)`` = incoming weights, bias (when the layer has one), outgoing weights
+    (:func:`landscape.units.unit_features`). Rows are equal exactly when the layer's units are.
 
     >>> import jax, jax.numpy as jnp, optax, landscape as ls
     >>> from landscape import symmetry
@@ -300,16 +285,9 @@ def unit_params(params, *, model: Model, layer: int = 0) -> jax.Array:
     >>> symmetry.unit_params(ls.inits.constant(model, 0.5)(jax.random.key(0)), model=model).tolist()
     [[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]]
     """
-    _checks.model(model)
-    batch_shape(params, model=model)
-    n_hidden = len(model.hidden_sizes)
+    spec = _spec(model, params)[0]
+    n_hidden = len(spec.hidden_sizes)
     if n_hidden == 0:
-        raise ValueError(f"model of sizes {list(model.sizes)} has no hidden layer")
+        raise ValueError("the model has no hidden layer (its unit layout has one weight layer)")
     layer = _checks.count("layer", layer, minimum=0, maximum=n_hidden - 1)
-    parts = [jnp.swapaxes(params[layer]["w"], -1, -2)]
-    if model.bias:
-        parts.append(params[layer]["b"][..., None])
-    parts.append(params[layer + 1]["w"])
-    return jnp.concatenate(parts, axis=-1)
-
-
+    return units.unit_features(spec, params, layer)
