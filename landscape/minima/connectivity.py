@@ -10,11 +10,12 @@ import jax
 import numpy as np
 
 from .. import _checks
+from .. import symmetry as sy
 from .. import units
 from .align import _align
 from .canonical import _flatten, _flips_on, _host, _one_axis, _resolve
 from .cluster import _UnionFind
-from .distances import AUTO_ORBIT, _orbit, _orbit_size
+from .distances import AUTO_ORBIT
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Connectivity:
@@ -75,9 +76,9 @@ def _closest(spec: units.UnitLayout, params, reference, alignment: str, flips: b
     if not spec.symmetries:
         return jax.tree.map(np.asarray, params)
     if alignment == "auto":
-        alignment = "orbit" if _orbit_size(spec, flips) <= AUTO_ORBIT else "align"
+        alignment = "orbit" if sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT else "align"
     if alignment == "orbit":
-        images = _orbit(spec, params, flips, _orbit_size(spec, flips))
+        images = sy.orbit(params, model=spec, flips=flips, max_size=sy.orbit_size(spec, flips=flips))
         vec = _flatten(_host(spec, images))
         ref = _flatten(_host(spec, reference))
         g = int(np.argmin(np.linalg.norm(vec - ref, axis=1)))
@@ -147,7 +148,7 @@ def connectivity(loss_fn, params, data, *, model, names=None, n_points: int = 41
     flips = _flips_on(spec, flips)
     n_points = _checks.count("n_points", n_points, minimum=2)
     if alignment == "auto":
-        small = spec.symmetries and _orbit_size(spec, flips) <= AUTO_ORBIT
+        small = spec.symmetries and sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT
         alignment = "orbit" if small else "align"
     if alignment not in ("orbit", "align"):
         raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")

@@ -5,7 +5,6 @@ canonical forms or weight matching) and in function space (outputs on the data o
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import sys
 
@@ -18,7 +17,7 @@ from .. import symmetry as sy
 from .. import units
 from ..models import Model
 from .align import _align
-from .canonical import (_apply, _flatten, _flips_on, _host, _normalize, _one_axis, _resolve,
+from .canonical import (_flatten, _flips_on, _host, _normalize, _one_axis, _resolve,
                         _rows, flat_centered)
 
 SYMMETRY_MODES = ("auto", "orbit", "canonical", "align", "none")
@@ -27,58 +26,14 @@ AUTO_ORBIT = 64
 (XOR 2-2-1: 8, 2-3-1: 48) and canonical forms above."""
 
 
-# --------------------------------------------------------------------------------------------
-# the finite group (permutations and flips) of a layout, enumerated
-
-
-def _orbit_size(spec: units.UnitLayout, flips: bool) -> int:
-    """``prod_h H_h! * 2^{H_h}`` with flips, ``prod_h H_h!`` without."""
-    return math.prod(math.factorial(w) * (2**w if flips else 1) for w in spec.hidden_sizes)
-
-
-def _group_elements(spec: units.UnitLayout, flips: bool) -> sy.GroupElement:
-    """Every element on a leading axis, in the order of
-    :func:`landscape.symmetry.group_elements` (identity first, layer 0 outermost)."""
-    per_layer = []
-    for width in spec.hidden_sizes:
-        perms = list(itertools.permutations(range(width)))
-        signs = list(itertools.product((1, -1), repeat=width)) if flips else [None]
-        per_layer.append([(p, s) for p in perms for s in signs])
-    combos = list(itertools.product(*per_layer))
-    size = len(combos)
-    hidden = range(len(spec.hidden_sizes))
-    perms = tuple(jnp.asarray(np.array([c[h][0] for c in combos], np.int32).reshape(size, -1))
-                  for h in hidden)
-    signs = (tuple(jnp.asarray(np.array([c[h][1] for c in combos], np.int32).reshape(size, -1))
-                   for h in hidden) if flips else None)
-    return sy.GroupElement(perms, signs)
-
-
-def _orbit(spec: units.UnitLayout, params, flips: bool, max_size: int):
-    """The images of ``params`` (one leading axis or none) under every permutation/flip:
-    leaves ``(G, *batch, ...)``, image 0 the params themselves."""
-    size = _orbit_size(spec, flips)
-    if size > max_size:
-        raise ValueError(f"the group of hidden sizes {list(spec.hidden_sizes)} has {size} elements "
-                         f"(flips={flips}), more than max_orbit={max_size}")
-    batch = spec.check(params)
-    if not spec.symmetries:
-        return jax.tree.map(lambda v: jnp.asarray(v)[None], params)
-    elements = jax.tree.map(lambda a: a.reshape(a.shape[:1] + (1,) * len(batch) + a.shape[1:]),
-                            _group_elements(spec, flips))
-    images = _apply(spec, params, elements)
-    return jax.tree.map(lambda v, s: jnp.broadcast_to(v, (size,) + batch + s), images,
-                        jax.tree.structure(images).unflatten(spec.shapes))
-
-
 def _check_symmetry(spec: units.UnitLayout, symmetry: str, flips: bool, max_orbit: int) -> str:
     if symmetry == "auto":
         if not spec.symmetries:
             return "none"
-        return "orbit" if _orbit_size(spec, flips) <= AUTO_ORBIT else "canonical"
+        return "orbit" if sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT else "canonical"
     if symmetry in ("orbit", "canonical", "align", "none"):
-        if symmetry == "orbit" and _orbit_size(spec, flips) > max_orbit:
-            raise ValueError(f"symmetry='orbit' would enumerate {_orbit_size(spec, flips)} "
+        if symmetry == "orbit" and sy.orbit_size(spec, flips=flips) > max_orbit:
+            raise ValueError(f"symmetry='orbit' would enumerate {sy.orbit_size(spec, flips=flips)} "
                              f"group elements, more than max_orbit={max_orbit}; use 'canonical' or 'align'")
         return symmetry
     raise ValueError(f"symmetry={symmetry!r} is not known; expected one of {SYMMETRY_MODES}")
@@ -106,7 +61,7 @@ def orbit_vectors(params, *, model, flips: bool | None = None,
     flat = _one_axis(spec, params)
     if "rescale" in spec.symmetries:
         flat = _normalize(spec, flat)
-    images = _orbit(spec, flat, flips, max_orbit)  # (G, n, ...)
+    images = sy.orbit(flat, model=spec, flips=flips, max_size=max_orbit)  # (G, n, ...)
     g = jax.tree.leaves(images)[0].shape[0]
     one = jax.tree.map(lambda v, s: jnp.reshape(v, (g * n,) + s), images,
                        jax.tree.structure(images).unflatten(spec.shapes))

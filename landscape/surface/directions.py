@@ -60,11 +60,10 @@ import numpy as np
 from .. import _checks, units
 from .. import curvature as cv
 from .. import symmetry
-from ..models import Model
 from .._checks import float_leaves
 from . import groups
 from ._common import _check_like, _flat64, _flat_batch64, _float_eps, _unflat
-from .groups import GROUPINGS, group_norms
+from .groups import GROUPINGS, group_norms  # noqa: F401  (group_norms: the doctests use it)
 
 __all__ = [
     "NORMALIZATIONS", "Direction", "random_direction", "hessian_directions",
@@ -331,12 +330,6 @@ def pca_directions(trajectory, *, k=2, origin="last") -> PCA:
     return PCA(dirs, ratio, s[:k], _unflat(x0, like), dev @ comps.T)
 
 
-def _symmetry_model(model, spec: units.UnitLayout):
-    """What the symmetry package is given: an ``ls.mlp`` Model as is (the numbers of every
-    experiment stay those of the Model's own path), any other model as its unit layout."""
-    return model if isinstance(model, Model) else spec
-
-
 def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
                                 grad_tol=None) -> Direction:
     """The unit direction of steepest descent inside the symmetric subspace at ``params``:
@@ -363,8 +356,8 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
     """
     _checks.loss_fn(loss_fn)
     float_leaves(params, "params")
-    sym = _symmetry_model(model, _one_network(model, params, "params"))
-    return _symmetric_descent(loss_fn, params, data, sym, fallback, grad_tol)
+    spec = _one_network(model, params, "params")
+    return _symmetric_descent(loss_fn, params, data, spec, fallback, grad_tol)
 
 
 def _one_network(model, params, name) -> units.UnitLayout:
@@ -414,12 +407,12 @@ def breaking_directions(loss_fn, params, data, *, model, k=1) -> tuple[Direction
     _checks.loss_fn(loss_fn)
     float_leaves(params, "params")
     spec = _one_network(model, params, "params")
-    return _breaking(loss_fn, params, data, _symmetry_model(model, spec), spec, k)
+    return _breaking(loss_fn, params, data, spec, k)
 
 
-def _breaking(loss_fn, params, data, sym, spec: units.UnitLayout, k) -> tuple[Direction, ...]:
+def _breaking(loss_fn, params, data, spec: units.UnitLayout, k) -> tuple[Direction, ...]:
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(params)])
-    q = symmetry.breaking_basis(model=sym, dtype=dtype)
+    q = symmetry.breaking_basis(model=spec, dtype=dtype)
     if q.shape[1] == 0:
         raise ValueError(f"a network of hidden sizes {list(spec.hidden_sizes)} has no "
                          "symmetry-breaking directions (no hidden layer with two or more units)")

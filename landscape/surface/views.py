@@ -13,7 +13,7 @@ import numpy as np
 from .. import _checks, parallel
 from .._checks import float_leaves
 from ._common import _check_batch_like, _flat64
-from .directions import _breaking, _one_network, _symmetric_descent, _symmetry_model
+from .directions import _breaking, _one_network, _symmetric_descent
 from .paths import Plane, TrajectoryProjection, project_trajectory
 from .slices import Slice2D, slice_2d
 
@@ -98,7 +98,6 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
         equilibrium = jax.tree.map(lambda a: a[-1], const)
     float_leaves(equilibrium, "equilibrium")
     spec = _one_network(model, equilibrium, "equilibrium")
-    sym = _symmetry_model(model, spec)
     n_points = _checks.count("n_points", n_points, minimum=2)
     margin = _checks.real("margin", margin)
     parallel.local_devices(devices)  # checked before the work below
@@ -113,8 +112,8 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
         fallback = jax.tree.map(lambda a: a[-1] - a[0], const)
         if float(np.linalg.norm(_flat64(fallback))) == 0:
             fallback = None
-    d1 = _symmetric_descent(loss_fn, equilibrium, data, sym, fallback, grad_tol)
-    (d2,) = _breaking(loss_fn, equilibrium, data, sym, spec, 1)
+    d1 = _symmetric_descent(loss_fn, equilibrium, data, spec, fallback, grad_tol)
+    (d2,) = _breaking(loss_fn, equilibrium, data, spec, 1)
     pl = Plane(equilibrium, d1, d2, np.zeros((1, 2)), ("equilibrium",))
     proj_const = (project_trajectory(pl, const, metric=loss_fn, data=data, name="constant start",
                                      block_size=block_size, method=method, devices=devices)
