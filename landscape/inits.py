@@ -228,7 +228,8 @@ def by_layer(model: Model, schemes: Sequence[InitFn]) -> InitFn:
 
 
 def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
-    """Weights from ``weights``, biases from ``biases`` (keys ``fold_in(key, 0/1)``).
+    """Weights from ``weights``, biases from ``biases`` (keys ``fold_in(key, 0/1)``); layers
+    without a bias (``bias=(True, False)``, say) take only their weights.
 
     >>> import jax, landscape as ls
     >>> model = ls.mlp([2, 2, 1])
@@ -239,13 +240,14 @@ def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
     _check_model(model)
     _check_init_fn("weights", weights)
     _check_init_fn("biases", biases)
-    if not model.bias:
+    if not any(model.bias):
         raise ValueError("by_kind needs a model with biases; this one has bias=False")
 
     def init_fn(key):
         w = weights(jax.random.fold_in(key, 0))
         b = biases(jax.random.fold_in(key, 1))
-        return [{"w": lw["w"], "b": lb["b"]} for lw, lb in zip(w, b)]
+        return [{"w": lw["w"], **({"b": lb["b"]} if has else {})}
+                for lw, lb, has in zip(w, b, model.bias)]
 
     return init_fn
 

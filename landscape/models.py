@@ -2,7 +2,7 @@
 
 Params of an MLP with ``sizes = [n_0, ..., n_L]`` are a list of ``L`` dicts, one per layer::
 
-    params[l] = {"w": (n_l, n_{l+1}), "b": (n_{l+1},)}     # "b" absent when bias=False
+    params[l] = {"w": (n_l, n_{l+1}), "b": (n_{l+1},)}     # "b" absent where bias[l] is False
 
 ``apply(params, x)`` maps inputs ``x: (batch, n_0)`` to outputs ``(batch, n_L)``.
 Layer ``l < L - 1`` ends in the hidden activation, the last layer in the output activation.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -72,12 +72,21 @@ class Model:
     (4, 1)
     >>> model.unit_axes  # hidden layer 0 runs along w0's columns, b0, and w1's rows
     [{'w': (None, 0), 'b': (0,)}, {'w': (0, None), 'b': (None,)}]
+
+    ``bias`` holds one bool per weight layer (:func:`mlp` accepts one bool for all):
+
+    >>> mlp([2, 3, 1], bias=(True, False)).param_shapes  # hidden biases, no output bias
+    [{'w': (2, 3), 'b': (3,)}, {'w': (3, 1)}]
     """
 
     sizes: tuple[int, ...]
     activation: str
     output: str
-    bias: bool
+    bias: tuple[bool, ...]
+
+    def __post_init__(self):
+        # one bool per weight layer, whichever form was given (mlp passes a bool or a sequence)
+        object.__setattr__(self, "bias", _per_layer_bias(self.bias, len(self.sizes) - 1))
 
     @property
     def n_layers(self) -> int:
@@ -101,9 +110,9 @@ class Model:
     def param_shapes(self) -> list[dict[str, tuple[int, ...]]]:
         """Shapes of the params pytree, without drawing anything."""
         shapes = []
-        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
+        for l, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             layer = {"w": (fan_in, fan_out)}
-            if self.bias:
+            if self.bias[l]:
                 layer["b"] = (fan_out,)
             shapes.append(layer)
         return shapes
@@ -125,7 +134,7 @@ class Model:
             rows = l - 1 if l >= 1 else None
             cols = l if l < n_hidden else None
             layer = {"w": (rows, cols)}
-            if self.bias:
+            if self.bias[l]:
                 layer["b"] = (cols,)
             axes.append(layer)
         return axes
@@ -137,7 +146,7 @@ class Model:
             fan_in = shapes["w"][0]
             w = jax.random.normal(jax.random.fold_in(key, l), shapes["w"], dtype) / math.sqrt(fan_in)
             layer = {"w": w}
-            if self.bias:
+            if self.bias[l]:
                 layer["b"] = jnp.zeros(shapes["b"], dtype)
             params.append(layer)
         return params
@@ -152,7 +161,7 @@ class Model:
         h = x
         for l, layer in enumerate(params):
             z = h @ layer["w"]
-            if self.bias:
+            if self.bias[l]:
                 z = z + layer["b"]
             h = hidden(z) if l < self.n_layers - 1 else out(z)
         return h
@@ -185,21 +194,40 @@ class Model:
                 z = jnp.sum(x[:, :, None, None] * w[None], axis=1)
             else:
                 z = jnp.sum(h[:, :, None, :] * w[None], axis=1)
-            if self.bias:
+            if self.bias[l]:
                 z = z + layer["b"][None]
             h = hidden(z) if l < self.n_layers - 1 else out(z)
         return h
 
 
-def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", bias: bool = True) -> Model:
+def _per_layer_bias(bias, n_layers: int) -> tuple[bool, ...]:
+    """``bias`` as one Python bool per weight layer: a bool applies to every layer, a sequence
+    gives one bool per layer (numpy bools are accepted and stored as Python bools)."""
+    if isinstance(bias, (bool, np.bool_)):
+        return (bool(bias),) * n_layers
+    if isinstance(bias, (tuple, list)) and all(isinstance(b, (bool, np.bool_)) for b in bias):
+        if len(bias) != n_layers:
+            raise ValueError(f"bias={bias!r} must give one bool per weight layer ({n_layers} here), "
+                             f"e.g. {(True,) * (n_layers - 1) + (False,)}")
+        return tuple(bool(b) for b in bias)
+    raise TypeError(f"bias={bias!r} must be True or False, or one bool per weight layer "
+                    f"like (True, False)")
+
+
+def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid",
+        bias: bool | Sequence[bool] = True) -> Model:
     """A fully connected network with layer widths ``sizes = [n_in, hidden..., n_out]``.
 
     ``activation`` names the hidden units' nonlinearity and ``output`` the output layer's
-    (both keys of :data:`ACTIVATIONS`).
+    (both keys of :data:`ACTIVATIONS`). ``bias``: ``True``/``False`` for every weight layer, or
+    one bool per weight layer, e.g. ``(True, False)`` for hidden biases and no output bias;
+    :attr:`Model.bias` always holds the per-layer tuple.
 
     >>> model = mlp([2, 2, 1], activation="sigmoid", output="sigmoid")
     >>> model.n_params
     9
+    >>> mlp([2, 2, 1], bias=(True, False)).n_params, mlp([2, 2, 1], bias=(True, False)).bias
+    (8, (True, False))
     """
     try:
         sizes = tuple(sizes)
@@ -218,6 +246,4 @@ def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", bias: bool 
             raise ValueError(
                 f"{arg}={name!r} is not a known activation; expected one of {sorted(ACTIVATIONS)}"
             )
-    if not isinstance(bias, bool):
-        raise TypeError(f"bias={bias!r} must be True or False")
     return Model(sizes=sizes, activation=activation, output=output, bias=bias)

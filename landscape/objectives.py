@@ -7,6 +7,8 @@ callables that the trainer can also evaluate on many runs at once with the run a
 Losses (``data = (x, y)``, outputs ``o = model.apply(params, x)``):
 
 - ``"mse"``: mean over samples and outputs of ``(o - y)^2``;
+- ``"half_mse"``: half of that, ``1/2 mean_p mean_k (o - y)^2`` (the convention of many papers,
+  whose gradient has no factor 2);
 - ``"half_sse"``: ``1/2 sum_p sum_k (o - y)^2``, the backprop literature's E;
 - ``"bce"``: mean binary cross-entropy; the output layer's pre-activations are the logits, so
   the model's output must be ``"sigmoid"`` or ``"linear"``; targets in [0, 1];
@@ -28,7 +30,7 @@ from .models import Model
 
 __all__ = ["LOSSES", "CRITERIA", "Loss", "Criterion", "loss", "success"]
 
-LOSSES = ("mse", "half_sse", "bce", "cross_entropy")
+LOSSES = ("mse", "half_mse", "half_sse", "bce", "cross_entropy")
 CRITERIA = ("within", "accuracy")
 _LOGIT_OUTPUTS = {"bce": ("sigmoid", "linear"), "cross_entropy": ("linear",)}
 
@@ -42,6 +44,8 @@ def _reduce_loss(name: str, out: jax.Array, y: jax.Array) -> jax.Array:
     """Loss from outputs (or logits) ``out: (batch, n_out, *runs)`` and targets ``y`` alike."""
     if name == "mse":
         return jnp.mean((out - y) ** 2, axis=(0, 1))
+    if name == "half_mse":
+        return 0.5 * jnp.mean((out - y) ** 2, axis=(0, 1))
     if name == "half_sse":
         return 0.5 * jnp.sum((out - y) ** 2, axis=(0, 1))
     if name == "bce":

@@ -58,8 +58,10 @@ def _convert(kind: str, model, params):
         import equinox as eqx
         if len(set(sizes[1:-1])) > 1:
             raise ValueError("equinox's nn.MLP takes hidden layers of one width")
+        if len(set(model.bias[:-1])) > 1:
+            raise ValueError("equinox's nn.MLP takes one bias switch for all hidden layers")
         net = eqx.nn.MLP(sizes[0], sizes[-1], sizes[1], len(sizes) - 2, activation=act,
-                         final_activation=out, use_bias=model.bias, use_final_bias=model.bias,
+                         final_activation=out, use_bias=model.bias[0], use_final_bias=model.bias[-1],
                          key=jax.random.key(0))
         static = eqx.filter(net, eqx.is_inexact_array, inverse=True)
         arrays = _framework_params(kind, net, model, params)
@@ -75,7 +77,7 @@ def _convert(kind: str, model, params):
             @nn.compact
             def __call__(self, x):
                 for l, width in enumerate(sizes[1:]):
-                    x = nn.Dense(width, use_bias=model.bias)(x)
+                    x = nn.Dense(width, use_bias=model.bias[l])(x)
                     x = act(x) if l < len(sizes) - 2 else out(x)
                 return x
 
@@ -87,7 +89,7 @@ def _convert(kind: str, model, params):
         from flax import nnx
         items = []
         for l in range(len(sizes) - 1):
-            items.append(nnx.Linear(sizes[l], sizes[l + 1], use_bias=model.bias, rngs=nnx.Rngs(l)))
+            items.append(nnx.Linear(sizes[l], sizes[l + 1], use_bias=model.bias[l], rngs=nnx.Rngs(l)))
             items.append(act if l < len(sizes) - 2 else out)
         net = nnx.Sequential(*items)
         graph, _ = nnx.split(net, nnx.Param)

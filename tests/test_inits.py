@@ -244,6 +244,35 @@ def test_by_kind_weights_and_biases():
     assert_mean_std(np.concatenate([np.asarray(l["w"]).ravel() for l in params]), 0.0, 0.5)
 
 
+def test_by_kind_per_layer_bias():
+    """Hidden biases and no output bias: the biases come from ``biases`` where a layer has one."""
+    model = ls.mlp([2, 3, 1], bias=(True, False))
+    params = draw(inits.by_kind(model, weights=inits.constant(model, 0.5), biases=inits.constant(model, 0.1)))
+    assert_shapes(model, params)
+    assert params[0]["b"].tolist() == [np.float32(0.1)] * 3 and "b" not in params[1]
+    assert all(np.all(np.asarray(layer["w"]) == 0.5) for layer in params)
+
+
+@pytest.mark.parametrize("bias", [(True, False), (False, True)])
+@pytest.mark.parametrize("name", ["constant", "normal", "glorot", "he", "lecun", "by_layer", "perturbed"])
+def test_schemes_follow_per_layer_bias(name, bias):
+    model = ls.mlp([2, 3, 1], bias=bias)
+    scheme = {"constant": lambda m: inits.constant(m, 0.5)}.get(name) or RANDOM_SCHEMES[name]
+    params = draw(scheme(model))
+    assert_shapes(model, params)
+    assert ["b" in layer for layer in params] == list(bias)
+
+
+def test_leaf_keys_skip_absent_biases():
+    """Leaf i in the documented order (w before b, absent biases skipped) uses fold_in(key, i)."""
+    model = ls.mlp([2, 3, 1], bias=(False, True))
+    key = jax.random.key(18)
+    params = inits.normal(model, 1.0)(key)
+    for i, leaf in enumerate([params[0]["w"], params[1]["w"], params[1]["b"]]):
+        expected = jax.random.normal(jax.random.fold_in(key, i), leaf.shape)
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(expected))
+
+
 def test_scaled_multiplies_and_accepts_traced_scale():
     base = inits.normal(SMALL, 1.0)
     key = jax.random.key(16)
@@ -381,6 +410,9 @@ def test_by_kind_needs_biases():
         inits.by_kind(model, weights=inits.zeros(model), biases=inits.zeros(model))
     with pytest.raises(TypeError, match=r"biases="):
         inits.by_kind(SMALL, weights=inits.zeros(SMALL), biases=0.0)
+    none = ls.mlp([2, 2, 1], bias=(False, False))
+    with pytest.raises(ValueError, match=r"bias=False"):
+        inits.by_kind(none, weights=inits.zeros(none), biases=inits.zeros(none))
 
 
 @pytest.mark.parametrize("factory", [

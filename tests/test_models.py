@@ -123,7 +123,8 @@ def test_param_and_output_shapes(sizes, bias):
 @pytest.mark.parametrize(
     "sizes, bias, expected",
     [((2, 2, 1), True, 9), ((2, 2, 1), False, 6), ((3, 5, 4, 2), True, 54),
-     ((1, 1), True, 2), ((10, 32, 1), True, 385), ((4, 7, 7, 7, 3), False, 147)],
+     ((1, 1), True, 2), ((10, 32, 1), True, 385), ((4, 7, 7, 7, 3), False, 147),
+     ((2, 3, 1), (True, False), 12), ((2, 2, 2, 1), (False, True, False), 12)],
 )
 def test_n_params(sizes, bias, expected):
     model = ls.mlp(sizes, bias=bias)
@@ -229,7 +230,9 @@ def test_final_activation_false_returns_logits(output, x64):
      ((3, 8, 2), "relu", "softplus", True, 4),
      ((4, 5, 3, 2), "gelu", "tanh", True, 1),
      ((2, 3, 3, 3, 1), "erf", "sigmoid", False, 6),
-     ((1, 1), "linear", "linear", True, 2)],
+     ((1, 1), "linear", "linear", True, 2),
+     ((2, 3, 1), "tanh", "linear", (True, False), 4),
+     ((2, 3, 3, 1), "relu", "sigmoid", (False, True, False), 3)],
 )
 def test_apply_batched_equals_vmap_apply(sizes, activation, output, bias, n_runs, x64):
     model = ls.mlp(sizes, activation=activation, output=output, bias=bias)
@@ -292,7 +295,8 @@ def test_unit_axes_shaped_like_params(sizes, bias):
 @pytest.mark.parametrize(
     "sizes, activation, bias",
     [((2, 2, 1), "sigmoid", True), ((3, 5, 2), "tanh", True), ((2, 4, 3, 1), "gelu", False),
-     ((3, 6, 6, 4, 2), "erf", True), ((2, 7, 1), "relu", True)],
+     ((3, 6, 6, 4, 2), "erf", True), ((2, 7, 1), "relu", True), ((3, 4, 2), "tanh", (True, False)),
+     ((2, 3, 4, 1), "sigmoid", (False, True, False))],
 )
 def test_permuting_hidden_units_keeps_function(sizes, activation, bias, x64):
     model = ls.mlp(sizes, activation=activation, output="sigmoid", bias=bias)
@@ -367,6 +371,59 @@ def test_bad_activation_output_bias():
     with pytest.raises(TypeError, match=r"bias=1"):
         ls.mlp([2, 2, 1], bias=1)
 
+
+
+# ----------------------------------------------------------------------------- per-layer bias
+
+
+def test_per_layer_bias_is_normalized_to_one_bool_per_weight_layer():
+    assert ls.mlp([2, 3, 1]).bias == (True, True)
+    assert ls.mlp([2, 3, 3, 1], bias=False).bias == (False, False, False)
+    model = ls.mlp([2, 3, 1], bias=[True, np.bool_(False)])  # a list (e.g. from a config), numpy bools
+    assert model.bias == (True, False) and all(type(b) is bool for b in model.bias)
+    assert model == ls.mlp([2, 3, 1], bias=(True, False)) and hash(model) == hash(ls.mlp([2, 3, 1], bias=(True, False)))
+    assert ls.mlp([2, 3, 1], bias=True) == ls.mlp([2, 3, 1], bias=(True, True))
+    assert model != ls.mlp([2, 3, 1]) and model != ls.mlp([2, 3, 1], bias=(False, True))
+
+
+def test_per_layer_bias_layout():
+    """Hidden biases, no output bias: the textbook net. Shapes, unit axes and init follow."""
+    model = ls.mlp([2, 3, 1], bias=(True, False))
+    assert model.param_shapes == [{"w": (2, 3), "b": (3,)}, {"w": (3, 1)}]
+    assert model.unit_axes == [{"w": (None, 0), "b": (0,)}, {"w": (0, None)}]
+    params = jax.eval_shape(model.init, jax.random.key(0))
+    assert [{k: v.shape for k, v in layer.items()} for layer in params] == model.param_shapes
+    deep = ls.mlp([2, 4, 3, 1], bias=(False, True, True))
+    assert deep.param_shapes == [{"w": (2, 4)}, {"w": (4, 3), "b": (3,)}, {"w": (3, 1), "b": (1,)}]
+    assert deep.unit_axes == [{"w": (None, 0)}, {"w": (0, 1), "b": (1,)}, {"w": (1, None), "b": (None,)}]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_per_layer_bias_known_outputs(dtype):
+    """Linear 1-1-1 with a hidden bias and no output bias: ``out = v (w x + c)``, exact in small
+    integers; a ``bias=(False, True)`` net adds its output bias instead."""
+    with jax.enable_x64(dtype == jnp.float64):
+        x = jnp.array([[0.0], [1.0], [-2.0]], dtype)
+        hidden_only = ls.mlp([1, 1, 1], activation="linear", output="linear", bias=(True, False))
+        params = [{"w": jnp.array([[2.0]], dtype), "b": jnp.array([1.0], dtype)}, {"w": jnp.array([[3.0]], dtype)}]
+        out = hidden_only.apply(params, x)
+        assert out.dtype == dtype and out[:, 0].tolist() == [3.0, 9.0, -9.0]
+        output_only = ls.mlp([1, 1, 1], activation="linear", output="linear", bias=(False, True))
+        params = [{"w": jnp.array([[2.0]], dtype)}, {"w": jnp.array([[3.0]], dtype), "b": jnp.array([1.0], dtype)}]
+        assert output_only.apply(params, x)[:, 0].tolist() == [1.0, 7.0, -11.0]
+        batched = output_only.apply_batched(jax.tree.map(lambda a: a[..., None], params), x)
+        assert batched[:, 0, 0].tolist() == [1.0, 7.0, -11.0]
+
+
+def test_bad_per_layer_bias():
+    with pytest.raises(ValueError, match=r"bias=\(True, False, True\) must give one bool per weight layer \(2 here\)"):
+        ls.mlp([2, 3, 1], bias=(True, False, True))
+    with pytest.raises(ValueError, match=r"one bool per weight layer \(2 here\)"):
+        ls.mlp([2, 3, 1], bias=[True])
+    with pytest.raises(TypeError, match=r"bias=\(True, 0\) must be True or False, or one bool per weight layer"):
+        ls.mlp([2, 3, 1], bias=(True, 0))
+    with pytest.raises(TypeError, match=r"bias='TF'"):
+        ls.mlp([2, 3, 1], bias="TF")
 
 def test_model_is_hashable_and_pure():
     a, b = ls.mlp([2, 2, 1]), ls.mlp([2, 2, 1])

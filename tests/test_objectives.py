@@ -72,8 +72,12 @@ CASES = [
     ("bce", ls.mlp([3, 4, 2], activation="gelu", output="linear"), "soft"),
     ("cross_entropy", ls.mlp([3, 5, 4], activation="tanh", output="linear"), "onehot"),
     ("cross_entropy", ls.mlp([2, 3, 3, 3], activation="sigmoid", output="linear"), "probs"),
+    ("half_mse", ls.mlp([3, 4, 2], activation="tanh", output="linear", bias=(True, False)), "real"),
+    ("mse", ls.mlp([2, 3, 3, 1], activation="sigmoid", output="sigmoid", bias=(False, True, False)), "binary"),
+    ("bce", ls.mlp([2, 3, 1], activation="tanh", output="sigmoid", bias=(True, False)), "binary"),
 ]
-CASE_IDS = [f"{name}-{'-'.join(map(str, m.sizes))}-{m.output}" for name, m, _ in CASES]
+CASE_IDS = [f"{name}-{'-'.join(map(str, m.sizes))}-{m.output}" + ("" if all(m.bias) else "-partial_bias")
+            for name, m, _ in CASES]
 
 
 # --------------------------------------------------------------------------- gradients
@@ -131,6 +135,38 @@ def test_losses_at_zero_params():
     onehot = jnp.eye(k)[jnp.array([0, 3, 1, 1, 2])]
     value = objectives.loss(model, "cross_entropy")(ls.inits.zeros(model)(jax.random.key(0)), ls.Dataset(x, onehot))
     assert float(value) == pytest.approx(math.log(k), rel=F32_REL)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_half_mse_hand_examples(dtype):
+    """``half_mse = 1/2 mean (o - y)^2`` in closed form; sums of small integers halved are exact,
+    a mean over 3 entries is rounded (XLA may divide by multiplying with 1/3)."""
+    with jax.enable_x64(dtype == jnp.float64):
+        model, params = linear_1_1(2.0, 1.0)
+        params = jax.tree.map(lambda a: a.astype(dtype), params)
+        data = ls.Dataset(jnp.array([[0.0], [1.0], [2.0]], dtype), jnp.array([[1.0], [2.0], [3.0]], dtype))
+        # outputs [1, 3, 5], residuals [0, 1, 2]: squares sum to 5 over 3 entries -> 5/6
+        value = objectives.loss(model, "half_mse")(params, data)
+        rel = F32_REL if dtype == jnp.float32 else TOL64
+        assert value.dtype == dtype and float(value) == pytest.approx(5.0 / 6.0, rel=rel)
+        model = ls.mlp([1, 2], activation="linear", output="linear")
+        params = [{"w": jnp.array([[1.0, -1.0]], dtype), "b": jnp.zeros(2, dtype)}]
+        data = ls.Dataset(jnp.array([[1.0], [2.0]], dtype), jnp.zeros((2, 2), dtype))
+        # outputs [[1, -1], [2, -2]]: squares 1, 1, 4, 4 -> mean 2.5, half 1.25
+        assert float(objectives.loss(model, "half_mse")(params, data)) == 1.25
+        # all-zero params of a sigmoid net: every output 0.5, every squared error 1/4 -> 1/8
+        model = ls.mlp([2, 3, 1], bias=(True, False))
+        zeros = ls.inits.zeros(model, dtype=dtype)(jax.random.key(0))
+        assert float(objectives.loss(model, "half_mse")(zeros, ls.datasets.xor(dtype=dtype))) == 0.125
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_half_mse_is_half_of_mse(seed, x64):
+    model = ls.mlp([3, 4, 2], activation="tanh", output="sigmoid", bias=(True, False))
+    data = random_data(model, seed, n=7)
+    params = random_params(model, seed)
+    mse = float(objectives.loss(model, "mse")(params, data))
+    assert float(objectives.loss(model, "half_mse")(params, data)) == pytest.approx(mse / 2, rel=TOL64)
 
 
 @pytest.mark.parametrize("seed", range(3))

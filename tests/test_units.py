@@ -194,3 +194,50 @@ def test_missing_activation_is_asked_for():
                                       (jax.nn.leaky_relu, "rescale"), (jnp.sin, "odd")])
 def test_activation_symmetries_are_probed(fn, want):
     assert units.activation_symmetry(fn) == want
+
+
+# A moved network's outputs: float32 rounding of a few products and sums, relative to their scale.
+PER_LAYER_BIAS_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("bias", [(True, False), (False, True, True), (True, False, True)])
+def test_per_layer_bias_layouts_agree_across_frameworks_and_keep_the_function(bias):
+    """``ls.mlp(..., bias=(True, False))`` and friends: the layout has a bias exactly where the
+    model does, Flax linen, NNX (and Equinox, whose MLP has one hidden bias switch) holding the
+    same weights agree, and permutations with flips preserve every network's function."""
+    from frameworks import convert
+
+    sizes = (3, 4, 1) if len(bias) == 2 else (3, 4, 4, 2)
+    model = ls.mlp(sizes, activation="tanh", output="linear", bias=bias)
+    spec = units.layout(model)
+    assert [layer.bias is not None for layer in spec.layers] == list(bias)
+    is_tuple = lambda t: isinstance(t, tuple)  # noqa: E731
+    assert list(spec.unit_axes) == jax.tree.leaves(model.unit_axes, is_leaf=is_tuple)
+    params = jax.tree.map(lambda a: a + 0.3, model.init(jax.random.key(0)))  # nonzero biases
+    x = jax.random.normal(jax.random.key(1), (5, sizes[0]))
+    perms = [jnp.roll(jnp.arange(h), 1) for h in spec.hidden_sizes]
+    signs = [jnp.where(jnp.arange(h) % 2 == 0, -1, 1) for h in spec.hidden_sizes]
+    kinds = ["linen", "nnx"] + (["equinox"] if len(set(bias[:-1])) == 1 else [])
+    for kind in ["ls.mlp"] + kinds:
+        net, p, apply = convert(kind, model, params)
+        other = units.layout(net, p, activation="tanh") if kind == "linen" else units.layout(net)
+        assert other.hidden_sizes == spec.hidden_sizes and other.symmetries == ("odd",) * len(sizes[1:-1])
+        assert [layer.bias is not None for layer in other.layers] == list(bias)
+        moved = units.flip(other, units.permute(other, p, perms), signs)
+        want = apply(p, x)
+        np.testing.assert_allclose(apply(moved, x), want, rtol=PER_LAYER_BIAS_RTOL,
+                                   atol=PER_LAYER_BIAS_RTOL * float(jnp.max(jnp.abs(want))))
+
+
+def test_logistic_flips_need_the_next_layers_bias():
+    """A sigmoid net with hidden biases and no output bias has no flips (nothing absorbs
+    ``1 - f``); with an output bias and no hidden ones it has them."""
+    no_output_bias = ls.mlp([2, 3, 1], activation="sigmoid", bias=(True, False))
+    spec = units.layout(no_output_bias)
+    with pytest.raises(ValueError, match="not dense with a bias"):
+        units.flip(spec, no_output_bias.init(jax.random.key(0)), [jnp.array([-1, 1, 1])])
+    model = ls.mlp([2, 3, 1], activation="sigmoid", bias=(False, True))
+    params = jax.tree.map(lambda a: a + 0.3, model.init(jax.random.key(0)))
+    flipped = units.flip(units.layout(model), params, [jnp.array([-1, 1, -1])])
+    x = ls.datasets.xor().x
+    np.testing.assert_allclose(model.apply(flipped, x), model.apply(params, x), rtol=PER_LAYER_BIAS_RTOL)

@@ -63,7 +63,7 @@ def _reduced_factors(model: Model):
     for l in range(model.n_layers):
         sending, receiving = widths[l], widths[l + 1]
         layer = {"w": (sending * receiving, sending)}
-        if model.bias:
+        if model.bias[l]:
             layer["b"] = (receiving, 1)
         out.append(layer)
     return out
