@@ -65,7 +65,7 @@ def _hidden_impl(model: Model, params, x):
     def one(p):
         h, zs, hs = x, [], []
         for layer in p[:-1]:
-            z = h @ layer["w"] + (layer["b"] if model.bias else 0.0)
+            z = h @ layer["w"] + (layer["b"] if "b" in layer else 0.0)
             h = act(z)
             zs.append(z)
             hs.append(h)
