@@ -53,6 +53,27 @@ def test_tutorial_quick_run_prints_its_findings_and_writes_its_figures(tmp_path)
     assert "trap at infinity" in text
 
 
+ANY_MODEL = ROOT / "docs" / "any_model.py"
+
+
+def test_any_model_quick_run_analyses_equinox_and_flax_networks(tmp_path):
+    done = subprocess.run([sys.executable, str(ANY_MODEL), str(tmp_path), "--quick"], cwd=tmp_path,
+                          env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True,
+                          timeout=SCRIPT_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = done.stdout
+    runs = re.search(r"Equinox MLP, constant 0.5: symmetry gap exactly 0 in (\d+) of (\d+) runs", text)
+    assert runs and runs.group(1) == runs.group(2), text[-3000:]
+    assert re.search(r"Equinox MLP, random .*: symmetry gap exactly 0 in 0 of \d+ runs", text)
+    cnn = re.search(r"Flax CNN, constant 0.1: symmetry gap exactly 0 in (\d+) of (\d+) runs", text)
+    assert cnn and cnn.group(1) == cnn.group(2), text[-3000:]
+    assert re.search(r"Flax CNN, random .*: symmetry gap exactly 0 in 0 of \d+ runs", text)
+    assert re.search(r"Equinox MLP census: \d+ clusters", text)
+    assert "Hessian eigenvalues" in text and "filter-normalized plane" in text
+    for name in ("any_model_equinox_slice", "any_model_cnn_slice"):
+        assert _is_png(tmp_path / f"{name}.png")
+
+
 def test_python_blocks_are_extracted_in_order_and_only_python():
     ex = _readme_examples()
     text = "intro\n```python\na = 1\n```\n```bash\nrm -rf /\n```\n```python\nb = a + 1\n```\n"
