@@ -114,10 +114,16 @@ RUN = Vocabulary("run status", [
 
 POINT = Vocabulary("critical-point label", [
     (0, "not_critical", "the gradient norm is above grad_tol"),
-    (1, "minimum", "critical, every Hessian eigenvalue positive beyond the zero threshold"),
-    (2, "saddle", "critical, with negative and positive Hessian eigenvalues"),
-    (3, "maximum", "critical, every Hessian eigenvalue negative beyond the zero threshold"),
-    (4, "degenerate", "critical, no negative eigenvalue but some within the zero threshold"),
+    (1, "minimum", "critical, every Hessian eigenvalue positive beyond zero_tol"),
+    (2, "saddle", "critical, Hessian eigenvalues negative and positive beyond zero_tol"),
+    (3, "maximum", "critical, every Hessian eigenvalue negative beyond zero_tol"),
+    (4, "degenerate", "critical, no eigenvalue of one sign beyond zero_tol, some zero to rounding "
+        "(round_tol): a resolved semi-definite spectrum with zero modes"),
+    (5, "plateau", "critical and every eigenvalue within zero_tol: flat, nothing known about "
+        "its shape"),
+    (6, "unresolved", "critical, no eigenvalue of one sign beyond zero_tol, some above rounding "
+        "but within zero_tol: not resolved at this precision and gradient (neither minimum nor "
+        "saddle can be claimed)"),
 ])
 """Label of a point from its gradient and Hessian (``curvature.classify``)."""
 

@@ -253,6 +253,7 @@ def test_quadratic_labels_follow_the_spectrum():
         "degenerate": [0, 0, 1, 1, 2, 2, 3, 3, 4],  # PSD with zero modes: never "minimum"
         "minimum": [1, 1, 1, 2, 2, 2, 3, 3, 4],
         "maximum": [-1, -1, -1, -2, -2, -2, -3, -3, -4],
+        "plateau": [0] * 9,
     }
     for name, lam in cases.items():
         cp = cv.classify(quad_loss, quad_point(), jnp.asarray(matrix_with_spectrum(lam)))
@@ -263,17 +264,206 @@ def test_quadratic_labels_follow_the_spectrum():
     assert status.POINT[int(cp.label)] == "not_critical" and float(cp.grad_norm) > 1
 
 
-def test_zero_tolerance_is_relative_to_the_spectrum():
+def test_zero_tolerance_has_a_floor_and_separates_rounding_from_unresolved():
     grad = jnp.zeros(())
     for scale in (1e-6, 1.0, 1e6):  # the verdict does not depend on the units of the loss
-        label, neg, zero, pos = cv.classify_spectrum(scale * jnp.array([1e-12, 0.5, 1.0]), grad)
-        assert (status.POINT[int(label)], int(zero)) == ("degenerate", 1)
-        label, neg, zero, pos = cv.classify_spectrum(scale * jnp.array([-1e-3, 0.5, 1.0]), grad)
-        assert (status.POINT[int(label)], int(neg)) == ("saddle", 1)
-    label, *_ = cv.classify_spectrum(jnp.array([1e-12, 0.5, 1.0]), grad, rtol=1e-14)
-    assert status.POINT[int(label)] == "minimum"
-    label, *_ = cv.classify_spectrum(jnp.array([0.1, 0.5, 1.0]), grad, atol=0.2)
-    assert status.POINT[int(label)] == "degenerate"
+        res = cv.classify_spectrum(scale * jnp.array([0.0, 0.5, 1.0]), grad)
+        assert (status.POINT[int(res.label)], int(res.n_zero)) == ("degenerate", 1)
+        # nonzero, far above rounding, but below sqrt(eps) of the spectrum: not vouched for
+        res = cv.classify_spectrum(scale * jnp.array([1e-12, 0.5, 1.0]), grad)
+        assert (status.POINT[int(res.label)], int(res.n_zero)) == ("unresolved", 1)
+        res = cv.classify_spectrum(scale * jnp.array([-1e-3, 0.5, 1.0]), grad)
+        assert (status.POINT[int(res.label)], int(res.n_negative)) == ("saddle", 1)
+    # the floor is absolute, not only relative to max|lam|: a spectrum that is tiny next to the
+    # loss is flat (the old rule called this a saddle of index 1)
+    res = cv.classify_spectrum(jnp.array([-1e-10, 1e-9]), grad, loss=0.25)
+    assert status.POINT[int(res.label)] == "plateau"
+    assert float(res.zero_tol) >= np.sqrt(np.finfo(np.float64).eps) * 0.25
+    # the same spectrum at a loss of 0 (a zero-loss minimum): resolved
+    res = cv.classify_spectrum(jnp.array([-1e-10, 1e-9]), grad)
+    assert status.POINT[int(res.label)] == "saddle"
+
+
+# ------------------------------------------------------------------------------------------
+# known answers with default settings, float32 and float64
+
+
+def shifted_quad(params, d):
+    """``scale * (c + 0.5 (x - x0)^T A (x - x0))``: critical at ``x0`` (gradient exactly zero)
+    with Hessian ``scale * A`` and a nonzero loss."""
+    x, _ = ravel_pytree(params)
+    r = x - d["x0"]
+    return d["scale"] * (d["c"] + 0.5 * r @ d["a"] @ r)
+
+
+def shifted_data(lam, dtype, scale=1.0, c=1.0, seed=0):
+    n = len(lam)
+    x0 = np.linspace(-1.0, 2.0, n)
+    data = {"a": matrix_with_spectrum(lam, seed), "x0": x0, "c": c, "scale": scale}
+    return jax.tree.map(lambda v: jnp.asarray(v, dtype), data), jnp.asarray(x0, dtype)
+
+
+KNOWN_SPECTRA = {  # expected (label, n_negative, n_zero)
+    "minimum": ([1, 1.5, 2, 3, 4, 5, 6], ("minimum", 0, 0)),
+    "saddle index 1": ([-1, 1.5, 2, 3, 4, 5, 6], ("saddle", 1, 0)),
+    "saddle index 3": ([-3, -2, -0.5, 1, 4, 5, 6], ("saddle", 3, 0)),
+    "saddle with zero modes": ([-3, 0, 0, 1, 4, 5, 6], ("saddle", 1, 2)),
+    "maximum": ([-1, -1.5, -2, -3, -4, -5, -6], ("maximum", 7, 0)),
+    "degenerate, 1 zero mode": ([0, 1.5, 2, 3, 4, 5, 6], ("degenerate", 0, 1)),
+    "degenerate, 3 zero modes": ([0, 0, 0, 3, 4, 5, 6], ("degenerate", 0, 3)),
+    "flat": ([0] * 7, ("plateau", 0, 7)),
+}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_known_spectra_in_both_dtypes_at_every_scale(dtype):
+    for scale in (1e-6, 1e-3, 1.0, 1e3):
+        for name, (lam, (label, neg, zero)) in KNOWN_SPECTRA.items():
+            data, x0 = shifted_data(lam, dtype, scale=scale)
+            cp = cv.classify(shifted_quad, x0, data)
+            got = (status.POINT[int(cp.label)], int(cp.n_negative), int(cp.n_zero))
+            assert got == (label, neg, zero), (name, scale, dtype)
+            assert cp.zero_tol.dtype == dtype and float(cp.grad_tol) > 0
+
+
+def test_same_point_same_label_in_both_dtypes_wherever_both_resolve_it():
+    # smallest eigenvalue 1e-5 of a spectrum of size 5 at loss 1: float64 resolves it (a
+    # minimum); float32's floor (~3e-4 of the loss scale) does not. The old rule called it a
+    # minimum in float64 and "degenerate" (a claim of a zero mode) in float32.
+    lam = [1e-5, 1, 2, 3, 4, 5]
+    labels = {}
+    for dtype in (jnp.float32, jnp.float64):
+        data, x0 = shifted_data(lam, dtype)
+        labels[dtype] = status.POINT[int(cv.classify(shifted_quad, x0, data).label)]
+    assert labels == {jnp.float64: "minimum", jnp.float32: "unresolved"}
+    # resolved in both: the same label
+    for lam, expect in (([0.05, 1, 2, 3, 4, 5], "minimum"), ([-0.05, 1, 2, 3, 4, 5], "saddle")):
+        for dtype in (jnp.float32, jnp.float64):
+            data, x0 = shifted_data(lam, dtype)
+            assert status.POINT[int(cv.classify(shifted_quad, x0, data).label)] == expect
+
+
+XOR_MODEL = ls.mlp([2, 2, 1])  # logistic hidden and output units
+
+
+def saturated_xor(w, dtype):
+    """Every hidden unit saturated (all weights and biases ``w``), the output at ``sigmoid(w)``:
+    loss 0.5, gradient and every curvature ~ sigmoid'(w) (tiny), none of them a true zero."""
+    params = [{"w": jnp.full((2, 2), w, dtype), "b": jnp.full((2,), w, dtype)},
+              {"w": jnp.full((2, 1), w / 3, dtype), "b": jnp.full((1,), w / 3, dtype)}]
+    data = jax.tree.map(lambda a: a.astype(dtype), ls.datasets.xor())
+    return ls.objectives.loss(XOR_MODEL, "mse"), params, data
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_saturated_plateau_is_a_plateau_in_both_dtypes(dtype):
+    loss_fn, params, data = saturated_xor(25.0, dtype)
+    cp = cv.classify(loss_fn, params, data)
+    assert status.POINT[int(cp.label)] == "plateau" and int(cp.n_zero) == 9
+    assert abs(float(cp.loss) - 0.5) < 1e-6
+    # less saturated, with a gradient ~1e-4 and curvatures up to ~1e-4 that are not zero: the
+    # census' tolerance makes it critical, and it is flat, not a saddle of index 1 (old rule)
+    loss_fn, params, data = saturated_xor(10.0, dtype)
+    cp = cv.classify(loss_fn, params, data, grad_tol=1e-4)
+    assert 1e-5 < float(cp.grad_norm) < 1e-4 and float(jnp.max(jnp.abs(cp.eigenvalues))) > 1e-5
+    assert status.POINT[int(cp.label)] == "plateau"
+    if dtype == jnp.float32:  # at w = 12 float32's own precision calls it critical and flat
+        loss_fn, params, data = saturated_xor(12.0, dtype)
+        cp = cv.classify(loss_fn, params, data)
+        assert float(cp.grad_norm) > 0 and status.POINT[int(cp.label)] == "plateau"
+
+
+def xor_constant_end(dtype, steps=4000):
+    """XOR 2-2-1 logistic from the constant start 0.5 after ``steps`` of SGD(0.5): inside the
+    symmetric subspace, heading for a trap at infinity (no finite critical point there)."""
+    loss_fn = ls.objectives.loss(XOR_MODEL, "mse")
+    data = jax.tree.map(lambda a: a.astype(dtype), ls.datasets.xor())
+    params = jax.tree.map(lambda a: a.astype(dtype), ls.inits.constant(XOR_MODEL, 0.5)(jax.random.key(0)))
+    grad = jax.jit(jax.grad(loss_fn))
+    params = jax.lax.fori_loop(0, steps, lambda i, p: jax.tree.map(lambda a, g: a - 0.5 * g, p, grad(p, data)),
+                               params)
+    return loss_fn, params, data
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_xor_constant_start_end_point_is_never_a_minimum(dtype):
+    loss_fn, params, data = xor_constant_end(dtype)
+    for grad_tol in (None, 1e-2):  # the default, and a census-like tolerance
+        cp = cv.classify(loss_fn, params, data, grad_tol=grad_tol)
+        assert status.POINT[int(cp.label)] not in ("minimum", "degenerate"), grad_tol
+    cp = cv.classify(loss_fn, params, data, grad_tol=1e-2)
+    assert status.POINT[int(cp.label)] == "unresolved"  # not flat, not resolved either
+
+
+def test_every_option_changes_the_result():
+    # grad_tol: a point 1e-4 from a minimum (gradient ~1e-4) is critical only when asked
+    data, x0 = shifted_data(KNOWN_SPECTRA["minimum"][0], jnp.float64)
+    near = x0 + 1e-4 / np.sqrt(7)
+    assert status.POINT[int(cv.classify(shifted_quad, near, data).label)] == "not_critical"
+    assert status.POINT[int(cv.classify(shifted_quad, near, data, grad_tol=1e-3).label)] == "minimum"
+    # rtol: a large relative tolerance swallows the smallest eigenvalue
+    data, x0 = shifted_data([0.01, 1, 2, 3, 4, 5], jnp.float64)
+    assert status.POINT[int(cv.classify(shifted_quad, x0, data).label)] == "minimum"
+    cp = cv.classify(shifted_quad, x0, data, rtol=0.01)
+    assert status.POINT[int(cp.label)] == "unresolved" and float(cp.zero_tol) >= 0.05
+    # atol: replaces the floor (atol=0 turns the saturated plateau into a resolved spectrum)
+    cp = cv.classify(shifted_quad, x0, data, atol=0.2)
+    assert status.POINT[int(cp.label)] == "unresolved"
+    loss_fn, params, sat = saturated_xor(10.0, jnp.float64)
+    assert status.POINT[int(cv.classify(loss_fn, params, sat, grad_tol=1e-4).label)] == "plateau"
+    cp = cv.classify(loss_fn, params, sat, grad_tol=1e-4, atol=0.0)
+    assert status.POINT[int(cp.label)] != "plateau" and int(cp.n_negative) > 0
+    # classify_spectrum's loss and param_scale feed the floor
+    lam, g = jnp.array([-1e-9, 1e-8]), jnp.asarray(0.0)  # floor sqrt(eps) loss / s^2
+    assert status.POINT[int(cv.classify_spectrum(lam, g).label)] == "saddle"
+    assert status.POINT[int(cv.classify_spectrum(lam, g, loss=1.0).label)] == "plateau"
+    assert status.POINT[int(cv.classify_spectrum(lam, g, loss=1.0, param_scale=1e3).label)] == "saddle"
+
+
+def _label_set(dtype, scale):
+    """Labels of a fixed set of points under the loss ``scale * loss``."""
+    out = []
+    for name, (lam, _) in KNOWN_SPECTRA.items():
+        data, x0 = shifted_data(lam, dtype, scale=scale)
+        out.append(int(cv.classify(shifted_quad, x0, data).label))
+    for make, args in ((saturated_xor, (25.0, dtype)), (saturated_xor, (10.0, dtype)),
+                       (xor_constant_end, (dtype, 1000))):
+        loss_fn, params, data = make(*args)
+        scaled = lambda p, d, f=loss_fn: scale * f(p, d)  # noqa: E731
+        for grad_tol in (None, 1e-4, 1e-2):
+            gt = None if grad_tol is None else grad_tol * scale
+            out.append(int(cv.classify(scaled, params, data, grad_tol=gt).label))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_rescaling_the_loss_changes_no_label(dtype):
+    base = _label_set(dtype, 1.0)
+    assert len(set(base)) >= 5  # the set covers many labels
+    for scale in (1e-3, 1e3):
+        assert _label_set(dtype, scale) == base, scale
+
+
+def test_thresholds_are_reported_and_follow_the_documented_formula():
+    data, x0 = shifted_data([0.5, 1, 2, 3, 4, 5], jnp.float64, c=0.3)
+    near = x0 + 1e-3
+    cp = cv.classify(shifted_quad, near, data)
+    eps = np.finfo(np.float64).eps
+    x = np.asarray(near)
+    s = np.sqrt(np.sum(x**2) / x.size + 1)
+    g, loss, lam_max = float(cp.grad_norm), float(cp.loss), float(np.max(np.abs(cp.eigenvalues)))
+    ell = abs(loss) + s * g + 0.5 * s**2 * lam_max
+    np.testing.assert_allclose(float(cp.param_scale), s, rtol=1e-12)
+    np.testing.assert_allclose(float(cp.loss_scale), ell, rtol=1e-12)
+    np.testing.assert_allclose(float(cp.grad_tol), np.sqrt(eps) * ell / s, rtol=1e-12)
+    floor = np.sqrt(eps) * (abs(loss) + s * g) / s**2 + np.sqrt(g * ell / s**3)
+    np.testing.assert_allclose(float(cp.zero_tol), np.sqrt(eps) * lam_max + floor, rtol=1e-12)
+    assert 0 < float(cp.round_tol) <= float(cp.zero_tol)
+    cp = cv.classify(shifted_quad, near, data, grad_tol=0.5, rtol=0.1, atol=0.01)
+    assert float(cp.grad_tol) == 0.5 and np.isclose(float(cp.zero_tol), 0.1 * lam_max + 0.01)
+    res = cv.classify_spectrum(jnp.zeros((4, 3)), jnp.zeros(4), loss=jnp.arange(4.0))
+    assert res.zero_tol.shape == (4,) and res.grad_tol.shape == (4,)
+    assert [status.POINT[i] for i in res.label.tolist()] == ["plateau"] * 4
 
 
 def test_degenerate_network_point_and_the_lower_point_search():
@@ -466,6 +656,9 @@ def _bad_calls(loss_fn, params, data):
         (lambda: cv.restricted_hessian(loss_fn, params, data, jnp.eye(n - 1)), ValueError, "basis of shape"),
         (lambda: cv.classify(loss_fn, params, data, rtol=-1.0), ValueError, "rtol=-1.0"),
         (lambda: cv.classify(loss_fn, params, data, grad_tol="a"), TypeError, "grad_tol"),
+        (lambda: cv.classify(loss_fn, params, data, atol=-1e-3), ValueError, "atol=-0.001"),
+        (lambda: cv.classify_spectrum(jnp.ones(3), jnp.zeros(()), param_scale=0.0), ValueError, "param_scale=0.0"),
+        (lambda: cv.classify_spectrum(jnp.ones(3), jnp.zeros(()), loss=jnp.zeros(2)), ValueError, "loss"),
         (lambda: cv.classify_batched(loss_fn, params, data), ValueError, "leading batch axis"),
         (lambda: cv.classify_batched(loss_fn, batch, data, block_size=0), ValueError, "block_size=0"),
         (lambda: cv.refine(loss_fn, params, data, method="adam"), ValueError, "method='adam'"),

@@ -39,25 +39,30 @@ components of the eigenvectors of the tridiagonal matrix) the weights of a Gauss
 
 Critical points
 ---------------
-:func:`classify` counts eigenvalues of the dense Hessian with a tolerance relative to the
-spectrum's scale: an eigenvalue ``lam`` is *zero* when ``|lam| <= rtol * max|lam| + atol``,
-negative below ``-that`` and positive above ``+that``. Labels (codes of
-:data:`landscape.status.POINT`):
+:func:`classify` labels a point from its gradient and dense Hessian spectrum, and claims only
+what the dtype, the loss scale and the point's own gradient resolve: an eigenvalue counts as
+zero when ``|lam| <= zero_tol = rtol * max|lam| + atol``, where the default ``atol`` is an
+absolute floor ``sqrt(eps) (|L| + s g) / s^2 + sqrt(g ell / s^3)`` (``s`` the parameter scale,
+``ell`` the loss scale, ``g`` the gradient norm; derivation in :func:`classify`), not only a
+fraction of the largest eigenvalue. Labels (codes of :data:`landscape.status.POINT`):
 
-- ``not_critical``: ``|grad| > grad_tol`` (the counts are still reported);
-- ``saddle``: at least one negative and one positive eigenvalue (zero modes allowed: a negative
-  curvature direction already rules out a minimum); its index is the number of negative ones;
-- ``degenerate``: zero modes and no (negative, positive) pair, e.g. positive semi-definite with a
-  zero mode. The Hessian alone cannot decide, so such a point is **never** called a minimum;
-  :func:`search_lower` is the follow-up test;
-- ``minimum``: all eigenvalues positive; ``maximum``: all negative.
+- ``not_critical``: ``|grad| > grad_tol`` (default ``sqrt(eps) ell / s``; the counts are
+  still reported);
+- ``saddle``: eigenvalues below ``-zero_tol`` and above ``+zero_tol``; its index is the number
+  of negative ones;
+- ``minimum`` / ``maximum``: every eigenvalue beyond ``zero_tol``, all of one sign;
+- ``plateau``: every eigenvalue within ``zero_tol``: flat, nothing known about its shape;
+- ``degenerate``: zero modes (within rounding, ``round_tol``) and the rest of one sign, e.g.
+  positive semi-definite with a zero mode. The Hessian alone cannot decide, so such a point is
+  **never** called a minimum; :func:`search_lower` is the follow-up test;
+- ``unresolved``: like degenerate, but some small eigenvalues are above rounding and within
+  the floor: this precision (or this gradient) cannot say minimum or saddle.
 
-Default tolerances follow the dtype of the params (``eps = finfo(dtype).eps``):
-``grad_tol = rtol = sqrt(eps)`` (about 3e-4 in float32, 1.5e-8 in float64: a point is only
-ever known to be critical to about that relative accuracy), ``atol = 0``; refinement stops at
-``|grad| <= eps ** 0.75`` (about 7e-6 / 2e-12), below ``grad_tol``. A refinement that meets a
-NaN/Inf (loss, gradient or Hessian) stops there, keeps its last finite point and reports
-``converged=False``.
+Every default is the loss scale times a power of ``1 / s``, so rescaling the loss changes no
+label, and the same point gets the same label in float32 and float64 wherever both resolve it.
+Each :class:`CriticalPoint` carries the thresholds it used. Refinement stops at
+``|grad| <= eps ** 0.75`` (about 7e-6 / 2e-12). A refinement that meets a NaN/Inf (loss,
+gradient or Hessian) stops there, keeps its last finite point and reports ``converged=False``.
 
 Layout
 ------
@@ -73,7 +78,7 @@ from .critical import (classify, classify_batched, classify_spectrum, index_frac
                        refine_batched, search_lower, search_lower_batched)
 from .hessian import hessian, hessian_batched, hessian_eigh, hessian_eigh_batched, hvp, hvp_batched
 from .results import (CriticalPoint, ExtremeEigenpairs, LanczosResult, LowerSearch, RefineResult,
-                      RitzPairs, SpectralDensity, TraceEstimate)
+                      RitzPairs, SpectralDensity, SpectrumLabels, TraceEstimate)
 from .spectra import (extreme_eigenpairs, extreme_eigenpairs_batched, gaussian_density,
                       hessian_trace, hessian_trace_batched, lanczos, lanczos_batched,
                       spectral_density, spectral_density_batched)
@@ -81,7 +86,7 @@ from .spectra import (extreme_eigenpairs, extreme_eigenpairs_batched, gaussian_d
 __all__ = [
     # result types
     "LanczosResult", "RitzPairs", "ExtremeEigenpairs", "TraceEstimate", "SpectralDensity",
-    "CriticalPoint", "LowerSearch", "RefineResult",
+    "CriticalPoint", "SpectrumLabels", "LowerSearch", "RefineResult",
     # exact
     "hvp", "hvp_batched", "hessian", "hessian_batched", "hessian_eigh", "hessian_eigh_batched",
     # matrix-free

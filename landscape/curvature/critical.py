@@ -3,15 +3,14 @@ lower points near a degenerate one, and refinement onto a nearby critical point.
 
 from __future__ import annotations
 
-import math
 
 import jax.numpy as jnp
 import optax
 
 from .. import _checks, status  # noqa: F401  (status: the doctests name labels with it)
 from .dispatch import _call, _eps, _point_info
-from .kernels import (_classify_impl, _counts, _label, _refine_gradnorm, _refine_newton,
-                      _search_impl)
+from .kernels import (_classify_impl, _refine_gradnorm, _refine_newton, _search_impl,
+                      _spectrum_labels)
 from .results import CriticalPoint
 
 __all__ = ["classify", "classify_batched", "classify_spectrum", "index_fraction",
@@ -24,22 +23,76 @@ _REFINE_METHODS = ("newton", "gradnorm")
 # public API: critical points
 
 
-def _classify_args(dtype, grad_tol, rtol, atol):
-    root = math.sqrt(_eps(dtype))
+def _classify_args(grad_tol, rtol, atol):
+    """The options as traced scalars, NaN for ``None`` (the data-derived default, computed where
+    the gradient, loss and spectrum are known): one compiled program for every choice."""
+    nan = float("nan")
     return {
-        "grad_tol": _checks.tolerance("grad_tol", grad_tol, root),
-        "rtol": _checks.tolerance("rtol", rtol, root),
-        "atol": _checks.tolerance("atol", atol, 0.0),
+        "grad_tol": _checks.tolerance("grad_tol", grad_tol, nan),
+        "rtol": _checks.tolerance("rtol", rtol, nan),
+        "atol": _checks.tolerance("atol", atol, nan),
     }
 
 
 def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
     """Classify ``params`` as a critical point from its gradient and dense Hessian spectrum.
 
-    An eigenvalue ``lam`` counts as zero when ``|lam| <= rtol * max|lam| + atol``. Defaults:
-    ``grad_tol = rtol = sqrt(eps)`` of the params dtype, ``atol = 0`` (see the module docstring
-    for the labels; a positive semi-definite Hessian with a zero mode is ``degenerate``, never a
-    minimum). Returns :class:`CriticalPoint` (scalars and ``eigenvalues (n_params,)``).
+    A label is a claim, made only as far as the dtype, the loss scale and the point's own
+    gradient resolve it. With ``x`` the ``n`` flat parameters, ``L`` the loss, ``g = |grad|``,
+    ``lam`` the Hessian eigenvalues and ``eps = finfo(dtype).eps``:
+
+    - ``s = sqrt(|x|^2 / n + 1)``: the parameter scale (``param_scale``; at least 1, the unit in
+      which weights live, so that ``x = 0`` has a scale);
+    - ``ell = |L| + s g + s^2 max|lam| / 2``: the loss scale (``loss_scale``), the size of the
+      loss' Taylor terms over one parameter scale. Every default below is ``ell`` times a power
+      of ``1 / s``, so multiplying the loss by any constant changes no label.
+
+    Defaults (``None``):
+
+    - ``grad_tol = sqrt(eps) * ell / s``: critical means the gradient moves the loss by less
+      than ``sqrt(eps)`` of its scale over one parameter scale, i.e. the critical point is
+      located to a relative accuracy ``sqrt(eps)`` of ``s``: about ``3.5e-4 ell / s`` in
+      float32 and ``1.5e-8 ell / s`` in float64. It is a statement about the working precision,
+      not about training: a float64 run stopped after 10^4 steps with ``|grad| ~ 3e-5`` is
+      (rightly) not critical at this default; pass ``grad_tol`` (the census passes one derived
+      from its runs' distribution of final gradient norms) to ask "critical at that level".
+    - an eigenvalue counts as zero when ``|lam| <= zero_tol = rtol * max|lam| + atol`` with
+      ``rtol = sqrt(eps)`` (relative resolution of the spectrum, as before) and the absolute
+      floor ``atol = sqrt(eps) (|L| + s g) / s^2 + sqrt(g ell / s^3)``. Its two terms:
+
+      * *precision*: the computed loss, gradient and Hessian carry rounding errors relative to
+        the size of the loss' terms, not to ``max|lam|``: on a saturated plateau ``max|lam|``
+        is tiny while ``|L|`` is not, and the Hessian's entries are sums of terms of size
+        ``|L| / s^2`` that cancel. A critical point is located only to ``dx ~ eps (ell / s) /
+        |lam|`` along a mode of curvature ``lam`` (the gradient's rounding ``eps ell / s``
+        divided by the curvature); over ``dx`` the curvature itself changes by about
+        ``(ell / s^3) dx`` (third derivatives of size ``ell / s^3``), so ``lam`` is resolved
+        only when ``lam^2 > eps ell^2 / s^4``, i.e. ``|lam| > sqrt(eps) ell / s^2``;
+      * *gradient*: the same argument with the point's actual gradient ``g`` in place of the
+        rounding: the point sits ``~ g / |lam|`` from the critical point it approximates, so
+        curvatures below ``sqrt(g ell / s^3)`` cannot be told from the change along that
+        distance. It does not depend on the dtype, so a point with a resolved gradient gets the
+        same floor in float32 and float64 (a saturated plateau with ``g ~ 6e-5`` and every
+        ``|lam| < 1e-4`` is flat, not a saddle, in both).
+
+    Labels (:data:`landscape.status.POINT`): ``not_critical`` (``g > grad_tol``; the counts are
+    still reported); ``saddle`` (eigenvalues below ``-zero_tol`` and above ``+zero_tol``: a sure
+    descent direction; its index counts the negative ones); ``minimum`` / ``maximum`` (every
+    eigenvalue beyond ``zero_tol``, all of one sign); ``plateau`` (every eigenvalue within
+    ``zero_tol``: flat, nothing known about its shape); ``degenerate`` (some eigenvalues of one
+    sign beyond ``zero_tol``, the rest zero to rounding, ``|lam| <= round_tol = n eps (max|lam|
+    + (|L| + s g) / s^2)``: a resolved semi-definite spectrum with zero modes, never called a
+    minimum; :func:`search_lower` is the follow-up); ``unresolved`` (as degenerate, but some of
+    the small eigenvalues lie between ``round_tol`` and ``zero_tol``: nonzero numbers whose sign
+    this precision and gradient cannot vouch for; a finer dtype or a point nearer the critical
+    point may resolve them). So float32 and float64 give the same label wherever both resolve
+    the point; where only float64 does, float32 says ``unresolved`` (or ``plateau``), never
+    ``minimum`` or ``degenerate`` for a float64 minimum whose small eigenvalues float32 sees.
+
+    Passing ``grad_tol``, ``rtol`` or ``atol`` replaces that default (``atol`` replaces the
+    whole floor). Returns :class:`CriticalPoint` (scalars, ``eigenvalues (n_params,)``), with
+    the thresholds it used (``grad_tol``, ``zero_tol``, ``round_tol``, ``loss_scale``,
+    ``param_scale``).
 
     >>> import jax, jax.numpy as jnp
     >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
@@ -47,16 +100,20 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
     >>> point = classify(quad, jnp.zeros(3), a)
     >>> status.POINT[int(point.label)], int(point.index), point.eigenvalues.tolist()
     ('saddle', 1, [-3.0, 1.0, 2.0])
+    >>> point = classify(quad, jnp.zeros(3), jnp.array([1.0, 2.0, 0.0]))  # an exact zero mode
+    >>> status.POINT[int(point.label)], int(point.n_zero)
+    ('degenerate', 1)
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, False)
-    return _call(_classify_impl, loss_fn, params, data, shared=_classify_args(dtype, grad_tol, rtol, atol))
+    _point_info(params, False)
+    return _call(_classify_impl, loss_fn, params, data, shared=_classify_args(grad_tol, rtol, atol))
 
 
 def classify_batched(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None,
                      block_size=None, devices=None):
     """:func:`classify` for each row of ``params``: every field gains a leading batch axis
-    (``label (batch,)``, ``eigenvalues (batch, n_params)``).
+    (``label (batch,)``, ``eigenvalues (batch, n_params)``); the default thresholds are each
+    point's own (a passed option is shared by all).
 
     >>> import jax, jax.numpy as jnp
     >>> quad = lambda p, a: 0.5 * jnp.sum(a * p**2)  # Hessian diag(a) everywhere
@@ -66,23 +123,28 @@ def classify_batched(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=No
     (['saddle', 'not_critical'], [0.0, 1.0])
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, True)
+    _point_info(params, True)
     return _call(_classify_impl, loss_fn, params, data,
-                 shared=_classify_args(dtype, grad_tol, rtol, atol), batched=True,
+                 shared=_classify_args(grad_tol, rtol, atol), batched=True,
                  block_size=block_size, devices=devices)
 
 
-def classify_spectrum(eigenvalues, grad_norm, *, grad_tol=None, rtol=None, atol=None):
-    """Labels and counts from eigenvalues ``(..., n)`` and gradient norms ``(...)`` you already
-    have (same rules and defaults as :func:`classify`, dtype from ``eigenvalues``).
+def classify_spectrum(eigenvalues, grad_norm, *, loss=0.0, param_scale=1.0, grad_tol=None,
+                      rtol=None, atol=None):
+    """Labels, counts and thresholds from eigenvalues ``(..., n)`` and gradient norms ``(...)``
+    you already have: the rules and defaults of :func:`classify` (dtype from ``eigenvalues``),
+    with the loss at the points (``loss``, default 0: no loss-value term in the floor) and
+    their parameter scale ``s = sqrt(|x|^2 / n + 1)`` (``param_scale``, default 1) given here,
+    both scalars or broadcastable to ``(...)``.
 
-    Returns ``(label, n_negative, n_zero, n_positive)``, int32 arrays of shape ``(...)``.
+    Returns :class:`SpectrumLabels` ``(label, n_negative, n_zero, n_positive, grad_tol,
+    zero_tol, round_tol)``, arrays of shape ``(...)``.
 
     >>> import jax.numpy as jnp
-    >>> label, neg, zero, pos = classify_spectrum(jnp.array([[1.0, 2.0], [-1.0, 2.0], [0.0, 2.0]]),
-    ...                                           jnp.zeros(3))
-    >>> [status.POINT[i] for i in label.tolist()], zero.tolist()
-    (['minimum', 'saddle', 'degenerate'], [0, 0, 1])
+    >>> res = classify_spectrum(jnp.array([[1.0, 2.0], [-1.0, 2.0], [0.0, 2.0], [0.0, 0.0]]),
+    ...                         jnp.zeros(4))
+    >>> [status.POINT[i] for i in res.label.tolist()], res.n_zero.tolist()
+    (['minimum', 'saddle', 'degenerate', 'plateau'], [0, 0, 1, 2])
     """
     eigenvalues = jnp.asarray(eigenvalues)
     grad_norm = jnp.asarray(grad_norm)
@@ -91,10 +153,22 @@ def classify_spectrum(eigenvalues, grad_norm, *, grad_tol=None, rtol=None, atol=
                          "must be a floating array with the spectrum on the last axis")
     if grad_norm.shape != eigenvalues.shape[:-1]:
         raise ValueError(f"grad_norm of shape {grad_norm.shape} must have shape {eigenvalues.shape[:-1]}")
-    tols = _classify_args(eigenvalues.dtype, grad_tol, rtol, atol)
-    neg, zero, pos = _counts(eigenvalues, tols["rtol"], tols["atol"])
-    label = _label(grad_norm, neg, zero, pos, tols["grad_tol"])
-    return label, neg.astype(jnp.int32), zero.astype(jnp.int32), pos.astype(jnp.int32)
+    for name, value in (("loss", loss), ("param_scale", param_scale)):
+        if not _checks.is_tracer(value):
+            arr = jnp.asarray(value)
+            if not jnp.issubdtype(arr.dtype, jnp.number) or not bool(jnp.all(jnp.isfinite(arr))):
+                raise ValueError(f"{name}={value!r} must be finite numbers")
+            try:
+                ok = jnp.broadcast_shapes(arr.shape, grad_norm.shape) == grad_norm.shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} of shape {arr.shape} must broadcast to "
+                                 f"{grad_norm.shape}")
+    if not _checks.is_tracer(param_scale) and not bool(jnp.all(jnp.asarray(param_scale) > 0)):
+        raise ValueError(f"param_scale={param_scale!r} must be positive")
+    return _spectrum_labels(eigenvalues, grad_norm, loss, param_scale,
+                            **_classify_args(grad_tol, rtol, atol))
 
 
 def index_fraction(point: CriticalPoint):

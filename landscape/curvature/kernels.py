@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 from .. import status
 from .dispatch import _eps
 from .results import (CriticalPoint, ExtremeEigenpairs, LanczosResult, LowerSearch,
-                      RefineResult, RitzPairs, SpectralDensity, TraceEstimate)
+                      RefineResult, RitzPairs, SpectralDensity, SpectrumLabels, TraceEstimate)
 
 _TRACE_METHODS = ("hutch++", "hutchinson")
 
@@ -26,6 +26,8 @@ _MINIMUM = status.POINT.code("minimum")
 _SADDLE = status.POINT.code("saddle")
 _MAXIMUM = status.POINT.code("maximum")
 _DEGENERATE = status.POINT.code("degenerate")
+_PLATEAU = status.POINT.code("plateau")
+_UNRESOLVED = status.POINT.code("unresolved")
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,31 +215,73 @@ def _layers_impl(loss_fn, params, data, key, mapped):
     return jax.tree_util.tree_unflatten(top, blocks)
 
 
-def _counts(eigenvalues, rtol, atol):
-    scale = jnp.max(jnp.abs(eigenvalues), axis=-1, keepdims=True)
-    zero_tol = rtol * scale + atol
-    neg = jnp.sum(eigenvalues < -zero_tol, axis=-1)
-    pos = jnp.sum(eigenvalues > zero_tol, axis=-1)
-    zero = eigenvalues.shape[-1] - neg - pos
-    return neg, zero, pos
+def _param_scale(x):
+    """``s = sqrt(|x|^2 / n + 1)``: the parameters' typical size, never below 1 (the unit in
+    which a network's weights live; it keeps ``s`` finite and positive at ``x = 0``)."""
+    return jnp.sqrt(jnp.sum(x * x) / max(x.shape[-1], 1) + 1.0)
 
 
-def _label(grad_norm, neg, zero, pos, grad_tol):
+def _thresholds(eigenvalues, grad_norm, loss, param_scale, *, grad_tol, rtol, atol):
+    """``(grad_tol, zero_tol, round_tol, loss_scale)`` for spectra ``(..., n)``: the defaults of
+    :func:`landscape.curvature.classify` where an option is ``None`` (derivation there)."""
+    dtype = eigenvalues.dtype
+    eps = float(jnp.finfo(dtype).eps)
+    root = eps ** 0.5
+    n = eigenvalues.shape[-1]
+    lam_max = jnp.max(jnp.abs(eigenvalues), axis=-1)
+    s = jnp.asarray(param_scale, dtype)
+    s2 = s * s
+    grad_norm = jnp.asarray(grad_norm, dtype)
+    value = jnp.abs(jnp.asarray(loss, dtype)) + s * grad_norm  # the loss' own size
+    ell = value + 0.5 * s2 * lam_max                              # + its curvature over s
+    # an option given as NaN (or None) takes its default
+    pick = lambda opt, default: default if opt is None else jnp.where(  # noqa: E731
+        jnp.isnan(opt), default, jnp.asarray(opt, dtype))
+    grad_tol = pick(grad_tol, root * ell / s)
+    rtol = pick(rtol, jnp.asarray(root, dtype))
+    atol = pick(atol, root * value / s2 + jnp.sqrt(grad_norm * ell / (s2 * s)))
+    zero_tol = rtol * lam_max + atol
+    round_tol = jnp.minimum(n * eps * (lam_max + value / s2), zero_tol)
+    shape = lam_max.shape
+    cast = lambda a: jnp.broadcast_to(jnp.asarray(a, dtype), shape)  # noqa: E731
+    return cast(grad_tol), cast(zero_tol), cast(round_tol), cast(ell)
+
+
+def _labels(eigenvalues, grad_norm, grad_tol, zero_tol, round_tol):
+    """``(label, n_negative, n_zero, n_positive)`` (int32) from spectra ``(..., n)``."""
+    zt = zero_tol[..., None]
+    neg = jnp.sum(eigenvalues < -zt, axis=-1)
+    pos = jnp.sum(eigenvalues > zt, axis=-1)
+    n = eigenvalues.shape[-1]
+    zero = n - neg - pos
+    above_rounding = jnp.any((jnp.abs(eigenvalues) > round_tol[..., None])
+                             & (jnp.abs(eigenvalues) <= zt), axis=-1)
     label = jnp.where(
         grad_norm > grad_tol, _NOT_CRITICAL,
         jnp.where((neg > 0) & (pos > 0), _SADDLE,
-                  jnp.where(zero > 0, _DEGENERATE,
-                            jnp.where(neg == 0, _MINIMUM, _MAXIMUM))))
-    return label.astype(jnp.int32)
+                  jnp.where(zero == n, _PLATEAU,
+                            jnp.where(zero == 0, jnp.where(neg == 0, _MINIMUM, _MAXIMUM),
+                                      jnp.where(above_rounding, _UNRESOLVED, _DEGENERATE)))))
+    i32 = lambda a: a.astype(jnp.int32)  # noqa: E731
+    return i32(label), i32(neg), i32(zero), i32(pos)
+
+
+def _spectrum_labels(eigenvalues, grad_norm, loss, param_scale, *, grad_tol, rtol, atol):
+    grad_tol, zero_tol, round_tol, _ = _thresholds(eigenvalues, grad_norm, loss, param_scale,
+                                                   grad_tol=grad_tol, rtol=rtol, atol=atol)
+    label, neg, zero, pos = _labels(eigenvalues, grad_norm, grad_tol, zero_tol, round_tol)
+    return SpectrumLabels(label, neg, zero, pos, grad_tol, zero_tol, round_tol)
 
 
 def _classify_impl(loss_fn, params, data, key, mapped, *, grad_tol, rtol, atol):
     loss, gnorm = _grad_norm(loss_fn, params, data)
     eigenvalues = jnp.linalg.eigvalsh(_hessian_impl(loss_fn, params, data, None, None))
-    neg, zero, pos = _counts(eigenvalues, rtol, atol)
-    label = _label(gnorm, neg, zero, pos, grad_tol)
-    i32 = lambda a: a.astype(jnp.int32)  # noqa: E731
-    return CriticalPoint(label, i32(neg), i32(neg), i32(zero), i32(pos), gnorm, loss, eigenvalues)
+    s = _param_scale(ravel_pytree(params)[0])
+    grad_tol, zero_tol, round_tol, ell = _thresholds(eigenvalues, gnorm, loss, s,
+                                                     grad_tol=grad_tol, rtol=rtol, atol=atol)
+    label, neg, zero, pos = _labels(eigenvalues, gnorm, grad_tol, zero_tol, round_tol)
+    return CriticalPoint(label, neg, neg, zero, pos, gnorm, loss, eigenvalues, grad_tol,
+                         zero_tol, round_tol, ell, s.astype(eigenvalues.dtype))
 
 
 def _search_impl(loss_fn, params, data, key, mapped, *, radius, n_directions, n_points,

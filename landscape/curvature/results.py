@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 
 __all__ = ["LanczosResult", "RitzPairs", "ExtremeEigenpairs", "TraceEstimate", "SpectralDensity",
-           "CriticalPoint", "LowerSearch", "RefineResult"]
+           "CriticalPoint", "SpectrumLabels", "LowerSearch", "RefineResult"]
 
 
 class LanczosResult(NamedTuple):
@@ -60,11 +60,21 @@ class CriticalPoint(NamedTuple):
     """What :func:`classify` reports for one point (a leading axis when batched).
 
     label:        int code of :data:`landscape.status.POINT` (``status.POINT[code]`` its name).
-    index:        number of negative eigenvalues (the saddle index; reported for every label).
-    n_negative, n_zero, n_positive: eigenvalue counts under the relative zero tolerance.
+    index:        number of negative eigenvalues beyond ``zero_tol`` (the saddle index; reported
+                  for every label).
+    n_negative, n_zero, n_positive: eigenvalue counts: below ``-zero_tol``, within it, above it.
     grad_norm:    Euclidean norm of the gradient.
     loss:         the loss at the point.
     eigenvalues:  ``(n_params,)`` ascending eigenvalues of the Hessian.
+    grad_tol:     the gradient threshold used (critical when ``grad_norm <= grad_tol``).
+    zero_tol:     the curvature threshold used (``|lam| <= zero_tol`` counts as zero):
+                  ``rtol * max|lam| + atol``, the defaults a floor from the dtype, the loss
+                  scale and the gradient (see :func:`classify`).
+    round_tol:    the rounding level (``<= zero_tol``): zero modes within it are zero as far as
+                  this precision can tell (``degenerate``); above it, ``unresolved``.
+    loss_scale:   ``|loss| + s |grad| + s^2 max|lam| / 2``, the loss variation over one
+                  parameter scale ``s`` (the unit of every default threshold).
+    param_scale:  ``s = sqrt(|x|^2 / n_params + 1)``, the parameters' typical size (at least 1).
     """
 
     label: jax.Array
@@ -75,6 +85,24 @@ class CriticalPoint(NamedTuple):
     grad_norm: jax.Array
     loss: jax.Array
     eigenvalues: jax.Array
+    grad_tol: jax.Array
+    zero_tol: jax.Array
+    round_tol: jax.Array
+    loss_scale: jax.Array
+    param_scale: jax.Array
+
+
+class SpectrumLabels(NamedTuple):
+    """What :func:`classify_spectrum` reports (shape ``(...)`` of the spectra's leading axes):
+    the label codes, the counts and the thresholds used (fields as in :class:`CriticalPoint`)."""
+
+    label: jax.Array
+    n_negative: jax.Array
+    n_zero: jax.Array
+    n_positive: jax.Array
+    grad_tol: jax.Array
+    zero_tol: jax.Array
+    round_tol: jax.Array
 
 
 class LowerSearch(NamedTuple):
