@@ -161,11 +161,25 @@ def _union_find_edges(n, i, j):
 
 
 def _mst_dense(x):
-    from scipy.sparse.csgraph import minimum_spanning_tree
-    from scipy.spatial.distance import pdist, squareform
+    """Prim's algorithm on the dense distance matrix (SciPy's ``minimum_spanning_tree`` is not
+    used: on a dense matrix it drops entries close to 0, i.e. merges at rounding noise)."""
+    from scipy.spatial.distance import cdist
 
-    tree = minimum_spanning_tree(squareform(pdist(x))).tocoo()  # distinct points: no 0 distances
-    return tree.row.astype(np.int64), tree.col.astype(np.int64), tree.data.astype(np.float64)
+    m = x.shape[0]
+    dist = cdist(x, x)
+    best, frm = dist[0].copy(), np.zeros(m, np.int64)
+    done = np.zeros(m, bool)
+    done[0] = True
+    best[0] = np.inf
+    rows, cols = np.zeros(m - 1, np.int64), np.zeros(m - 1, np.int64)
+    for k in range(m - 1):
+        j = int(np.argmin(best))
+        rows[k], cols[k] = frm[j], j
+        done[j] = True
+        best[j] = np.inf
+        closer = (dist[j] < best) & ~done
+        best[closer], frm[closer] = dist[j][closer], j
+    return rows, cols, dist[rows, cols]
 
 
 def _mst_boruvka(x, k_near=16, k_max=128):
