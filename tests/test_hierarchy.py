@@ -86,6 +86,41 @@ def test_exact_duplicates_and_rounding_variants_give_exactly_the_classes(dtype):
     np.testing.assert_array_equal(np.unique(h.inverse), np.arange(h.n_distinct))
 
 
+def duplicates_and_a_continuum(dtype, seed):
+    """2 classes 2 apart, each 300 bit-identical copies and 100 runs spread continuously at
+    distances 1e-3 .. 5e-2 from it (unfinished convergence)."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((2, 9))
+    base[:, 0] = 1.0, -1.0
+    base[:, 1:] = 0.1 * rng.normal(size=(2, 8))
+    dirs = rng.normal(size=(2, 100, 9))
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    r = 10 ** rng.uniform(-3, -1.3, size=(2, 100, 1))
+    x = np.concatenate([np.repeat(base, 300, axis=0), (base[:, None] + r * dirs).reshape(-1, 9)])
+    return x.astype(dtype), np.r_[np.repeat([0, 1], 300), np.repeat([0, 1], 100)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_duplicates_do_not_split_a_class_into_its_points(seed, dtype):
+    # today's largest-ratio rule cuts between the duplicates and the continuum: 202 clusters
+    x, truth = duplicates_and_a_continuum(dtype, seed)
+    h = hierarchy(x)
+    assert h.counts == (2,) and same_partition(h.labels, truth)
+    assert len(h.rejected) == 1 and "hold a single point" in h.describe()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fine_classes_are_found_when_a_coarser_gap_is_larger(seed, dtype):
+    # families 30 apart: their gap is larger than the classes' one; today's rule keeps only it (3)
+    x, truth_class, truth_family = nested(seed, dtype, spreads=(30.0, 1e-3, 1e-7))
+    h = hierarchy(x)
+    assert h.counts == (12, 3)
+    assert same_partition(h.labels, truth_class)
+    assert h.levels[1].ratio > h.levels[0].ratio
+
+
 @pytest.mark.parametrize("d", [2, 4, 9])
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("dtype", DTYPES)
