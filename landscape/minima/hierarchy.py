@@ -182,6 +182,44 @@ def _mst_dense(x):
     return rows, cols, dist[rows, cols]
 
 
+def _closest_foreign(x, inside, outside, open_, bound):
+    """The closest pair ``(u, j, d)`` with ``u`` in ``inside`` (a big component) and ``j`` in
+    ``outside`` when closer than ``bound`` (which the component's certified points reach), else
+    ``(-1, -1, inf)``. An upper bound from a sample of the open points prunes the KD-tree
+    searches; the search runs from the side that a probe of 128 points finds cheaper (a tight
+    cluster's tree answers far queries at once, a diffuse one's does not): either is exact, only
+    the cost differs."""
+    import time
+
+    from scipy.spatial import cKDTree
+
+    t_out = cKDTree(x[outside])
+    sample = open_[:: max(1, open_.size // 256)]
+    d0, i0 = t_out.query(x[sample], k=1)
+    k0 = int(np.argmin(d0))
+    best = (float(d0[k0]), int(sample[k0]), int(outside[i0[k0]]))
+    ub = min(best[0], bound) * (1 + 1e-12)
+    t_in = cKDTree(x[inside])
+    probe_a, probe_b = open_[:128], outside[:128]
+    t0 = time.perf_counter()
+    t_out.query(x[probe_a], k=1, distance_upper_bound=ub)
+    t1 = time.perf_counter()
+    t_in.query(x[probe_b], k=1, distance_upper_bound=ub)
+    t2 = time.perf_counter()
+    if (t1 - t0) / probe_a.size * open_.size <= (t2 - t1) / probe_b.size * outside.size:
+        d, i = t_out.query(x[open_], k=1, distance_upper_bound=ub)
+        k = int(np.argmin(d))
+        pair = (float(d[k]), int(open_[k]), int(outside[min(i[k], outside.size - 1)]))
+    else:
+        d, i = t_in.query(x[outside], k=1, distance_upper_bound=ub)
+        k = int(np.argmin(d))
+        pair = (float(d[k]), int(inside[min(i[k], inside.size - 1)]), int(outside[k]))
+    best = min(best, pair)
+    if not best[0] < bound:
+        return -1, -1, np.inf
+    return best[1], best[2], best[0]
+
+
 def _mst_boruvka(x, k_near=16, k_max=128):
     """Exact Euclidean minimum spanning tree (Boruvka): each round, every component takes its
     shortest edge to another component. A point's nearest foreign point is read from its
@@ -224,9 +262,11 @@ def _mst_boruvka(x, k_near=16, k_max=128):
                 cj[q] = np.where(h2, i2[np.arange(q.size), a2], -1)
             for c in np.unique(comp[pts[sizes[comp[pts]] + 1 > k_max]]):
                 q = pts[comp[pts] == c]
-                others = np.flatnonzero(comp != c)
-                d3, i3 = cKDTree(x[others]).query(x[q], k=1)
-                cd[q], cj[q] = d3, others[i3]
+                u, j, d3 = _closest_foreign(x, np.flatnonzero(comp == c),
+                                            np.flatnonzero(comp != c), q, best[c])
+                cd[q], cj[q] = np.inf, -1  # the component's best edge, from its closest point
+                if u >= 0 and d3 <= cd[u]:
+                    cd[u], cj[u] = d3, j
         # each component's best edge; ties broken by (height, lower index, higher index)
         lo, hi = np.minimum(ar, cj), np.maximum(ar, cj)
         order = np.lexsort((hi, lo, cd, comp))
@@ -238,8 +278,9 @@ def _mst_boruvka(x, k_near=16, k_max=128):
         e_i, e_j, e_h = e_i[uniq], e_j[uniq], e_h[uniq]
         o = np.lexsort((e_j, e_i, e_h))
         e_i, e_j, e_h = e_i[o], e_j[o], e_h[o]
-        keep = _union_find_edges(m, np.r_[np.asarray(rows, np.int64), e_i],
-                                 np.r_[np.asarray(cols, np.int64), e_j])[len(rows):]
+        keep = _union_find_edges(m, comp[e_i], comp[e_j])  # on components: new edges only
+        if not np.any(keep):  # cannot happen: every component has a closest foreign point
+            raise RuntimeError("Boruvka round added no edge")
         rows.extend(e_i[keep].tolist()), cols.extend(e_j[keep].tolist()), hs.extend(e_h[keep].tolist())
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
