@@ -386,3 +386,18 @@ def test_train_many_takes_the_options_of_plan_training_and_progress():
     assert names == list(inspect.signature(ls.plan_training).parameters) + ["progress"]
     with pytest.raises(TypeError, match=r"unexpected keyword arguments \['n_run'\]"):
         ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_run=4, steps=10)
+
+
+def test_run_ids_are_limited_to_32_bits_with_a_clear_error():
+    """Run i is keyed by fold_in(key, i) with a 32-bit i: beyond 2**32 runs, run 2**32 + i would
+    repeat run i, so such jobs (and such run ids) are refused."""
+    plan = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2**32, steps=1, chunk_size=64)
+    assert plan.n_chunks == 2**26 and plan.chunk_bounds(plan.n_chunks - 1) == (2**32 - 64, 2**32)
+    with pytest.raises(ValueError, match=r"n_runs=4294967297 exceeds 2\*\*32.*repeat run i"):
+        ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2**32 + 1, steps=1)
+    with pytest.raises(ValueError, match=r"steps=2147483648 must be an integer >= 1 and <= 2147483647"):
+        ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2, steps=2**31)
+    with pytest.raises(ValueError, match=r"run_ids must be .* in \[0, 2\*\*32\)"):
+        ls.initial_params(NORMAL, 0, [0, 2**32])
+    with pytest.raises(ValueError, match=r"run_ids must be .* in \[0, 2\*\*32\)"):
+        ls.initial_params(NORMAL, 0, [-1])

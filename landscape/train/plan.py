@@ -21,7 +21,13 @@ from ..objectives import Criterion, Loss
 from .program import RUN_BLOCK, _compiled, _Spec
 from .result import TrainResult, default_record_every
 
-__all__ = ["TrainPlan", "plan_training", "estimate_chunk_size"]
+__all__ = ["TrainPlan", "plan_training", "estimate_chunk_size", "MAX_RUNS", "MAX_STEPS"]
+
+MAX_RUNS = 2**32
+"""Most runs one job may have: run ``i`` is keyed by ``fold_in(key, i)`` with a 32-bit ``i``
+(JAX's ``fold_in`` takes 32 bits), so run ``2**32 + i`` would silently repeat run ``i``."""
+MAX_STEPS = 2**31 - 1
+"""Most steps: step numbers (``failed_step``, ``success_step``) are 32-bit signed integers."""
 
 _METHODS = ("auto", "vmap", "batched")
 _HOST_CHUNK_BYTES = 2**28
@@ -100,6 +106,15 @@ def _check_starts(starts, like, n_runs: int | None):
                          f"{_shapes_text(like, lead)} in the structure {l_def}; got {got_text}")
     arrays = [a.astype(g.dtype, copy=False) for a, g in zip(arrays, got)]
     return treedef.unflatten(arrays), like, runs.pop()
+
+
+def _check_n_runs(n_runs) -> int:
+    n_runs = _checks.count("n_runs", n_runs)
+    if n_runs > MAX_RUNS:
+        raise ValueError(f"n_runs={n_runs} exceeds 2**32 = {MAX_RUNS}: run i is keyed by "
+                         "fold_in(key, i) with a 32-bit i, so run 2**32 + i would repeat run i; "
+                         "split the job over several keys")
+    return n_runs
 
 
 def _check_per_run(name: str, values, n_runs: int) -> np.ndarray:
@@ -194,7 +209,7 @@ class TrainPlan:
         """``(arguments of the chunk program, real runs in the chunk, its trajectory runs)``."""
         start, stop = self.chunk_bounds(c)
         size, real = self.spec.width, stop - start
-        run_ids = jnp.arange(start, start + size, dtype=jnp.uint32)
+        run_ids = jnp.asarray((np.arange(size, dtype=np.uint64) + start).astype(np.uint32))  # padding may wrap
 
         def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
             part = arr[start:stop]
@@ -324,8 +339,8 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, "
                         "e.g. optax.sgd(0.5)")
     if n_runs is not None or starts is None:
-        n_runs = _checks.count("n_runs", n_runs)
-    steps = _checks.count("steps", steps)
+        n_runs = _check_n_runs(n_runs)
+    steps = _checks.count("steps", steps, maximum=MAX_STEPS)
     if record_every is None:
         record_every = default_record_every(steps)
     record_every = _checks.count("record_every", record_every)
@@ -354,7 +369,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
             raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
     if starts is not None:
         starts, shapes, n_runs = _check_starts(starts, shapes, n_runs)
-    n_runs = _checks.count("n_runs", n_runs)  # also the length of the starts
+    n_runs = _check_n_runs(n_runs)  # also the length of the starts
     if chunk_size is not None:
         chunk_size = min(chunk_size, n_runs)
     leaves, treedef = jax.tree.flatten(shapes)
