@@ -401,3 +401,21 @@ def test_run_ids_are_limited_to_32_bits_with_a_clear_error():
         ls.initial_params(NORMAL, 0, [0, 2**32])
     with pytest.raises(ValueError, match=r"run_ids must be .* in \[0, 2\*\*32\)"):
         ls.initial_params(NORMAL, 0, [-1])
+
+
+def test_params_model_and_data_disagreements_are_refused_before_tracing():
+    wider = ls.inits.normal(ls.mlp([2, 3, 1]), 1.0)
+    with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(2, 3\).*model \[2, 2, 1\]"):
+        ls.train_many(LOSS, wider, SGD, DATA, key=0, n_runs=2, steps=2)
+    with pytest.raises(ValueError, match=r"starts\[0\]\['w'\].*model \[2, 2, 1\]"):
+        ls.train_many(LOSS, None, SGD, DATA, starts=ls.initial_params(wider, 0, range(2)), steps=2)
+    empty = ls.datasets.Dataset(DATA.x[:0], DATA.y[:0])
+    with pytest.raises(ValueError, match="data has 0 samples"):
+        ls.train_many(LOSS, NORMAL, SGD, empty, key=0, n_runs=2, steps=2)
+    half = lambda k: jax.tree.map(lambda a: a.astype(jnp.float16), NORMAL(k))  # noqa: E731
+    with pytest.raises(TypeError, match="float16 leaf .* float32 or float64"):
+        ls.train_many(LOSS, half, SGD, DATA, key=0, n_runs=2, steps=2)
+    with pytest.raises(TypeError, match=r"data must be a Dataset\(x, y\).*got tuple"):
+        ls.train_many(LOSS, NORMAL, SGD, (DATA,), key=0, n_runs=2, steps=2)
+    with pytest.raises(TypeError, match="data.x must be an array .* got list"):
+        ls.train_many(LOSS, NORMAL, SGD, (DATA.x.tolist(), DATA.y.tolist()), key=0, n_runs=2, steps=2)
