@@ -29,14 +29,20 @@ def _assert_same(a: ls.TrainResult, b: ls.TrainResult):
     for x, y in zip(jax.tree.leaves(a.params),
                     jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
-    for name in ("losses", "grad_norm", "status", "failed_step", "record_steps"):
+    for name in ("losses", "grad_norm", "status", "failed_step", "record_steps", "success_step",
+                 "trajectory_runs"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert jax.tree.structure(a.trajectory) == jax.tree.structure(b.trajectory)
+    for x, y in zip(jax.tree.leaves(a.trajectory), jax.tree.leaves(b.trajectory)):
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("method", ["batched", "vmap"])
 def test_chunked_equals_unchunked_bit_for_bit(method):
-    whole = _train(method=method)
-    chunked = _train(method=method, chunk_size=3)
+    extra = dict(method=method, success=ls.objectives.success(MODEL), trajectory_runs=[0, 4, 9])
+    whole = _train(**extra)
+    chunked = _train(chunk_size=3, **extra)
+    assert whole.trajectory is not None and whole.success_step is not None
     _assert_same(whole, chunked)
 
 
@@ -212,7 +218,7 @@ def test_fast_path_success_step_matches_generic():
     fast = _train(n_runs=50, steps=1000, success=success, method="batched")
     generic = _train(n_runs=50, steps=1000, success=success, method="vmap")
     # rounding may move a crossing by a step, never more
-    assert np.all(np.abs(fast.success_step - generic.success_step) <= 1)
+    np.testing.assert_array_equal(fast.success_step, generic.success_step)
 
 
 def test_minibatch_is_reproducible_and_differs_from_full_batch():
