@@ -223,6 +223,13 @@ def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
 
 
+@pytest.mark.parametrize("optimizer", [f"{name}_auto" for name in ls.train.OPTIMIZERS]
+                         + ["adam_vmap", "adamw_vmap", "optax_adam_auto"])
+@pytest.mark.parametrize("n_devices", [2, 4])
+def test_every_optimizer_is_bit_identical_on_1_2_and_4_devices(four_devices, optimizer, n_devices):
+    assert four_devices[f"optimizer_{optimizer}_{n_devices}"] == []
+
+
 @pytest.mark.parametrize("name", ["hessian", "hessian_on_third_device", "hessian_under_jit",
                                   "slice_vmap", "slice_batched", "basin"])
 def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):

@@ -31,14 +31,20 @@ def _assert_same(a: ls.TrainResult, b: ls.TrainResult):
     for x, y in zip(jax.tree.leaves(a.params),
                     jax.tree.leaves(b.params)):
         np.testing.assert_array_equal(x, y)
-    for name in ("losses", "grad_norm", "status", "failed_step", "record_steps"):
+    for name in ("losses", "grad_norm", "status", "failed_step", "record_steps", "success_step",
+                 "trajectory_runs"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert jax.tree.structure(a.trajectory) == jax.tree.structure(b.trajectory)
+    for x, y in zip(jax.tree.leaves(a.trajectory), jax.tree.leaves(b.trajectory)):
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("method", ["batched", "vmap"])
 def test_chunked_equals_unchunked_bit_for_bit(method):
-    whole = _train(method=method)
-    chunked = _train(method=method, chunk_size=3)
+    extra = dict(method=method, success=ls.objectives.success(MODEL), trajectory_runs=[0, 4, 9])
+    whole = _train(**extra)
+    chunked = _train(chunk_size=3, **extra)
+    assert whole.trajectory is not None and whole.success_step is not None
     _assert_same(whole, chunked)
 
 
@@ -240,7 +246,7 @@ def test_fast_path_success_step_matches_generic():
     fast = _train(n_runs=50, steps=1000, success=success, method="batched")
     generic = _train(n_runs=50, steps=1000, success=success, method="vmap")
     # rounding may move a crossing by a step, never more
-    assert np.all(np.abs(fast.success_step - generic.success_step) <= 1)
+    np.testing.assert_array_equal(fast.success_step, generic.success_step)
 
 
 def test_minibatch_is_reproducible_and_differs_from_full_batch():
@@ -414,3 +420,36 @@ def test_train_many_takes_the_options_of_plan_training_and_progress():
     assert names == list(inspect.signature(ls.plan_training).parameters) + ["progress"]
     with pytest.raises(TypeError, match=r"unexpected keyword arguments \['n_run'\]"):
         ls.train_many(LOSS, NORMAL, SGD, DATA, key=0, n_run=4, steps=10)
+
+
+def test_run_ids_are_limited_to_32_bits_with_a_clear_error():
+    """Run i is keyed by fold_in(key, i) with a 32-bit i: beyond 2**32 runs, run 2**32 + i would
+    repeat run i, so such jobs (and such run ids) are refused."""
+    plan = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2**32, steps=1, chunk_size=64)
+    assert plan.n_chunks == 2**26 and plan.chunk_bounds(plan.n_chunks - 1) == (2**32 - 64, 2**32)
+    with pytest.raises(ValueError, match=r"n_runs=4294967297 exceeds 2\*\*32.*repeat run i"):
+        ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2**32 + 1, steps=1)
+    with pytest.raises(ValueError, match=r"steps=2147483648 must be an integer >= 1 and <= 2147483647"):
+        ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=2, steps=2**31)
+    with pytest.raises(ValueError, match=r"run_ids must be .* in \[0, 2\*\*32\)"):
+        ls.initial_params(NORMAL, 0, [0, 2**32])
+    with pytest.raises(ValueError, match=r"run_ids must be .* in \[0, 2\*\*32\)"):
+        ls.initial_params(NORMAL, 0, [-1])
+
+
+def test_params_model_and_data_disagreements_are_refused_before_tracing():
+    wider = ls.inits.normal(ls.mlp([2, 3, 1]), 1.0)
+    with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(2, 3\).*model \[2, 2, 1\]"):
+        ls.train_many(LOSS, wider, SGD, DATA, key=0, n_runs=2, steps=2)
+    with pytest.raises(ValueError, match=r"starts\[0\]\['w'\].*model \[2, 2, 1\]"):
+        ls.train_many(LOSS, None, SGD, DATA, starts=ls.initial_params(wider, 0, range(2)), steps=2)
+    empty = ls.datasets.Dataset(DATA.x[:0], DATA.y[:0])
+    with pytest.raises(ValueError, match="data has 0 samples"):
+        ls.train_many(LOSS, NORMAL, SGD, empty, key=0, n_runs=2, steps=2)
+    half = lambda k: jax.tree.map(lambda a: a.astype(jnp.float16), NORMAL(k))  # noqa: E731
+    with pytest.raises(TypeError, match="float16 leaf .* float32 or float64"):
+        ls.train_many(LOSS, half, SGD, DATA, key=0, n_runs=2, steps=2)
+    with pytest.raises(TypeError, match=r"data must be a Dataset\(x, y\).*got tuple"):
+        ls.train_many(LOSS, NORMAL, SGD, (DATA,), key=0, n_runs=2, steps=2)
+    with pytest.raises(TypeError, match="data.x must be an array .* got list"):
+        ls.train_many(LOSS, NORMAL, SGD, (DATA.x.tolist(), DATA.y.tolist()), key=0, n_runs=2, steps=2)

@@ -31,7 +31,7 @@ The package's rooms:
 
 from .api import initial_params, train_many
 from .optimizers import OPTIMIZERS, make_optimizer
-from .plan import TrainPlan, estimate_chunk_size, plan_training
+from .plan import MAX_RUNS, MAX_STEPS, TrainPlan, estimate_chunk_size, plan_training
 from .program import RUN_BLOCK
 from .progress import progress_bar
 from .result import TrainResult, concat_results, default_record_every
@@ -39,5 +39,5 @@ from .result import TrainResult, concat_results, default_record_every
 __all__ = [
     "TrainResult", "TrainPlan", "plan_training", "train_many", "initial_params",
     "default_record_every", "concat_results", "progress_bar", "OPTIMIZERS", "make_optimizer",
-    "estimate_chunk_size", "RUN_BLOCK",
+    "estimate_chunk_size", "RUN_BLOCK", "MAX_RUNS", "MAX_STEPS",
 ]

@@ -7,10 +7,11 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .. import _checks
-from .plan import plan_training
+from .plan import MAX_RUNS, plan_training
 from .progress import progress_bar
 from .result import TrainResult, concat_results
 
@@ -82,6 +83,11 @@ def initial_params(init_fn: Callable, key, run_ids) -> Any:
     ((3, 2, 2), (3, 1))
     """
     key = _checks.key(key)
-    ids = jnp.asarray(run_ids, jnp.uint32)
+    raw = np.asarray(run_ids)
+    if raw.ndim != 1 or raw.dtype.kind not in "iu" or (raw.size and (raw.min() < 0 or raw.max() >= MAX_RUNS)):
+        raise ValueError(f"run_ids must be a 1-D sequence of integer run indices in [0, 2**32); got "
+                         f"shape {raw.shape}, dtype {raw.dtype}"
+                         + (f", range [{raw.min()}, {raw.max()}]" if raw.size and raw.dtype.kind in "iu" else ""))
+    ids = jnp.asarray(raw.astype(np.uint32))
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.fold_in(key, i), 0))(ids)
     return jax.vmap(init_fn)(keys)

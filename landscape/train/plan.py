@@ -21,7 +21,13 @@ from ..objectives import Criterion, Loss
 from .program import RUN_BLOCK, _compiled, _Spec
 from .result import TrainResult, default_record_every
 
-__all__ = ["TrainPlan", "plan_training", "estimate_chunk_size"]
+__all__ = ["TrainPlan", "plan_training", "estimate_chunk_size", "MAX_RUNS", "MAX_STEPS"]
+
+MAX_RUNS = 2**32
+"""Most runs one job may have: run ``i`` is keyed by ``fold_in(key, i)`` with a 32-bit ``i``
+(JAX's ``fold_in`` takes 32 bits), so run ``2**32 + i`` would silently repeat run ``i``."""
+MAX_STEPS = 2**31 - 1
+"""Most steps: step numbers (``failed_step``, ``success_step``) are 32-bit signed integers."""
 
 _METHODS = ("auto", "vmap", "batched")
 _HOST_CHUNK_BYTES = 2**28
@@ -41,12 +47,29 @@ def _check_data(loss_fn, data) -> int:
         if isinstance(loss_fn, Loss):
             raise ValueError(f"data={data!r} holds no arrays; the MLP loss needs Dataset(x, y)")
         return 0  # a loss_fn that needs no data, e.g. a test function of the params alone
-    arrays = [np.asarray(leaf) for leaf in leaves]
+    if isinstance(loss_fn, Loss):
+        if not isinstance(data, tuple) or len(data) != 2:
+            raise TypeError(f"data must be a Dataset(x, y) (e.g. landscape.datasets.xor()) for the "
+                            f"MLP loss; got {type(data).__name__}")
+        for name, part in zip(("x", "y"), data):
+            if not hasattr(part, "shape") or not hasattr(part, "dtype"):
+                raise TypeError(f"data.{name} must be an array (NumPy or JAX), got "
+                                f"{type(part).__name__}; build the data with Dataset(x, y)")
+    try:
+        arrays = [np.asarray(leaf) for leaf in leaves]
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"data must be a pytree of arrays with a leading sample axis; a leaf of "
+                        f"data is not an array: {err}") from None
     for a in arrays:
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"data must hold numeric arrays; got an array of dtype {a.dtype}")
         if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
             raise ValueError(f"data contains NaN or Inf (in an array of shape {a.shape}); "
                              "expected finite inputs and targets")
     n = arrays[0].shape[0] if arrays[0].ndim else 0
+    if arrays[0].ndim and n == 0:
+        raise ValueError(f"data has 0 samples (leading axis of length 0, shape {arrays[0].shape}); "
+                         "expected at least one")
     if isinstance(loss_fn, Loss):
         x, y = data
         model = loss_fn.model
@@ -100,6 +123,37 @@ def _check_starts(starts, like, n_runs: int | None):
                          f"{_shapes_text(like, lead)} in the structure {l_def}; got {got_text}")
     arrays = [a.astype(g.dtype, copy=False) for a, g in zip(arrays, got)]
     return treedef.unflatten(arrays), like, runs.pop()
+
+
+_PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_params_like(loss_fn, shapes, source: str) -> None:
+    """One run's params (``ShapeDtypeStruct`` leaves) checked against what training supports
+    (float32 or float64 leaves) and, for the toolkit's MLP losses, against the loss's model."""
+    for leaf in jax.tree.leaves(shapes):
+        if np.dtype(leaf.dtype) not in _PARAM_DTYPES:
+            raise TypeError(f"{source} have a {leaf.dtype} leaf of shape {leaf.shape}; train_many "
+                            "trains float32 or float64 params (cast them, e.g. with "
+                            "jax.tree.map(lambda a: a.astype('float32'), params))")
+    if isinstance(loss_fn, Loss):
+        try:
+            batch = _checks.model_batch_shape(shapes, loss_fn.model, name=source)
+        except ValueError as err:
+            raise ValueError(f"{err}: they do not fit the loss's model "
+                             f"{list(loss_fn.model.sizes)}") from None
+        if batch != ():
+            raise ValueError(f"{source} must be one network of the loss's model "
+                             f"{list(loss_fn.model.sizes)}, got leading axes {batch}")
+
+
+def _check_n_runs(n_runs) -> int:
+    n_runs = _checks.count("n_runs", n_runs)
+    if n_runs > MAX_RUNS:
+        raise ValueError(f"n_runs={n_runs} exceeds 2**32 = {MAX_RUNS}: run i is keyed by "
+                         "fold_in(key, i) with a 32-bit i, so run 2**32 + i would repeat run i; "
+                         "split the job over several keys")
+    return n_runs
 
 
 def _check_per_run(name: str, values, n_runs: int) -> np.ndarray:
@@ -194,7 +248,7 @@ class TrainPlan:
         """``(arguments of the chunk program, real runs in the chunk, its trajectory runs)``."""
         start, stop = self.chunk_bounds(c)
         size, real = self.spec.width, stop - start
-        run_ids = jnp.arange(start, start + size, dtype=jnp.uint32)
+        run_ids = jnp.asarray((np.arange(size, dtype=np.uint64) + start).astype(np.uint32))  # padding may wrap
 
         def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
             part = arr[start:stop]
@@ -324,8 +378,8 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, "
                         "e.g. optax.sgd(0.5)")
     if n_runs is not None or starts is None:
-        n_runs = _checks.count("n_runs", n_runs)
-    steps = _checks.count("steps", steps)
+        n_runs = _check_n_runs(n_runs)
+    steps = _checks.count("steps", steps, maximum=MAX_STEPS)
     if record_every is None:
         record_every = default_record_every(steps)
     record_every = _checks.count("record_every", record_every)
@@ -354,7 +408,8 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
             raise TypeError(f"init_fn must return a pytree of floating-point arrays, got {shapes}")
     if starts is not None:
         starts, shapes, n_runs = _check_starts(starts, shapes, n_runs)
-    n_runs = _checks.count("n_runs", n_runs)  # also the length of the starts
+    n_runs = _check_n_runs(n_runs)  # also the length of the starts
+    _check_params_like(loss_fn, shapes, "init_fn's params" if starts is None else "one run's starts")
     if chunk_size is not None:
         chunk_size = min(chunk_size, n_runs)
     leaves, treedef = jax.tree.flatten(shapes)

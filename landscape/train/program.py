@@ -10,7 +10,8 @@ compute the same thing:
   with the run axis last (:meth:`landscape.models.Model.apply_batched`).
 
 The chunk's runs are split over the devices of the spec's mesh (:func:`_sharded_program`); the
-fast path gets its own CPU compiler options (:data:`_FAST_CPU_OPTIONS`).
+fast path gets its own CPU compiler options (:data:`_FAST_CPU_OPTIONS`), and every program the
+options of :func:`landscape.parallel.compiler_options` (device-count invariant rounding).
 """
 
 from __future__ import annotations
@@ -393,6 +394,12 @@ def _cpu_options() -> dict:
 
 @functools.lru_cache(maxsize=32)
 def _compiled(spec: _Spec):
-    """One jitted program per spec: repeated calls with the same spec and shapes reuse it."""
-    options = _cpu_options() if spec.fast and jax.default_backend() == "cpu" else {}
-    return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options or None)
+    """One jitted program per spec: repeated calls with the same spec and shapes reuse it.
+
+    Compiled with :func:`landscape.parallel.compiler_options` (a run's numbers do not depend on
+    the device count, Adam's included) and, on the fast path on the CPU, :func:`_cpu_options`.
+    """
+    options = dict(parallel.compiler_options())
+    if spec.fast and jax.default_backend() == "cpu":
+        options.update(_cpu_options())
+    return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options)
