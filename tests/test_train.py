@@ -453,3 +453,33 @@ def test_params_model_and_data_disagreements_are_refused_before_tracing():
         ls.train_many(LOSS, NORMAL, SGD, (DATA,), key=0, n_runs=2, steps=2)
     with pytest.raises(TypeError, match="data.x must be an array .* got list"):
         ls.train_many(LOSS, NORMAL, SGD, (DATA.x.tolist(), DATA.y.tolist()), key=0, n_runs=2, steps=2)
+
+
+def test_minibatches_follow_the_documented_keys_and_reshuffle_every_epoch(x64):
+    """Run i's minibatch at step t is ``perm[pos*B:(pos+1)*B]`` with ``perm`` a permutation
+    drawn from ``fold_in(fold_in(fold_in(key, i), 1), epoch)``: replayed by hand, step by step."""
+    n, batch, steps, lr = 6, 2, 9, 0.1  # 3 minibatches per epoch, 3 epochs
+    rng = np.random.default_rng(0)
+    data = ls.Dataset(jnp.asarray(rng.normal(size=(n, 3))), jnp.asarray(rng.normal(size=(n, 1))))
+
+    def loss_fn(params, d):
+        return jnp.mean((d.x @ params["w"] - d.y) ** 2)
+
+    starts = {"w": jnp.asarray(rng.normal(size=(4, 3, 1)))}
+    key = jax.random.key(7)
+    result = ls.train_many(loss_fn, None, optax.sgd(lr), data, starts=starts, key=key,
+                           steps=steps, batch_size=batch, progress=False)
+    grad = jax.grad(loss_fn)
+    for i in range(4):
+        data_key = jax.random.fold_in(jax.random.fold_in(key, i), 1)
+        w = {"w": starts["w"][i]}
+        orders = []
+        for t in range(steps):
+            epoch, pos = divmod(t, n // batch)
+            perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
+            idx = perm[pos * batch:(pos + 1) * batch]
+            orders.append(tuple(np.asarray(perm)))
+            g = grad(w, ls.Dataset(data.x[idx], data.y[idx]))
+            w = jax.tree.map(lambda p, d: p - lr * d, w, g)
+        assert len(set(orders)) > 1  # the order changes from epoch to epoch
+        np.testing.assert_allclose(result.params["w"][i], w["w"], rtol=1e-12, atol=1e-14)
