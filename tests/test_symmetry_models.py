@@ -140,8 +140,21 @@ def test_curvature_split_and_escape_agree_with_ls_mlp():
         esc = sy.escape(mse(apply), fw, data, eps, learning_rate=0.5, steps=400, model=net)
         np.testing.assert_allclose(esc.lambda_min, esc_ref.lambda_min, rtol=1e-10)
         np.testing.assert_allclose(esc.gaps, esc_ref.gaps, rtol=1e-8, atol=1e-14)
-        with pytest.raises(TypeError, match="symmetric_equilibrium needs an ls.mlp"):
-            sy.symmetric_equilibrium(mse(apply), fw, data, optimizer=optax.sgd(0.1), model=net)
+        # the equilibrium: ls.mlp trains one unit per layer, any other layout trains orthonormal
+        # coordinates of the subspace; for gradient descent both are the full network's dynamics
+        # (XOR's constant sigmoid start: a smooth run to its trap at infinity)
+        logistic = ls.mlp([2, 2, 1])
+        start = ls.inits.constant(logistic, 0.5, dtype=jnp.float64)(jax.random.key(0))
+        net_l, fw_l, apply_l = convert("equinox", logistic, start)
+        eq_ref = sy.symmetric_equilibrium(mse(logistic.apply), start, data,
+                                          optimizer=optax.sgd(2.0), steps=2000, model=logistic)
+        eq = sy.symmetric_equilibrium(mse(apply_l), fw_l, data, optimizer=optax.sgd(2.0),
+                                      steps=2000, model=net_l)
+        assert (eq.kind, eq.label) == (eq_ref.kind, eq_ref.label) == ("trap_at_infinity",
+                                                                      eq_ref.label)
+        np.testing.assert_allclose(eq.loss, eq_ref.loss, rtol=1e-12)
+        np.testing.assert_allclose(eq.lambda_min, eq_ref.lambda_min, rtol=1e-9)
+        assert float(sy.symmetry_gap(eq.params, model=net_l)) == 0.0
         with pytest.raises(TypeError, match="reduced_model needs an ls.mlp"):
             sy.reduced_model(net)
 

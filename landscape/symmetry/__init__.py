@@ -12,8 +12,8 @@ for any other pytree: ``units.declare``). It is resolved once to the unit layout
 where each hidden layer's units live (dense features, convolution channels) and which symmetry
 its activation has (``"odd"``, ``"logistic"``, ``"rescale"``, ``"none"``:
 :func:`landscape.units.activation_symmetry`). Only the reduced parametrization
-(:func:`reduced_model` and friends) and :func:`symmetric_equilibrium`, which trains it, are
-ls.mlp-only.
+(:func:`reduced_model` and friends) is ls.mlp-only; :func:`symmetric_equilibrium` trains any
+other model in orthonormal coordinates of the symmetric subspace.
 
 The group
 ---------

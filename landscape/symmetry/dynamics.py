@@ -27,7 +27,7 @@ from ..units import UnitLayout
 from .group import _show, _spec, _where
 from .reduced import (_from_reduced, _layout, _model_of, _to_reduced, reduced_objective,
                       reduced_optimizer)
-from .subspace import _gap_impl, breaking_basis
+from .subspace import _gap_impl, breaking_basis, project_symmetric, symmetric_basis
 
 # --------------------------------------------------------------------------------------------
 # the symmetric equilibrium
@@ -119,14 +119,48 @@ def _growth_ratio(steps: np.ndarray, norms: np.ndarray) -> float:
     return float(late / early)
 
 
+class _OnSymmetricBasis:
+    """``loss_fn`` of the full network at ``x0_sym + Q z``: the loss in orthonormal coordinates
+    ``z`` of the symmetric subspace (``Q``: :func:`symmetric_basis` columns), for any layout."""
+
+    def __init__(self, loss_fn, q, unravel):
+        self.loss_fn, self.q, self.unravel = loss_fn, q, unravel
+
+    def full(self, z):
+        return self.unravel(self.q @ z)
+
+    def __call__(self, z, data):
+        return self.loss_fn(self.full(z), data)
+
+
+def _symmetric_coordinates(loss_fn, params, model, optimizer):
+    """``(reduced loss, its optimizer, start, to_full)`` for training inside the symmetric
+    subspace exactly: an ``ls.mlp`` in its one-unit-per-layer parametrization (the full
+    network's dynamics for any optimizer, :func:`reduced_training`); any other layout in
+    orthonormal coordinates of the subspace (``z = Q^T x``: for gradient descent the full
+    network's dynamics from a symmetric start; adaptive optimizers act on ``z``)."""
+    if isinstance(model, Model):
+        layout = _layout(model)
+        return (reduced_objective(loss_fn, model=model), reduced_optimizer(optimizer, model=model),
+                _to_reduced(layout, params), functools.partial(_from_reduced, layout))
+    spec = _spec(model, params)[0]
+    flat, unravel = ravel_pytree(project_symmetric(params, model=spec))
+    q = symmetric_basis(spec, dtype=flat.dtype)
+    on_basis = _OnSymmetricBasis(loss_fn, q, unravel)
+    return on_basis, optimizer, q.T @ flat, on_basis.full
+
+
 def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_000,
                           record_every: int | None = None, model=None,
                           refine: bool = True, trap_ratio: float = TRAP_RATIO) -> Equilibrium:
     """Follow a symmetric start to its symmetric equilibrium and say what it is.
 
-    Trains :func:`project_symmetric` of ``params`` for ``steps`` steps of ``optimizer`` in the
-    reduced parametrization (:func:`reduced_training`: the full network's dynamics, with the
-    symmetry exact; the trainer's loop, :func:`landscape.train.train_many`), then tries Newton
+    Trains :func:`project_symmetric` of ``params`` for ``steps`` steps of ``optimizer`` inside
+    the subspace, with the symmetry exact (the trainer's loop, :func:`landscape.train.train_many`):
+    an ``ls.mlp`` in the reduced parametrization (:func:`reduced_training`: the full network's
+    dynamics for any optimizer), any other ``model`` (anything :func:`landscape.units.layout`
+    takes) in orthonormal coordinates of the subspace (for gradient descent the full network's
+    dynamics; an adaptive optimizer acts on those coordinates). Then it tries Newton
     refinement (:func:`landscape.curvature.refine`) of the
     end point on the restricted loss. Reports the loss, gradient norm and the curvature split
     into the symmetric and symmetry-breaking blocks (:func:`symmetry_curvature`) at the
@@ -151,10 +185,6 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     """
     _checks.loss_fn(loss_fn)
     model = _model_of(loss_fn, model)
-    if not isinstance(model, Model):
-        raise TypeError(f"symmetric_equilibrium needs an ls.mlp Model (it trains the reduced "
-                        f"one-unit-per-layer ls.mlp), got {type(model).__name__}; for other models "
-                        "use project_symmetric, symmetry_curvature and escape")
     if _spec(model, params)[1]:
         raise ValueError("symmetric_equilibrium takes one start (params without a batch axis)")
     _checks.optimizer(optimizer)
@@ -162,17 +192,15 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     if not isinstance(refine, (bool, np.bool_)):
         raise TypeError(f"refine={refine!r} must be True or False")
     trap_ratio = _checks.real("trap_ratio", trap_ratio, low=0.0, low_open=True)
-    layout = _layout(model)
-    red_loss = reduced_objective(loss_fn, model=model)
-    start = _to_reduced(layout, params)
+    red_loss, red_optimizer, start, to_full = _symmetric_coordinates(loss_fn, params, model, optimizer)
     # the generic path (vmap over a block of 64 runs): bit for bit the retired private loop's
     # numbers for a block of 64 copies; it differed from its 1-run batch by ~1e-16 (kernels round
     # by batch shape)
-    run = train_many(red_loss, None, reduced_optimizer(optimizer, model=model), data,
+    run = train_many(red_loss, None, red_optimizer, data,
                      starts=jax.tree.map(lambda a: a[None], start), steps=steps,
                      record_every=record_every, trajectory_runs=[0], method="vmap",
                      progress=False)
-    traj = _from_reduced(layout, jax.tree.map(lambda a: a[0], run.trajectory))
+    traj = jax.vmap(to_full)(jax.tree.map(lambda a: a[0], run.trajectory))
     grads = _grads(loss_fn, traj, data)
     history = {"steps": run.record_steps, "loss": np.asarray(run.losses[0]),
                "grad_norm": batch_norms(grads), "param_norm": batch_norms(traj)}
@@ -184,7 +212,7 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
         dist = float(jnp.linalg.norm(ravel_pytree(res.params)[0] - x_end))
         if bool(res.converged) and dist <= REFINE_RADIUS * (1.0 + float(jnp.linalg.norm(x_end))):
             point, refined = res.params, True
-    full = _from_reduced(layout, point)
+    full = to_full(point)
     loss, grad = jax.value_and_grad(loss_fn)(full, data)
     grad_norm = float(jnp.linalg.norm(ravel_pytree(grad)[0]))
     ratio = _growth_ratio(history["steps"], history["param_norm"])
