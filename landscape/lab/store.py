@@ -305,6 +305,9 @@ class ResultsDir:
         self._hash: str | None = None
 
     def _file(self, name: str, suffix: str) -> Path:
+        if not isinstance(name, str) or not name or name.endswith("/"):
+            raise StoreError(f"name {name!r} leaves the results folder {str(self.path)!r} "
+                             "(a file name is needed)")
         return confined(self.path, f"{name}{suffix}")
 
     # --- JSON ---------------------------------------------------------------------------
