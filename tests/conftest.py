@@ -1,5 +1,6 @@
 """Shared fixtures."""
 
+import os
 import jax
 import pytest
 
@@ -45,9 +46,15 @@ def xor_sweep(tmp_path_factory):
 
     monitoring.register_event_listener(on_event)
     monitoring.register_event_duration_secs_listener(on_duration)
+    old_cache = os.environ.get("XDG_CACHE_HOME")  # a fresh compilation cache: counts start at 0
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     try:
         assert cli.main(SWEEP_ARGS + ["--out", str(out)]) == 0
     finally:
+        if old_cache is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = old_cache
         monitoring.unregister_event_listener(on_event)
         monitoring.unregister_event_duration_listener(on_duration)
     return out, compiles

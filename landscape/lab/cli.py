@@ -11,6 +11,9 @@
     landscape info DIR                      what a results folder holds and whether it is complete
     landscape report DIR                    write DIR/report.html: figures, config, numbers
 
+Every run uses JAX's persistent compilation cache in the user's cache folder
+(``$XDG_CACHE_HOME/landscape/jax-cache-<versions>``), never in a results folder.
+
 Exit codes: 0 success, 2 bad input (one line on stderr; ``--debug`` shows the traceback),
 130 interrupted (finished chunks are kept; run the same command again to resume).
 """
@@ -27,7 +30,8 @@ from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, expe
                          parse_overrides, read_config_file, run_experiment, save_figures)
 from .report import write_report
 from .store import ResultsDir
-from .sweep import Sweep, is_sweep, point_statuses, run_sweep
+from .sweep import (Sweep, check_sweep_config, is_sweep, persistent_compile_cache, point_statuses,
+                    run_sweep)
 
 __all__ = ["main", "format_table"]
 
@@ -150,20 +154,26 @@ def _run(args) -> int:
     overrides.update(parse_overrides(args.overrides))
     sweep = _sweep_of(file_sweep, args.sweep, args.zip)
     progress = False if args.no_progress else None
-    if sweep is None:
-        summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides, progress=progress)
-    else:
-        summary, out = run_sweep(name, args.out, sweep=sweep, smoke=smoke, overrides=overrides,
-                                 progress=progress)
+    with persistent_compile_cache():
+        if sweep is None:
+            summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides,
+                                          progress=progress)
+        else:
+            summary, out = run_sweep(name, args.out, sweep=sweep, smoke=smoke, overrides=overrides,
+                                     progress=progress)
     _print_summary(summary)
     print(f"results written to {out}")
     return EXIT_OK
 
 
 def _existing(path: str) -> ResultsDir:
+    """The results folder ``path``, its ``config.json`` checked for shape (and a sweep's)."""
     results = ResultsDir(path)
     if not (results.path / "config.json").exists():
         raise ValueError(f"{path!r} is not a results folder (it has no config.json)")
+    config = results.read_config()
+    if is_sweep(results.path):
+        check_sweep_config(results.path / "config.json", config)
     return results
 
 
@@ -185,7 +195,7 @@ def _plot(args) -> int:
 def _info_sweep(results: ResultsDir, config: dict) -> None:
     points = point_statuses(results.path)
     done = sum(p["status"] == "done" for p in points)
-    sweep = config.get("config", {})
+    sweep = check_sweep_config(results.path / "config.json", config)
     complete = (results.path / "summary.json").exists()
     print(f"sweep of:   {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
     print(f"points:     {done} of {len(points)} finished ({sweep.get('mode')} over "
@@ -198,11 +208,14 @@ def _info_sweep(results: ResultsDir, config: dict) -> None:
 
 def _info(args) -> int:
     results = _existing(args.dir)
-    config = results.read_json("config")
+    config = results.read_config()
     if is_sweep(results.path):
         _info_sweep(results, config)
         return EXIT_OK
     complete = (results.path / "summary.json").exists()
+    if complete:
+        results.read_summary()
+    results.check_provenance()  # every array file made by this config, under its own name
     print(f"experiment: {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
     print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
     print("config:     " + json.dumps(config.get("config"), sort_keys=True))

@@ -7,11 +7,23 @@ registry (:mod:`landscape.lab.experiment`), which discovers them; so nothing imp
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from typing import Any, Callable
+
+import numpy as np
+
+from landscape import _checks
 
 from .store import ResultsDir
 
-__all__ = ["Experiment", "require_counts", "require_positive"]
+__all__ = ["Experiment", "require_counts", "require_positive", "check_numbers",
+           "memory_estimate", "available_memory", "check_memory"]
+
+MAX_INT = 2**31 - 1
+"""Largest integer config value (counts, steps, sizes): JAX counts in 32-bit integers."""
+MAX_FLOAT = float(np.finfo(np.float32).max)
+"""Largest magnitude of a real config value: the numbers train in float32."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,3 +67,124 @@ def require_positive(config: Any, keys) -> None:
     for key in keys:
         if not getattr(config, key) > 0:
             raise ValueError(f"config key {key!r} = {getattr(config, key)!r} must be > 0")
+
+
+def check_numbers(config: Any) -> None:
+    """Range-check every number of a config dataclass (inside tuples too), naming the key:
+    integers within ``[-(2**31 - 1), 2**31 - 1]`` (a key named ``seed``: ``[0, 2**64)``), reals
+    finite and within float32's range. Raises ``ValueError``.
+
+    >>> import types
+    >>> @dataclasses.dataclass
+    ... class Toy:
+    ...     seed: int = 0
+    ...     random_std: float = 1.0
+    >>> check_numbers(Toy(random_std=float("nan")))
+    Traceback (most recent call last):
+    ValueError: config key 'random_std': random_std=nan must be a finite number >= -3.4028234663852886e+38 and <= 3.4028234663852886e+38
+    >>> check_numbers(Toy(seed=2**64))
+    Traceback (most recent call last):
+    ValueError: config key 'seed': seed=18446744073709551616 must be an integer >= 0 and <= 18446744073709551615
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+        for i, item in items:
+            name = field.name if i is None else f"{field.name}[{i}]"
+            try:
+                if isinstance(item, bool) or item is None or isinstance(item, str):
+                    continue
+                if isinstance(item, (int, np.integer)):
+                    if "seed" in field.name:
+                        _checks.count(name, item, minimum=0, maximum=_checks.MAX_SEED)
+                    else:
+                        _checks.count(name, item, minimum=-MAX_INT, maximum=MAX_INT)
+                elif isinstance(item, (float, np.floating)):
+                    _checks.real(name, item, low=-MAX_FLOAT, high=MAX_FLOAT)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"config key {field.name!r}: {err}") from None
+
+
+def memory_estimate(config: Any) -> int:
+    """A lower bound of the bytes a config needs, from the keys it has: ``n_runs`` runs of a
+    ``2-hidden-1`` network (at least ``4 * hidden + 1`` parameters) with
+    ``steps // record_every + 1`` loss records each, kept on the host (chunks and the joined
+    result), ``chunk_size`` runs at once on the device (params, gradients, optimizer state),
+    ``n_trajectories`` recorded trajectories. A config may define ``memory_bytes()`` instead.
+    0 when the config has no ``n_runs``.
+
+    >>> import types
+    >>> memory_estimate(types.SimpleNamespace(n_runs=1000, hidden=2, steps=100, record_every=10,
+    ...                                       chunk_size=100))
+    206400
+    """
+    own = getattr(config, "memory_bytes", None)
+    if callable(own):
+        return int(own())
+    n_runs = getattr(config, "n_runs", None)
+    if not isinstance(n_runs, int):
+        return 0
+    hidden = getattr(config, "hidden", 2)
+    params = 4 * (hidden if isinstance(hidden, int) else 2) + 1
+    steps, every = getattr(config, "steps", None), getattr(config, "record_every", None)
+    records = steps // every + 1 if isinstance(steps, int) and isinstance(every, int) and every > 0 else 1
+    chunk = min(getattr(config, "chunk_size", n_runs), n_runs)
+    trajectories = getattr(config, "n_trajectories", 0) if isinstance(every, int) else 0
+    host = 2 * n_runs * (records + params + 4) * 4
+    device = 4 * chunk * params * 4
+    return host + device + trajectories * records * params * 4
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``MemAvailable`` of ``/proc/meminfo``, else the physical
+    memory), ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def check_memory(config: Any, default: Any, available: int | None = None) -> None:
+    """Refuse (``ValueError``) a config whose :func:`memory_estimate` exceeds the available
+    memory, naming the changed key (from ``default``) whose reset saves most, with both numbers.
+
+    >>> import types
+    >>> check_memory(types.SimpleNamespace(n_runs=10, hidden=10**8), types.SimpleNamespace(
+    ...     n_runs=10, hidden=2), available=2**30)
+    Traceback (most recent call last):
+    ValueError: config key 'hidden' = 100000000 needs about 89.4 GiB of memory (a lower bound), more than the 1 GiB available; lower it
+    """
+    need = memory_estimate(config)
+    available = available_memory() if available is None else available
+    if available is None or need <= available:
+        return
+    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) \
+        else list(vars(config))
+    best, best_need = None, math.inf
+    for name in names:
+        if getattr(config, name) != getattr(default, name, getattr(config, name)):
+            if dataclasses.is_dataclass(config):
+                trial = dataclasses.replace(config, **{name: getattr(default, name)})
+            else:
+                trial = type(config)(**{**vars(config), name: getattr(default, name)})
+            if memory_estimate(trial) < best_need:
+                best, best_need = name, memory_estimate(trial)
+    what = (f"config key {best!r} = {getattr(config, best)!r}" if best is not None
+            else "config keys n_runs, hidden, chunk_size")
+    raise ValueError(f"{what} needs about {_size(need)} of memory (a lower bound), more than the "
+                     f"{_size(available)} available; lower it")

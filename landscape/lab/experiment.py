@@ -31,7 +31,7 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import Experiment, require_counts, require_positive
+from .config import Experiment, check_memory, check_numbers, require_counts, require_positive
 from .store import ResultsDir, StoreError, package_versions
 
 try:
@@ -105,8 +105,11 @@ def resolve_config(exp: Experiment, *, smoke: bool = False,
                    overrides: Mapping[str, Any] | None = None) -> Any:
     """The experiment's default (or smoke) config with ``overrides`` applied and validated.
 
-    Unknown keys and wrong types raise ``ValueError`` naming the key; a config class may define
-    ``check()`` for ranges (called after the overrides). Returns a new frozen config.
+    Unknown keys and wrong types raise ``ValueError`` naming the key; every number is
+    range-checked (:func:`landscape.lab.config.check_numbers`: overflow, NaN/Inf); a config
+    class may define ``check()`` for ranges (called after the overrides); last the memory the
+    config needs is compared with the memory available
+    (:func:`landscape.lab.config.check_memory`). Returns a new frozen config.
 
     >>> exp = get_experiment("xor_train")
     >>> config = resolve_config(exp, smoke=True, overrides={"n_runs": 64, "learning_rate": 1})
@@ -125,9 +128,11 @@ def resolve_config(exp: Experiment, *, smoke: bool = False,
                              f"expected one of {sorted(hints)}")
         changes[key] = _check_type(key, value, hints[key])
     config = dataclasses.replace(base, **changes)
+    check_numbers(config)
     check = getattr(config, "check", None)
     if check is not None:
         check()
+    check_memory(config, base)
     return config
 
 
@@ -227,7 +232,11 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
         if only is not None:
             raise ValueError(f"experiment {exp.name!r} draws no figures, so there is no {only!r}")
         return []
-    figures = exp.figures(results)
+    try:
+        figures = exp.figures(results)
+    except (KeyError, IndexError) as err:
+        raise StoreError(f"results folder {str(results.path)!r} lacks {err} that {exp.name!r} draws "
+                         "its figures from; the folder is damaged") from None
     if only is not None and only not in figures:
         raise ValueError(f"figure {only!r} is not one of {exp.name!r}'s figures {sorted(figures)}")
     written = []
@@ -243,8 +252,9 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
                    progress: bool | None = None) -> tuple[dict, Path]:
     """Run experiment ``name`` into ``out_dir`` (default ``results/<name>[-smoke]``).
 
-    Writes ``config.json`` first (or checks that an existing folder was made by the same
-    config, then resumes it), then whatever the experiment writes, its figures, and last
+    Validates everything first (:func:`resolve_config`); writes ``config.json`` first (or checks
+    that an existing folder was made by the same config, then resumes it; a folder with files
+    but no ``config.json`` is refused), then whatever the experiment writes, its figures, and last
     ``summary.json`` (so a folder with a summary is complete). Returns ``(summary, out_dir)``.
 
     >>> import tempfile
@@ -258,9 +268,15 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     if out_dir is None:
         out_dir = Path("results") / (f"{name}-smoke" if smoke else name)
     results = ResultsDir(out_dir)
+    fresh = not (results.path / "config.json").exists()
     results.bind_config({"experiment": name, "smoke": smoke,
                          "config": dataclasses.asdict(config), "versions": package_versions()})
-    summary = exp.run(config, results, progress)
+    try:
+        summary = exp.run(config, results, progress)
+    except (ValueError, TypeError):
+        if fresh and results.files() == ["config.json"]:  # a late check failed before any result:
+            (results.path / "config.json").unlink(missing_ok=True)  # leave the folder unbound
+        raise
     save_figures(exp, results)
     results.write_json("summary", summary)
     return summary, results.path
@@ -276,11 +292,7 @@ def experiment_of(results: ResultsDir) -> Experiment:
     >>> experiment_of(results).name
     'xor_train'
     """
-    config = results.read_json("config")
-    name = config.get("experiment") if isinstance(config, dict) else None
-    if not isinstance(name, str):
-        raise StoreError(f"{str(results.path)!r} has no experiment name in config.json")
-    return get_experiment(name)
+    return get_experiment(results.read_config()["experiment"])
 
 
 def _numbers(tree: Any, prefix: str) -> dict[str, Any]:

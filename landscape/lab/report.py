@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .experiment import get_experiment, headline_numbers, summary_numbers
-from .store import ResultsDir, StoreError, atomic_write
-from .sweep import is_sweep, point_statuses
+from .store import ResultsDir, StoreError, atomic_write, confined
+from .sweep import check_sweep_config, is_sweep, point_statuses
 
 __all__ = ["write_report", "render_report"]
 
@@ -65,10 +65,12 @@ def _key_values(mapping: Mapping[str, Any]) -> str:
 
 
 def _figure_files(folder: Path) -> list[Path]:
-    """One file per figure of a results folder: its PNG, else its SVG."""
+    """One file per figure of a results folder: its PNG, else its SVG; a file (or symlink)
+    that leads out of the folder raises :class:`StoreError`."""
     by_stem: dict[str, Path] = {}
     for fmt in _MIME:
         for path in sorted(folder.glob(f"*.{fmt}")):
+            confined(folder, path.name, what="image")
             by_stem.setdefault(path.stem, path)
     return [by_stem[stem] for stem in sorted(by_stem)]
 
@@ -97,7 +99,7 @@ def _run_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
     except ValueError:
         parts.append(f'<p class="note">(experiment {_e(name)} is not built in here)</p>')
     if (results.path / "summary.json").exists():
-        summary = results.read_json("summary")
+        summary = results.read_summary()
         parts += [f"<p>{_e(line)}</p>" for line in summary.get("text", [])]
         table = summary.get("table")
         if table:
@@ -113,7 +115,7 @@ def _run_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
         parts.append("<h2>Figures</h2>" + "".join(
             f'<figure><img src="{_data_uri(f)}" alt="{_e(f.stem)}"><figcaption>{_e(f.name)}'
             "</figcaption></figure>" for f in figures))
-    parts.append("<h2>Config</h2>" + _key_values(config.get("config", {})))
+    parts.append("<h2>Config</h2>" + _key_values(config["config"]))
     parts.append(_versions(config))
     return "\n".join(parts)
 
@@ -126,14 +128,14 @@ def _headline_cell(value: Any) -> str:
 
 def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
     name = config.get("experiment")
-    sweep = config.get("config", {})
-    keys = list(sweep.get("values", {}))
+    sweep = check_sweep_config(results.path / "config.json", config)
+    keys = list(sweep["values"])
     points = point_statuses(results.path)
     exp = get_experiment(name)
     heads = []
     for point in points:
         done = point["status"] == "done"
-        heads.append(headline_numbers(exp, ResultsDir(results.path / point["dir"]).read_json("summary"))
+        heads.append(headline_numbers(exp, results.read_summary(f"{point['dir']}/summary"))
                      if done else {})
     columns = list(dict.fromkeys(c for h in heads for c in h))
     rows = []
@@ -143,7 +145,7 @@ def _sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
                  f'alt="{_e(figures[0].stem)}">' if figures else "")
         link = (f'<a href="{_e(point["dir"])}/report.html">{point["index"]}</a>'
                 if point["status"] != "pending" else str(point["index"]))
-        rows.append([link, _e(point["status"]), *(_e(json.dumps(point["overrides"][k])) for k in keys),
+        rows.append([link, _e(point["status"]), *(_e(json.dumps(point["overrides"].get(k))) for k in keys),
                      *(_headline_cell(head.get(c)) for c in columns), thumb])
     done = sum(p["status"] == "done" for p in points)
     parts = [f"<h1>Sweep of {_e(name)}{' (smoke)' if config.get('smoke') else ''}</h1>",
@@ -162,7 +164,9 @@ def render_report(path: str | Path) -> str:
     """The HTML text of the report of results (or sweep) folder ``path`` (nothing is written).
 
     A folder without ``config.json`` raises :class:`~landscape.lab.store.StoreError`; one without
-    ``summary.json`` (an unfinished run) gets a page that says so.
+    ``summary.json`` (an unfinished run) gets a page that says so. Every JSON file read is
+    checked for shape, a sweep's point folders and every image must stay inside the folder
+    (else :class:`~landscape.lab.store.StoreError` naming the file).
 
     >>> import tempfile
     >>> results = ResultsDir(tempfile.mkdtemp())
@@ -175,7 +179,7 @@ def render_report(path: str | Path) -> str:
     results = ResultsDir(path)
     if not (results.path / "config.json").is_file():
         raise StoreError(f"{str(results.path)!r} is not a results folder (it has no config.json)")
-    config = results.read_json("config")
+    config = results.read_config()
     if is_sweep(results.path):
         return _page(f"sweep of {config.get('experiment')}", _sweep_body(results, config))
     return _page(str(config.get("experiment")), _run_body(results, config))

@@ -84,7 +84,9 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     """Run every chunk of ``plan``, saving each as ``chunks/<tag>_<c>.npz``; skip saved ones.
 
     Re-running after an interruption loads the finished chunks and trains only the rest; the
-    joined result is bit-identical to an uninterrupted run (each chunk is deterministic).
+    joined result is bit-identical to an uninterrupted run (each chunk is deterministic). Each
+    chunk file carries its provenance (the folder's config hash, its name, its run-id range
+    ``[start, stop)``); a chunk of another config, folder or name is refused, naming the file.
 
     With several processes (after :func:`jax.distributed.initialize`, ``results`` on a file
     system they all see), process ``p`` trains the chunks ``c`` with ``c % process_count == p``
@@ -111,7 +113,8 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     for c in progress_bar(mine, len(mine), progress, desc=tag, plan=plan):
         if not results.has(_chunk_name(tag, c)):
             trained[c] = plan.run_chunk(c)
-            results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]))
+            results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]),
+                                 provenance={"runs": list(plan.chunk_bounds(c))})
     parallel.wait_for_processes(f"landscape.lab.resumable.train_resumable:{tag}")
     parts = [trained[c] if c in trained else _read_chunk(plan, results, tag, c, like)
              for c in range(plan.n_chunks)]
@@ -130,8 +133,8 @@ def _read_chunk(plan: TrainPlan, results: ResultsDir, tag: str, c: int, like) ->
         raise StoreError(f"{name}.npz is missing after all {count} processes finished (process "
                          f"{c % count} trained it); is {str(results.path)!r} on a file system "
                          "every process shares?")
-    part = result_from_arrays(results.read_arrays(name), like)
     start, stop = plan.chunk_bounds(c)
+    part = result_from_arrays(results.read_arrays(name, provenance={"runs": [start, stop]}), like)
     if part.n_runs != stop - start:
         raise StoreError(f"{name}.npz holds {part.n_runs} runs, expected {stop - start}")
     return part

@@ -7,7 +7,6 @@ A sweep folder holds::
                       (pending / partial / done)
     points/<i>/       a complete results folder per point (its resolved config.json, summary, ...)
     summary.json      written last: a table of every point's headline numbers
-    compile_cache/    JAX's persistent compilation cache of the sweep (see below)
 
 Every point's config is validated before any point runs. Re-running the same sweep skips the
 finished points and resumes the unfinished one from its chunks; the folder ends identical to an
@@ -19,7 +18,9 @@ data (the seed through the key, the learning rate as a per-run hyperparameter of
 the same XLA program. Experiments build their model, loss and init closures afresh for every
 point, so the in-memory jit cache cannot tell the programs are equal; the sweep turns on JAX's
 persistent compilation cache (keyed by the program text), so each distinct program is compiled
-once and loaded from the cache for every other point.
+once and loaded from the cache for every other point. The cache lives in the user's cache
+folder (:func:`user_compile_cache`), never in a results folder: results folders hold data only,
+so a folder received from someone else holds no compiled code that would run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,10 +38,10 @@ import jax
 from .config import Experiment
 from .experiment import (get_experiment, headline_numbers, parse_overrides, resolve_config,
                          run_experiment)
-from .store import ResultsDir, package_versions
+from .store import ResultsDir, StoreError, confined, package_versions
 
-__all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses",
-           "persistent_compile_cache"]
+__all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses", "read_index",
+           "check_sweep_config", "persistent_compile_cache", "user_compile_cache"]
 
 SWEEP_MODES = ("grid", "zip")
 
@@ -137,10 +139,63 @@ def _status(folder: Path) -> str:
     return "partial" if (folder / "config.json").is_file() else "pending"
 
 
+def check_sweep_config(path: Path, config: dict) -> dict:
+    """The ``"config"`` entry of a sweep folder's (shape-checked) ``config.json``, checked to
+    hold ``mode`` (a string), ``values`` (an object of lists) and ``overrides`` (an object);
+    else :class:`StoreError` naming the file and key."""
+    sweep = config["config"]
+    for key, kind, what in (("mode", str, "a string"), ("values", dict, "an object"),
+                            ("overrides", dict, "an object")):
+        if not isinstance(sweep.get(key), kind):
+            raise StoreError(f"{str(path)!r}: key 'config.{key}' must be {what}, got "
+                             f"{type(sweep.get(key)).__name__}; the file is damaged")
+    for key, values in sweep["values"].items():
+        if not isinstance(values, list):
+            raise StoreError(f"{str(path)!r}: key 'config.values.{key}' must be a list, got "
+                             f"{type(values).__name__}; the file is damaged")
+    return sweep
+
+
+def read_index(path: str | Path) -> list[dict]:
+    """The points of a sweep folder's ``sweep.json``, checked for shape: a list of
+    ``{"index": int, "dir": str, "overrides": {...}}`` whose ``dir`` stays inside the folder;
+    else :class:`StoreError` naming the file and key.
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> _ = results.write_json("sweep", {"points": [{"index": 0, "dir": "../victim", "overrides": {}}]})
+    >>> read_index(results.path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    landscape.lab.store.StoreError: key 'points.0.dir' '../victim' leaves the results folder ...
+    """
+    results = ResultsDir(path)
+    file = results.path / "sweep.json"
+    data = results.read_json("sweep")
+    bad = lambda key, value, what: StoreError(  # noqa: E731
+        f"{str(file)!r}: key {key!r} must be {what}, got "
+        f"{'null' if value is None else type(value).__name__}; the file is damaged")
+    if not isinstance(data, dict):
+        raise bad("(top level)", data, "an object")
+    points = data.get("points")
+    if not isinstance(points, list):
+        raise bad("points", points, "a list")
+    for i, point in enumerate(points):
+        if not isinstance(point, dict):
+            raise bad(f"points.{i}", point, "an object")
+        for key, kind, what in (("index", int, "an integer"), ("dir", str, "a string"),
+                                ("overrides", dict, "an object")):
+            value = point.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise bad(f"points.{i}.{key}", value, what)
+        confined(results.path, point["dir"], what=f"key 'points.{i}.dir'")
+    return points
+
+
 def point_statuses(path: str | Path) -> list[dict]:
     """The index of a sweep folder (``sweep.json``), each point's ``status`` read from its folder:
     a list of ``{"index", "dir", "overrides", "status"}``, status ``"done"`` (the point has a
-    ``summary.json``), ``"partial"`` (a ``config.json`` only) or ``"pending"``.
+    ``summary.json``), ``"partial"`` (a ``config.json`` only) or ``"pending"``. The index is
+    checked for shape and its folders confined to the sweep folder (:func:`read_index`).
 
     >>> import tempfile
     >>> results = ResultsDir(tempfile.mkdtemp())
@@ -152,15 +207,30 @@ def point_statuses(path: str | Path) -> list[dict]:
     ['done', 'pending']
     """
     results = ResultsDir(path)
-    index = results.read_json("sweep")["points"]
+    index = read_index(path)
     for point in index:
         point["status"] = _status(results.path / point["dir"])
     return index
 
 
+def user_compile_cache() -> Path:
+    """The folder of the persistent compilation cache: ``$XDG_CACHE_HOME/landscape/``
+    (default ``~/.cache/landscape/``) ``jax-cache-<jax version>-<jaxlib version>``, so programs
+    of another JAX are never confused (JAX keys each program by its text, device and flags).
+
+    >>> user_compile_cache().name.startswith("jax-cache-")
+    True
+    """
+    versions = package_versions()
+    root = os.environ.get("XDG_CACHE_HOME") or ""
+    base = Path(root) if os.path.isabs(root) else Path.home() / ".cache"
+    return base / "landscape" / f"jax-cache-{versions['jax']}-{versions['jaxlib']}"
+
+
 @contextlib.contextmanager
-def persistent_compile_cache(path: str | Path):
-    """JAX's persistent compilation cache in ``path`` while the block runs, every program cached.
+def persistent_compile_cache(path: str | Path | None = None):
+    """JAX's persistent compilation cache in ``path`` (default :func:`user_compile_cache`)
+    while the block runs, every program cached.
 
     A cache the user configured already (``JAX_COMPILATION_CACHE_DIR`` or
     ``jax_compilation_cache_dir``) is kept as it is. Afterwards the previous settings return.
@@ -176,6 +246,7 @@ def persistent_compile_cache(path: str | Path):
         return
     from jax.experimental.compilation_cache import compilation_cache
 
+    path = user_compile_cache() if path is None else Path(path)
     settings = {"jax_compilation_cache_dir": str(path),
                 "jax_persistent_cache_min_compile_time_secs": 0.0,
                 "jax_persistent_cache_min_entry_size_bytes": -1}
@@ -258,7 +329,8 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
     config is validated first (a ``ValueError`` names the point). An existing folder must hold
     the same sweep (else :class:`~landscape.lab.store.StoreError`); its finished points are skipped
     and an unfinished one resumes from its chunks. ``compile_cache``: use JAX's persistent
-    compilation cache in ``out_dir/compile_cache`` so equal programs compile once.
+    compilation cache (:func:`user_compile_cache`, never in ``out_dir``) so equal programs
+    compile once.
     Returns ``(summary, out_dir)``; default ``out_dir``: ``results/<name>-sweep[-smoke]``.
 
     >>> import tempfile
@@ -290,11 +362,10 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
               "status": _status(results.path / _point_dir(i))} for i, p in enumerate(points)]
     results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
 
-    cache = (persistent_compile_cache(results.path / "compile_cache") if compile_cache
-             else contextlib.nullcontext())
+    cache = persistent_compile_cache() if compile_cache else contextlib.nullcontext()
     with cache:
         _run_points(name, results, index, configs, smoke=smoke, base=base, progress=progress)
-    summaries = [results.read_json(f"{p['dir']}/summary") for p in index]
+    summaries = [results.read_summary(f"{p['dir']}/summary") for p in index]
     summary = _summary(exp, sweep, index, summaries)
     results.write_json("summary", summary)
     return summary, results.path

@@ -269,7 +269,7 @@ def figures(results: ResultsDir) -> dict:
 
     from landscape import plotting
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     problems = config["problems"]
     arrays = {(p, k): results.read_arrays(f"{p}_{k}") for p in problems for k in STARTS}
     colors = {"random": "tab:blue", "constant": "tab:red"}

@@ -277,7 +277,7 @@ def figures(results: ResultsDir) -> dict:
 
     from landscape import plotting
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     cases = config["cases"]
     arrays = {name: results.read_arrays(name) for name in cases}
     colors = {"saddle": "tab:green", "teacher": "tab:purple", "xor": "tab:red"}

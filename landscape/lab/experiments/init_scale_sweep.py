@@ -244,7 +244,7 @@ def figures(results: ResultsDir) -> dict:
 
     from landscape import plotting
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     a = results.read_arrays("runs")
     n = a["totals"].astype(float)
     xlabel = "init scale s (weights and biases ~ N(0, s^2))"

@@ -181,7 +181,7 @@ def figures(results: ResultsDir) -> dict:
 
     from landscape import plotting
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     g = results.read_arrays("grid")
     fig = Figure(figsize=(9, 4.5), layout="constrained")
     ax = fig.subplots()

@@ -321,7 +321,7 @@ def figures(results: ResultsDir) -> dict:
     from landscape.surface import (Direction, Interpolation, Plane, Slice2D, SymmetricView,
                                    TrajectoryProjection)
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     frac = "1/6" if config["loss"] == "mse" else "1/3"
     figs = {}
 

@@ -290,7 +290,7 @@ def figures(results: ResultsDir) -> dict:
     from landscape import plotting
     from landscape.surface import Direction, Plane, Slice2D
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     archs = config["architectures"]
     n = len(archs)
     data = [results.read_arrays(f"arch{i}") for i in range(n)]

@@ -433,7 +433,7 @@ def figures(results: ResultsDir) -> dict:
 
     from landscape import plotting
 
-    config = results.read_json("config")["config"]
+    config = results.read_config()["config"]
     arrays = {kind: results.read_arrays(kind) for kind in STARTS}
     colors = {"constant": "tab:red", "perturbed": "tab:orange", "random": "tab:blue"}
     figs = {}
