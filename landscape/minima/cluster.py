@@ -68,8 +68,8 @@ class Tolerance:
                     f"{self.ratio:.3g})")
         if self.rule == "given":
             return f"tolerance {self.value:.3g} (given)"
-        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): each loss "
-                "window is one cluster")
+        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): they "
+                "form one cluster")
 
 
 def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -> Tolerance:
@@ -642,7 +642,8 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
         tolerance = Tolerance(float(tol), "given")
     else:
         size, level, h = max(chosen, key=lambda t: t[0])
-        tolerance = Tolerance(float(level.cut), level.rule, float(level.lower),
+        tolerance = Tolerance(float(level.cut), level.rule,
+                              float(level.lower),
                               float(level.upper), float(level.ratio), float(h.floor), int(size))
     # number clusters by ascending mean loss (ties: larger first, then first run)
     k = offset
