@@ -34,9 +34,12 @@ Clustering and the census
 -------------------------
 :func:`cluster_runs` keeps diverged, non-finite and still-moving runs apart (negative label
 codes of :data:`landscape.status.CATEGORY`; counted, never dropped), splits the rest
-into loss windows, and joins runs closer than a tolerance read from the data (the largest gap
-in single-linkage merge heights, :func:`choose_tolerance`), exactly and without an ``n^2``
-matrix (:func:`single_linkage`). :func:`census` adds per-cluster loss statistics, a
+into loss windows (the moving threshold read from the runs' gradient norms,
+:func:`grad_tolerance`), and finds clusters at every scale without a hand tolerance
+(:func:`hierarchy`: exact duplicates collapsed, the exact single-linkage tree, cuts where the
+log-spaced merge heights leave gaps; :func:`groups_and_classes`: function-space groups and the
+parameter-space classes inside each), or joins runs closer than a given ``tol``
+(:func:`single_linkage`), never with an ``n^2`` matrix. :func:`census` adds per-cluster loss statistics, a
 representative, its critical-point class (:mod:`landscape.curvature`; traps at infinity by
 :func:`growth_check`) and the degenerate units symmetry produces (:func:`unit_structure`:
 duplicated, dead, saturated). How clusters are formed (space, symmetry, tolerance rule, loss
@@ -77,13 +80,15 @@ from .align import Alignment, align
 from .canonical import (SIGN_RTOL, canonical_element, canonicalize, centered_params,
                         flat_centered, normalized_params, uncentered_params)
 from .census import Census, ClusterSummary, census
-from .cluster import (LOSS_GAP, MIN_GAP, SPACES, ClusterOptions, Clustering, Tolerance,
-                      choose_tolerance, cluster_runs, loss_windows, run_categories,
-                      single_linkage)
+from .cluster import (GRAD_GAP, LEVELS, LOSS_GAP, SPACES, ClusterOptions, Clustering,
+                      GradTolerance, Tolerance, choose_tolerance, cluster_runs, grad_tolerance,
+                      loss_windows, run_categories, single_linkage)
 from .connectivity import Connectivity, closest_image, connectivity, merge_tree
 from .distances import (AUTO_ORBIT, SYMMETRY_MODES, function_distances, function_outputs,
                         orbit_vectors, param_distances)
 from .growth import Growth, growth_check
+from .hierarchy import (MAX_ALONE, MIN_GAP, GroupsAndClasses, Hierarchy, Level,
+                        groups_and_classes, hierarchy)
 from .structure import UnitStructure, unit_structure
 
 __all__ = [
@@ -94,8 +99,10 @@ __all__ = [
     # distances
     "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",
     # clustering
-    "SPACES", "MIN_GAP", "LOSS_GAP", "Tolerance", "choose_tolerance", "single_linkage",
-    "loss_windows", "run_categories", "ClusterOptions", "Clustering", "cluster_runs",
+    "SPACES", "LEVELS", "MIN_GAP", "MAX_ALONE", "LOSS_GAP", "GRAD_GAP", "Tolerance",
+    "choose_tolerance", "single_linkage", "Hierarchy", "Level", "hierarchy", "GroupsAndClasses",
+    "groups_and_classes", "loss_windows", "GradTolerance", "grad_tolerance", "run_categories",
+    "ClusterOptions", "Clustering", "cluster_runs",
     # structures, growth, census
     "UnitStructure", "unit_structure", "Growth", "growth_check", "ClusterSummary", "Census",
     "census",

@@ -18,7 +18,7 @@ from .. import stats
 from .. import status as st
 from ..models import Model
 from .canonical import _one_axis, _resolve
-from .cluster import ClusterOptions, Clustering, _default_grad_tol, cluster_runs
+from .cluster import ClusterOptions, Clustering, cluster_runs
 from .distances import _outputs
 from .growth import growth_check
 from .structure import UnitStructure, unit_structure
@@ -50,6 +50,11 @@ class ClusterSummary:
         Dead and saturated units need an ``ls.mlp`` model: NaN fractions and -1 counts for
         any other model.
     outputs: the representative's outputs on the census inputs, ``(n_inputs, n_out)``.
+    group: the function-space group of the cluster (clusters of one group compute the same
+        function on the census inputs; -1 unknown: ``space="param"``).
+    thresholds: the curvature thresholds of the representative's label (``grad_tol``,
+        ``zero_tol``, ``round_tol``, ``loss_scale``, ``param_scale`` of
+        :class:`landscape.curvature.CriticalPoint`; empty when unclassified).
     """
 
     cluster: int
@@ -72,11 +77,15 @@ class ClusterSummary:
     saturated: float
     structure: dict
     outputs: np.ndarray
+    group: int = -1
+    thresholds: dict = dataclasses.field(default_factory=dict)
 
     def describe_hessian(self) -> str:
         """``hessian`` in words, with the saddle index (e.g. ``"saddle (index 2)"``)."""
         if self.hessian == "saddle":
             return f"saddle (index {self.index})"
+        if self.hessian == "unresolved":
+            return "unresolved at this precision"
         return self.hessian.replace("_", " ")
 
     def describe_kind(self) -> str:
@@ -84,8 +93,8 @@ class ClusterSummary:
         where training stopped (e.g. ``"trap at infinity (Hessian: minimum)"``)."""
         if self.kind == _TRAP:
             return f"trap at infinity (Hessian: {self.describe_hessian()})"
-        if self.kind == "saddle":
-            return f"saddle (index {self.index})"
+        if self.kind == self.hessian:
+            return self.describe_hessian()
         return self.kind.replace("_", " ")
 
 
@@ -117,6 +126,20 @@ class Census:
         cats = np.concatenate([np.arange(len(self.clusters)), _CATEGORIES])
         return stats.basin_shares(self.labels, groups=groups, categories=cats, confidence=confidence,
                             method=method)
+
+    def describe(self) -> str:
+        """Every threshold the census used, in words: the moving rule, the loss windows, the
+        hierarchy of each window (function-space groups, parameter-space classes, the cuts and
+        the gap ratios that justify them, rejected gaps) and the curvature thresholds of each
+        cluster's label."""
+        lines = [self.clustering.describe()]
+        for c in self.clusters:
+            t = c.thresholds
+            where = (f"grad_tol {t['grad_tol']:.3g}, zero_tol {t['zero_tol']:.3g}, round_tol "
+                     f"{t['round_tol']:.3g}, loss scale {t['loss_scale']:.3g}" if t else "not classified")
+            lines.append(f"cluster {c.cluster} (group {c.group}, {c.size} runs): "
+                         f"{c.describe_kind()}; {where}")
+        return "\n".join(lines)
 
     def representatives(self) -> np.ndarray:
         """``(n_clusters,)`` run index of each cluster's representative."""
@@ -161,7 +184,14 @@ class Census:
             "cluster_index": np.array([c.index for c in cl], np.int64),
             "cluster_kind": np.array([c.kind for c in cl], dtype=np.str_),
             "cluster_hessian": np.array([c.hessian for c in cl], dtype=np.str_),
+            "cluster_group": np.array([c.group for c in cl], np.int64),
+            "groups": self.clustering.groups if self.clustering.groups is not None
+            else np.full(self.n_runs, -1, np.int64),
         }
+        for w, h in enumerate(self.clustering.hierarchies):
+            tree = getattr(h, "groups", h)  # the function-space tree for space="both"
+            out[f"linkage_{w}"] = tree.linkage
+            out[f"cuts_{w}"] = np.array([lv.cut for lv in tree.levels])
         if self.structure.dead is not None:
             out["dead"] = self.structure.dead
             out["saturated"] = self.structure.saturated
@@ -194,18 +224,23 @@ def _inputs_of(data, x):
 
 def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, grad_norm=None,
            grad_tol: float | None = None, x=None, optimizer=None, growth_steps: int = 2000,
-           classify: bool = True, options: ClusterOptions = ClusterOptions()) -> Census:
+           classify: bool = True, options: ClusterOptions | None = None) -> Census:
     """Where the runs ended: clusters modulo symmetry with their statistics.
 
     ``params``: final params of ``n_runs`` runs (leading axis), e.g. ``TrainResult.params``;
     ``loss`` and ``grad_norm`` per run are computed with ``loss_fn`` on ``data`` when not given,
     ``status`` (0 = ok) marks diverged runs. Clustering as in :func:`cluster_runs`, by
-    ``options`` (:class:`ClusterOptions`: space, symmetry, tolerance rule, seed; outputs on
-    ``x``, default ``data.x``, for ``space="function"``). Per cluster
+    ``options`` (:class:`ClusterOptions`; default ``ClusterOptions(space="both")``:
+    function-space groups on ``x``, default ``data.x``, then the parameter-space classes modulo
+    the group inside each, every scale read from the data by :func:`hierarchy`); the census'
+    clusters are those classes, each with its ``group``. ``grad_tol`` (the moving threshold;
+    None: from the data, :func:`grad_tolerance`) is also the gradient threshold of the labels:
+    a run that stopped moving is critical to the precision its training reached. Per cluster
     (:class:`ClusterSummary`): size, loss mean and spread, representative, its critical-point
-    class (the Hessian via :func:`landscape.curvature.classify_batched` at ``grad_tol``; with an
-    ``optimizer`` also the growth test :func:`growth_check` over ``growth_steps`` steps, which
-    wins: ``"trap_at_infinity"``), and its degenerate units (:func:`unit_structure`).
+    class (the Hessian via :func:`landscape.curvature.classify_batched` at ``grad_tol``, its
+    curvature floors from the dtype and the loss scale; with an ``optimizer``, the one the runs
+    were trained with, also the growth test :func:`growth_check` over ``growth_steps`` steps,
+    which wins: ``"trap_at_infinity"``, never called a minimum), and its degenerate units (:func:`unit_structure`).
     ``classify=False`` skips the curvature and growth work. Returns :class:`Census`.
 
     ``model``: anything :func:`landscape.units.layout` takes (``ls.mlp``, an Equinox, Flax NNX
@@ -237,8 +272,8 @@ def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, 
         loss = np.asarray(values, np.float64) if loss is None else loss
         grad_norm = np.asarray(norms, np.float64) if grad_norm is None else grad_norm
     loss = _checks.per_item("loss", loss, n, dtype=np.float64)
-    if grad_tol is None:
-        grad_tol = _default_grad_tol(params)
+    if options is None:
+        options = ClusterOptions(space="both")
     clustering = cluster_runs(params, model=model, loss=loss,
                               x=xs, apply=apply, status=status, grad_norm=grad_norm,
                               grad_tol=grad_tol, options=options)
@@ -256,9 +291,16 @@ def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, 
     n_zero = np.full(k, -1, np.int64)
     rep_grad = np.asarray(grad_norm, np.float64)[reps] if k else np.zeros(0)
     growing = [None] * k
+    thresholds = [{} for _ in range(k)]
+    groups = (clustering.groups if clustering.groups is not None
+              else np.full(n, -1, np.int64))
     if classify and k:
         rep_params = jax.tree.map(lambda a: a[reps], params)
-        point = cv.classify_batched(loss_fn, params=rep_params, data=data, grad_tol=grad_tol)
+        gtol = clustering.grad_tol.value if clustering.grad_tol is not None else grad_tol
+        point = cv.classify_batched(loss_fn, params=rep_params, data=data, grad_tol=gtol)
+        names = ("grad_tol", "zero_tol", "round_tol", "loss_scale", "param_scale")
+        thresholds = [{name: float(np.asarray(getattr(point, name))[c]) for name in names}
+                      for c in range(k)]
         labels = np.asarray(point.label)
         index = np.asarray(point.index, np.int64)
         n_zero = np.asarray(point.n_zero, np.int64)
@@ -287,5 +329,5 @@ def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, 
             structure={"duplicate_pairs": int(structure.duplicate_pairs[r]),
                        "dead": -1 if structure.dead is None else int(structure.dead[r]),
                        "saturated": -1 if structure.saturated is None else int(structure.saturated[r])},
-            outputs=outputs[c]))
+            outputs=outputs[c], group=int(groups[r]), thresholds=thresholds[c]))
     return Census(clustering, tuple(summaries), structure, loss)

@@ -16,20 +16,22 @@ from .. import _checks
 from .. import status as st
 from .canonical import _flatten, _flips_on, _one_axis, _resolve, flat_centered
 from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, _outputs, orbit_vectors
+from .hierarchy import MAX_ALONE, MIN_GAP, GroupsAndClasses, hierarchy
 
 _MOVING = st.CATEGORY.code("moving")
 _DIVERGED = st.CATEGORY.code("diverged")
 _NONFINITE = st.CATEGORY.code("nonfinite")
-SPACES = ("function", "param")
-MIN_GAP = 5.0
-"""Default smallest ratio of consecutive single-linkage heights that counts as a gap."""
+SPACES = ("function", "param", "both")
+LEVELS = ("finest", "coarsest")
+GRAD_GAP = 10.0
+"""Default moving rule: a run is still moving when its final gradient norm is more than this
+factor (one decade) above the median run's (and above the dtype floor)."""
+LOSS_QUANTILE = 0.9
+"""The loss scale of the moving rule's floor: this quantile of the runs' final |loss|."""
 LOSS_GAP = 0.05
 """Default loss-window split: a gap of more than this many decades between sorted final losses."""
 LOSS_ATOL_RTOL = 0.01
 """Default absolute loss-window gap, as a fraction of the range of the final losses."""
-FLOOR_RTOL = 1e-6
-"""Merge heights below this fraction of the features' typical norm count as identical points
-(float32 training leaves ~1e-7 relative noise)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,14 +58,18 @@ class Tolerance:
     sample: int = 0
 
     def describe(self) -> str:
+        if self.rule == "floor":
+            return (f"tolerance {self.value:.3g}: the first gap above rounding noise in the "
+                    f"single-linkage merge heights of {self.sample} runs, between the floor "
+                    f"{self.below:.3g} and merge height {self.above:.3g} (ratio {self.ratio:.3g})")
         if self.rule == "gap":
-            return (f"tolerance {self.value:.3g}: the largest gap in single-linkage merge heights of "
+            return (f"tolerance {self.value:.3g}: a gap in the single-linkage merge heights of "
                     f"{self.sample} runs, between {self.below:.3g} and {self.above:.3g} (ratio "
                     f"{self.ratio:.3g})")
         if self.rule == "given":
             return f"tolerance {self.value:.3g} (given)"
-        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): each loss "
-                "window is one cluster")
+        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): they "
+                "form one cluster")
 
 
 def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -> Tolerance:
@@ -234,7 +240,17 @@ class Clustering:
     window_edges: ``(n_windows, 2)``: lowest and highest final loss in each window.
     space:      ``"function"`` or ``"param"``; ``symmetry``: how parameter distances were
                 made symmetry-aware (``"canonical"`` or ``"orbit"``; ``"none"`` in function space).
-    features:   ``(n_runs, d)`` float64 clustering features (NaN rows for unclustered runs).
+    features:   ``(n_runs, d)`` float64 clustering features (NaN rows for unclustered runs;
+                parameter features for ``space="both"``).
+    hierarchies: one per loss window (empty when ``tol`` was given): a
+                :class:`landscape.minima.Hierarchy` (``space="function"`` or ``"param"``) or a
+                :class:`landscape.minima.GroupsAndClasses` (``"both"``): every merge height,
+                cut, gap ratio and rejected gap.
+    groups:     ``(n_runs,)`` the function-space group of each clustered run (``"both"``; the
+                cluster itself for ``"function"``; -1 where unknown: ``"param"``, unclustered).
+    grad_tol:   :class:`GradTolerance`, how the moving threshold was chosen (None without
+                ``grad_norm``). ``tolerance`` (above): the chosen cut of the largest window
+                (its parameter classes for ``"both"``) as a :class:`Tolerance`.
     """
 
     labels: np.ndarray
@@ -245,6 +261,24 @@ class Clustering:
     space: str
     symmetry: str
     features: np.ndarray
+    hierarchies: tuple = ()
+    groups: np.ndarray | None = None
+    grad_tol: GradTolerance | None = None
+
+    def describe(self) -> str:
+        """Every threshold used, in words: moving runs, loss windows, each window's hierarchy
+        (cuts, the gaps that justify them, rejected gaps)."""
+        lines = []
+        if self.grad_tol is not None:
+            lines.append(self.grad_tol.describe())
+        lines.append(f"{len(self.window_edges)} loss window(s): "
+                     + ", ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in self.window_edges))
+        lines.append(f"space {self.space!r}, symmetry {self.symmetry!r}; "
+                     f"{self.tolerance.describe()}")
+        for w, h in enumerate(self.hierarchies):
+            lines.append(f"window {w}:")
+            lines.extend("  " + line for line in h.describe().splitlines())
+        return "\n".join(lines)
 
     def members(self, cluster: int) -> np.ndarray:
         """Run indices of ``cluster`` (or of a category code, e.g.
@@ -258,21 +292,27 @@ class Clustering:
         return out
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ClusterOptions:
     """How :func:`cluster_runs` (and :func:`landscape.minima.census`) cluster (immutable;
     checked at construction).
 
-    space:       ``"function"`` (default: outputs on ``x``) or ``"param"`` (centered
-                 parameters modulo the group).
-    symmetry:    for ``space="param"``: ``"auto"`` (default), ``"orbit"``, ``"canonical"`` or
+    space:       ``"function"`` (default for :func:`cluster_runs`: outputs on ``x``),
+                 ``"param"`` (centered parameters modulo the group) or ``"both"`` (the census'
+                 default: function-space groups, then the parameter-space classes inside each
+                 group; the labels are the classes).
+    symmetry:    for parameter space: ``"auto"`` (default), ``"orbit"``, ``"canonical"`` or
                  ``"none"`` (see :func:`param_distances`); flips: include sign flips (None:
                  whenever the activation allows).
-    tol:         the distance threshold; None (default): read from the data with ``min_gap``
-                 (:func:`choose_tolerance`) on the single-linkage heights of up to
-                 ``max_linkage`` runs drawn with ``seed``.
+    tol:         the distance threshold (single linkage at ``tol``, in every space used); None
+                 (default): read from the data by :func:`landscape.minima.hierarchy` in each
+                 loss window: cuts at gaps of at least ``min_gap`` between the log-spaced
+                 merge heights above ``floor`` (None: rounding of the params' dtype times the
+                 features' norm), a cut with more than ``max_alone`` single-run clusters
+                 rejected; ``level`` picks the cut: ``"finest"`` (default), ``"coarsest"`` or an
+                 index into the levels (finest first; past the last, the coarsest).
     loss_gap, loss_atol: the loss-window split (:func:`loss_windows`).
+    seed:        draws the members compared by the orbit merge (``symmetry="orbit"``).
 
     >>> from landscape import minima
     >>> minima.ClusterOptions(space="param", seed=3).symmetry
@@ -284,9 +324,11 @@ class ClusterOptions:
     flips: bool | None = None
     tol: float | None = None
     min_gap: float = MIN_GAP
+    floor: float | None = None
+    max_alone: float = MAX_ALONE
+    level: str | int = "finest"
     loss_gap: float = LOSS_GAP
     loss_atol: float | None = None
-    max_linkage: int = 2000
     seed: int = 0
 
     def __post_init__(self):
@@ -295,15 +337,80 @@ class ClusterOptions:
         if self.tol is not None:
             _checks.real("tol", self.tol, low=0.0, low_open=True)
         _checks.real("min_gap", self.min_gap, low=1.0, low_open=True)
+        _checks.tolerance("floor", self.floor, None)
+        _checks.real("max_alone", self.max_alone, low=0.0, high=1.0)
+        if isinstance(self.level, str):
+            _checks.choice("level", self.level, LEVELS)
+        else:
+            _checks.count("level", self.level, minimum=0)
         _checks.real("loss_gap", self.loss_gap, low=0.0, low_open=True)
         _checks.tolerance("loss_atol", self.loss_atol, None)
-        _checks.count("max_linkage", self.max_linkage, minimum=2)
         _checks.count("seed", self.seed, minimum=0)
 
 
-def _default_grad_tol(params) -> float:
-    dtype = jnp.asarray(jax.tree.leaves(params)[0]).dtype
-    return float(math.sqrt(np.finfo(dtype).eps))
+@dataclasses.dataclass(frozen=True, eq=False)
+class GradTolerance:
+    """How the *moving* threshold on the final gradient norms was chosen.
+
+    value: the threshold (a run with a larger final gradient norm is still moving).
+    rule:  ``"given"`` or ``"data"``: ``max(floor, GRAD_GAP * median)``.
+    floor: ``sqrt(eps(dtype)) * loss_scale``: a gradient that moves the loss by less than the
+           square root of rounding over a unit step is zero at this precision.
+    loss_scale: the ``LOSS_QUANTILE`` quantile of the runs' final ``|loss|`` (at least
+           ``eps``); median: the median final gradient norm of the finite runs.
+    dtype: the params' dtype.
+    """
+
+    value: float
+    rule: str
+    floor: float = float("nan")
+    loss_scale: float = float("nan")
+    median: float = float("nan")
+    dtype: str = ""
+
+    def describe(self) -> str:
+        if self.rule == "given":
+            return f"moving: final gradient norm above {self.value:.3g} (given)"
+        return (f"moving: final gradient norm above {self.value:.3g} = max(floor {self.floor:.3g} "
+                f"= sqrt(eps {self.dtype}) x loss scale {self.loss_scale:.3g} ({LOSS_QUANTILE:g} "
+                f"quantile of |final loss|), {GRAD_GAP:g} x median final gradient norm "
+                f"{self.median:.3g})")
+
+
+def grad_tolerance(grad_norm, loss, *, dtype, grad_tol: float | None = None) -> GradTolerance:
+    """The threshold above which a run's final gradient norm says it is still moving.
+
+    Given ``grad_tol``: that. Else from the data: ``max(floor, GRAD_GAP * median)`` over the
+    finite runs, where ``floor = sqrt(eps(dtype)) * loss_scale`` (``loss_scale``: the
+    ``LOSS_QUANTILE`` quantile of ``|loss|``, at least ``eps``) and ``median`` is the median
+    final gradient norm. Why: training stops every run after the same number of steps, so the
+    runs that settled share a gradient level set by the optimizer and the step count (not by
+    the dtype: in float64 after 10^4 steps it is ~1e-5, far above ``sqrt(eps)``); a run still
+    on its way sits a decade or more above that level. When most runs are settled (the case the
+    census is for) the median is a settled run's. The floor keeps gradients at rounding level
+    from ever counting as moving.
+
+    >>> t = grad_tolerance([3e-5, 2e-5, 4e-5, 0.5], [1e-3, 1e-3, 1e-3, 0.2], dtype="float64")
+    >>> round(t.value, 6), t.rule
+    (0.00035, 'data')
+    """
+    dtype = np.dtype(_checks.floating_dtype("dtype", dtype))
+    if grad_tol is not None:
+        return GradTolerance(_checks.real("grad_tol", grad_tol, low=0.0, low_open=True), "given",
+                             dtype=dtype.name)
+    g = np.asarray(grad_norm, np.float64).ravel()
+    lv = np.abs(np.asarray(loss, np.float64).ravel())
+    eps = float(np.finfo(dtype).eps)
+    lv = lv[np.isfinite(lv)]
+    scale = max(float(np.quantile(lv, LOSS_QUANTILE)) if lv.size else 1.0, eps)
+    floor = math.sqrt(eps) * scale
+    g = g[np.isfinite(g)]
+    median = float(np.median(g)) if g.size else 0.0
+    return GradTolerance(max(floor, GRAD_GAP * median), "data", floor, scale, median, dtype.name)
+
+
+def _params_dtype(params):
+    return np.dtype(jnp.asarray(jax.tree.leaves(params)[0]).dtype)
 
 
 def run_categories(params, *, model, loss, status=None, grad_norm=None,
@@ -313,9 +420,9 @@ def run_categories(params, *, model, loss, status=None, grad_norm=None,
     diverged, non-finite, moving).
 
     ``status`` as in :class:`landscape.TrainResult` (0 = ok); ``grad_norm`` the final gradient
-    norm (a run is *moving* when it is above ``grad_tol``, default ``sqrt(eps)`` of the params
-    dtype, about 3.5e-4 in float32: the accuracy to which :func:`landscape.curvature.classify`
-    calls a point critical). Params are flattened to one run axis. ``model``: anything
+    norm (a run is *moving* when it is above ``grad_tol``; default from the data,
+    :func:`grad_tolerance`: a decade above the median run's final gradient norm, and above
+    ``sqrt(eps)`` of the params dtype times the loss scale). Params are flattened to one run axis. ``model``: anything
     :func:`landscape.units.layout` takes (a Flax linen module: params with one run axis).
 
     >>> import jax, numpy as np, landscape as ls
@@ -336,7 +443,8 @@ def run_categories(params, *, model, loss, status=None, grad_norm=None,
     if grad_norm is not None:
         grad_norm = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
         finite &= np.isfinite(grad_norm)
-        grad_tol = _checks.tolerance("grad_tol", grad_tol, _default_grad_tol(params))
+        grad_tol = grad_tolerance(grad_norm[finite], loss[finite], dtype=_params_dtype(params),
+                                  grad_tol=grad_tol).value
         cat[finite & (grad_norm > grad_tol)] = _MOVING
     cat[~finite] = _NONFINITE
     if status is not None:
@@ -409,15 +517,15 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
        parameters (:func:`centered_params`) in canonical form, and, with ``symmetry="orbit"``
        (the default for groups of at most :data:`AUTO_ORBIT` elements), clusters that come within
        the tolerance of each other under some group element are merged afterwards.
-    4. **Tolerance from the data.** Unless ``tol`` is given, it is read from the single-linkage
-       merge heights (``scipy.cluster.hierarchy.linkage``) of up to ``max_linkage`` clusterable
-       runs drawn at random (``seed``), over all windows together: the largest ratio between
-       consecutive heights, if at least ``min_gap``, separates spread within a basin from
-       distances between basins, and the threshold is the geometric mean of the two heights
-       (:func:`choose_tolerance`). No such gap: each window is one cluster.
-    5. **Clusters.** Within each window, single linkage at that threshold over *all* its runs
-       (:func:`single_linkage`, exact, no ``n^2`` matrix). Clusters are numbered by ascending
-       mean loss.
+    4. **Clusters at every scale.** Unless ``tol`` is given, each window's runs go to
+       :func:`landscape.minima.hierarchy`: exact duplicates collapsed, the exact single-linkage
+       tree of all its runs (no ``n^2`` matrix above ``DENSE_MAX`` distinct points), cuts at
+       gaps of at least ``min_gap`` between log-spaced merge heights above the rounding floor;
+       the clusters are those of the chosen ``level`` (finest by default) and its cut is the
+       tolerance of the orbit merge. No gap: the window is one cluster. ``space="both"``:
+       function-space groups first, then parameter-space classes inside each group (each with
+       its own hierarchy). With ``tol``: single linkage at ``tol`` (:func:`single_linkage`).
+    5. **Numbering.** Clusters are numbered by ascending mean loss.
 
     Args:
       params, model: the final params, leaves ``(n_runs, ...)``, and the network: anything
@@ -429,6 +537,7 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
         ``apply(params, x)`` of one network there (default: read from ``model``, see
         :func:`function_outputs`; needed for a ``UnitLayout``).
       options: :class:`ClusterOptions` (space, symmetry, tolerance rule, loss windows, seed).
+      grad_tol: the moving threshold; None: from the data (:func:`grad_tolerance`).
     Returns :class:`Clustering`.
 
     >>> import jax, numpy as np, landscape as ls
@@ -448,52 +557,94 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
     if not isinstance(options, ClusterOptions):
         raise TypeError(f"options={options!r} must be a landscape.minima.ClusterOptions")
     space, symmetry, tol, seed = options.space, options.symmetry, options.tol, options.seed
-    if space == "function" and x is None:
-        raise ValueError("space='function' needs x: the inputs (data.x or a probe set) on which "
+    if space in ("function", "both") and x is None:
+        raise ValueError(f"space={space!r} needs x: the inputs (data.x or a probe set) on which "
                          "outputs are compared")
     flips = _flips_on(spec, options.flips)
+    dtype = _params_dtype(params)
+    loss = _checks.per_item("loss", loss, n, dtype=np.float64)
+    gtol = None
+    if grad_norm is not None:
+        g = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
+        fin = np.isfinite(g) & np.isfinite(loss)
+        if status is not None:
+            fin &= np.asarray(status).ravel() == 0
+        gtol = grad_tolerance(g[fin], loss[fin], dtype=dtype, grad_tol=grad_tol)
     cat = run_categories(params, loss=loss, status=status, grad_norm=grad_norm,
-                         grad_tol=grad_tol, model=spec)
-    loss = np.asarray(loss, np.float64)
+                         grad_tol=None if gtol is None else gtol.value, model=spec)
     ok = np.flatnonzero(cat == 0)
     labels = cat.copy()
     windows = np.full(n, -1, np.int64)
-    features = np.full((n, 0), np.nan)
-    flat_params = _one_axis(spec, params)
+    groups = np.full(n, -1, np.int64)
+    out_mode = "none" if space == "function" else symmetry
     if ok.size == 0:
         return Clustering(labels, 0, Tolerance(float("inf"), "too few"), windows,
-                          np.zeros((0, 2)), space, "none" if space == "function" else symmetry,
-                          features)
-    good = jax.tree.map(lambda a: a[ok], flat_params)
-    feats, mode = _features(model, spec, good, space, x, apply, symmetry, flips)
+                          np.zeros((0, 2)), space, out_mode, np.full((n, 0), np.nan), (),
+                          groups, gtol)
+    good = jax.tree.map(lambda a: a[ok], _one_axis(spec, params))
+    if space == "both":
+        ffeats, _ = _features(model, spec, good, "function", x, apply, symmetry, flips)
+        feats, mode = _features(model, spec, good, "param", x, apply, symmetry, flips)
+    else:
+        feats, mode = _features(model, spec, good, space, x, apply, symmetry, flips)
+        ffeats = feats if space == "function" else None
     features = np.full((n, feats.shape[1]), np.nan)
     features[ok] = feats
     win = loss_windows(loss[ok], loss_gap=options.loss_gap, loss_atol=options.loss_atol)
     windows[ok] = win
     rng = np.random.default_rng(seed)
-    if tol is None:
-        from scipy.cluster.hierarchy import linkage
+    hopts = dict(min_gap=options.min_gap, floor=options.floor, dtype=dtype,
+                 max_alone=options.max_alone)
 
-        pick = np.sort(rng.choice(ok.size, min(options.max_linkage, ok.size), replace=False))
-        scale = float(np.median(np.linalg.norm(feats, axis=1))) if feats.size else 0.0
-        floor = FLOOR_RTOL * scale
-        if pick.size >= 2:
-            heights = linkage(feats[pick], method="single")[:, 2]
-        else:
-            heights = np.zeros(0)
-        tolerance = choose_tolerance(heights, min_gap=options.min_gap, floor=floor)
-    else:
-        tolerance = Tolerance(float(tol), "given")
+    def split(f):
+        """Labels and cut of one set of features, and its hierarchy (None with ``tol``)."""
+        if tol is not None:
+            return single_linkage(f, tol), float(tol), None, None
+        h = hierarchy(f, **hopts)
+        level = _pick_level(h, options.level)
+        return level.labels, level.cut, h, level
+
+    def classes(idx):
+        part, cut, h, level = split(feats[idx])
+        if mode == "orbit" and np.isfinite(cut) and part.max() > 0:
+            part = _orbit_merge(spec, jax.tree.map(lambda a: a[idx], good), part, cut, flips, rng)
+        return part, h, level
+
     local = np.zeros(ok.size, np.int64)
-    offset = 0
+    local_group = np.zeros(ok.size, np.int64)
+    offset = goffset = 0
+    hierarchies, chosen = [], []
     for w in range(int(win.max()) + 1):
         idx = np.flatnonzero(win == w)
-        part = single_linkage(feats[idx], tolerance.value)
-        if mode == "orbit" and np.isfinite(tolerance.value) and part.max() > 0:
-            part = _orbit_merge(spec, jax.tree.map(lambda a: a[idx], good), part,
-                                tolerance.value, flips, rng)
+        if space == "both":
+            gl, _, gh, glevel = split(ffeats[idx])
+            within, n_cls, part = [], [], np.zeros(idx.size, np.int64)
+            for gi in range(int(gl.max()) + 1):
+                sub = np.flatnonzero(gl == gi)
+                p, h, level = classes(idx[sub])
+                part[sub] = p + sum(n_cls)
+                n_cls.append(int(p.max()) + 1)
+                within.append(h)
+                chosen.append((sub.size, level, h))
+            local_group[idx] = gl + goffset
+            goffset += int(gl.max()) + 1
+            if gh is not None:
+                hierarchies.append(GroupsAndClasses(gh, gl, tuple(within), part, len(n_cls),
+                                                    np.asarray(n_cls, np.int64)))
+        else:
+            part, h, level = classes(idx)
+            chosen.append((idx.size, level, h))
+            if h is not None:
+                hierarchies.append(h)
         local[idx] = part + offset
         offset += int(part.max()) + 1
+    if tol is not None:
+        tolerance = Tolerance(float(tol), "given")
+    else:
+        size, level, h = max(chosen, key=lambda t: t[0])
+        tolerance = Tolerance(float(level.cut), level.rule,
+                              float(level.lower),
+                              float(level.upper), float(level.ratio), float(h.floor), int(size))
     # number clusters by ascending mean loss (ties: larger first, then first run)
     k = offset
     mean = np.bincount(local, weights=loss[ok], minlength=k) / np.bincount(local, minlength=k)
@@ -504,7 +655,26 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
     rank = np.empty(k, np.int64)
     rank[order] = np.arange(k)
     labels[ok] = rank[local]
+    if space == "both":  # groups numbered by their lowest-numbered class
+        low = np.full(goffset, k)
+        np.minimum.at(low, local_group, rank[local])
+        grank = np.empty(goffset, np.int64)
+        grank[np.argsort(low, kind="stable")] = np.arange(goffset)
+        groups[ok] = grank[local_group]
+    elif space == "function":
+        groups[ok] = labels[ok]
     edges = np.array([[loss[ok][win == w].min(), loss[ok][win == w].max()]
                       for w in range(int(win.max()) + 1)])
-    return Clustering(labels, k, tolerance, windows, edges, space, mode, features)
+    return Clustering(labels, k, tolerance, windows, edges, space, mode, features,
+                      tuple(hierarchies), groups, gtol)
 
+
+def _pick_level(h, level):
+    """The :class:`landscape.minima.Level` of ``h`` that ``level`` names."""
+    if level == "finest":
+        return h.levels[0]
+    if level == "coarsest":
+        return h.levels[-1]
+    if isinstance(level, str):
+        raise ValueError(f"level={level!r} must be one of {LEVELS} or a level index")
+    return h.levels[min(int(level), len(h.levels) - 1)]

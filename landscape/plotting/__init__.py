@@ -42,7 +42,8 @@ plot function is re-exported here.
 from __future__ import annotations
 
 from .curvature import plot_eigenvalues, plot_loss_vs_index, plot_spectral_density
-from .minima import (plot_barriers, plot_basin_shares, plot_disconnectivity, plot_loss_histogram,
+from .minima import (plot_barriers, plot_basin_shares, plot_disconnectivity, plot_hierarchy,
+                     plot_loss_histogram,
                      plot_restart_curve, plot_stacked_shares)
 from .surface import (plot_basin_map, plot_interpolation, plot_path_values, plot_plane_points,
                       plot_slice_1d, plot_slice_2d, plot_surface_3d, plot_symmetric_view,
@@ -57,7 +58,7 @@ __all__ = ["plot_eigenvalues", "plot_spectral_density", "plot_loss_vs_index",
            "plot_symmetric_view",
            # minima census
            "plot_basin_shares", "plot_stacked_shares", "plot_restart_curve", "plot_loss_histogram",
-           "plot_barriers", "plot_disconnectivity",
+           "plot_barriers", "plot_disconnectivity", "plot_hierarchy",
            # training
            "plot_quantile_band",
            # symmetry

@@ -339,3 +339,51 @@ def plot_disconnectivity(ax, losses, merges, *, names=None, log=False, color="bl
         ax.set_yscale("log")
     ax.set_ylabel("loss")
     return {"lines": lines, "points": points, "order": order, "x": x}
+
+
+def plot_hierarchy(ax, linkage, *, cuts=(), max_leaves=40, log=True, color="black",
+                   cut_color="tab:red"):
+    """The single-linkage hierarchy as a dendrogram (``scipy.cluster.hierarchy.dendrogram``)
+    with its cuts marked: ``linkage`` as :attr:`landscape.minima.Hierarchy.linkage` (leaves are
+    distinct points), ``cuts`` the levels' distance thresholds (``Level.cut``; infinite cuts are
+    skipped). More than ``max_leaves`` leaves are folded into the last ``max_leaves`` merges
+    (a leaf label ``(n)`` counts the points under it). ``log``: merge heights on a log axis
+    (the gaps the cuts sit in are ratios). Returns a dict: ``"dendrogram"`` (SciPy's output)
+    and ``"cuts"`` (one Line2D per finite cut).
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import minima, plotting
+    >>> h = minima.hierarchy(np.array([[0.0], [1e-3], [1.0], [1.001]]))
+    >>> art = plotting.plot_hierarchy(Figure().add_subplot(), h.linkage, cuts=[l.cut for l in h.levels])
+    >>> len(art["cuts"])
+    1
+    """
+    from scipy.cluster.hierarchy import dendrogram
+
+    _check_ax(ax)
+    z = np.asarray(linkage, np.float64)
+    if z.ndim != 2 or z.shape[1] != 4:
+        raise ValueError(f"linkage of shape {z.shape} must be (n - 1, 4), a SciPy linkage matrix")
+    cuts = [float(c) for c in np.ravel(np.asarray(cuts, np.float64))]
+    max_leaves = int(max_leaves)
+    if max_leaves < 2:
+        raise ValueError(f"max_leaves={max_leaves!r} must be >= 2")
+    lines = []
+    if z.shape[0] == 0:
+        out = {"icoord": [], "dcoord": [], "ivl": [], "leaves": []}
+    else:
+        if log:  # a log axis cannot show a zero height: lift them to the smallest positive one
+            z = z.copy()
+            pos = z[:, 2][z[:, 2] > 0]
+            z[:, 2] = np.maximum(z[:, 2], pos.min() / 2 if pos.size else 1.0)
+        trunc = dict(truncate_mode="lastp", p=max_leaves) if z.shape[0] + 1 > max_leaves else {}
+        out = dendrogram(z, ax=ax, color_threshold=0.0, above_threshold_color=color,
+                         no_labels=z.shape[0] + 1 > max_leaves and not trunc, **trunc)
+        if log:
+            ax.set_yscale("log")
+    for c in cuts:
+        if np.isfinite(c):
+            lines.append(ax.axhline(c, color=cut_color, linestyle="--", linewidth=1))
+    ax.set_ylabel("merge height (distance)")
+    return {"dendrogram": out, "cuts": lines}

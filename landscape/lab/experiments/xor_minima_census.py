@@ -6,8 +6,10 @@ For each architecture (``"sigmoid:2"`` is the classic logistic 2-2-1 net; ``"sig
 squared error, plain gradient descent) and each init scale ``s`` (weights and biases drawn from
 ``N(0, s^2)``), ``n_runs`` runs are trained. The end points of all scales of one architecture are
 pooled and clustered modulo the symmetry group (:func:`landscape.minima.census`: function-space
-distance on the four XOR inputs, tolerance read from the gap in single-linkage heights;
-still-moving and diverged runs counted apart), so the clusters are the same across scales.
+groups on the four XOR inputs, then the parameter-space classes modulo the group inside each,
+every cut read from the gaps of the single-linkage hierarchy; still-moving runs, by a threshold
+read from the runs' gradient norms, and diverged runs counted apart), so the clusters are the
+same across scales. The growth test (the training optimizer) labels traps at infinity.
 Then, per architecture: the clusters table (size, share with a Wilson interval, loss, the
 representative's critical-point class with a growth test for traps at infinity, duplicated /
 dead / saturated units), the basin shares against init scale, the restart curve
@@ -25,7 +27,8 @@ Outputs in the results folder:
                          loss, representative; basin shares by scale (shares, lo, hi, names);
                          restart curves; barriers, saddles, merges; the 2D slice
   chunks/                finished training chunks (an interrupted run resumes from them)
-  basin_shares.png, restarts.png, loss_histogram.png, slices.png, disconnectivity.png
+  basin_shares.png, restarts.png, loss_histogram.png, slices.png, disconnectivity.png,
+  hierarchy.png          the function-space dendrogram of the largest loss window, cuts marked
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class Config:
                 raise ValueError(f"config key {key!r} = {getattr(self, key)!r} must be >= 3")
         if self.grad_tol is not None and not self.grad_tol > 0:
             raise ValueError(f"config key 'grad_tol' = {self.grad_tol!r} must be > 0 (or absent: "
-                             "sqrt(eps) of float32)")
+                             "read from the runs' final gradient norms)")
         if not self.learning_rate > 0:
             raise ValueError(f"config key 'learning_rate' = {self.learning_rate!r} must be > 0")
         if not 0 < self.confidence < 1:
@@ -98,7 +101,7 @@ class Config:
 
 
 SMOKE = Config(n_runs=128, architectures=("sigmoid:2",), scales=(0.5, 2.0), steps=2000,
-               chunk_size=128, grad_tol=0.01, growth_steps=200, max_restarts=5, barrier_points=11,
+               chunk_size=128, growth_steps=200, max_restarts=5, barrier_points=11,
                slice_points=9, connect=3)
 
 
@@ -162,7 +165,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                            status=result.status, grad_norm=result.grad_norm,
                            grad_tol=config.grad_tol, optimizer=optimizer,
                            growth_steps=config.growth_steps,
-                           options=mn.ClusterOptions(seed=config.seed))
+                           options=mn.ClusterOptions(space="both", seed=config.seed))
         labels = census.labels
         k = len(census.clusters)
         arrays = dict(census.arrays())
@@ -205,6 +208,8 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         arch_summary = {
             "model": list(model.sizes), "activation": act, "runs": int(labels.size),
             "counts": census.counts(), "tolerance": census.clustering.tolerance.describe(),
+            "thresholds": census.describe().splitlines(),
+            "groups": int(census.clustering.groups.max()) + 1 if k else 0,
             "clusters": [], "restarts_for_99": {},
         }
         if len(top) >= 2:
@@ -229,6 +234,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                 "cluster": c.cluster, "runs": c.size, "share": float(shares.shares[0, c.cluster]),
                 "share_interval": [float(shares.lo[0, c.cluster]), float(shares.hi[0, c.cluster])],
                 "loss_mean": c.loss_mean, "loss_std": c.loss_std, "kind": c.describe_kind(),
+                "group": c.group, "thresholds": c.thresholds,
                 "representative": c.representative, "outputs": np.asarray(c.outputs).ravel().tolist(),
                 "duplicated": c.duplicates, "dead": c.dead, "saturated": c.saturated})
         for s, curve in zip(groups, curves):
@@ -252,10 +258,13 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                              _fmt_share(n_code / labels.size, float(lo1), float(hi1)), "", "", "", ""])
         counts_all = census.counts()
         text.append(f"{arch} (2-{width}-1, {act} hidden units): {labels.size} runs over init scales "
-                    f"{', '.join(f'{s:g}' for s in groups)}; {k} clusters modulo symmetry; "
+                    f"{', '.join(f'{s:g}' for s in groups)}; {k} classes modulo symmetry in "
+                    f"{arch_summary['groups']} function-space groups; "
                     f"{counts_all['moving']} still moving, {counts_all['diverged']} diverged, "
                     f"{counts_all['nonfinite']} non-finite (counted, not clustered).")
         text.append(f"  clustering: {census.clustering.tolerance.describe()}.")
+        if census.clustering.grad_tol is not None:
+            text.append(f"  {census.clustering.grad_tol.describe()}.")
         if k:
             g = census.clusters[0]
             per_scale = ", ".join(f"{s:g}: {curve.p:.1%}" for s, curve in zip(groups, curves))
@@ -353,6 +362,18 @@ def figures(results: ResultsDir) -> dict:
             axes[0, j].set_title(f"{arch}: disconnectivity (straight paths)")
             plotting.plot_barriers(axes[1, j], a["barrier"], names=names)
         figs["disconnectivity"] = fig
+
+    fig = Figure(figsize=(5.5 * n, 4), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
+    for ax, arch, a in zip(axes[0], archs, data):
+        windows = sorted(key for key in a if key.startswith("linkage_"))
+        if not windows:
+            ax.set_title(f"{arch}: no hierarchy (tolerance given)")
+            continue
+        w = max(windows, key=lambda key: a[key].shape[0])  # the largest loss window
+        plotting.plot_hierarchy(ax, a[w], cuts=a["cuts_" + w.split("_")[1]])
+        ax.set_title(f"{arch}: function-space hierarchy, window {w.split('_')[1]} (cuts dashed)")
+    figs["hierarchy"] = fig
     return figs
 
 
