@@ -10,7 +10,6 @@ import pytest
 
 import landscape as ls
 from landscape import minima as mn
-from landscape import status as st
 
 K = 6
 """Known weight patterns (classes) of the constructed family."""
