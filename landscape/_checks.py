@@ -168,8 +168,10 @@ def model(value, name: str = "model"):
     """A :class:`landscape.models.Model` (built by ``ls.mlp``)."""
     from .models import Model
     if not isinstance(value, Model):
-        raise TypeError(f"{name} must be a landscape Model (ls.mlp(...)), got "
-                        f"{type(value).__name__}")
+        shown = repr(value)
+        if len(shown) > 60 or "\n" in shown:
+            shown = f"<{type(value).__name__}>"
+        raise TypeError(f"{name}={shown} must be a landscape Model, e.g. landscape.mlp([2, 2, 1])")
     return value
 
 

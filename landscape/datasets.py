@@ -265,9 +265,7 @@ def teacher_student(key: jax.Array, teacher: Model, n_samples: int = 256, noise_
     ((256, 4), (256, 1))
     """
     key = _checks.key(key)
-    if not isinstance(teacher, Model):
-        raise TypeError(
-            f"teacher={teacher!r} must be a landscape Model, e.g. landscape.mlp([4, 2, 1])")
+    _checks.model(teacher, "teacher")
     n_samples = _checks.count("n_samples", n_samples, minimum=1)
     noise_std = _checks.real("noise_std", noise_std, low=0.0)
     if teacher_init is not None and not callable(teacher_init):

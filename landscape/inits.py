@@ -17,13 +17,12 @@ with ``fold_in(key, i)``, so schemes and combinations are reproducible leaf by l
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from . import _checks
 from .models import Model
 
 __all__ = [
@@ -34,18 +33,8 @@ __all__ = [
 InitFn = Callable[[jax.Array], list]
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, Model):
-        raise TypeError(f"model={model!r} must be a landscape Model, e.g. landscape.mlp([2, 2, 1])")
 
 
-def _check_number(name: str, value, *, positive: bool = False) -> float:
-    # numbers.Real also admits numpy scalars (e.g. np.float32 from a sweep array)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite number")
-    if positive and value <= 0:
-        raise ValueError(f"{name}={value!r} must be positive")
-    return float(value)
 
 
 def _from_leaves(model: Model, draw, dtype) -> InitFn:
@@ -76,8 +65,8 @@ def constant(model: Model, value: float = 0.5, *, dtype=jnp.float32) -> InitFn:
     >>> params[0]["w"].tolist(), params[1]["b"].tolist()
     ([[0.5, 0.5], [0.5, 0.5]], [0.5])
     """
-    _check_model(model)
-    value = _check_number("value", value)
+    _checks.model(model)
+    value = _checks.real("value", value)
     return _from_leaves(model, lambda key, kind, shape, dt: jnp.full(shape, value, dt), dtype)
 
 
@@ -99,11 +88,11 @@ def normal(model: Model, std: float = 1.0, *, mean: float = 0.0, dtype=jnp.float
     >>> params[0]["w"].shape, params[0]["b"].shape
     ((2, 2), (2,))
     """
-    _check_model(model)
-    std = _check_number("std", std)
+    _checks.model(model)
+    std = _checks.real("std", std)
     if std < 0:
         raise ValueError(f"std={std!r} must be non-negative")
-    mean = _check_number("mean", mean)
+    mean = _checks.real("mean", mean)
     return _from_leaves(
         model, lambda key, kind, shape, dt: mean + std * jax.random.normal(key, shape, dt), dtype)
 
@@ -116,8 +105,8 @@ def uniform(model: Model, low: float = -1.0, high: float = 1.0, *, dtype=jnp.flo
     >>> bool(abs(params[0]["w"]).max() < 0.1)
     True
     """
-    _check_model(model)
-    low, high = _check_number("low", low), _check_number("high", high)
+    _checks.model(model)
+    low, high = _checks.real("low", low), _checks.real("high", high)
     if not low < high:
         raise ValueError(f"uniform needs low < high, got low={low!r}, high={high!r}")
     return _from_leaves(
@@ -125,8 +114,8 @@ def uniform(model: Model, low: float = -1.0, high: float = 1.0, *, dtype=jnp.flo
 
 
 def _fan_scaled(model: Model, std_of: Callable[[int, int], float], gain: float, dtype) -> InitFn:
-    _check_model(model)
-    gain = _check_number("gain", gain, positive=True)
+    _checks.model(model)
+    gain = _checks.real("gain", gain, low=0.0, low_open=True)
 
     def draw(key, kind, shape, dt):
         if kind == "b":
@@ -169,9 +158,6 @@ def lecun(model: Model, *, gain: float = 1.0, dtype=jnp.float32) -> InitFn:
     return _fan_scaled(model, lambda fi, fo: math.sqrt(1.0 / fi), gain, dtype)
 
 
-def _check_init_fn(name: str, fn) -> None:
-    if not callable(fn):
-        raise TypeError(f"{name}={fn!r} must be an init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
 
 
 def perturbed(base: InitFn, eps: float, *, noise: InitFn | None = None) -> InitFn:
@@ -186,8 +172,8 @@ def perturbed(base: InitFn, eps: float, *, noise: InitFn | None = None) -> InitF
     >>> bool(abs(params[0]["w"] - 0.5).max() < 0.1)  # 0.5 plus a little noise
     True
     """
-    _check_init_fn("base", base)
-    eps = _check_number("eps", eps)
+    _checks.function("base", base, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+    eps = _checks.real("eps", eps)
 
     def init_fn(key):
         params = base(jax.random.fold_in(key, 0))
@@ -212,14 +198,14 @@ def by_layer(model: Model, schemes: Sequence[InitFn]) -> InitFn:
     >>> init_fn(jax.random.key(0))[1]["w"].tolist()
     [[0.0], [0.0]]
     """
-    _check_model(model)
+    _checks.model(model)
     if not isinstance(schemes, Sequence) or len(schemes) != model.n_layers:
         raise ValueError(
             f"schemes must list one init_fn per weight layer ({model.n_layers} for sizes "
             f"{list(model.sizes)}), got {schemes!r}"
         )
     for l, fn in enumerate(schemes):
-        _check_init_fn(f"schemes[{l}]", fn)
+        _checks.function(f"schemes[{l}]", fn, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
 
     def init_fn(key):
         return [fn(jax.random.fold_in(key, l))[l] for l, fn in enumerate(schemes)]
@@ -237,9 +223,9 @@ def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
     >>> params[0]["b"].tolist()
     [0.0, 0.0]
     """
-    _check_model(model)
-    _check_init_fn("weights", weights)
-    _check_init_fn("biases", biases)
+    _checks.model(model)
+    _checks.function("weights", weights, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+    _checks.function("biases", biases, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
     if not any(model.bias):
         raise ValueError("by_kind needs a model with biases; this one has bias=False")
 
@@ -260,7 +246,7 @@ def scaled(base: InitFn, scale: float | jax.Array) -> InitFn:
     >>> scaled(constant(model, 0.5), 2.0)(jax.random.key(0))[1]["b"].tolist()
     [1.0]
     """
-    _check_init_fn("base", base)
+    _checks.function("base", base, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
 
     def init_fn(key):
         return jax.tree.map(lambda p: scale * p, base(key))

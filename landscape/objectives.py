@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _checks
 from .models import Model
 
 __all__ = ["LOSSES", "CRITERIA", "Loss", "Criterion", "loss", "success"]
@@ -35,9 +36,6 @@ CRITERIA = ("within", "accuracy")
 _LOGIT_OUTPUTS = {"bce": ("sigmoid", "linear"), "cross_entropy": ("linear",)}
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, Model):
-        raise TypeError(f"model={model!r} must be a landscape Model, e.g. landscape.mlp([2, 2, 1])")
 
 
 def _reduce_loss(name: str, out: jax.Array, y: jax.Array) -> jax.Array:
@@ -94,7 +92,7 @@ def loss(model: Model, name: str = "mse") -> Loss:
     >>> float(loss_fn(params, ls.datasets.xor()))
     0.25
     """
-    _check_model(model)
+    _checks.model(model)
     if name not in LOSSES:
         raise ValueError(f"loss name={name!r} is not known; expected one of {LOSSES}")
     allowed = _LOGIT_OUTPUTS.get(name)
@@ -163,7 +161,7 @@ def success(model: Model, name: str = "within", *, tol: float | None = None,
     >>> bool(success_fn(params, ls.datasets.xor()))
     False
     """
-    _check_model(model)
+    _checks.model(model)
     if name not in CRITERIA:
         raise ValueError(f"criterion name={name!r} is not known; expected one of {CRITERIA}")
     if tol is None:
