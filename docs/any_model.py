@@ -70,19 +70,24 @@ def eqx_loss(params, data):
     return jnp.mean((out - data.y) ** 2)
 
 
-def constant_start(key):
-    return jax.tree.map(lambda a: jnp.full_like(a, 0.5), template)
+def constant_like(template, value):
+    """``init_fn(key)`` giving ``template``'s arrays, every entry ``value``."""
+    return lambda key: jax.tree.map(lambda a: jnp.full_like(a, value), template)
 
 
-def random_start(key):
-    leaves, treedef = jax.tree.flatten(template)
-    keys = jax.random.split(key, len(leaves))
-    return treedef.unflatten([0.5 * jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
+def normal_like(template, std):
+    """``init_fn(key)`` giving ``template``'s arrays, entries i.i.d. ``N(0, std^2)``."""
+    def init_fn(key):
+        leaves, treedef = jax.tree.flatten(template)
+        keys = jax.random.split(key, len(leaves))
+        return treedef.unflatten([std * jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
+    return init_fn
 
 
 runs = {name: ls.train_many(eqx_loss, init, optax.sgd(LEARNING_RATE), data, key=jax.random.key(1),
                             n_runs=N_RUNS, steps=STEPS, progress=False)
-        for name, init in (("constant 0.5", constant_start), ("random N(0, 0.5^2)", random_start))}
+        for name, init in (("constant 0.5", constant_like(template, 0.5)),
+                           ("random N(0, 0.5^2)", normal_like(template, 0.5)))}
 for name, run in runs.items():
     gap = np.asarray(symmetry.symmetry_gap(run.params, model=net))
     learned = np.mean(run.final_loss < 0.05)
@@ -114,9 +119,19 @@ for c in sorted(cen.clusters, key=lambda c: -c.size)[:4]:
 # %%
 best_run = runs["random N(0, 0.5^2)"]
 best = jax.tree.map(lambda a: a[int(np.argmin(best_run.final_loss))], best_run.params)
-eigs = np.asarray(curvature.hessian_eigh(eqx_loss, best, data).eigenvalues)
-print(f"Equinox MLP, best random run: loss {float(eqx_loss(best, data)):.2e}; Hessian eigenvalues "
-      f"from {eigs[0]:.2e} to {eigs[-1]:.2e}, {int(np.sum(eigs < 0))} negative")
+
+
+def describe_point(loss_fn, params, data) -> str:
+    """The Hessian spectrum's range and the critical-point label, with the floor it used."""
+    point = curvature.classify(loss_fn, params, data)
+    eigs = np.asarray(point.eigenvalues)
+    return (f"{eigs.size} parameters, loss {float(point.loss):.2e}; Hessian eigenvalues from "
+            f"{eigs[0]:.2e} to {eigs[-1]:.2e}; label {ls.status.POINT[int(point.label)]} "
+            f"(index {int(point.index)}; zero below {float(point.zero_tol):.1e}, critical below "
+            f"gradient {float(point.grad_tol):.1e})")
+
+
+print(f"Equinox MLP, best random run: {describe_point(eqx_loss, best, data)}")
 d1 = surface.random_direction(best, key=jax.random.key(2), normalization="filter", model=net)
 d2 = surface.random_direction(best, key=jax.random.key(3), normalization="filter", model=net)
 grid = np.linspace(-1.0, 1.0, GRID)
@@ -171,33 +186,22 @@ def cnn_loss(params, data):
     return jnp.mean((cnn.apply(params, data.x) - data.y) ** 2)
 
 
-def cnn_constant(key):
-    return jax.tree.map(lambda a: jnp.full_like(a, 0.1), variables)
-
-
-def cnn_random(key):
-    leaves, treedef = jax.tree.flatten(variables)
-    keys = jax.random.split(key, len(leaves))
-    return treedef.unflatten([0.3 * jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
-
-
 n_cnn = 64 if QUICK else 256
 cnn_runs = {name: ls.train_many(cnn_loss, init, optax.sgd(0.5), images, key=jax.random.key(6),
                                 n_runs=n_cnn, steps=STEPS // 4, progress=False)
-            for name, init in (("constant 0.1", cnn_constant), ("random N(0, 0.3^2)", cnn_random))}
+            for name, init in (("constant 0.1", constant_like(variables, 0.1)),
+                               ("random N(0, 0.3^2)", normal_like(variables, 0.3)))}
 for name, run in cnn_runs.items():
     gap = np.asarray(symmetry.symmetry_gap(run.params, model=cnn_spec))
-    acc = np.mean([float(jnp.mean((cnn.apply(jax.tree.map(lambda a: a[i], run.params), images.x) > 0.5)
-                                  == (images.y > 0.5))) for i in range(min(16, n_cnn))])
+    first = jax.tree.map(lambda a: a[:16], run.params)
+    acc = float(jnp.mean((jax.vmap(lambda p: cnn.apply(p, images.x))(first) > 0.5) == (images.y > 0.5)))
     print(f"Flax CNN, {name}: symmetry gap exactly 0 in {int(np.sum(gap == 0))} of {gap.size} runs; "
           f"median final loss {float(np.median(run.final_loss)):.3g}; accuracy of the first 16 "
           f"runs {acc:.1%}")
 
 cnn_best_run = cnn_runs["random N(0, 0.3^2)"]
 cnn_best = jax.tree.map(lambda a: a[int(np.argmin(cnn_best_run.final_loss))], cnn_best_run.params)
-eigs = np.asarray(curvature.hessian_eigh(cnn_loss, cnn_best, images).eigenvalues)
-print(f"Flax CNN, best random run: {eigs.size} parameters; Hessian eigenvalues from {eigs[0]:.2e} "
-      f"to {eigs[-1]:.2e}, {int(np.sum(eigs < -1e-6 * np.max(np.abs(eigs))))} clearly negative")
+print(f"Flax CNN, best random run: {describe_point(cnn_loss, cnn_best, images)}")
 c1 = surface.random_direction(cnn_best, key=jax.random.key(7), normalization="filter", model=cnn_spec)
 c2 = surface.random_direction(cnn_best, key=jax.random.key(8), normalization="filter", model=cnn_spec)
 cnn_slice = surface.slice_2d(cnn_loss, cnn_best, images, c1, c2, grid, grid)
