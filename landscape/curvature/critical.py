@@ -14,9 +14,13 @@ from .kernels import (_classify_impl, _refine_gradnorm, _refine_newton, _search_
 from .results import CriticalPoint
 
 __all__ = ["classify", "classify_batched", "classify_spectrum", "index_fraction",
-           "search_lower", "search_lower_batched", "refine", "refine_batched"]
+           "search_lower", "search_lower_batched", "refine", "refine_batched", "GRADNORM_OPTIMIZER"]
 
 _REFINE_METHODS = ("newton", "gradnorm")
+
+GRADNORM_OPTIMIZER = optax.adam(1e-3)
+"""The default optimizer of ``refine(method="gradnorm")``: one object (an optimizer is a static
+argument of the compiled program, so a new one per call would compile again)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,10 +278,7 @@ def _refine_args(dtype, method, max_steps, tol, optimizer):
             raise ValueError("optimizer is only used by method='gradnorm'; got one with method='newton'")
         return _refine_newton, (("max_steps", max_steps),), {"tol": tol}
     if method == "gradnorm":
-        if optimizer is None:
-            optimizer = optax.adam(1e-3)
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError(f"optimizer={optimizer!r} must be an optax.GradientTransformation")
+        optimizer = GRADNORM_OPTIMIZER if optimizer is None else _checks.optimizer(optimizer)
         return _refine_gradnorm, (("max_steps", max_steps), ("optimizer", optimizer)), {"tol": tol}
     raise ValueError(f"method={method!r} is not known; expected one of {_REFINE_METHODS}")
 
@@ -289,7 +290,8 @@ def refine(loss_fn, params, data, *, method="newton", max_steps=100, tol=None, o
     ``x <- x - (H^2 + mu I)^{-1} H g``, a damped pseudo-inverse Newton step on ``grad = 0``
     accepted when ``|grad|`` decreases. Saddles attract it as much as minima do, unlike descent
     on the loss. ``method="gradnorm"`` (matrix-free): minimizes ``0.5 |grad|^2`` with ``optimizer``
-    (default ``optax.adam(1e-3)``; pass the same object again to reuse the compiled program);
+    (default :data:`GRADNORM_OPTIMIZER`, one object, so repeated calls reuse the compiled
+    program; pass your own object again for the same);
     its gradient ``H grad`` is one Hessian-vector product. It can stall where ``H grad = 0`` with
     ``grad != 0``; ``converged`` says so.
 

@@ -130,9 +130,27 @@ def param_distances(params, other=None, *, model, symmetry: str = "auto",
 # function space
 
 
+_DERIVED: dict[int, tuple] = {}
+"""model id -> (model, its forward function): the same function object for the same model, so
+:func:`_outputs_program` reuses its compiled program (a few models at a time)."""
+
+
 def _framework_apply(model):
-    """``apply(p, x)`` of one network for a Flax (linen, NNX) or Equinox model object, or None.
-    Frameworks not imported yet cannot have built ``model``, so nothing is imported here."""
+    """``apply(p, x)`` of one network for a Flax (linen, NNX) or Equinox model object, or None;
+    the same function for the same model object."""
+    cached = _DERIVED.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    fn = _derive_apply(model)
+    if fn is not None:
+        if len(_DERIVED) >= 8:
+            _DERIVED.pop(next(iter(_DERIVED)))
+        _DERIVED[id(model)] = (model, fn)
+    return fn
+
+
+def _derive_apply(model):
+    """Frameworks not imported yet cannot have built ``model``, so nothing is imported here."""
     eqx = sys.modules.get("equinox")
     if eqx is not None and isinstance(model, eqx.Module):
         static = eqx.filter(model, eqx.is_inexact_array, inverse=True)
@@ -200,11 +218,17 @@ def _outputs(model, spec, flat, x, apply=None, final_activation: bool = True) ->
     if fn is None:
         out = _outputs_impl(model, flat, x, final_activation)
     else:
-        out = jax.jit(jax.vmap(lambda p: fn(p, x)))(flat)
+        out = _outputs_program(fn, flat, x)
     out = np.asarray(out, np.float64)
     if out.ndim == 2:  # (n, n_inputs): one output unit
         out = out[..., None]
     return out
+
+
+@functools.partial(jax.jit, static_argnames="fn")
+def _outputs_program(fn, params, x):
+    """``fn(p, x)`` for every row of ``params``: one compiled program per forward function."""
+    return jax.vmap(fn, in_axes=(0, None))(params, x)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "final_activation"))
@@ -232,7 +256,7 @@ def function_distances(params, other=None, *, model, x, apply=None,
     from scipy.spatial.distance import cdist
 
     a = function_outputs(params, x, final_activation=final_activation, model=model, apply=apply)
-    other = params if other is None else other
-    b = function_outputs(other, x, final_activation=final_activation, model=model, apply=apply)
+    b = a if other is None else function_outputs(other, x, final_activation=final_activation,
+                                                 model=model, apply=apply)
     k = a.shape[-2] * a.shape[-1]
     return cdist(a.reshape(-1, k), b.reshape(-1, k)) / math.sqrt(k)

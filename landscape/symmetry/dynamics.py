@@ -119,15 +119,22 @@ def _growth_ratio(steps: np.ndarray, norms: np.ndarray) -> float:
     return float(late / early)
 
 
+@dataclasses.dataclass(frozen=True)
 class _OnSymmetricBasis:
-    """``loss_fn`` of the full network at ``x0_sym + Q z``: the loss in orthonormal coordinates
-    ``z`` of the symmetric subspace (``Q``: :func:`symmetric_basis` columns), for any layout."""
+    """``loss_fn`` of the full network at ``Q z``: the loss in orthonormal coordinates ``z`` of
+    the symmetric subspace (``Q``: :func:`symmetric_basis` columns), for any layout. Compared
+    by value, so repeated calls reuse the trainer's and refinement's compiled programs."""
 
-    def __init__(self, loss_fn, q, unravel):
-        self.loss_fn, self.q, self.unravel = loss_fn, q, unravel
+    loss_fn: Any
+    spec: UnitLayout
+    treedef: Any
+    dtype: str
 
     def full(self, z):
-        return self.unravel(self.q @ z)
+        x = symmetric_basis(self.spec, dtype=self.dtype) @ z
+        sizes = np.cumsum([math.prod(s) for s in self.spec.shapes])[:-1]
+        leaves = [part.reshape(s) for part, s in zip(jnp.split(x, sizes), self.spec.shapes)]
+        return self.treedef.unflatten(leaves)
 
     def __call__(self, z, data):
         return self.loss_fn(self.full(z), data)
@@ -144,10 +151,10 @@ def _symmetric_coordinates(loss_fn, params, model, optimizer):
         return (reduced_objective(loss_fn, model=model), reduced_optimizer(optimizer, model=model),
                 _to_reduced(layout, params), functools.partial(_from_reduced, layout))
     spec = _spec(model, params)[0]
-    flat, unravel = ravel_pytree(project_symmetric(params, model=spec))
-    q = symmetric_basis(spec, dtype=flat.dtype)
-    on_basis = _OnSymmetricBasis(loss_fn, q, unravel)
-    return on_basis, optimizer, q.T @ flat, on_basis.full
+    symmetric = project_symmetric(params, model=spec)
+    flat = ravel_pytree(symmetric)[0]
+    on_basis = _OnSymmetricBasis(loss_fn, spec, jax.tree.structure(symmetric), str(flat.dtype))
+    return on_basis, optimizer, symmetric_basis(spec, dtype=flat.dtype).T @ flat, on_basis.full
 
 
 def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_000,
