@@ -28,19 +28,19 @@ def dtype(request):
     jax.config.update("jax_enable_x64", old)
 
 
-def _family(dtype, k=K, copies=COPIES, noise=NOISE, seed=0):
+def _family(dtype, k=K, copies=COPIES, noise=NOISE, seed=0, offset=0.0):
     """A 2-3-1 tanh net whose units 0 and 1 are fixed and whose unit 2 has outgoing weight 0:
     every run computes the same function; unit 2's incoming weights (pattern ``c``) tell the
     classes apart. Each member is a random symmetry image (unit permutation, sign flips: tanh
     is odd) of its pattern plus ``noise`` on unit 2's free weights. Returns model, params
-    (leading run axis), the true class of each run."""
+    (leading run axis), the true class of each run. ``offset`` shifts every pattern."""
     rng = np.random.default_rng(seed)
     model = ls.mlp([2, 3, 1], activation="tanh", output="sigmoid")
     w1 = np.array([[1.5, -0.7, 0.0], [0.4, 2.0, 0.0]])
     b1 = np.array([0.3, -0.2, 0.0])
     w2 = np.array([[1.2], [-0.9], [0.0]])
     b2 = np.array([0.1])
-    patterns = [np.array([1.0 + c, 0.5 * (c % 3), 0.8 - 0.4 * c]) for c in range(k)]
+    patterns = [np.array([1.0 + c, 0.5 * (c % 3), 0.8 - 0.4 * c]) + offset for c in range(k)]
     runs = {"w1": [], "b1": [], "w2": [], "b2": []}
     truth = []
     for c in range(k):
@@ -125,50 +125,52 @@ def test_the_constant_xor_start_is_a_trap_at_infinity_not_a_minimum(dtype):
 # --- every option that changes the result does -------------------------------------------
 
 
-def _labels(model, params, truth, **options):
+def _labels(model, params, **options):
     return _census(model, params, options=mn.ClusterOptions(space="both", **options))
 
 
 def test_tol_is_used(dtype):
     model, params, truth = _family(dtype)
-    assert len(_labels(model, params, truth).clusters) == K
-    assert len(_labels(model, params, truth, tol=100.0).clusters) == 1
-    assert len(_labels(model, params, truth, tol=1e-6).clusters) > K  # noise splits
-    assert _labels(model, params, truth, tol=0.1).clustering.tolerance.rule == "given"
+    assert len(_labels(model, params).clusters) == K
+    assert len(_labels(model, params, tol=100.0).clusters) == 1
+    assert len(_labels(model, params, tol=1e-6).clusters) > K  # noise splits
+    assert _labels(model, params, tol=0.1).clustering.tolerance.rule == "given"
 
 
 def test_min_gap_floor_max_alone_and_level_are_used(dtype):
     model, params, truth = _family(dtype)
-    assert len(_labels(model, params, truth, min_gap=1e6).clusters) == 1  # no gap that large
-    assert len(_labels(model, params, truth, floor=100.0).clusters) == 1  # all "identical"
+    assert len(_labels(model, params, min_gap=1e6).clusters) == 1  # no gap that large
+    assert len(_labels(model, params, floor=100.0).clusters) == 1  # all "identical"
     # max_alone=0 rejects a cut that leaves one single-run class
     model1, params1, truth1 = _family(dtype, k=3, copies=6)
     params1 = jax.tree.map(lambda a: a[np.r_[0:13]], params1)  # the last class: one run
-    assert len(_labels(model1, params1, truth1[:13]).clusters) == 3
-    assert len(_labels(model1, params1, truth1[:13], max_alone=0.0).clusters) == 1
-    # level: the finest cut is the default, the coarsest never has more clusters
-    model2, params2, truth2 = _family(dtype, k=4, copies=6, noise=1e-5)
-    fine = _labels(model2, params2, truth2)
-    coarse = _labels(model2, params2, truth2, level="coarsest")
-    assert len(fine.clusters) >= len(coarse.clusters)
-    assert len(_labels(model2, params2, truth2, level=0).clusters) == len(fine.clusters)
+    assert len(_labels(model1, params1).clusters) == 3
+    assert len(_labels(model1, params1, max_alone=0.0).clusters) == 1
+    # level: classes nested at two scales (3 patterns, each in two variants 1e-2 apart): the
+    # finest cut (the default, level 0) separates the 6 variants, the coarsest the 3 patterns
+    model2, near, _ = _family(dtype, k=3, copies=6, noise=1e-6)
+    _, far, _ = _family(dtype, k=3, copies=6, noise=1e-6, seed=1, offset=1e-2)
+    params2 = jax.tree.map(lambda a, b: np.concatenate([a, b]), near, far)
+    assert len(_labels(model2, params2).clusters) == 6
+    assert len(_labels(model2, params2, level=0).clusters) == 6
+    assert len(_labels(model2, params2, level="coarsest").clusters) == 3
 
 
 def test_space_symmetry_and_flips_are_used(dtype):
     model, params, truth = _family(dtype)
     # without the group, the random images are no longer K tight classes
-    assert not _same_partition(_labels(model, params, truth, symmetry="none").labels, truth)
+    assert not _same_partition(_labels(model, params, symmetry="none").labels, truth)
     assert len(_census(model, params, options=mn.ClusterOptions(space="function"),
                        x=None).clusters) == 1  # one function
-    assert not _same_partition(_labels(model, params, truth, flips=False).labels, truth)
+    assert not _same_partition(_labels(model, params, flips=False).labels, truth)
 
 
 def test_loss_windows_and_grad_tol_are_used(dtype):
     model, params, truth = _family(dtype, k=2, copies=10)
     params[1]["b"][truth == 1] += 2.0
-    one = _labels(model, params, truth, loss_gap=1e3, loss_atol=1e3)
+    one = _labels(model, params, loss_gap=1e3, loss_atol=1e3)
     assert len(one.clustering.window_edges) == 1
-    two = _labels(model, params, truth)
+    two = _labels(model, params)
     assert len(two.clustering.window_edges) == 2
     cen = _census(model, params, grad_tol=1e-12)
     assert cen.counts()["moving"] > 0

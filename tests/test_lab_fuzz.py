@@ -6,6 +6,7 @@ names the key (or the file), never a traceback. In process (``cli.main``); the e
 import dataclasses
 import json
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -50,26 +51,23 @@ def stub_run(monkeypatch):
     monkeypatch.setattr(experiment, "get_experiment", get)
 
 
-COUNT = {"set": 0, "json": 0}
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(KEYS), VALUES, min_size=1, max_size=3))
 def test_fuzz_set_values(stub_run, capsys, assignments):
-    COUNT["set"] += 1
-    out = Path(tempfile.mkdtemp()) / "r"
-    argv = ["run", "xor_train", "--smoke", "--out", str(out)]
-    for key, text in assignments.items():
-        argv += ["--set", f"{key}={text}"]
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    if code == 0:
-        assert (out / "summary.json").is_file()
-        return
-    assert code == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert any(key in err for key in assignments), (assignments, err)
-    assert not (out / "config.json").exists(), err  # nothing written before the error
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r"
+        argv = ["run", "xor_train", "--smoke", "--out", str(out)]
+        for key, text in assignments.items():
+            argv += ["--set", f"{key}={text}"]
+        code = cli.main(argv)
+        err = capsys.readouterr().err
+        if code == 0:
+            assert (out / "summary.json").is_file()
+            return
+        assert code == 2, err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert any(key in err for key in assignments), (assignments, err)
+        assert not (out / "config.json").exists(), err  # nothing written before the error
 
 
 JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
@@ -98,20 +96,14 @@ def folders(tmp_path_factory):
                              "points/0000/summary.json"]),
        content=JSON, command=st.sampled_from(["info", "report", "plot"]))
 def test_fuzz_damaged_json(folders, capsys, file, content, command):
-    COUNT["json"] += 1
-    work = Path(tempfile.mkdtemp()) / "sweep"
-    import shutil
-    shutil.copytree(folders, work)
-    (work / file).write_text(json.dumps(content))
-    folder = work if not file.startswith("points") or command == "report" else work / "points/0000"
-    code = cli.main([command, str(folder)])
-    err = capsys.readouterr().err
-    assert code in (0, 2), err
-    if code == 2:
-        assert err.count("\n") == 1 and "Traceback" not in err, err
-        assert ".json" in err or "config" in err, err
-    shutil.rmtree(work.parent)
-
-
-def test_fuzz_counts_reported():
-    print(f"fuzz examples run: --set {COUNT['set']}, damaged JSON {COUNT['json']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "sweep"
+        shutil.copytree(folders, work)
+        (work / file).write_text(json.dumps(content))
+        folder = work if not file.startswith("points") or command == "report" else work / "points/0000"
+        code = cli.main([command, str(folder)])
+        err = capsys.readouterr().err
+        assert code in (0, 2), err
+        if code == 2:
+            assert err.count("\n") == 1 and "Traceback" not in err, err
+            assert ".json" in err or "config" in err, err

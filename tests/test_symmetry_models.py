@@ -150,8 +150,7 @@ def test_curvature_split_and_escape_agree_with_ls_mlp():
                                           optimizer=optax.sgd(2.0), steps=2000, model=logistic)
         eq = sy.symmetric_equilibrium(mse(apply_l), fw_l, data, optimizer=optax.sgd(2.0),
                                       steps=2000, model=net_l)
-        assert (eq.kind, eq.label) == (eq_ref.kind, eq_ref.label) == ("trap_at_infinity",
-                                                                      eq_ref.label)
+        assert eq.kind == eq_ref.kind == "trap_at_infinity" and eq.label == eq_ref.label
         np.testing.assert_allclose(eq.loss, eq_ref.loss, rtol=1e-12)
         np.testing.assert_allclose(eq.lambda_min, eq_ref.lambda_min, rtol=1e-9)
         assert float(sy.symmetry_gap(eq.params, model=net_l)) == 0.0
