@@ -423,9 +423,6 @@ class ResultsDir:
             problems.append("it was made by another config")
         if meta.get("name") != name:
             problems.append(f"it was written as {meta.get('name')!r}, not {name!r}")
-        version = _version()
-        if meta.get("landscape") != version:
-            problems.append(f"landscape {meta.get('landscape')!r} made it, this is {version!r}")
         for key, value in _jsonable(dict(extra)).items():
             if meta.get(key) != value:
                 problems.append(f"its {key} is {meta.get(key)!r}, expected {value!r}")
