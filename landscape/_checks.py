@@ -125,6 +125,11 @@ def function(name: str, value, signature: str) -> Any:
     return value
 
 
+def init_fn(value, name: str = "init_fn") -> Any:
+    """A callable ``init_fn(key) -> params`` (one network)."""
+    return function(name, value, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+
+
 def loss_fn(value, name: str = "loss_fn") -> Any:
     """A hashable callable ``loss_fn(params, data) -> scalar`` (a static argument of the
     compiled programs)."""

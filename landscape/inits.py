@@ -172,7 +172,7 @@ def perturbed(base: InitFn, eps: float, *, noise: InitFn | None = None) -> InitF
     >>> bool(abs(params[0]["w"] - 0.5).max() < 0.1)  # 0.5 plus a little noise
     True
     """
-    _checks.function("base", base, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+    _checks.init_fn(base, "base")
     eps = _checks.real("eps", eps)
 
     def init_fn(key):
@@ -205,7 +205,7 @@ def by_layer(model: Model, schemes: Sequence[InitFn]) -> InitFn:
             f"{list(model.sizes)}), got {schemes!r}"
         )
     for l, fn in enumerate(schemes):
-        _checks.function(f"schemes[{l}]", fn, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+        _checks.init_fn(fn, f"schemes[{l}]")
 
     def init_fn(key):
         return [fn(jax.random.fold_in(key, l))[l] for l, fn in enumerate(schemes)]
@@ -224,8 +224,8 @@ def by_kind(model: Model, *, weights: InitFn, biases: InitFn) -> InitFn:
     [0.0, 0.0]
     """
     _checks.model(model)
-    _checks.function("weights", weights, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
-    _checks.function("biases", biases, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+    _checks.init_fn(weights, "weights")
+    _checks.init_fn(biases, "biases")
     if not any(model.bias):
         raise ValueError("by_kind needs a model with biases; this one has bias=False")
 
@@ -246,7 +246,7 @@ def scaled(base: InitFn, scale: float | jax.Array) -> InitFn:
     >>> scaled(constant(model, 0.5), 2.0)(jax.random.key(0))[1]["b"].tolist()
     [1.0]
     """
-    _checks.function("base", base, "init_fn(key) -> params, e.g. inits.normal(model, 1.0)")
+    _checks.init_fn(base, "base")
 
     def init_fn(key):
         return jax.tree.map(lambda p: scale * p, base(key))

@@ -98,10 +98,6 @@ class Vocabulary:
         codes = np.asarray(codes)
         return {n: int(np.sum(codes == c)) for c, n, _ in self._entries}
 
-    def describe(self) -> dict[str, str]:
-        """``{name: meaning}``, e.g. for a results folder's documentation."""
-        return {n: m for _, n, m in self._entries}
-
     def __repr__(self) -> str:
         return f"Vocabulary({self.title!r}: " + ", ".join(f"{c}={n}" for c, n, _ in self._entries) + ")"
 

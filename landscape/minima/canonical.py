@@ -95,12 +95,6 @@ def _unit_values(values, batch, moved):
     return jnp.reshape(values, tuple(batch) + (1,) * (moved.ndim - len(batch) - 1) + values.shape[-1:])
 
 
-def _batch_of(spec: units.UnitLayout, params) -> tuple[int, ...]:
-    leaves = jax.tree.leaves(params)
-    return tuple(jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)]
-                                        for leaf, s in zip(leaves, spec.shapes)]))
-
-
 def _apply(spec: units.UnitLayout, params, element):
     """``element`` (flip by its signs, then permute) applied with the unit primitives, as
     :func:`landscape.symmetry.apply_element` does."""

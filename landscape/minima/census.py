@@ -296,8 +296,8 @@ def census(loss_fn, params, data, *, model, apply=None, loss=None, status=None, 
               else np.full(n, -1, np.int64))
     if classify and k:
         rep_params = jax.tree.map(lambda a: a[reps], params)
-        gtol = clustering.grad_tol.value if clustering.grad_tol is not None else grad_tol
-        point = cv.classify_batched(loss_fn, params=rep_params, data=data, grad_tol=gtol)
+        point = cv.classify_batched(loss_fn, params=rep_params, data=data,
+                                    grad_tol=clustering.grad_tol.value)
         names = ("grad_tol", "zero_tol", "round_tol", "loss_scale", "param_scale")
         thresholds = [{name: float(np.asarray(getattr(point, name))[c]) for name in names}
                       for c in range(k)]

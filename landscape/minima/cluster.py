@@ -16,7 +16,7 @@ from .. import _checks
 from .. import status as st
 from .canonical import _flatten, _flips_on, _one_axis, _resolve, flat_centered
 from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, _outputs, orbit_vectors
-from .hierarchy import MAX_ALONE, MIN_GAP, GroupsAndClasses, hierarchy
+from .hierarchy import MAX_ALONE, MIN_GAP, GroupsAndClasses, _first_appearance, hierarchy
 
 _MOVING = st.CATEGORY.code("moving")
 _DIVERGED = st.CATEGORY.code("diverged")
@@ -193,11 +193,7 @@ def single_linkage(features, tol: float) -> np.ndarray:
             d, _ = trees[big].query(x[members(small)], distance_upper_bound=tol * (1 + 1e-12))
             if np.any(d <= tol):
                 uf.union(comp[a], comp[b])
-    labels = np.array([uf.find(c) for c in range(len(uf.parent))])[comp][leader_of]
-    _, first = np.unique(labels, return_index=True)
-    rank = np.empty(labels.max() + 1, np.int64)
-    rank[labels[np.sort(first)]] = np.arange(len(first))
-    return rank[labels]
+    return _first_appearance(np.array([uf.find(c) for c in range(len(uf.parent))])[comp][leader_of])
 
 
 def loss_windows(loss, *, loss_gap: float = LOSS_GAP, loss_atol: float | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ from .. import units
 from .align import _align
 from .canonical import _flatten, _flips_on, _host, _one_axis, _resolve
 from .cluster import _UnionFind
-from .distances import AUTO_ORBIT
+from .distances import small_group
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Connectivity:
@@ -76,7 +76,7 @@ def _closest(spec: units.UnitLayout, params, reference, alignment: str, flips: b
     if not spec.symmetries:
         return jax.tree.map(np.asarray, params)
     if alignment == "auto":
-        alignment = "orbit" if sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT else "align"
+        alignment = "orbit" if small_group(spec, flips) else "align"
     if alignment == "orbit":
         images = sy.orbit(params, model=spec, flips=flips, max_size=sy.orbit_size(spec, flips=flips))
         vec = _flatten(_host(spec, images))
@@ -148,8 +148,7 @@ def connectivity(loss_fn, params, data, *, model, names=None, n_points: int = 41
     flips = _flips_on(spec, flips)
     n_points = _checks.count("n_points", n_points, minimum=2)
     if alignment == "auto":
-        small = spec.symmetries and sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT
-        alignment = "orbit" if small else "align"
+        alignment = "orbit" if small_group(spec, flips) else "align"
     if alignment not in ("orbit", "align"):
         raise ValueError(f"alignment={alignment!r} is not known; expected 'auto', 'orbit' or 'align'")
     if not spec.symmetries:

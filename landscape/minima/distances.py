@@ -26,11 +26,17 @@ AUTO_ORBIT = 64
 (XOR 2-2-1: 8, 2-3-1: 48) and canonical forms above."""
 
 
+def small_group(spec: units.UnitLayout, flips: bool) -> bool:
+    """Whether the group is small enough (at most :data:`AUTO_ORBIT` elements) to enumerate:
+    the ``"auto"`` choice of exact orbits over canonical forms or alignment."""
+    return bool(spec.symmetries) and sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT
+
+
 def _check_symmetry(spec: units.UnitLayout, symmetry: str, flips: bool, max_orbit: int) -> str:
     if symmetry == "auto":
         if not spec.symmetries:
             return "none"
-        return "orbit" if sy.orbit_size(spec, flips=flips) <= AUTO_ORBIT else "canonical"
+        return "orbit" if small_group(spec, flips) else "canonical"
     if symmetry in ("orbit", "canonical", "align", "none"):
         if symmetry == "orbit" and sy.orbit_size(spec, flips=flips) > max_orbit:
             raise ValueError(f"symmetry='orbit' would enumerate {sy.orbit_size(spec, flips=flips)} "

@@ -249,14 +249,12 @@ def hessian_directions(loss_fn, params, data, *, k=1, which="bottom", method="de
         lam, vecs = jax.device_get(cv.hessian_eigh(loss_fn, params, data))
         order = np.arange(k) if which == "bottom" else np.arange(n - 1, n - 1 - k, -1)
         pairs = [(float(lam[i]), np.asarray(vecs[:, i], np.float64), None) for i in order]
-    elif method == "lanczos":
+    else:  # "lanczos" (checked above)
         res = jax.device_get(cv.extreme_eigenpairs(loss_fn, params, data, k=k, key=key,
                                                    n_steps=n_steps))
         ritz = res.smallest if which == "bottom" else res.largest
         pairs = [(float(ritz.values[i]), np.asarray(ritz.vectors[:, i], np.float64),
                   float(ritz.residuals[i])) for i in range(k)]
-    else:
-        raise ValueError(f"method={method!r} is not known; expected one of {_EIGEN_METHODS}")
     out = []
     for rank, (lam_i, vec, resid) in enumerate(pairs):
         info = {"eigenvalue": lam_i, "rank": rank, "which": which, "method": method}

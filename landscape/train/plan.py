@@ -373,10 +373,8 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         raise TypeError("init_fn=None needs explicit starts=...; pass init_fn(key) -> params or "
                         "starts with a leading run axis")
     if init_fn is not None:
-        _checks.function("init_fn", init_fn, "init_fn(key) -> params")
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        raise TypeError(f"optimizer={optimizer!r} must be an optax GradientTransformation, "
-                        "e.g. optax.sgd(0.5)")
+        _checks.init_fn(init_fn)
+    _checks.optimizer(optimizer)
     if n_runs is not None or starts is None:
         n_runs = _check_n_runs(n_runs)
     steps = _checks.count("steps", steps, maximum=MAX_STEPS)
