@@ -246,3 +246,29 @@ def shape(name: str, value) -> tuple[int, ...]:
     if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims):
         raise ValueError(f"{name}={value!r} must hold non-negative integers")
     return tuple(int(d) for d in dims)
+
+
+def params_of_loss(loss_fn, params, *, n_batch_axes: int, name: str = "params") -> None:
+    """When ``loss_fn`` knows its model (``loss_fn.model`` is a :class:`landscape.models.Model`,
+    as for ``ls.objectives.loss``), check ``params`` against that model's layout with
+    ``n_batch_axes`` leading axes (0: one network, 1: a batch of points); other loss functions
+    are not checked. Raises ``ValueError`` naming the leaf and the model's sizes.
+
+    >>> import jax, landscape as ls
+    >>> small, big = ls.mlp([2, 2, 1]), ls.mlp([2, 3, 1])
+    >>> params_of_loss(ls.objectives.loss(small), ls.inits.zeros(big)(jax.random.key(0)), n_batch_axes=0)
+    Traceback (most recent call last):
+    ValueError: params[0]['w'] has shape (2, 3); expected (*batch, 2, 2): they do not fit the loss's model [2, 2, 1]
+    """
+    from .models import Model
+    model = getattr(loss_fn, "model", None)
+    if not isinstance(model, Model):
+        return
+    try:
+        batch = model_batch_shape(params, model, name)
+    except ValueError as err:
+        raise ValueError(f"{err}: they do not fit the loss's model {list(model.sizes)}") from None
+    if len(batch) != n_batch_axes:
+        expected = "one network" if n_batch_axes == 0 else f"{n_batch_axes} leading batch axis"
+        raise ValueError(f"{name} must be {expected} of the loss's model {list(model.sizes)}, "
+                         f"got leading axes {batch}")

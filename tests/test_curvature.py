@@ -616,9 +616,9 @@ def test_functions_work_under_jit_and_vmap(net):
 def test_second_call_does_not_recompile(net):
     loss_fn, params, data = net
     cv.classify(loss_fn, params, data)
-    size = dispatch._run._cache_size()
+    size = dispatch._run_one._cache_size()
     cv.classify(loss_fn, perturb(params, 0.1, 0), data, grad_tol=1e-3)  # new values, same shapes
-    assert dispatch._run._cache_size() == size
+    assert dispatch._run_one._cache_size() == size
 
 
 def test_float32_xor_batch():
@@ -676,3 +676,22 @@ def test_argument_errors_name_the_argument(net):
     for call, exc, match in _bad_calls(*net):
         with pytest.raises(exc, match=match.replace("(", r"\(").replace(".", r"\.").replace("'", "'")):
             call()
+
+
+def test_params_of_another_model_are_refused_before_tracing():
+    """Issue 15: params of a 2-3-1 net with the loss of a 2-2-1 net, or a batch where one
+    point is expected (and the reverse), give a one-line error naming the leaf."""
+    small, big = ls.mlp([2, 2, 1]), ls.mlp([2, 3, 1])
+    loss, data = ls.objectives.loss(small), ls.datasets.xor()
+    wrong = ls.inits.zeros(big)(jax.random.key(0))
+    for f in (cv.hessian, cv.hessian_eigh, cv.classify):
+        with pytest.raises(ValueError, match=r"params\[0\]\['w'\] has shape \(2, 3\).*\[2, 2, 1\]"):
+            f(loss, wrong, data)
+    one = ls.inits.normal(small, 1.0)(jax.random.key(0))
+    two = jax.tree.map(lambda a: jnp.stack([a, a]), one)
+    with pytest.raises(ValueError, match="must be 1 leading batch axis"):
+        cv.hessian_batched(loss, one, data)
+    with pytest.raises(ValueError, match="must be one network"):
+        cv.hessian(loss, two, data)
+    with pytest.raises(ValueError, match="do not fit"):
+        cv.hvp(loss, wrong, data, wrong)

@@ -56,7 +56,7 @@ def restricted_hessian(loss_fn, params, data, basis, *, ortho_tol=None):
     [[2.0, 0.0], [0.0, -3.0]]
     """
     _checks.loss_fn(loss_fn)
-    n, dtype, _ = _point_info(params, False)
+    n, dtype, _ = _point_info(loss_fn, params, False)
     _check_basis(basis, n, dtype, ortho_tol)
     return _call(_restricted_impl, loss_fn, params, data, shared={"basis": basis})
 
@@ -73,7 +73,7 @@ def restricted_hessian_batched(loss_fn, params, data, basis, *, ortho_tol=None, 
     (5, 2, 2)
     """
     _checks.loss_fn(loss_fn)
-    n, dtype, _ = _point_info(params, True)
+    n, dtype, _ = _point_info(loss_fn, params, True)
     _check_basis(basis, n, dtype, ortho_tol)
     return _call(_restricted_impl, loss_fn, params, data, shared={"basis": basis}, batched=True,
                  block_size=block_size, devices=devices)
@@ -112,7 +112,7 @@ def layer_hessians(loss_fn, params, data):
     [(6, 6), (3, 3)]
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, False)
+    _point_info(loss_fn, params, False)
     return _call(_layers_impl, loss_fn, params, data)
 
 
@@ -127,7 +127,7 @@ def layer_hessians_batched(loss_fn, params, data, *, block_size=None, devices=No
     [(4, 6, 6), (4, 3, 3)]
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, True)
+    _point_info(loss_fn, params, True)
     return _call(_layers_impl, loss_fn, params, data, batched=True,
                  block_size=block_size, devices=devices)
 

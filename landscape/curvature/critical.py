@@ -109,7 +109,7 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
     ('degenerate', 1)
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, False)
+    _point_info(loss_fn, params, False)
     return _call(_classify_impl, loss_fn, params, data, shared=_classify_args(grad_tol, rtol, atol))
 
 
@@ -127,7 +127,7 @@ def classify_batched(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=No
     (['saddle', 'not_critical'], [0.0, 1.0])
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, True)
+    _point_info(loss_fn, params, True)
     return _call(_classify_impl, loss_fn, params, data,
                  shared=_classify_args(grad_tol, rtol, atol), batched=True,
                  block_size=block_size, devices=devices)
@@ -241,7 +241,7 @@ def search_lower(loss_fn, params, data, *, key, radius=0.1, n_directions=64, n_p
     True
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, False)
+    _, dtype, _ = _point_info(loss_fn, params, False)
     static, shared = _search_args(dtype, radius, n_directions, n_points, curvature,
                                   n_starts, n_steps, loss_rtol, loss_atol)
     return _call(_search_impl, loss_fn, params, data, key=_checks.key(key), static=static,
@@ -263,7 +263,7 @@ def search_lower_batched(loss_fn, params, data, *, key, radius=0.1, n_directions
     ([True, True], (2, 3))
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, True)
+    _, dtype, _ = _point_info(loss_fn, params, True)
     static, shared = _search_args(dtype, radius, n_directions, n_points, curvature,
                                   n_starts, n_steps, loss_rtol, loss_atol)
     return _call(_search_impl, loss_fn, params, data, key=_checks.key(key), static=static,
@@ -306,7 +306,7 @@ def refine(loss_fn, params, data, *, method="newton", max_steps=100, tol=None, o
     (True, True)
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, False)
+    _, dtype, _ = _point_info(loss_fn, params, False)
     impl, static, shared = _refine_args(dtype, method, max_steps, tol, optimizer)
     return _call(impl, loss_fn, params, data, static=static, shared=shared)
 
@@ -324,7 +324,7 @@ def refine_batched(loss_fn, params, data, *, method="newton", max_steps=100, tol
     ([True, True], (2, 3))
     """
     _checks.loss_fn(loss_fn)
-    _, dtype, _ = _point_info(params, True)
+    _, dtype, _ = _point_info(loss_fn, params, True)
     impl, static, shared = _refine_args(dtype, method, max_steps, tol, optimizer)
     return _call(impl, loss_fn, params, data, static=static, shared=shared, batched=True,
                  block_size=block_size, devices=devices)

@@ -18,10 +18,11 @@ import jax.numpy as jnp
 from .. import _checks, parallel
 
 
-def _point_info(params, batched: bool):
+def _point_info(loss_fn, params, batched: bool):
     """``(n_params, dtype, batch_size)`` of one point (or of each row of a batch; ``batch_size``
-    is ``None`` for one point)."""
+    is ``None`` for one point); ``params`` checked against the loss's model when it has one."""
     leaves = _checks.float_leaves(params)
+    _checks.params_of_loss(loss_fn, params, n_batch_axes=int(batched))
     if batched:
         batch = _checks.batch_size(params)
         n = sum(math.prod(leaf.shape[1:]) for leaf in leaves)
@@ -36,8 +37,7 @@ def _eps(dtype) -> float:
     return float(jnp.finfo(dtype).eps)
 
 
-@functools.partial(jax.jit, static_argnames=("impl", "loss_fn", "static", "block", "mesh"))
-def _run(impl, loss_fn, params, data, key, mapped, shared, *, static, block, mesh):
+def _body(impl, loss_fn, params, data, key, mapped, shared, *, static, block, mesh):
     """``impl(loss_fn, params, data, key, mapped, **shared, **dict(static))`` for one point
     (``block=None``), or over the leading axis of ``params`` and ``mapped`` with per-point
     keys, in blocks of ``block`` points spread over the devices of ``mesh``."""
@@ -55,6 +55,15 @@ def _run(impl, loss_fn, params, data, key, mapped, shared, *, static, block, mes
                                (data, shared), block=block, mesh=mesh)
 
 
+_STATIC = ("impl", "loss_fn", "static", "block", "mesh")
+_run_one = jax.jit(_body, static_argnames=_STATIC)
+"""One point: XLA's default passes."""
+_run_blocks = jax.jit(_body, static_argnames=_STATIC, compiler_options=parallel.compiler_options())
+"""Blocks of points spread over devices: compiled with
+:func:`landscape.parallel.compiler_options`, so a point's numbers do not depend on the device
+count."""
+
+
 def _call(impl, loss_fn, params, data, *, key=None, mapped=None, shared=None, static=(),
           batched=False, block_size=None, devices=None):
     """Run ``impl`` on one point, or (``batched``) on each row of ``params`` in blocks of at most
@@ -65,5 +74,6 @@ def _call(impl, loss_fn, params, data, *, key=None, mapped=None, shared=None, st
         block_size = _checks.optional_count("block_size", block_size)
         block = parallel.point_block(jax.tree_util.tree_leaves(params)[0].shape[0], block_size)
         mesh = parallel.local_mesh(devices)
-    return _run(impl, loss_fn, params, data, key, mapped, shared or {},
+    run = _run_one if block is None else _run_blocks
+    return run(impl, loss_fn, params, data, key, mapped, shared or {},
                 static=tuple(static), block=block, mesh=mesh)

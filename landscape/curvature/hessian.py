@@ -18,9 +18,9 @@ __all__ = ["hvp", "hvp_batched", "hessian", "hessian_batched", "hessian_eigh",
 # public API: exact curvature
 
 
-def _check_v(params, v, batched):
+def _check_v(loss_fn, params, v, batched):
     """``"tree"`` when ``v`` is shaped like ``params``, ``"flat"`` when it is a flat vector."""
-    n, _, batch = _point_info(params, batched)
+    n, _, batch = _point_info(loss_fn, params, batched)
     p_struct = jax.tree_util.tree_structure(params)
     v_struct = jax.tree_util.tree_structure(v)
     lead = (batch,) if batched else ()
@@ -53,7 +53,7 @@ def hvp(loss_fn, params, data, v):
     [1.0, 2.0, -3.0]
     """
     _checks.loss_fn(loss_fn)
-    mode = _check_v(params, v, False)
+    mode = _check_v(loss_fn, params, v, False)
     impl = _hvp_impl if mode == "tree" else _hvp_flat_impl
     return _call(impl, loss_fn, params, data, mapped=v)
 
@@ -69,7 +69,7 @@ def hvp_batched(loss_fn, params, data, v, *, block_size=None, devices=None):
     [[1.0, 2.0, -3.0], [0.0, 2.0, -6.0]]
     """
     _checks.loss_fn(loss_fn)
-    mode = _check_v(params, v, True)
+    mode = _check_v(loss_fn, params, v, True)
     impl = _hvp_impl if mode == "tree" else _hvp_flat_impl
     return _call(impl, loss_fn, params, data, mapped=v, batched=True,
                  block_size=block_size, devices=devices)
@@ -85,7 +85,7 @@ def hessian(loss_fn, params, data):
     [1.0, 2.0, -3.0]
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, False)
+    _point_info(loss_fn, params, False)
     return _call(_hessian_impl, loss_fn, params, data)
 
 
@@ -99,7 +99,7 @@ def hessian_batched(loss_fn, params, data, *, block_size=None, devices=None):
     (4, 3, 3)
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, True)
+    _point_info(loss_fn, params, True)
     return _call(_hessian_impl, loss_fn, params, data, batched=True,
                  block_size=block_size, devices=devices)
 
@@ -116,7 +116,7 @@ def hessian_eigh(loss_fn, params, data):
     ([-3.0, 1.0, 2.0], (3, 3))
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, False)
+    _point_info(loss_fn, params, False)
     return _call(_eigh_impl, loss_fn, params, data)
 
 
@@ -131,7 +131,7 @@ def hessian_eigh_batched(loss_fn, params, data, *, block_size=None, devices=None
     ([[-3.0, 1.0, 2.0], [-3.0, 1.0, 2.0]], (2, 3, 3))
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, True)
+    _point_info(loss_fn, params, True)
     return _call(_eigh_impl, loss_fn, params, data, batched=True,
                  block_size=block_size, devices=devices)
 

@@ -43,7 +43,7 @@ def lanczos(loss_fn, params, data, *, key, n_steps):
     [-3.0, 1.0, 2.0]
     """
     _checks.loss_fn(loss_fn)
-    n, _, _ = _point_info(params, False)
+    n, _, _ = _point_info(loss_fn, params, False)
     m = _check_steps(n_steps, n, None)
     return _call(_lanczos_impl, loss_fn, params, data, key=_checks.key(key),
                  static=(("n_steps", m),))
@@ -61,15 +61,15 @@ def lanczos_batched(loss_fn, params, data, *, key, n_steps, block_size=None, dev
     ((2, 2), (2, 2, 3))
     """
     _checks.loss_fn(loss_fn)
-    n, _, _ = _point_info(params, True)
+    n, _, _ = _point_info(loss_fn, params, True)
     m = _check_steps(n_steps, n, None)
     return _call(_lanczos_impl, loss_fn, params, data, key=_checks.key(key),
                  static=(("n_steps", m),), batched=True, block_size=block_size,
                  devices=devices)
 
 
-def _extreme_args(params, batched, k, n_steps):
-    n, _, _ = _point_info(params, batched)
+def _extreme_args(loss_fn, params, batched, k, n_steps):
+    n, _, _ = _point_info(loss_fn, params, batched)
     k = _checks.count("k", k, maximum=n)
     m = _check_steps(n_steps, n, max(3 * k, 40))
     if k > m:
@@ -95,7 +95,7 @@ def extreme_eigenpairs(loss_fn, params, data, *, k, key, n_steps=None):
     (3, 1)
     """
     _checks.loss_fn(loss_fn)
-    static = _extreme_args(params, False, k, n_steps)
+    static = _extreme_args(loss_fn, params, False, k, n_steps)
     return _call(_extreme_impl, loss_fn, params, data, key=_checks.key(key), static=static)
 
 
@@ -112,7 +112,7 @@ def extreme_eigenpairs_batched(loss_fn, params, data, *, k, key, n_steps=None, b
     ([[-3.0], [-3.0]], (2, 3, 1))
     """
     _checks.loss_fn(loss_fn)
-    static = _extreme_args(params, True, k, n_steps)
+    static = _extreme_args(loss_fn, params, True, k, n_steps)
     return _call(_extreme_impl, loss_fn, params, data, key=_checks.key(key), static=static,
                  batched=True, block_size=block_size, devices=devices)
 
@@ -142,7 +142,7 @@ def hessian_trace(loss_fn, params, data, *, key, n_probes=30, method="hutch++"):
     18.0
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, False)
+    _point_info(loss_fn, params, False)
     return _call(_trace_impl, loss_fn, params, data, key=_checks.key(key),
                  static=_trace_args(n_probes, method))
 
@@ -160,14 +160,14 @@ def hessian_trace_batched(loss_fn, params, data, *, key, n_probes=30, method="hu
     [18.0, 18.0]
     """
     _checks.loss_fn(loss_fn)
-    _point_info(params, True)
+    _point_info(loss_fn, params, True)
     return _call(_trace_impl, loss_fn, params, data, key=_checks.key(key),
                  static=_trace_args(n_probes, method), batched=True,
                  block_size=block_size, devices=devices)
 
 
-def _slq_args(params, batched, n_steps, n_probes, probes):
-    n, dtype, batch = _point_info(params, batched)
+def _slq_args(loss_fn, params, batched, n_steps, n_probes, probes):
+    n, dtype, batch = _point_info(loss_fn, params, batched)
     m = _check_steps(n_steps, n, 64)
     if probes is None:
         n_probes = 8 if n_probes is None else n_probes
@@ -205,7 +205,7 @@ def spectral_density(loss_fn, params, data, *, key, n_steps=None, n_probes=None,
     [[-3.0, 1.0, 2.0], [-3.0, 1.0, 2.0]]
     """
     _checks.loss_fn(loss_fn)
-    static = _slq_args(params, False, n_steps, n_probes, probes)
+    static = _slq_args(loss_fn, params, False, n_steps, n_probes, probes)
     return _call(_slq_impl, loss_fn, params, data, key=_checks.key(key), mapped=probes,
                  static=static)
 
@@ -225,7 +225,7 @@ def spectral_density_batched(loss_fn, params, data, *, key, n_steps=None, n_prob
     ((2, 4, 3), [1.0, 1.0])
     """
     _checks.loss_fn(loss_fn)
-    static = _slq_args(params, True, n_steps, n_probes, probes)
+    static = _slq_args(loss_fn, params, True, n_steps, n_probes, probes)
     return _call(_slq_impl, loss_fn, params, data, key=_checks.key(key), mapped=probes,
                  static=static, batched=True, block_size=block_size, devices=devices)
 
