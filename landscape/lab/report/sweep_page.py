@@ -27,7 +27,7 @@ def _thumbnail(results: ResultsDir, point_dir: str) -> str:
     if image is None:
         return ""
     return (f'<img class="thumb" src="{e(image.relative_to(results.path).as_posix())}" '
-            f'alt="{e(image.stem)}" loading="lazy">')
+            f'alt="{e(image.stem)}">')
 
 
 def sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
