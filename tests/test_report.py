@@ -340,3 +340,20 @@ def test_headless_browser_shows_the_story_in_order(story_folder, tmp_path):
     assert dom.figures == STORY and dom.captions[1] == "Equal units get equal error signals. b_mechanism.svg"
     body = next(attrs for tag, attrs in dom.attrs if tag == "body")
     assert (body["data-images"], body["data-loaded"]) == ("4", "all")
+
+
+def test_headline_plot_of_a_named_parameter_skips_points_without_a_number():
+    """Names (not numbers) sit at equal steps with their labels; a point without a number for
+    the headline (unfinished, null, NaN) is left out of its line."""
+    from landscape.lab.report.sweep_plots import headline_figure
+
+    points = [{"overrides": {"activation": a}, "headline": {"rate": r}}
+              for a, r in [("tanh", 0.75), ("sigmoid", 0.25), ("relu", None), ("gelu", float("nan"))]]
+    fig = headline_figure(points, ["activation"], "rate", "success rate",
+                          {"activation": ["sigmoid", "tanh", "relu", "gelu"]})
+    ax = fig.axes[0]
+    (line,) = ax.get_lines()
+    assert line.get_xdata().tolist() == [0, 1] and line.get_ydata().tolist() == [0.25, 0.75]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sigmoid", "tanh", "relu", "gelu"]
+    assert ax.get_legend() is None and ax.get_xlabel() == "activation"
+    assert headline_figure(points[2:], ["activation"], "rate", "success rate", {}) is None
