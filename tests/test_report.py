@@ -276,6 +276,7 @@ def test_a_stored_2d_slice_gets_an_interactive_view(tmp_path):
     text = render_report(folder)
     page = Page(text)
     assert page.figures == ["plane"] and "drag the surface to rotate it" in page.all_text
+    assert "symmetric <d_s> from -1 to 1, vertical (map) / depth (surface): breaking d_b from 0 to 2." in page.captions[0]
     data = json.loads(text.split('class="slice-data">')[1].split("</script>")[0])
     assert data["values"] == arrays["values"].tolist() and data["alphas"] == arrays["alphas"].tolist()
     assert (data["low"], data["high"], data["xlabel"]) == (0.5, 32.5, "symmetric <d_s>")

@@ -86,6 +86,10 @@ def _json_in_html(data: Any) -> str:
     return json.dumps(data).replace("</", "<\\/")
 
 
+def _span(axis: list) -> str:
+    return f"{axis[0]:.4g} to {axis[-1]:.4g}"
+
+
 def slice_view(name: str, arrays: Mapping[str, np.ndarray]) -> str:
     """The HTML of one slice's view (a ``<figure class="slice">``, drawn by :data:`SCRIPT`)."""
     d = slice_data(arrays)
@@ -101,8 +105,8 @@ def slice_view(name: str, arrays: Mapping[str, np.ndarray]) -> str:
             '<p class="readout" data-i="" data-j="" data-value="">Hover the map to read the value '
             'at a grid point; drag the surface to rotate it.</p>'
             f'<figcaption>{e(name)}.npz: the stored values on a {len(d["alphas"])} x '
-            f'{len(d["betas"])} grid; horizontal: {e(d["xlabel"])}, vertical (map) / depth '
-            f'(surface): {e(d["ylabel"])}.</figcaption>'
+            f'{len(d["betas"])} grid; horizontal: {e(d["xlabel"])} from {_span(d["alphas"])}, '
+            f'vertical (map) / depth (surface): {e(d["ylabel"])} from {_span(d["betas"])}.</figcaption>'
             f'<script type="application/json" class="slice-data">{_json_in_html(d)}</script>'
             "</figure>")
 
