@@ -80,14 +80,13 @@ from .align import Alignment, align
 from .canonical import (SIGN_RTOL, canonical_element, canonicalize, centered_params,
                         flat_centered, normalized_params, uncentered_params)
 from .census import Census, ClusterSummary, census
-from .cluster import (GRAD_GAP, LEVELS, LOSS_GAP, SPACES, ClusterOptions, Clustering,
-                      GradTolerance, Tolerance, choose_tolerance, cluster_runs, grad_tolerance,
-                      loss_windows, run_categories, single_linkage)
+from .cluster import (GRAD_GAP, LOSS_GAP, SPACES, ClusterOptions, Clustering, GradTolerance,
+                      cluster_runs, grad_tolerance, loss_windows, run_categories, single_linkage)
 from .connectivity import Connectivity, closest_image, connectivity, merge_tree
 from .distances import (AUTO_ORBIT, SYMMETRY_MODES, function_distances, function_outputs,
                         orbit_vectors, param_distances)
 from .growth import Growth, growth_check
-from .hierarchy import (MAX_ALONE, MIN_GAP, GroupsAndClasses, Hierarchy, Level,
+from .hierarchy import (LEVELS, MAX_ALONE, MIN_GAP, GroupsAndClasses, Hierarchy, Level,
                         groups_and_classes, hierarchy)
 from .structure import UnitStructure, unit_structure
 
@@ -99,8 +98,8 @@ __all__ = [
     # distances
     "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",
     # clustering
-    "SPACES", "LEVELS", "MIN_GAP", "MAX_ALONE", "LOSS_GAP", "GRAD_GAP", "Tolerance",
-    "choose_tolerance", "single_linkage", "Hierarchy", "Level", "hierarchy", "GroupsAndClasses",
+    "SPACES", "LEVELS", "MIN_GAP", "MAX_ALONE", "LOSS_GAP", "GRAD_GAP",
+    "single_linkage", "Hierarchy", "Level", "hierarchy", "GroupsAndClasses",
     "groups_and_classes", "loss_windows", "GradTolerance", "grad_tolerance", "run_categories",
     "ClusterOptions", "Clustering", "cluster_runs",
     # structures, growth, census

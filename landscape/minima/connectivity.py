@@ -14,7 +14,7 @@ from .. import symmetry as sy
 from .. import units
 from .align import _align
 from .canonical import _flatten, _flips_on, _host, _one_axis, _resolve
-from .cluster import _UnionFind
+from ._union_find import UnionFind
 from .distances import small_group
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -105,15 +105,14 @@ def merge_tree(saddle) -> np.ndarray:
     iu, ju = np.triu_indices(k, 1)
     level = np.minimum(s[iu, ju], s[ju, iu])
     order = np.argsort(level, kind="stable")
-    uf = _UnionFind(k)
+    sets = UnionFind(k)
     rows = []
     for o in order:
         if not np.isfinite(level[o]):
             continue
-        a, b = uf.find(iu[o]), uf.find(ju[o])
-        if a != b:
+        a, b = sets.find(iu[o]), sets.find(ju[o])
+        if sets.union(a, b):
             rows.append((min(a, b), max(a, b), level[o]))
-            uf.union(a, b)
     return np.array(rows, np.float64).reshape(-1, 3)
 
 
