@@ -38,8 +38,10 @@ into loss windows (the moving threshold read from the runs' gradient norms,
 :func:`grad_tolerance`), and finds clusters at every scale without a hand tolerance
 (:func:`hierarchy`: exact duplicates collapsed, the exact single-linkage tree, cuts where the
 log-spaced merge heights leave gaps; :func:`groups_and_classes`: function-space groups and the
-parameter-space classes inside each), or joins runs closer than a given ``tol``
-(:func:`single_linkage`), never with an ``n^2`` matrix. :func:`census` adds per-cluster loss statistics, a
+parameter-space classes inside each; ``space="both"`` of :func:`cluster_runs` is it, with the
+orbit merge as its last step), or joins runs closer than a given ``tol``
+(:func:`single_linkage`), never with an ``n^2`` matrix. ``Clustering.level`` is the chosen
+:class:`Level` (``describe_tolerance()`` in words). :func:`census` adds per-cluster loss statistics, a
 representative, its critical-point class (:mod:`landscape.curvature`; traps at infinity by
 :func:`growth_check`) and the degenerate units symmetry produces (:func:`unit_structure`:
 duplicated, dead, saturated). How clusters are formed (space, symmetry, tolerance rule, loss
@@ -52,9 +54,10 @@ the disconnectivity tree :func:`merge_tree`). Basin shares with their intervals 
 curves are in :mod:`landscape.stats`; plots are in :mod:`landscape.plotting`.
 
 Files: ``canonical`` (centered coordinates, canonical forms, host views), ``align`` (weight
-matching), ``distances``, ``cluster`` (tolerances, categories, :func:`cluster_runs`),
-``structure`` (duplicated/dead/saturated units), ``growth`` (traps at infinity),
-``connectivity`` (closest images, barriers, merge tree), ``census``.
+matching), ``distances``, ``hierarchy`` (clusters at every scale, groups and classes),
+``cluster`` (the moving threshold, categories, :func:`cluster_runs`), ``structure``
+(duplicated/dead/saturated units), ``growth`` (traps at infinity), ``connectivity`` (closest
+images, barriers, merge tree), ``census``; ``_union_find`` (the one disjoint-sets helper).
 
 Any model
 ---------

@@ -320,11 +320,12 @@ def canonical_element(params, *, model, flips: bool | None = None) -> sy.GroupEl
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
     >>> g = minima.canonical_element(params, model=model)
     >>> g.perms[0].shape, g.signs[0].shape
     ((3,), (3,))
+    >>> moved = symmetry.apply_element(model=model, params=params, element=g)
+    >>> bool(np.allclose(moved[0]["w"], minima.canonicalize(params, model=model)[0]["w"]))
+    True
     """
     spec, _ = _resolve(model, params)
     flips = _flips_on(spec, flips)

@@ -58,8 +58,7 @@ def closest_image(params, reference, *, model, alignment: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
+    >>> image = symmetry.permute_units(params, [np.array([2, 0, 1])], model=model)
     >>> back = minima.closest_image(image, params, model=model)
     >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
     True

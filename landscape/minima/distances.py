@@ -94,8 +94,7 @@ def param_distances(params, other=None, *, model, symmetry: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
+    >>> image = jax.tree.map(lambda a: a[7], symmetry.orbit(params, model=model))  # one of 48
     >>> d = minima.param_distances(params, image, model=model)            # modulo symmetry
     >>> d.shape, bool(d[0, 0] < 1e-5)
     ((1, 1), True)
@@ -252,12 +251,10 @@ def function_distances(params, other=None, *, model, x, apply=None,
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
-    >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
-    >>> d = minima.function_distances(params, image, x=ls.datasets.xor().x, model=model)
-    >>> d.shape, bool(d[0, 0] < 1e-6)
-    ((1, 1), True)
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    >>> d = minima.function_distances(runs, x=ls.datasets.xor().x, model=model)
+    >>> d.shape, bool(np.all(np.diag(d) == 0) and np.allclose(d, d.T) and d[0, 1] > 0)
+    ((3, 3), True)
     """
     from scipy.spatial.distance import cdist
 

@@ -437,11 +437,11 @@ def hierarchy(features, *, min_gap: float = MIN_GAP, floor: float | None = None,
 class GroupsAndClasses:
     """What :func:`groups_and_classes` returns.
 
-    groups:        :class:`Hierarchy` of the function features; group: ``(n,)`` its finest
-                   level's labels (points with the same outputs up to the noise).
+    groups:        :class:`Hierarchy` of the function features; group: ``(n,)`` the labels of
+                   its chosen level (points with the same outputs up to the noise).
     within:        one :class:`Hierarchy` of the parameter features per group (in group order).
     classes:       ``(n,)`` global class of each point: numbered group by group, in order of
-                   first appearance within each group.
+                   first appearance within each group (after ``merge``, when given).
     n_groups; n_classes: ``(n_groups,)`` classes in each group.
     """
 
