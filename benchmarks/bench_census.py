@@ -10,8 +10,9 @@ norm above ``--grad-tol``) are set apart first, as ``cluster_runs`` does. For ea
 - ``relu``: :func:`landscape.minima.normalized_params` and :func:`landscape.minima.flat_centered`
   of the same params read as a ReLU 2-2-1 network (positive rescaling quotiented out);
 - ``compiles``: XLA compilations (count and seconds, JAX's persistent cache off) during the
-  ``canonical``, ``outputs`` and ``relu`` stages: each run count is a new batch shape, so this
-  is what a census of a new batch size compiles;
+  ``canonical``, ``outputs`` and ``relu`` stages: each run count is a new batch shape;
+- ``census``: the whole :func:`landscape.minima.census` (``classify=False``: clusters, orbit
+  merge, unit structures), and ``census compiles``: what a census of a new batch size compiles;
 - ``hierarchy(param)``: :func:`landscape.minima.hierarchy.hierarchy` of the canonical forms,
   split into its parts: collapsing bit-identical rows (``np.unique``), the exact single-linkage
   tree of the distinct points (dense Prim up to ``DENSE_MAX`` points, else the KD-tree Boruvka
@@ -84,6 +85,10 @@ def stages(model, data, params, settled, n):
     _, t_relu = clock(lambda: (jax.block_until_ready(minima.normalized_params(sub, model=relu)),
                                minima.flat_centered(sub, model=relu)))
     compiles = (len(COMPILES), sum(COMPILES))
+    COMPILES.clear()
+    _, t_census = clock(lambda: minima.census(ls.objectives.loss(model, "mse"), sub, data,
+                                              model=model, classify=False))
+    census_compiles = (len(COMPILES), sum(COMPILES))
     out = out.reshape(n, -1) / np.sqrt(out.shape[-2] * out.shape[-1])
     dt = np.float32  # the runs' dtype: it sets the rounding floor (flat_centered gives float64)
     (distinct, inverse, mult), t_unique = clock(
@@ -96,7 +101,8 @@ def stages(model, data, params, settled, n):
     tracemalloc.stop()
     gc, t_gc = clock(lambda: hy.groups_and_classes(out, canon, dtype=dt))
     return {"n": n, "distinct": h.n_distinct, "method": method, "canonical": t_canon,
-            "outputs": t_out, "relu": t_relu, "compiles": f"{compiles[0]} ({compiles[1]:.2f} s)", "unique": t_unique, "tree": t_tree,
+            "outputs": t_out, "relu": t_relu, "compiles": f"{compiles[0]} ({compiles[1]:.2f} s)",
+            "census": t_census, "census compiles": f"{census_compiles[0]} ({census_compiles[1]:.2f} s)", "unique": t_unique, "tree": t_tree,
             "cuts": max(t_hier - t_unique - t_tree, 0.0), "hierarchy": t_hier, "peak_mb": peak,
             "groups_and_classes": t_gc, "counts": h.counts, "n_groups": gc.n_groups,
             "n_classes": gc.n_classes.tolist(), "describe": h.describe()}
@@ -128,7 +134,8 @@ def main(argv=None):
           f"{settled.sum()} settled (gradient norm < {args.grad_tol:g}); the stages below use "
           "the settled runs among the first N (n = how many)")
     rows = [stages(model, data, r.params, settled, n) for n in sizes]
-    cols = ["n", "distinct", "method", "canonical", "outputs", "relu", "compiles", "unique", "tree", "cuts",
+    cols = ["n", "distinct", "method", "canonical", "outputs", "relu", "compiles", "census",
+            "census compiles", "unique", "tree", "cuts",
             "hierarchy", "groups_and_classes", "peak_mb"]
     print(" ".join(f"{c:>18}" for c in cols))
     for row in rows:

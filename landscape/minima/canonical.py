@@ -376,12 +376,17 @@ def _flatten(leaves) -> np.ndarray:
     return np.concatenate([leaf.reshape(n, -1) for leaf in leaves], axis=1)
 
 
+_unit_features = jax.jit(units.unit_features, static_argnums=(0, 2))
+""":func:`landscape.units.unit_features` as one compiled gather per layout, layer and shape (op
+by op it compiled ten small programs for each new batch size)."""
+
+
 def _host_features(spec: units.UnitLayout, params, h: int) -> np.ndarray:
     """``(n, H_h, F)`` float64: each unit of hidden layer ``h`` in centered coordinates,
     incoming weights, bias, outgoing weights (:func:`landscape.units.unit_features`, an exact
     gather in the params' dtype; the centering of a bias after a logistic layer is done here
     in float64: the bias plus half the unit's incoming weights)."""
-    f = np.array(units.unit_features(spec, params, h), np.float64)
+    f = np.array(_unit_features(spec, params, h), np.float64)
     f = f.reshape((-1,) + f.shape[-2:])
     if h - 1 in _centered_layers(spec):
         k = _n_incoming(spec, h)

@@ -332,7 +332,8 @@ def grad_tolerance(grad_norm, loss, *, dtype, grad_tol: float | None = None) -> 
 
 
 def _params_dtype(params):
-    return np.dtype(jnp.asarray(jax.tree.leaves(params)[0]).dtype)
+    """The dtype JAX computes the params in (read without a device conversion)."""
+    return np.dtype(jnp.result_type(jax.tree.leaves(params)[0]))
 
 
 def run_categories(params, *, model, loss, status=None, grad_norm=None,
@@ -457,7 +458,8 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
        the clusters are those of the chosen ``level`` (finest by default) and its cut is the
        tolerance of the orbit merge. No gap: the window is one cluster. ``space="both"``:
        function-space groups first, then parameter-space classes inside each group (each with
-       its own hierarchy). With ``tol``: single linkage at ``tol`` (:func:`single_linkage`).
+       its own hierarchy): :func:`landscape.minima.groups_and_classes`, with the orbit merge as
+       its ``merge`` step. With ``tol``: single linkage at ``tol`` (:func:`single_linkage`).
     5. **Numbering.** Clusters are numbered by ascending mean loss.
 
     Args:

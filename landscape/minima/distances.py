@@ -9,7 +9,6 @@ import math
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
@@ -69,7 +68,7 @@ def orbit_vectors(params, *, model, flips: bool | None = None,
         flat = _normalize(spec, flat)
     images = sy.orbit(flat, model=spec, flips=flips, max_size=max_orbit)  # (G, n, ...)
     g = jax.tree.leaves(images)[0].shape[0]
-    one = jax.tree.map(lambda v, s: jnp.reshape(v, (g * n,) + s), images,
+    one = jax.tree.map(lambda v, s: np.reshape(np.asarray(v), (g * n,) + s), images,
                        jax.tree.structure(images).unflatten(spec.shapes))
     return _flatten(_host(spec, one)).reshape(g, n, -1).transpose(1, 0, 2)
 
