@@ -11,8 +11,9 @@ norm above ``--grad-tol``) are set apart first, as ``cluster_runs`` does. For ea
   of the same params read as a ReLU 2-2-1 network (positive rescaling quotiented out);
 - ``compiles``: XLA compilations (count and seconds, JAX's persistent cache off) during the
   ``canonical``, ``outputs`` and ``relu`` stages: each run count is a new batch shape;
-- ``census``: the whole :func:`landscape.minima.census` (``classify=False``: clusters, orbit
-  merge, unit structures), and ``census compiles``: what a census of a new batch size compiles;
+- ``census``: the whole :func:`landscape.minima.census` (``classify=False``: loss and gradient,
+  clusters, orbit merge, unit structures) of the first ``n - 1`` of those runs (a batch size no
+  stage has compiled for), and ``census compiles``: what a census of a new batch size compiles;
 - ``hierarchy(param)``: :func:`landscape.minima.hierarchy.hierarchy` of the canonical forms,
   split into its parts: collapsing bit-identical rows (``np.unique``), the exact single-linkage
   tree of the distinct points (dense Prim up to ``DENSE_MAX`` points, else the KD-tree Boruvka
@@ -86,7 +87,8 @@ def stages(model, data, params, settled, n):
                                minima.flat_centered(sub, model=relu)))
     compiles = (len(COMPILES), sum(COMPILES))
     COMPILES.clear()
-    _, t_census = clock(lambda: minima.census(ls.objectives.loss(model, "mse"), sub, data,
+    fresh = jax.tree.map(lambda a: a[:-1], sub)  # a batch size nothing has compiled for yet
+    _, t_census = clock(lambda: minima.census(ls.objectives.loss(model, "mse"), fresh, data,
                                               model=model, classify=False))
     census_compiles = (len(COMPILES), sum(COMPILES))
     out = out.reshape(n, -1) / np.sqrt(out.shape[-2] * out.shape[-1])
