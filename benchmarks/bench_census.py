@@ -7,6 +7,13 @@ norm above ``--grad-tol``) are set apart first, as ``cluster_runs`` does. For ea
 
 - ``canonical``: :func:`landscape.minima.flat_centered` (canonical forms modulo the group);
 - ``outputs``: :func:`landscape.minima.function_outputs` on the four XOR inputs;
+- ``relu``: :func:`landscape.minima.normalized_params` and :func:`landscape.minima.flat_centered`
+  of the same params read as a ReLU 2-2-1 network (positive rescaling quotiented out);
+- ``compiles``: XLA compilations (count and seconds, JAX's persistent cache off) during the
+  ``canonical``, ``outputs`` and ``relu`` stages: each run count is a new batch shape;
+- ``census``: the whole :func:`landscape.minima.census` (``classify=False``: loss and gradient,
+  clusters, orbit merge, unit structures) of the first ``n - 1`` of those runs (a batch size no
+  stage has compiled for), and ``census compiles``: what a census of a new batch size compiles;
 - ``hierarchy(param)``: :func:`landscape.minima.hierarchy.hierarchy` of the canonical forms,
   split into its parts: collapsing bit-identical rows (``np.unique``), the exact single-linkage
   tree of the distinct points (dense Prim up to ``DENSE_MAX`` points, else the KD-tree Boruvka
@@ -27,6 +34,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 import tracemalloc
 
@@ -36,7 +44,8 @@ import optax
 
 import landscape as ls
 from landscape import minima
-from landscape.minima import hierarchy as hy
+
+hy = importlib.import_module("landscape.minima.hierarchy")  # the module (minima.hierarchy is the function)
 
 
 def train(n_runs: int, steps: int):
@@ -55,14 +64,33 @@ def clock(fn):
     return out, time.perf_counter() - t0
 
 
+COMPILES = []
+"""Seconds of each XLA compilation since the last clear (JAX's compile-duration event)."""
+
+
+def _count_compiles(event, seconds, **_):
+    if event == "/jax/core/compile/backend_compile_duration":
+        COMPILES.append(seconds)
+
+
 def stages(model, data, params, settled, n):
     """Seconds of each stage on the settled runs among the first ``n``, and what the hierarchy
     found."""
     keep = np.flatnonzero(settled[:n])
     sub = jax.tree.map(lambda a: a[keep], params)
     n = keep.size
+    COMPILES.clear()
     canon, t_canon = clock(lambda: minima.flat_centered(sub, model=model))
     out, t_out = clock(lambda: np.asarray(minima.function_outputs(sub, data.x, model=model)))
+    relu = ls.mlp([2, 2, 1], activation="relu")
+    _, t_relu = clock(lambda: (jax.block_until_ready(minima.normalized_params(sub, model=relu)),
+                               minima.flat_centered(sub, model=relu)))
+    compiles = (len(COMPILES), sum(COMPILES))
+    COMPILES.clear()
+    fresh = jax.tree.map(lambda a: a[:-1], sub)  # a batch size nothing has compiled for yet
+    _, t_census = clock(lambda: minima.census(ls.objectives.loss(model, "mse"), fresh, data,
+                                              model=model, classify=False))
+    census_compiles = (len(COMPILES), sum(COMPILES))
     out = out.reshape(n, -1) / np.sqrt(out.shape[-2] * out.shape[-1])
     dt = np.float32  # the runs' dtype: it sets the rounding floor (flat_centered gives float64)
     (distinct, inverse, mult), t_unique = clock(
@@ -75,7 +103,8 @@ def stages(model, data, params, settled, n):
     tracemalloc.stop()
     gc, t_gc = clock(lambda: hy.groups_and_classes(out, canon, dtype=dt))
     return {"n": n, "distinct": h.n_distinct, "method": method, "canonical": t_canon,
-            "outputs": t_out, "unique": t_unique, "tree": t_tree,
+            "outputs": t_out, "relu": t_relu, "compiles": f"{compiles[0]} ({compiles[1]:.2f} s)",
+            "census": t_census, "census compiles": f"{census_compiles[0]} ({census_compiles[1]:.2f} s)", "unique": t_unique, "tree": t_tree,
             "cuts": max(t_hier - t_unique - t_tree, 0.0), "hierarchy": t_hier, "peak_mb": peak,
             "groups_and_classes": t_gc, "counts": h.counts, "n_groups": gc.n_groups,
             "n_classes": gc.n_classes.tolist(), "describe": h.describe()}
@@ -95,6 +124,8 @@ def main(argv=None):
                              "cluster_runs does (a few runs in transit chain basins together)")
     args = parser.parse_args(argv)
     ls.parallel.use_host_cores()
+    jax.config.update("jax_enable_compilation_cache", False)  # count every compilation
+    jax.monitoring.register_event_duration_secs_listener(_count_compiles)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
         [2000, 5000, 10_000] if args.quick else [10_000, 30_000, 100_000])
     steps = args.steps or (300 if args.quick else 20_000)
@@ -105,7 +136,8 @@ def main(argv=None):
           f"{settled.sum()} settled (gradient norm < {args.grad_tol:g}); the stages below use "
           "the settled runs among the first N (n = how many)")
     rows = [stages(model, data, r.params, settled, n) for n in sizes]
-    cols = ["n", "distinct", "method", "canonical", "outputs", "unique", "tree", "cuts",
+    cols = ["n", "distinct", "method", "canonical", "outputs", "relu", "compiles", "census",
+            "census compiles", "unique", "tree", "cuts",
             "hierarchy", "groups_and_classes", "peak_mb"]
     print(" ".join(f"{c:>18}" for c in cols))
     for row in rows:

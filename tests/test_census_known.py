@@ -134,7 +134,7 @@ def test_tol_is_used(dtype):
     assert len(_labels(model, params).clusters) == K
     assert len(_labels(model, params, tol=100.0).clusters) == 1
     assert len(_labels(model, params, tol=1e-6).clusters) > K  # noise splits
-    assert _labels(model, params, tol=0.1).clustering.tolerance.rule == "given"
+    assert _labels(model, params, tol=0.1).clustering.level.rule == "given"
 
 
 def test_min_gap_floor_max_alone_and_level_are_used(dtype):

@@ -168,6 +168,23 @@ def test_groups_then_classes_within_each_group():
     assert r.n_groups == 2 and r.n_classes.tolist() == [3, 2]
     assert same_partition(r.group, np.r_[np.zeros(12), np.ones(10)])
     assert same_partition(r.classes, np.r_[np.repeat([0, 1, 2], 4), np.repeat([3, 4], 5)])
+    # the merge step sees each group's points and classes (here: joins every class of a group)
+    seen = []
+    joined = groups_and_classes(f, p, merge=lambda idx, labels, cut: (
+        seen.append((idx.size, int(labels.max()) + 1, cut)) or np.zeros_like(labels)))
+    assert [s[:2] for s in seen] == [(12, 3), (10, 2)] and all(0 < s[2] < np.inf for s in seen)
+    assert joined.n_classes.tolist() == [1, 1] and same_partition(joined.classes, r.group)
+
+
+def test_level_picks_finest_coarsest_or_an_index():
+    x = np.array([[0.0], [0.0], [1e-4], [1.0], [1.0001], [100.0]])
+    h = hierarchy(x)
+    assert h.counts == (3, 2)
+    assert h.level("finest") is h.levels[0] and h.level() is h.levels[0]
+    assert h.level("coarsest") is h.levels[-1] and h.level(1) is h.levels[1]
+    assert h.level(7) is h.levels[-1]  # past the last: the coarsest
+    with pytest.raises(ValueError, match="level='middle'"):
+        h.level("middle")
 
 
 # --------------------------------------------------------------------------------------------

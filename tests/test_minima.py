@@ -290,7 +290,8 @@ def test_clustering_recovers_three_known_minima_and_keeps_failed_runs_apart(spac
     c = mn.cluster_runs(runs, model=model, loss=loss, x=x, status=status, grad_norm=grad,
                         options=mn.ClusterOptions(space=space))
     assert c.n_clusters == 3
-    assert c.tolerance.rule == "gap" and c.tolerance.ratio > 50
+    assert c.level.rule == "gap" and c.level.ratio > 50
+    assert c.describe_tolerance().startswith(f"tolerance {c.level.cut:.3g}: a gap in the single-")
     labels = c.labels[: truth.size]
     # the partition is the truth's, up to naming
     assert len(set(zip(labels, truth))) == 3 and len(set(labels)) == 3
@@ -366,17 +367,49 @@ def test_single_linkage_is_exact():
     assert np.all(mn.single_linkage(x, float("inf")) == 0)
 
 
-def test_choose_tolerance_rules():
-    t = mn.choose_tolerance([1e-4, 2e-4, 1.5e-4, 1.0, 2.0])
-    assert t.rule == "gap" and t.below == 2e-4 and t.above == 1.0
-    assert t.value == pytest.approx(math.sqrt(2e-4))
-    assert mn.choose_tolerance([1.0, 1.5, 2.0, 3.0]).rule == "no gap"
-    assert mn.choose_tolerance([0.5]).rule == "too few"
-    # exact duplicates (height 0) below the floor count as the floor: two exact points split
-    t = mn.choose_tolerance([0.0] * 50 + [3.0], floor=1e-6)
-    assert t.rule == "gap" and t.below == 1e-6 and 1e-6 < t.value < 3.0
-    with pytest.raises(ValueError, match="min_gap"):
-        mn.choose_tolerance([1.0, 2.0], min_gap=1.0)
+def test_run_categories_and_cluster_runs_read_one_moving_threshold():
+    """Diverged runs with large final gradients must not lift the threshold: the runs that are
+    neither diverged nor non-finite set it, in both functions (run_categories used to read the
+    diverged runs too, so a moving run counted as clusterable there)."""
+    model, runs, truth, loss, status, grad = _three_minima_runs()
+    status, grad = status.copy(), grad.copy()
+    status[:70], grad[:70] = 1, 5.0  # most runs diverged with large gradients
+    cat = mn.run_categories(runs, model=model, loss=loss, status=status, grad_norm=grad)
+    c = mn.cluster_runs(runs, model=model, loss=loss, status=status, grad_norm=grad,
+                        options=mn.ClusterOptions(space="param"))
+    assert st.CATEGORY[cat[-2]] == "moving" and c.counts()["moving"] == 1
+    assert np.array_equal(np.minimum(c.labels, 0), cat)
+    assert c.grad_tol.rule == "data" and c.grad_tol.median == 1e-9
+
+
+def test_cluster_runs_both_is_groups_and_classes_of_its_features():
+    model, runs, truth, loss, status, grad = _three_minima_runs()
+    x = jnp.asarray(np.random.default_rng(13).normal(size=(16, 2)))
+    loss = np.full_like(loss, 0.1)  # one loss window
+    opts = mn.ClusterOptions(space="both", symmetry="canonical")
+    c = mn.cluster_runs(runs, model=model, loss=loss, x=x, status=status, grad_norm=grad,
+                        options=opts)
+    ok = c.labels >= 0
+    out = mn.function_outputs(take(runs, np.flatnonzero(ok)), x, model=model)
+    gc = mn.groups_and_classes(out.reshape(out.shape[0], -1) / np.sqrt(out.shape[1]),
+                               c.features[ok], dtype=np.float64)
+    (h,) = c.hierarchies
+    assert h.n_classes.tolist() == gc.n_classes.tolist() and c.n_clusters == 3
+    assert len(set(zip(c.labels[ok], gc.classes))) == len(set(gc.classes)) == 3
+    assert gc.n_groups == 3 and np.array_equal(c.groups[ok], c.labels[ok])  # three functions
+    # each group is one class: the largest group's level says so, with its run count
+    assert c.describe_tolerance() == ("no gap in the merge heights of 40 runs (rule 'no gap'): "
+                                      "they form one cluster")
+
+
+def test_union_find_names_sets_by_their_smallest_member():
+    from landscape.minima._union_find import UnionFind
+
+    sets = UnionFind(6)
+    assert sets.union(4, 2) and sets.union(5, 4) and not sets.union(2, 5)
+    assert sets.union(3, 0)
+    assert [sets.find(i) for i in range(6)] == [0, 1, 2, 0, 2, 2]
+    assert sets.labels().tolist() == [0, 1, 2, 0, 2, 2]
 
 
 def test_loss_windows_split_at_relative_and_absolute_gaps():

@@ -38,8 +38,10 @@ into loss windows (the moving threshold read from the runs' gradient norms,
 :func:`grad_tolerance`), and finds clusters at every scale without a hand tolerance
 (:func:`hierarchy`: exact duplicates collapsed, the exact single-linkage tree, cuts where the
 log-spaced merge heights leave gaps; :func:`groups_and_classes`: function-space groups and the
-parameter-space classes inside each), or joins runs closer than a given ``tol``
-(:func:`single_linkage`), never with an ``n^2`` matrix. :func:`census` adds per-cluster loss statistics, a
+parameter-space classes inside each; ``space="both"`` of :func:`cluster_runs` is it, with the
+orbit merge as its last step), or joins runs closer than a given ``tol``
+(:func:`single_linkage`), never with an ``n^2`` matrix. ``Clustering.level`` is the chosen
+:class:`Level` (``describe_tolerance()`` in words). :func:`census` adds per-cluster loss statistics, a
 representative, its critical-point class (:mod:`landscape.curvature`; traps at infinity by
 :func:`growth_check`) and the degenerate units symmetry produces (:func:`unit_structure`:
 duplicated, dead, saturated). How clusters are formed (space, symmetry, tolerance rule, loss
@@ -52,9 +54,10 @@ the disconnectivity tree :func:`merge_tree`). Basin shares with their intervals 
 curves are in :mod:`landscape.stats`; plots are in :mod:`landscape.plotting`.
 
 Files: ``canonical`` (centered coordinates, canonical forms, host views), ``align`` (weight
-matching), ``distances``, ``cluster`` (tolerances, categories, :func:`cluster_runs`),
-``structure`` (duplicated/dead/saturated units), ``growth`` (traps at infinity),
-``connectivity`` (closest images, barriers, merge tree), ``census``.
+matching), ``distances``, ``hierarchy`` (clusters at every scale, groups and classes),
+``cluster`` (the moving threshold, categories, :func:`cluster_runs`), ``structure``
+(duplicated/dead/saturated units), ``growth`` (traps at infinity), ``connectivity`` (closest
+images, barriers, merge tree), ``census``; ``_union_find`` (the one disjoint-sets helper).
 
 Any model
 ---------
@@ -80,14 +83,13 @@ from .align import Alignment, align
 from .canonical import (SIGN_RTOL, canonical_element, canonicalize, centered_params,
                         flat_centered, normalized_params, uncentered_params)
 from .census import Census, ClusterSummary, census
-from .cluster import (GRAD_GAP, LEVELS, LOSS_GAP, SPACES, ClusterOptions, Clustering,
-                      GradTolerance, Tolerance, choose_tolerance, cluster_runs, grad_tolerance,
-                      loss_windows, run_categories, single_linkage)
+from .cluster import (GRAD_GAP, LOSS_GAP, SPACES, ClusterOptions, Clustering, GradTolerance,
+                      cluster_runs, grad_tolerance, loss_windows, run_categories, single_linkage)
 from .connectivity import Connectivity, closest_image, connectivity, merge_tree
 from .distances import (AUTO_ORBIT, SYMMETRY_MODES, function_distances, function_outputs,
                         orbit_vectors, param_distances)
 from .growth import Growth, growth_check
-from .hierarchy import (MAX_ALONE, MIN_GAP, GroupsAndClasses, Hierarchy, Level,
+from .hierarchy import (LEVELS, MAX_ALONE, MIN_GAP, GroupsAndClasses, Hierarchy, Level,
                         groups_and_classes, hierarchy)
 from .structure import UnitStructure, unit_structure
 
@@ -99,8 +101,8 @@ __all__ = [
     # distances
     "SYMMETRY_MODES", "AUTO_ORBIT", "param_distances", "function_outputs", "function_distances",
     # clustering
-    "SPACES", "LEVELS", "MIN_GAP", "MAX_ALONE", "LOSS_GAP", "GRAD_GAP", "Tolerance",
-    "choose_tolerance", "single_linkage", "Hierarchy", "Level", "hierarchy", "GroupsAndClasses",
+    "SPACES", "LEVELS", "MIN_GAP", "MAX_ALONE", "LOSS_GAP", "GRAD_GAP",
+    "single_linkage", "Hierarchy", "Level", "hierarchy", "GroupsAndClasses",
     "groups_and_classes", "loss_windows", "GradTolerance", "grad_tolerance", "run_categories",
     "ClusterOptions", "Clustering", "cluster_runs",
     # structures, growth, census

@@ -156,10 +156,9 @@ def align(params, reference, *, model, flips: bool | None = None,
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
-    >>> aligned = minima.align(image, params, model=model)
-    >>> float(aligned.distance) < 1e-5                # the image is moved back onto params
+    >>> flipped = symmetry.flip_units(params, [np.array([-1, 1, -1])], model=model)
+    >>> aligned = minima.align(flipped, params, model=model)
+    >>> float(aligned.distance) < 1e-5                # the copy is moved back onto params
     True
     """
     spec, batch = _resolve(model, params)

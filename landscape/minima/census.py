@@ -175,7 +175,7 @@ class Census:
         cl = self.clusters
         out = {
             "labels": self.labels, "loss": self.loss, "windows": self.clustering.windows,
-            "tolerance": np.array(self.clustering.tolerance.value),
+            "tolerance": np.array(self.clustering.level.cut),
             "duplicate_pairs": self.structure.duplicate_pairs,
             "cluster_size": np.array([c.size for c in cl], np.int64),
             "cluster_loss_mean": np.array([c.loss_mean for c in cl]),

@@ -16,13 +16,14 @@ from .. import _checks
 from .. import status as st
 from .canonical import _flatten, _flips_on, _one_axis, _resolve, flat_centered
 from .distances import AUTO_ORBIT, SYMMETRY_MODES, _check_symmetry, _outputs, orbit_vectors
-from .hierarchy import MAX_ALONE, MIN_GAP, GroupsAndClasses, _first_appearance, hierarchy
+from ._union_find import UnionFind
+from .hierarchy import (LEVELS, MAX_ALONE, MIN_GAP, Level, _classes_within, _first_appearance,
+                        groups_and_classes, hierarchy)
 
 _MOVING = st.CATEGORY.code("moving")
 _DIVERGED = st.CATEGORY.code("diverged")
 _NONFINITE = st.CATEGORY.code("nonfinite")
 SPACES = ("function", "param", "both")
-LEVELS = ("finest", "coarsest")
 GRAD_GAP = 10.0
 """Default moving rule: a run is still moving when its final gradient norm is more than this
 factor (one decade) above the median run's (and above the dtype floor)."""
@@ -32,98 +33,6 @@ LOSS_GAP = 0.05
 """Default loss-window split: a gap of more than this many decades between sorted final losses."""
 LOSS_ATOL_RTOL = 0.01
 """Default absolute loss-window gap, as a fraction of the range of the final losses."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Tolerance:
-    """How the clustering distance threshold was chosen.
-
-    value:  the threshold ``t``: runs closer than ``t`` (single linkage) share a cluster.
-    rule:   ``"given"`` (passed in), ``"gap"`` (the largest ratio of consecutive merge heights,
-            at least ``min_gap``; ``t`` is the geometric mean of the two heights), ``"no gap"``
-            (no ratio reached ``min_gap``: ``t = inf``, every loss window is one cluster) or
-            ``"too few"`` (fewer than 2 heights above the floor).
-    below, above: the merge heights on either side of the gap (NaN unless ``rule == "gap"``).
-    ratio:  ``above / below``.
-    floor:  heights under it counted as identical points.
-    sample: runs whose single-linkage heights were read.
-    """
-
-    value: float
-    rule: str
-    below: float = float("nan")
-    above: float = float("nan")
-    ratio: float = float("nan")
-    floor: float = 0.0
-    sample: int = 0
-
-    def describe(self) -> str:
-        if self.rule == "floor":
-            return (f"tolerance {self.value:.3g}: the first gap above rounding noise in the "
-                    f"single-linkage merge heights of {self.sample} runs, between the floor "
-                    f"{self.below:.3g} and merge height {self.above:.3g} (ratio {self.ratio:.3g})")
-        if self.rule == "gap":
-            return (f"tolerance {self.value:.3g}: a gap in the single-linkage merge heights of "
-                    f"{self.sample} runs, between {self.below:.3g} and {self.above:.3g} (ratio "
-                    f"{self.ratio:.3g})")
-        if self.rule == "given":
-            return f"tolerance {self.value:.3g} (given)"
-        return (f"no gap in the merge heights of {self.sample} runs (rule {self.rule!r}): they "
-                "form one cluster")
-
-
-def choose_tolerance(heights, *, min_gap: float = MIN_GAP, floor: float = 0.0) -> Tolerance:
-    """The distance threshold read from single-linkage merge heights (the rule of
-    :class:`Tolerance`): sort the heights, treat those ``<= floor`` as one value ``floor`` (when
-    there are any), and cut at the largest ratio ``h[i + 1] / h[i]`` if it is at least
-    ``min_gap``, at ``sqrt(h[i] * h[i + 1])``. Within-cluster spread (noise, unfinished
-    convergence) gives small heights, separate basins large ones.
-
-    >>> tol = choose_tolerance([0.001, 0.002, 0.0015, 3.0, 5.0])
-    >>> tol.rule, round(tol.value, 4)                 # cut between 0.002 and 3.0
-    ('gap', 0.0775)
-    """
-    h = np.sort(np.asarray(heights, np.float64).ravel())
-    if not np.all(np.isfinite(h)):
-        raise ValueError("heights must be finite")
-    min_gap = _checks.real("min_gap", min_gap, low=1.0, low_open=True)
-    floor = _checks.real("floor", floor, low=0.0)
-    # heights at or below the floor (identical points) count as one height, the floor itself
-    # (without a floor, exact zeros are dropped: a ratio to 0 means nothing)
-    above = h[h > floor]
-    if floor > 0 and above.size < h.size:
-        above = np.concatenate([[floor], above])
-    n = int(h.size) + 1
-    if above.size < 2:
-        return Tolerance(float("inf"), "too few", floor=floor, sample=n)
-    ratios = above[1:] / above[:-1]
-    i = int(np.argmax(ratios))
-    if ratios[i] < min_gap:
-        return Tolerance(float("inf"), "no gap", ratio=float(ratios[i]), floor=floor, sample=n)
-    return Tolerance(float(math.sqrt(above[i] * above[i + 1])), "gap", float(above[i]),
-                     float(above[i + 1]), float(ratios[i]), floor, n)
-
-
-class _UnionFind:
-    def __init__(self, n):
-        self.parent = np.arange(n)
-
-    def find(self, i):
-        root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:
-            self.parent[i], i = root, self.parent[i]
-        return root
-
-    def union(self, i, j):
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
-
-    def labels(self):
-        roots = np.array([self.find(i) for i in range(len(self.parent))])
-        return np.unique(roots, return_inverse=True)[1]
 
 
 def single_linkage(features, tol: float) -> np.ndarray:
@@ -176,7 +85,7 @@ def single_linkage(features, tol: float) -> np.ndarray:
     cols = np.concatenate([leader_of, near["j"]])
     graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(m, m))
     _, comp = connected_components(graph, directed=False)
-    uf = _UnionFind(int(comp.max()) + 1)
+    sets = UnionFind(int(comp.max()) + 1)
     pairs = ltree.query_pairs(2 * tol, output_type="ndarray")
     pairs = pairs[comp[pairs[:, 0]] != comp[pairs[:, 1]]] if len(pairs) else pairs
     if len(pairs):
@@ -185,15 +94,15 @@ def single_linkage(features, tol: float) -> np.ndarray:
         members = lambda k: order[bounds[k]:bounds[k + 1]]  # noqa: E731
         trees = {}
         for a, b in pairs:
-            if uf.find(comp[a]) == uf.find(comp[b]):
+            if sets.find(comp[a]) == sets.find(comp[b]):
                 continue
             small, big = (a, b) if bounds[a + 1] - bounds[a] <= bounds[b + 1] - bounds[b] else (b, a)
             if big not in trees:
                 trees[big] = cKDTree(x[members(big)])
             d, _ = trees[big].query(x[members(small)], distance_upper_bound=tol * (1 + 1e-12))
             if np.any(d <= tol):
-                uf.union(comp[a], comp[b])
-    return _first_appearance(np.array([uf.find(c) for c in range(len(uf.parent))])[comp][leader_of])
+                sets.union(comp[a], comp[b])
+    return _first_appearance(sets.labels()[comp][leader_of])
 
 
 def loss_windows(loss, *, loss_gap: float = LOSS_GAP, loss_atol: float | None = None) -> np.ndarray:
@@ -231,7 +140,10 @@ class Clustering:
                 ascending mean loss), or a negative run-category code
                 (:data:`landscape.status.CATEGORY`: moving, diverged, nonfinite).
     n_clusters: number of clusters.
-    tolerance:  :class:`Tolerance`: the distance threshold and how it was chosen.
+    level:      :class:`landscape.minima.Level`: the distance threshold and how it was chosen:
+                the chosen cut of the largest loss window (its largest group's parameter
+                classes for ``"both"``), or, with ``tol``, a ``"given"`` cut over every
+                clustered run (:meth:`describe_tolerance` in words).
     windows:    ``(n_runs,)`` int: the loss window of each clustered run (-1 for the others).
     window_edges: ``(n_windows, 2)``: lowest and highest final loss in each window.
     space:      ``"function"`` or ``"param"``; ``symmetry``: how parameter distances were
@@ -245,13 +157,12 @@ class Clustering:
     groups:     ``(n_runs,)`` the function-space group of each clustered run (``"both"``; the
                 cluster itself for ``"function"``; -1 where unknown: ``"param"``, unclustered).
     grad_tol:   :class:`GradTolerance`, how the moving threshold was chosen (None without
-                ``grad_norm``). ``tolerance`` (above): the chosen cut of the largest window
-                (its parameter classes for ``"both"``) as a :class:`Tolerance`.
+                ``grad_norm``).
     """
 
     labels: np.ndarray
     n_clusters: int
-    tolerance: Tolerance
+    level: Level
     windows: np.ndarray
     window_edges: np.ndarray
     space: str
@@ -270,11 +181,26 @@ class Clustering:
         lines.append(f"{len(self.window_edges)} loss window(s): "
                      + ", ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in self.window_edges))
         lines.append(f"space {self.space!r}, symmetry {self.symmetry!r}; "
-                     f"{self.tolerance.describe()}")
+                     f"{self.describe_tolerance()}")
         for w, h in enumerate(self.hierarchies):
             lines.append(f"window {w}:")
             lines.extend("  " + line for line in h.describe().splitlines())
         return "\n".join(lines)
+
+    def describe_tolerance(self) -> str:
+        """The distance threshold (:attr:`level`) in words, with the runs it was read from."""
+        lv, runs = self.level, self.level.labels.size
+        if lv.rule == "given":
+            return f"tolerance {lv.cut:.3g} (given)"
+        if lv.rule == "floor":
+            return (f"tolerance {lv.cut:.3g}: the first gap above rounding noise in the "
+                    f"single-linkage merge heights of {runs} runs, between the floor "
+                    f"{lv.lower:.3g} and merge height {lv.upper:.3g} (ratio {lv.ratio:.3g})")
+        if lv.rule == "gap":
+            return (f"tolerance {lv.cut:.3g}: a gap in the single-linkage merge heights of "
+                    f"{runs} runs, between {lv.lower:.3g} and {lv.upper:.3g} (ratio "
+                    f"{lv.ratio:.3g})")
+        return f"no gap in the merge heights of {runs} runs (rule {lv.rule!r}): they form one cluster"
 
     def members(self, cluster: int) -> np.ndarray:
         """Run indices of ``cluster`` (or of a category code, e.g.
@@ -406,7 +332,8 @@ def grad_tolerance(grad_norm, loss, *, dtype, grad_tol: float | None = None) -> 
 
 
 def _params_dtype(params):
-    return np.dtype(jnp.asarray(jax.tree.leaves(params)[0]).dtype)
+    """The dtype JAX computes the params in (read without a device conversion)."""
+    return np.dtype(jnp.result_type(jax.tree.leaves(params)[0]))
 
 
 def run_categories(params, *, model, loss, status=None, grad_norm=None,
@@ -421,34 +348,45 @@ def run_categories(params, *, model, loss, status=None, grad_norm=None,
     ``sqrt(eps)`` of the params dtype times the loss scale). Params are flattened to one run axis. ``model``: anything
     :func:`landscape.units.layout` takes (a Flax linen module: params with one run axis).
 
+    The moving threshold is read from the runs that are neither diverged nor non-finite.
+
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, status
     >>> model = ls.mlp([2, 2, 1])
-    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
-    >>> cat = minima.run_categories(runs, model=model, loss=[0.1, 0.1, 0.1], status=[0, 1, 0],
-    ...                             grad_norm=[0.0, 0.0, 1.0])
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 4))
+    >>> cat = minima.run_categories(runs, model=model, loss=[0.1] * 4, status=[0, 1, 0, 0],
+    ...                             grad_norm=[0.0, 0.0, 1.0, 0.0])
     >>> [status.CATEGORY[c] if c < 0 else "clusterable" for c in cat]
-    ['clusterable', 'diverged', 'moving']
+    ['clusterable', 'diverged', 'moving', 'clusterable']
     """
     spec, batch = _resolve(model, params, n_batch_axes=1)
-    n = math.prod(batch)
+    return _categories(spec, params, math.prod(batch), loss, status, grad_norm, grad_tol)[0]
+
+
+def _categories(spec, params, n, loss, status, grad_norm, grad_tol):
+    """:func:`run_categories` on a resolved layout, and the :class:`GradTolerance` of its
+    moving rule (None without ``grad_norm``): the one place the threshold is derived."""
     loss = _checks.per_item("loss", loss, n, dtype=np.float64)
     flat = _flatten(jax.tree.leaves(_one_axis(spec, params)))
     finite = np.isfinite(loss) & np.all(np.isfinite(flat), axis=1)
-    cat = np.zeros(n, np.int64)
-    if grad_norm is not None:
-        grad_norm = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
-        finite &= np.isfinite(grad_norm)
-        grad_tol = grad_tolerance(grad_norm[finite], loss[finite], dtype=_params_dtype(params),
-                                  grad_tol=grad_tol).value
-        cat[finite & (grad_norm > grad_tol)] = _MOVING
-    cat[~finite] = _NONFINITE
+    ok = np.ones(n, bool)
     if status is not None:
         status = _checks.per_item("status", status, n)
         if not np.issubdtype(status.dtype, np.integer):
             raise TypeError(f"status must hold integer status codes (0 = ok), got dtype {status.dtype}")
-        cat[status != 0] = _DIVERGED
-    return cat
+        ok = status == 0
+    cat = np.zeros(n, np.int64)
+    threshold = None
+    if grad_norm is not None:
+        grad_norm = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
+        finite &= np.isfinite(grad_norm)
+        read = finite & ok
+        threshold = grad_tolerance(grad_norm[read], loss[read], dtype=_params_dtype(params),
+                                   grad_tol=grad_tol)
+        cat[finite & (grad_norm > threshold.value)] = _MOVING
+    cat[~finite] = _NONFINITE
+    cat[~ok] = _DIVERGED
+    return cat, threshold
 
 
 def _features(model, spec, params, space, x, apply, symmetry, flips):
@@ -480,7 +418,7 @@ def _orbit_merge(spec, params, labels, tol, flips, rng, per_cluster=200):
     images = orbit_vectors(sub, flips=flips, model=spec)
     base = images[:, 0]
     owner = np.repeat(np.arange(k), [len(p) for p in picks])
-    uf = _UnionFind(k)
+    sets = UnionFind(k)
     from scipy.spatial import cKDTree
 
     for c in range(k):
@@ -492,8 +430,8 @@ def _orbit_merge(spec, params, labels, tol, flips, rng, per_cluster=200):
         d, j = tree.query(q, distance_upper_bound=tol)
         hit = np.isfinite(d)
         for target in np.unique(owner[other][j[hit]]):
-            uf.union(c, int(target))
-    return uf.labels()[labels]
+            sets.union(c, int(target))
+    return sets.labels()[labels]
 
 
 def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_norm=None,
@@ -520,7 +458,8 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
        the clusters are those of the chosen ``level`` (finest by default) and its cut is the
        tolerance of the orbit merge. No gap: the window is one cluster. ``space="both"``:
        function-space groups first, then parameter-space classes inside each group (each with
-       its own hierarchy). With ``tol``: single linkage at ``tol`` (:func:`single_linkage`).
+       its own hierarchy): :func:`landscape.minima.groups_and_classes`, with the orbit merge as
+       its ``merge`` step. With ``tol``: single linkage at ``tol`` (:func:`single_linkage`).
     5. **Numbering.** Clusters are numbered by ascending mean loss.
 
     Args:
@@ -552,31 +491,22 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
     n = math.prod(batch)
     if not isinstance(options, ClusterOptions):
         raise TypeError(f"options={options!r} must be a landscape.minima.ClusterOptions")
-    space, symmetry, tol, seed = options.space, options.symmetry, options.tol, options.seed
+    space, symmetry, tol = options.space, options.symmetry, options.tol
     if space in ("function", "both") and x is None:
         raise ValueError(f"space={space!r} needs x: the inputs (data.x or a probe set) on which "
                          "outputs are compared")
     flips = _flips_on(spec, options.flips)
-    dtype = _params_dtype(params)
     loss = _checks.per_item("loss", loss, n, dtype=np.float64)
-    gtol = None
-    if grad_norm is not None:
-        g = _checks.per_item("grad_norm", grad_norm, n, dtype=np.float64)
-        fin = np.isfinite(g) & np.isfinite(loss)
-        if status is not None:
-            fin &= np.asarray(status).ravel() == 0
-        gtol = grad_tolerance(g[fin], loss[fin], dtype=dtype, grad_tol=grad_tol)
-    cat = run_categories(params, loss=loss, status=status, grad_norm=grad_norm,
-                         grad_tol=None if gtol is None else gtol.value, model=spec)
-    ok = np.flatnonzero(cat == 0)
-    labels = cat.copy()
+    labels, gtol = _categories(spec, params, n, loss, status, grad_norm, grad_tol)
+    ok = np.flatnonzero(labels == 0)
     windows = np.full(n, -1, np.int64)
     groups = np.full(n, -1, np.int64)
-    out_mode = "none" if space == "function" else symmetry
     if ok.size == 0:
-        return Clustering(labels, 0, Tolerance(float("inf"), "too few"), windows,
-                          np.zeros((0, 2)), space, out_mode, np.full((n, 0), np.nan), (),
-                          groups, gtol)
+        none = Level(np.zeros(0, np.int64), 0, np.zeros(0, np.int64), float("inf"), float("nan"),
+                     float("nan"), float("nan"), "no gap", 0)
+        return Clustering(labels, 0, none, windows, np.zeros((0, 2)), space,
+                          "none" if space == "function" else symmetry, np.full((n, 0), np.nan),
+                          (), groups, gtol)
     good = jax.tree.map(lambda a: a[ok], _one_axis(spec, params))
     if space == "both":
         ffeats, _ = _features(model, spec, good, "function", x, apply, symmetry, flips)
@@ -588,59 +518,46 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
     features[ok] = feats
     win = loss_windows(loss[ok], loss_gap=options.loss_gap, loss_atol=options.loss_atol)
     windows[ok] = win
-    rng = np.random.default_rng(seed)
-    hopts = dict(min_gap=options.min_gap, floor=options.floor, dtype=dtype,
+    rng = np.random.default_rng(options.seed)
+    hopts = dict(min_gap=options.min_gap, floor=options.floor, dtype=_params_dtype(params),
                  max_alone=options.max_alone)
-
-    def split(f):
-        """Labels and cut of one set of features, and its hierarchy (None with ``tol``)."""
-        if tol is not None:
-            return single_linkage(f, tol), float(tol), None, None
-        h = hierarchy(f, **hopts)
-        level = _pick_level(h, options.level)
-        return level.labels, level.cut, h, level
-
-    def classes(idx):
-        part, cut, h, level = split(feats[idx])
-        if mode == "orbit" and np.isfinite(cut) and part.max() > 0:
-            part = _orbit_merge(spec, jax.tree.map(lambda a: a[idx], good), part, cut, flips, rng)
-        return part, h, level
-
-    local = np.zeros(ok.size, np.int64)
-    local_group = np.zeros(ok.size, np.int64)
+    local, local_group = np.zeros(ok.size, np.int64), np.zeros(ok.size, np.int64)
     offset = goffset = 0
     hierarchies, chosen = [], []
     for w in range(int(win.max()) + 1):
         idx = np.flatnonzero(win == w)
-        if space == "both":
-            gl, _, gh, glevel = split(ffeats[idx])
-            within, n_cls, part = [], [], np.zeros(idx.size, np.int64)
-            for gi in range(int(gl.max()) + 1):
-                sub = np.flatnonzero(gl == gi)
-                p, h, level = classes(idx[sub])
-                part[sub] = p + sum(n_cls)
-                n_cls.append(int(p.max()) + 1)
-                within.append(h)
-                chosen.append((sub.size, level, h))
-            local_group[idx] = gl + goffset
-            goffset += int(gl.max()) + 1
-            if gh is not None:
-                hierarchies.append(GroupsAndClasses(gh, gl, tuple(within), part, len(n_cls),
-                                                    np.asarray(n_cls, np.int64)))
+
+        def merge(sub, part, cut, idx=idx):
+            """Classes of the window's points ``sub`` that meet modulo the group, joined."""
+            if mode != "orbit" or not np.isfinite(cut) or part.max() == 0:
+                return part
+            return _orbit_merge(spec, jax.tree.map(lambda a: a[idx[sub]], good), part, cut, flips,
+                                rng)
+
+        every = np.arange(idx.size)
+        if tol is not None:
+            if space == "both":
+                group = single_linkage(ffeats[idx], tol)
+                part = _classes_within(group, lambda sub: (
+                    merge(sub, single_linkage(feats[idx[sub]], tol), tol), None))[0]
+            else:
+                group = part = merge(every, single_linkage(feats[idx], tol), tol)
+        elif space == "both":
+            gc = groups_and_classes(ffeats[idx], feats[idx], level=options.level, merge=merge,
+                                    **hopts)
+            group, part = gc.group, gc.classes
+            hierarchies.append(gc)
+            chosen.extend(h.level(options.level) for h in gc.within)
         else:
-            part, h, level = classes(idx)
-            chosen.append((idx.size, level, h))
-            if h is not None:
-                hierarchies.append(h)
+            h = hierarchy(feats[idx], **hopts)
+            cut = h.level(options.level)
+            group = part = merge(every, cut.labels, cut.cut)
+            hierarchies.append(h)
+            chosen.append(cut)
         local[idx] = part + offset
         offset += int(part.max()) + 1
-    if tol is not None:
-        tolerance = Tolerance(float(tol), "given")
-    else:
-        size, level, h = max(chosen, key=lambda t: t[0])
-        tolerance = Tolerance(float(level.cut), level.rule,
-                              float(level.lower),
-                              float(level.upper), float(level.ratio), float(h.floor), int(size))
+        local_group[idx] = group + goffset
+        goffset += int(group.max()) + 1
     # number clusters by ascending mean loss (ties: larger first, then first run)
     k = offset
     mean = np.bincount(local, weights=loss[ok], minlength=k) / np.bincount(local, minlength=k)
@@ -659,18 +576,13 @@ def cluster_runs(params, *, model, loss, x=None, apply=None, status=None, grad_n
         groups[ok] = grank[local_group]
     elif space == "function":
         groups[ok] = labels[ok]
+    if tol is None:
+        level = max(chosen, key=lambda lv: lv.labels.size)
+    else:
+        sizes = np.bincount(labels[ok], minlength=k)
+        level = Level(labels[ok], k, sizes, float(tol), float("nan"), float("nan"), float("nan"),
+                      "given", int(np.sum(sizes == 1)))
     edges = np.array([[loss[ok][win == w].min(), loss[ok][win == w].max()]
                       for w in range(int(win.max()) + 1)])
-    return Clustering(labels, k, tolerance, windows, edges, space, mode, features,
+    return Clustering(labels, k, level, windows, edges, space, mode, features,
                       tuple(hierarchies), groups, gtol)
-
-
-def _pick_level(h, level):
-    """The :class:`landscape.minima.Level` of ``h`` that ``level`` names."""
-    if level == "finest":
-        return h.levels[0]
-    if level == "coarsest":
-        return h.levels[-1]
-    if isinstance(level, str):
-        raise ValueError(f"level={level!r} must be one of {LEVELS} or a level index")
-    return h.levels[min(int(level), len(h.levels) - 1)]

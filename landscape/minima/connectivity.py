@@ -14,7 +14,7 @@ from .. import symmetry as sy
 from .. import units
 from .align import _align
 from .canonical import _flatten, _flips_on, _host, _one_axis, _resolve
-from .cluster import _UnionFind
+from ._union_find import UnionFind
 from .distances import small_group
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -58,8 +58,7 @@ def closest_image(params, reference, *, model, alignment: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
+    >>> image = symmetry.permute_units(params, [np.array([2, 0, 1])], model=model)
     >>> back = minima.closest_image(image, params, model=model)
     >>> bool(np.allclose(back[0]["w"], params[0]["w"], atol=1e-6))
     True
@@ -105,15 +104,14 @@ def merge_tree(saddle) -> np.ndarray:
     iu, ju = np.triu_indices(k, 1)
     level = np.minimum(s[iu, ju], s[ju, iu])
     order = np.argsort(level, kind="stable")
-    uf = _UnionFind(k)
+    sets = UnionFind(k)
     rows = []
     for o in order:
         if not np.isfinite(level[o]):
             continue
-        a, b = uf.find(iu[o]), uf.find(ju[o])
-        if a != b:
+        a, b = sets.find(iu[o]), sets.find(ju[o])
+        if sets.union(a, b):
             rows.append((min(a, b), max(a, b), level[o]))
-            uf.union(a, b)
     return np.array(rows, np.float64).reshape(-1, 3)
 
 

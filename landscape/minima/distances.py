@@ -9,7 +9,6 @@ import math
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
@@ -69,7 +68,7 @@ def orbit_vectors(params, *, model, flips: bool | None = None,
         flat = _normalize(spec, flat)
     images = sy.orbit(flat, model=spec, flips=flips, max_size=max_orbit)  # (G, n, ...)
     g = jax.tree.leaves(images)[0].shape[0]
-    one = jax.tree.map(lambda v, s: jnp.reshape(v, (g * n,) + s), images,
+    one = jax.tree.map(lambda v, s: np.reshape(np.asarray(v), (g * n,) + s), images,
                        jax.tree.structure(images).unflatten(spec.shapes))
     return _flatten(_host(spec, one)).reshape(g, n, -1).transpose(1, 0, 2)
 
@@ -94,8 +93,7 @@ def param_distances(params, other=None, *, model, symmetry: str = "auto",
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
     >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
+    >>> image = jax.tree.map(lambda a: a[7], symmetry.orbit(params, model=model))  # one of 48
     >>> d = minima.param_distances(params, image, model=model)            # modulo symmetry
     >>> d.shape, bool(d[0, 0] < 1e-5)
     ((1, 1), True)
@@ -252,12 +250,10 @@ def function_distances(params, other=None, *, model, x, apply=None,
     >>> import jax, numpy as np, landscape as ls
     >>> from landscape import minima, symmetry
     >>> model = ls.mlp([2, 3, 1], activation="tanh")
-    >>> params = model.init(jax.random.key(0))
-    >>> g = symmetry.random_element(model=model, key=jax.random.key(1))
-    >>> image = symmetry.apply_element(model=model, params=params, element=g)
-    >>> d = minima.function_distances(params, image, x=ls.datasets.xor().x, model=model)
-    >>> d.shape, bool(d[0, 0] < 1e-6)
-    ((1, 1), True)
+    >>> runs = jax.vmap(model.init)(jax.random.split(jax.random.key(0), 3))
+    >>> d = minima.function_distances(runs, x=ls.datasets.xor().x, model=model)
+    >>> d.shape, bool(np.all(np.diag(d) == 0) and np.allclose(d, d.T) and d[0, 1] > 0)
+    ((3, 3), True)
     """
     from scipy.spatial.distance import cdist
 

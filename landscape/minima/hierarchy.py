@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .. import _checks
+from ._union_find import UnionFind
 
 MIN_GAP = 10.0
 """Default smallest ratio of consecutive merge heights that counts as a gap (one decade)."""
@@ -38,6 +39,8 @@ DENSE_MAX = 2048
 """Up to this many distinct points the tree comes from the dense distance matrix (exact, fast);
 above, from the KD-tree Boruvka algorithm (exact, memory linear in the points)."""
 METHODS = ("auto", "dense", "boruvka")
+LEVELS = ("finest", "coarsest")
+"""Names of the levels :meth:`Hierarchy.level` picks (or pass an index, finest first)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -50,7 +53,8 @@ class Level:
     lower, upper: the merge heights on either side of the gap (``lower`` is the floor for the
                 level of points identical up to rounding); ratio: ``upper / lower``.
     rule:       ``"floor"`` (the lowest gap: above rounding noise), ``"gap"`` (a gap between two
-                merge heights) or ``"no gap"`` (no level found: one cluster, ``cut = inf``).
+                merge heights), ``"no gap"`` (no level found: one cluster, ``cut = inf``) or
+                ``"given"`` (a cut passed in, :class:`landscape.minima.ClusterOptions` ``tol``).
     n_alone:    clusters that hold a single point.
     """
 
@@ -67,6 +71,8 @@ class Level:
     def describe(self) -> str:
         if self.rule == "no gap":
             return "no gap: one cluster"
+        if self.rule == "given":
+            return f"{self.n_clusters} clusters: cut at {self.cut:.3g} (given)"
         below = "the floor" if self.rule == "floor" else "merge height"
         return (f"{self.n_clusters} clusters: cut at {self.cut:.3g}, between {below} "
                 f"{self.lower:.3g} and merge height {self.upper:.3g} (ratio {self.ratio:.3g})")
@@ -117,6 +123,17 @@ class Hierarchy:
         """Clusters at each level, finest first."""
         return tuple(level.n_clusters for level in self.levels)
 
+    def level(self, which: str | int = "finest") -> Level:
+        """The :class:`Level` named by ``which``: ``"finest"``, ``"coarsest"`` or an index into
+        :attr:`levels` (finest first; past the last, the coarsest)."""
+        if which == "finest":
+            return self.levels[0]
+        if which == "coarsest":
+            return self.levels[-1]
+        if isinstance(which, str):
+            raise ValueError(f"level={which!r} must be one of {LEVELS} or a level index")
+        return self.levels[min(int(which), len(self.levels) - 1)]
+
     def describe(self) -> str:
         """In words: the points, the thresholds, each chosen cut and why, and rejected gaps."""
         lines = [f"{self.n_points} points, {self.n_distinct} distinct (bit-identical rows "
@@ -141,23 +158,8 @@ class Hierarchy:
 
 def _union_find_edges(n, i, j):
     """Keep the edges (in the given order) that join two different components (Kruskal)."""
-    parent = np.arange(n)
-
-    def find(a):
-        root = a
-        while parent[root] != root:
-            root = parent[root]
-        while parent[a] != root:
-            parent[a], a = root, parent[a]
-        return root
-
-    keep = np.zeros(len(i), bool)
-    for k, (a, b) in enumerate(zip(i.tolist(), j.tolist())):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-            keep[k] = True
-    return keep
+    sets = UnionFind(n)
+    return np.array([sets.union(a, b) for a, b in zip(i.tolist(), j.tolist())], bool)
 
 
 def _mst_dense(x):
@@ -307,22 +309,17 @@ def _tree(x, method):
 
 def _linkage(edges, m):
     """The tree as a SciPy linkage matrix (clusters ``m + k`` for the ``k``-th merge)."""
-    parent = np.arange(2 * m)
-    size = np.ones(2 * m, np.int64)
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
+    sets = UnionFind(m)
+    cluster = np.arange(m)  # the linkage cluster of each set (by its smallest point)
+    size = np.ones(m, np.int64)
     z = np.zeros((len(edges), 4))
     for k, (i, j, h) in enumerate(edges):
-        a, b = find(int(i)), find(int(j))
-        a, b = min(a, b), max(a, b)
-        parent[a] = parent[b] = m + k
-        size[m + k] = size[a] + size[b]
-        z[k] = a, b, h, size[m + k]
+        ra, rb = sets.find(int(i)), sets.find(int(j))
+        a, b = sorted((cluster[ra], cluster[rb]))
+        sets.union(ra, rb)
+        root = min(ra, rb)
+        cluster[root], size[root] = m + k, size[ra] + size[rb]
+        z[k] = a, b, h, size[root]
     return z
 
 
@@ -440,11 +437,11 @@ def hierarchy(features, *, min_gap: float = MIN_GAP, floor: float | None = None,
 class GroupsAndClasses:
     """What :func:`groups_and_classes` returns.
 
-    groups:        :class:`Hierarchy` of the function features; group: ``(n,)`` its finest
-                   level's labels (points with the same outputs up to the noise).
+    groups:        :class:`Hierarchy` of the function features; group: ``(n,)`` the labels of
+                   its chosen level (points with the same outputs up to the noise).
     within:        one :class:`Hierarchy` of the parameter features per group (in group order).
     classes:       ``(n,)`` global class of each point: numbered group by group, in order of
-                   first appearance within each group.
+                   first appearance within each group (after ``merge``, when given).
     n_groups; n_classes: ``(n_groups,)`` classes in each group.
     """
 
@@ -464,11 +461,15 @@ class GroupsAndClasses:
         return "\n".join(lines)
 
 
-def groups_and_classes(function_features, param_features, **options) -> GroupsAndClasses:
-    """Function-space groups (:func:`hierarchy` of ``function_features``, its finest level),
-    then parameter-space classes inside each group (:func:`hierarchy` of the members'
-    ``param_features``, its finest level). ``options`` go to both calls (``min_gap``, ``floor``,
-    ``dtype``, ``max_alone``, ``method``).
+def groups_and_classes(function_features, param_features, *, level: str | int = "finest",
+                       merge=None, **options) -> GroupsAndClasses:
+    """Function-space groups (:func:`hierarchy` of ``function_features``, its ``level``), then
+    parameter-space classes inside each group (:func:`hierarchy` of the members'
+    ``param_features``, its ``level``; :meth:`Hierarchy.level` names them). ``options`` go to
+    both calls (``min_gap``, ``floor``, ``dtype``, ``max_alone``, ``method``). ``merge``:
+    ``merge(idx, labels, cut) -> labels``, an optional last step on the classes of the points
+    ``idx`` of each group (:func:`landscape.minima.cluster_runs` joins classes that meet modulo
+    the symmetry group there).
 
     >>> import numpy as np
     >>> f = np.zeros((6, 2))                            # one function
@@ -483,16 +484,32 @@ def groups_and_classes(function_features, param_features, **options) -> GroupsAn
         raise ValueError(f"function_features ({f.shape[0]} rows) and param_features "
                          f"({p.shape[0]} rows) must describe the same points")
     groups = hierarchy(f, **options)
-    group = groups.labels
+    group = groups.level(level).labels
+
+    def classes_of(idx):
+        h = hierarchy(p[idx], **options)
+        cut = h.level(level)
+        return (cut.labels if merge is None else merge(idx, cut.labels, cut.cut)), h
+
+    classes, within, n_classes = _classes_within(group, classes_of)
+    return GroupsAndClasses(groups, group, within, classes, len(within), n_classes)
+
+
+def _classes_within(group, classes_of):
+    """Classes inside each group, numbered group by group: ``classes_of(idx) -> (labels, info)``
+    clusters the points ``idx`` of one group (labels ``0 .. k - 1``). Returns ``(classes (n,),
+    infos (one per group), n_classes (n_groups,))``.
+
+    >>> _classes_within(np.array([0, 1, 0]), lambda idx: (np.arange(idx.size), None))[0].tolist()
+    [0, 2, 1]
+    """
     n_groups = int(group.max()) + 1 if group.size else 0
     classes = np.zeros(group.size, np.int64)
-    within, n_classes, offset = [], [], 0
+    infos, n_classes = [], []
     for g in range(n_groups):
         idx = np.flatnonzero(group == g)
-        h = hierarchy(p[idx], **options)
-        within.append(h)
-        classes[idx] = h.labels + offset
-        n_classes.append(h.n_clusters)
-        offset += h.n_clusters
-    return GroupsAndClasses(groups, group, tuple(within), classes, n_groups,
-                            np.asarray(n_classes, np.int64))
+        labels, info = classes_of(idx)
+        classes[idx] = labels + sum(n_classes)
+        infos.append(info)
+        n_classes.append(int(labels.max()) + 1)
+    return classes, tuple(infos), np.asarray(n_classes, np.int64)

@@ -207,7 +207,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                      f"{p['median_gap']:.2g}", f"{p['largest_basin']} ({p['largest_basin_share']:.0%})"])
     return {
         "per_scale": per_scale, "clusters": clusters, "counts": census.counts(),
-        "tolerance": census.clustering.tolerance.describe(),
+        "tolerance": census.clustering.describe_tolerance(),
         "table": {"columns": ["init scale s", "runs", f"learned [{config.confidence:.0%} CI]",
                               "median steps", "units equal", "median gap", "largest basin"],
                   "rows": rows},

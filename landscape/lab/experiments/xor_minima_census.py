@@ -207,7 +207,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         reps = census.representatives()
         arch_summary = {
             "model": list(model.sizes), "activation": act, "runs": int(labels.size),
-            "counts": census.counts(), "tolerance": census.clustering.tolerance.describe(),
+            "counts": census.counts(), "tolerance": census.clustering.describe_tolerance(),
             "thresholds": census.describe().splitlines(),
             "groups": int(census.clustering.groups.max()) + 1 if k else 0,
             "clusters": [], "restarts_for_99": {},
@@ -262,7 +262,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                     f"{arch_summary['groups']} function-space groups; "
                     f"{counts_all['moving']} still moving, {counts_all['diverged']} diverged, "
                     f"{counts_all['nonfinite']} non-finite (counted, not clustered).")
-        text.append(f"  clustering: {census.clustering.tolerance.describe()}.")
+        text.append(f"  clustering: {census.clustering.describe_tolerance()}.")
         if census.clustering.grad_tol is not None:
             text.append(f"  {census.clustering.grad_tol.describe()}.")
         if k:
