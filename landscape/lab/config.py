@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Callable
+import sys
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from landscape import _checks
 
 from .store import ResultsDir
 
-__all__ = ["Experiment", "require_counts", "require_positive", "check_numbers",
+__all__ = ["Experiment", "phase", "require_counts", "require_positive", "check_numbers",
            "memory_estimate", "available_memory", "check_memory"]
 
 MAX_INT = 2**31 - 1
@@ -32,6 +33,10 @@ class Experiment:
 
     ``headline`` names the summary numbers a sweep tabulates per point, as dotted paths into
     the summary (``"starts.random.success_rate"``); empty: every number of the summary.
+    ``captions`` maps each figure's name to a one-sentence caption saying what to see, in the
+    experiment's story order (the answer first): ``save_figures`` writes them, in that order,
+    to ``figures.json``. ``run``'s summary has ``"headline"``: two plain sentences (the finding,
+    then why), printed before its table.
 
     >>> from landscape.lab.experiment import get_experiment
     >>> exp = get_experiment("xor_train")
@@ -46,6 +51,23 @@ class Experiment:
     run: Callable[[Any, ResultsDir, bool | None], dict]
     figures: Callable[[ResultsDir], dict] | None = None
     headline: tuple[str, ...] = ()
+    captions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def phase(progress: bool | None, step: int, total: int, what: str) -> None:
+    """Print the status line ``[step/total] what ...`` of an experiment's phase to stderr, unless
+    ``progress`` is False (an experiment's ``run`` calls it before each slow step that shows no
+    progress bar, so the terminal never stays silent for long).
+
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     phase(None, 2, 4, "symmetric equilibrium")
+    >>> err.getvalue()
+    '[2/4] symmetric equilibrium ...\n'
+    """
+    if progress is not False:
+        print(f"[{step}/{total}] {what} ...", file=sys.stderr, flush=True)
 
 
 def require_counts(config: Any, keys) -> None:
