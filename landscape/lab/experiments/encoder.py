@@ -327,8 +327,18 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'success_rates': 'Random starts learn both encoders in nearly every run; the constant start in'
+                     ' none.',
+    'loss_curves': "The constant start's loss stops at the equal-outputs limit while random starts fall towards 0 (median and 5-95% of runs).",
+    'code_classes': "The learned networks' hidden codes fall into the few classes that exist modulo the units' permutations and flips.",
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="encoder",
     question=("Can backprop learn the 4-2-4 and 8-3-8 encoders from random and from constant "
               "starts, and how many different solutions does it find modulo symmetry?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -323,8 +323,16 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'escape': "At a true saddle the steps to escape follow the dashed linear theory; from XOR's constant start they do not.",
+    'equilibrium': "Inside the symmetric subspace a true saddle's run stops at a finite point, XOR's constant start's weights keep growing.",
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="escape_time",
     question=("How many steps does gradient descent need to leave the symmetric subspace against "
               "the size of the symmetry-breaking perturbation, and when does the linear law hold?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

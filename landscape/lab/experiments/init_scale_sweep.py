@@ -274,8 +274,18 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'success_rate': 'Success peaks at moderate start scales: tiny starts stay near the symmetric '
+                    'point, large ones saturate.',
+    'basin_shares': 'Where the runs end, pooled over scales: each bar is one class of end points '
+                    'modulo symmetry.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="init_scale_sweep",
     question=("How does the scale of a random start, from 0 (symmetric) to large, decide whether "
               "XOR is learned and which basin a run ends in?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -199,8 +199,15 @@ def figures(results: ResultsDir) -> dict:
     return {"success_rate": fig}
 
 
+CAPTIONS = {
+    'success_rate': 'Wider hidden layers learn n-bit parity more often; each curve is one n.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="parity_scaling",
     question=("How wide must the hidden layer be to learn n-bit parity from random starts, and "
               "does the constant start ever learn it?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

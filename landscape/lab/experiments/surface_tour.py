@@ -402,8 +402,19 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'slices': "Through the constant start's end point: the loss rises along the symmetric direction and falls along the direction that separates the units.",
+    'plane': "The loss around the constant start's end point: lower ground lies only off the symmetric subspace.",
+    'curvature': 'The Hessian at the center: curving up inside the symmetric subspace, slightly '
+                 'down across it.',
+    'paths': 'Straight paths between the most common minima of random starts cross loss barriers.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="surface_tour",
     question=("What does the XOR error surface look like around the symmetric equilibrium and "
               "between the minima random starts reach?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -327,8 +327,17 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'loss_curves': 'The smaller the initial asymmetry eps, the longer the student stays on the '
+                   'plateau before the loss drops.',
+    'plateau_length': "Plateau length grows linearly in ln(1/eps), with the slope the saddle's curvature predicts (dashed).",
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="teacher_student_plateau",
     question=("How long does a teacher-student regression stay on the symmetric plateau, "
               "against the size of the initial asymmetry?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

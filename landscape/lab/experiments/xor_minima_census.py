@@ -377,8 +377,22 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'basin_shares': "The share of runs ending in each class of end points against the start's scale.",
+    'restarts': 'The chance that at least one of k restarts reaches the solution class, measured '
+                'and predicted.',
+    'loss_histogram': 'Final losses of all runs; the dashed lines are the levels of the classes '
+                      'found.',
+    'slices': 'The loss on the plane through three class representatives.',
+    'disconnectivity': 'Barriers between classes along straight paths (a disconnectivity graph).',
+    'hierarchy': 'How the end points merge into classes as the distance tolerance grows.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="xor_minima_census",
     question=("Where do thousands of XOR runs end modulo symmetry, and how much of the "
               "initialization space drains into each basin?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -464,9 +464,9 @@ def _equilibrium_figure(q):
     steps = q["steps"][1:]
     excess = q["loss"][1:] - float(q["limit"])
     axes[0].loglog(steps, excess, color="dimgray", linewidth=2, label="loss - limit")
-    reference = excess[-1] * steps[-1] / steps  # c / t through the last point
-    axes[0].loglog(steps, reference, color="black", linestyle="--", linewidth=1,
-                   label="reference slope 1/t")
+    late = steps >= steps[-1] / 100  # c / t through the last point, over the last two decades
+    axes[0].loglog(steps[late], excess[-1] * steps[-1] / steps[late], color="black",
+                   linestyle="--", linewidth=1, label="reference slope 1/t")
     axes[0].set_xlabel("step (hidden units kept equal)")
     axes[0].set_ylabel(f"loss - {float(q['limit']):.4f}")
     axes[0].set_title("the constant start's loss approaches its limit")
