@@ -159,7 +159,8 @@ def unit_signals(loss_fn, trajectory, data, *, model, learning_rate: float):
     ``(n_records, ...)``): ``deltas (n_records, H, n_patterns)``, the backpropagated delta
     dE_p/dnet_j of unit j for the loss E_p of pattern p alone (the gradient of its bias), and
     ``updates (n_records, H, F)``, minus ``learning_rate`` times the full-batch gradient of each
-    unit's parameters (:func:`landscape.symmetry.unit_params` order). Equal units get equal rows.
+    unit's parameters (:func:`landscape.symmetry.unit_params` order; a loss that is a weighted
+    sum over patterns, as every ``ls.objectives`` loss is). Equal units get equal rows.
 
     >>> import landscape as ls
     >>> model = ls.mlp([2, 2, 1])
@@ -177,11 +178,16 @@ def unit_signals(loss_fn, trajectory, data, *, model, learning_rate: float):
         return jax.vmap(one)(data.x, data.y)  # leaves (n_patterns, ...)
 
     grads = jax.jit(jax.vmap(per_pattern))(trajectory)  # leaves (n_records, n_patterns, ...)
-    full = jax.jit(jax.vmap(jax.grad(loss_fn), in_axes=(0, None)))(trajectory, data)
+    per_unit = np.asarray(sy.unit_params(grads, model=model))  # (n_records, P, H, F)
+    # the full-batch gradient as the sum of the per-pattern ones times the loss's weight of a
+    # pattern (1/P for a mean): summed here in one order for every unit, so equal units stay
+    # bit-equal (XLA's matrix products need not round equal columns alike)
+    first = jax.tree.map(lambda a: a[0], trajectory)
+    weight = float(loss_fn(first, data)) / sum(
+        float(loss_fn(first, ls.datasets.Dataset(x[None], y[None]))) for x, y in zip(data.x, data.y))
+    updates = -learning_rate * weight * per_unit.sum(axis=1)
     bias = data.x.shape[1]  # a unit's features: its n_in incoming weights, its bias, ...
-    deltas = np.asarray(sy.unit_params(grads, model=model))[..., bias]  # (n_records, P, H)
-    updates = -learning_rate * np.asarray(sy.unit_params(full, model=model))
-    return np.swapaxes(deltas, 1, 2), updates
+    return np.swapaxes(per_unit[..., bias], 1, 2), updates
 
 
 def _norms(params) -> np.ndarray:
