@@ -55,7 +55,7 @@ class Experiment:
 
 
 def phase(progress: bool | None, step: int, total: int, what: str) -> None:
-    """Print the status line ``[step/total] what ...`` of an experiment's phase to stderr, unless
+    r"""Print the status line ``[step/total] what ...`` of an experiment's phase to stderr, unless
     ``progress`` is False (an experiment's ``run`` calls it before each slow step that shows no
     progress bar, so the terminal never stays silent for long).
 

@@ -231,7 +231,7 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
     >>> [p.name for p in save_figures(toy, results, formats=("png", "svg"))]
     ['line.png', 'line.svg']
     >>> json.loads((results.path / "figures.json").read_text())["figures"]
-    [{'name': 'line', 'caption': 'A line falls from 1 to 0.', 'files': ['line.png', 'line.svg']}]
+    [{'caption': 'A line falls from 1 to 0.', 'files': ['line.png', 'line.svg'], 'name': 'line'}]
     """
     for fmt in formats:
         if fmt not in FIGURE_FORMATS:
@@ -278,7 +278,7 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     >>> summary, out = run_experiment("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
     ...                               overrides={"n_runs": 64, "steps": 20, "record_every": 10})
     >>> summary["starts"]["constant"]["runs"], sorted(p.name for p in out.glob("*.*"))
-    (64, ['config.json', 'constant.npz', 'loss_curves.png', 'random.npz', 'summary.json'])
+    (64, ['config.json', 'constant.npz', 'figures.json', 'loss_curves.png', 'random.npz', 'summary.json'])
     """
     exp = get_experiment(name)
     config = resolve_config(exp, smoke=smoke, overrides=overrides)
