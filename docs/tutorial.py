@@ -30,6 +30,7 @@
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import jax
@@ -242,7 +243,7 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained",
 plotting.plot_loss_histogram(axes[0], rand.final_loss, levels=[c.loss_mean for c in top])
 axes[0].set_title("final loss of the random starts (dashed: cluster means)")
 plotting.plot_success_rates(
-    axes[1], [f"{c.cluster}: loss {c.loss_mean:.2g}\n{c.describe_hessian().replace(' (', chr(10) + '(')}"
+    axes[1], [f"{c.cluster}: loss {c.loss_mean:.2g}\n" + textwrap.fill(c.describe_hessian(), 18)
               for c in top],
     [c.size for c in top], cen.n_runs, shares.lo[0, :len(top)], shares.hi[0, :len(top)])
 axes[1].set_ylabel("share of random N(0, 0.5^2) starts")

@@ -206,8 +206,11 @@ def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
         for f in listed:
             assert f["caption"].endswith(".") and f["caption"].count(". ") == 0, f["name"]
             assert f["files"] == [f"{f['name']}.png"]
-    if "headline" in summary:
-        assert len(summary["headline"]) == 2 and summary["headline"][1].startswith("Why: ")
+    # the headline: two plain sentences, the finding then why (printed before the table)
+    finding, why = summary["headline"]
+    assert why.startswith("Why: ") and not finding.startswith("Why")
+    for sentence in (finding, why):
+        assert sentence[:1].isupper() and sentence.endswith(".") and ". " not in sentence, sentence
     check = CHECKS.get(name)
     if check is not None:
         check(summary, out)
@@ -320,3 +323,19 @@ def test_default_job_prints_its_headline_first(tmp_path, capsys):
     assert lines[2].startswith(f"Next: landscape report {out}")
     assert lines[4].split() == summary["table"]["columns"][:1] + ["runs"] + \
         summary["table"]["columns"][2].split() + " ".join(summary["table"]["columns"][3:]).split()
+
+
+@pytest.mark.parametrize("name, overrides, key", [
+    ("surface_tour", {"plane_points": 100_000}, "plane_points"),
+    ("init_scale_sweep", {"runs_per_scale": 1_000_000_000}, "runs_per_scale"),
+    ("teacher_student_plateau", {"n_samples": 1_000_000_000}, "n_samples"),
+    ("escape_time", {"n_directions": 1_000_000_000}, "n_directions"),
+    ("xor_minima_census", {"architectures": ("sigmoid:1000000000",)}, "architectures"),
+    ("xor_invariance", {"hidden": 1_000_000_000}, "hidden"),
+])
+def test_absurd_sizes_not_set_by_n_runs_are_refused_before_any_write(name, overrides, key, tmp_path):
+    """Grids, widths and run counts other than ``n_runs`` count in the memory check too."""
+    out = tmp_path / name
+    with pytest.raises(ValueError, match=rf"config key '{key}' = .* needs about [\d.]+ [GTP]iB of memory"):
+        run_experiment(name, out, smoke=True, progress=False, overrides=overrides)
+    assert not out.exists()

@@ -246,6 +246,8 @@ def plot_escape_steps(ax, eps, steps, *, predicted=None, max_steps=None, color=N
 
 _GAP_COLORS = ("#2ca02c", "#bcbd22", "#ff7f0e", "#d62728")
 """Colours of the symmetry-gap statuses exact, rounding, amplified, broken (green to red)."""
+_GAP_LABELS = ("bit-identical", "equal within rounding", "apart by grown rounding", "separated")
+"""The legend's plain words for the symmetry-gap statuses exact, rounding, amplified, broken."""
 
 
 def plot_gap_status_grid(ax, status, max_gap=None, *, rows, columns, legend=True):
@@ -268,21 +270,22 @@ def plot_gap_status_grid(ax, status, max_gap=None, *, rows, columns, legend=True
     if status.shape != (len(rows), len(columns)):
         raise ValueError(f"status of shape {status.shape} must be (len(rows), len(columns)) = "
                          f"{(len(rows), len(columns))}")
-    if status.size and (status.min() < 0 or status.max() >= len(_GAP_COLORS)):
-        raise ValueError(f"status codes must be GAP codes 0..{len(_GAP_COLORS) - 1}")
+    if status.size and (status.min() < 0 or status.max() >= len(GAP)):
+        raise ValueError(f"status codes must be GAP codes 0..{len(GAP) - 1}")
     image = ax.imshow(status, cmap=ListedColormap(_GAP_COLORS), vmin=-0.5,
                       vmax=len(_GAP_COLORS) - 0.5, aspect="auto")
     texts = []
     if max_gap is not None:
         max_gap = np.asarray(max_gap, dtype=float)
         for (i, j), gap in np.ndenumerate(max_gap):
-            texts.append(ax.text(j, i, "0" if gap == 0 else f"{gap:.1g}", ha="center",
+            texts.append(ax.text(j, i, "0" if gap == 0 else f"{gap:.2g}", ha="center",
                                  va="center", fontsize="small"))
     ax.set_xticks(np.arange(len(columns)), list(columns))
     ax.set_yticks(np.arange(len(rows)), list(rows))
     handle = None
     if legend:
-        handle = ax.legend(handles=[Patch(color=c, label=GAP[i]) for i, c in enumerate(_GAP_COLORS)],
+        handle = ax.legend(handles=[Patch(color=c, label=label)
+                                    for c, label in zip(_GAP_COLORS, _GAP_LABELS)],
                            fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                           borderaxespad=0, title="largest gap")
+                           borderaxespad=0, title="hidden units end", title_fontsize="small")
     return {"image": image, "texts": texts, "legend": handle}

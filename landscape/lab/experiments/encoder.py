@@ -57,7 +57,7 @@ import landscape as ls
 from landscape import minima as mn
 from landscape import stats
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, start_names
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -216,6 +216,19 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
     return out
 
 
+def _headline(config: Config, problems: dict) -> list[str]:
+    rates = {kind: ", ".join(f"{p} in {s['starts'][kind]['success_rate']:.1%}" for p, s in problems.items())
+             for kind in STARTS}
+    equal = sum(s["starts"]["constant"]["gap"]["exactly_zero"] for s in problems.values())
+    runs = sum(s["starts"]["constant"]["runs"] for s in problems.values())
+    names = start_names(config)
+    return [f"A {names['random']} start learned the encoder ({rates['random']} of runs); a "
+            f"{names['constant']} start {rates['constant']}.",
+            f"Why: from equal weights the hidden units get identical error signals and stay equal "
+            f"({equal} of {runs} constant runs), so the hidden layer cannot give each pattern its "
+            "own code."]
+
+
 def _text(config: Config, problems: dict) -> list[str]:
     lines = []
     for problem, s in problems.items():
@@ -257,6 +270,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                          f"{t['final_loss']['median']:.4g}", t["gap"]["exactly_zero"], classes])
     return {
         "problems": problems,
+        "headline": _headline(config, problems),
         "table": {"columns": ["problem", "start", "runs", "learned [95% CI]", "loss median",
                               "gap = 0", "code classes"], "rows": rows},
         "text": _text(config, problems),

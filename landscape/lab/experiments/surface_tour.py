@@ -63,7 +63,7 @@ from landscape import minima as mn
 from landscape import problems
 from landscape import surface as sf
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, runs_bytes
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -94,6 +94,14 @@ class Config:
     n_minima: int = 3
     barrier_points: int = 41
     chunk_size: int = 2000
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (the random runs, the plane's grid and the slices' points), float32; checked against the
+        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        params = 4 * self.hidden + 1
+        points = self.plane_points ** 2 + 2 * self.slice_points + self.barrier_points
+        records = self.random_steps // self.record_every + 1
+        return runs_bytes(self.n_runs, params, records, self.chunk_size) + points * (params + 1) * 4
 
     def check(self) -> None:
         require_counts(self, ("equilibrium_steps", "n_perturbed", "record_every", "n_runs",
@@ -251,6 +259,23 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
 # ---------------------------------------------------------------------------------- summary
 
 
+def _headline(config: Config, sym: dict, mins: dict) -> list[str]:
+    frac = "1/6" if config.loss == "mse" else "1/3"
+    b = sym["breaking_slice"]
+    off = (f"Stepping off the symmetric subspace (equal hidden units) leads below its lowest loss "
+           f"{frac}, to {b['min_loss']:.4f} along the escape direction" if b["below_limit"] else
+           f"Along the escape direction the loss stays above the symmetric subspace's lowest loss "
+           f"{frac} (lowest {b['min_loss']:.4f})")
+    top = max(mins["clusters"], key=lambda c: c["runs"], default=None)
+    ends = ("" if top is None else
+            f"; random starts end in {len(mins['clusters'])} classes, the most common "
+            f"({top['runs']} runs) at loss {top['loss_mean']:.2g}")
+    why = ("Why: inside the subspace the loss falls only as the weights grow without end, while "
+           "one direction across it curves downhill." if sym["equilibrium"]["kind"] == "trap_at_infinity"
+           else "Why: the subspace's best point is a saddle: one direction across it curves downhill.")
+    return [off + ends + ".", why]
+
+
 def _text(config: Config, sym: dict, mins: dict) -> list[str]:
     eq, limit = sym["equilibrium"], sym["limit"]
     q, b, p = sym["quadratic_check"], sym["breaking_slice"], sym["plane"]
@@ -304,7 +329,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         rows.append([f"cluster {c['cluster']} ({c['runs']} runs)", f"{c['loss_mean']:.4g}", "-",
                      "outputs " + " ".join(f"{v:.2f}" for v in c["outputs"])])
     return {
-        "symmetric": sym, "minima": mins,
+        "symmetric": sym, "minima": mins, "headline": _headline(config, sym, mins),
         "table": {"columns": ["point", "loss", "distance from the subspace", "where"], "rows": rows},
         "text": _text(config, sym, mins),
     }

@@ -34,7 +34,7 @@ import optax
 import landscape as ls
 from landscape import symmetry as sy
 from landscape.status import GAP
-from landscape.lab.config import Experiment, phase, require_counts, require_positive
+from landscape.lab.config import Experiment, phase, require_counts, require_positive, runs_bytes
 from landscape.lab.store import ResultsDir
 
 TASKS = ("xor", "parity", "teacher")
@@ -54,6 +54,13 @@ class Config:
     modes: tuple[str, ...] = MODES
     steps: int = 2000
     dtype: str = "float32"
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (one run per task, ingredient and mode),
+        float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
+        runs = len(self.tasks) * len(self.ingredients) * len(self.modes)
+        return runs_bytes(runs, 4 * self.hidden + 1)
 
     def check(self) -> None:
         require_counts(self, ("hidden", "steps"))
@@ -276,7 +283,7 @@ def figures(results: ResultsDir) -> dict:
     axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
     for ax, task, codes, gaps in zip(axes, tasks, a["status"], a["max_gap"]):
         plotting.plot_gap_status_grid(ax, codes, gaps, rows=ingredients, columns=modes)
-        ax.set_title(f"{task}: largest gap from the constant start")
+        ax.set_title(f"{task}: largest distance between\nthe hidden units", fontsize="medium")
     return {"invariance": fig}
 
 

@@ -55,7 +55,7 @@ import landscape as ls
 from landscape import problems, stats
 from landscape import symmetry as sy
 from landscape.status import GAP
-from landscape.lab.config import Experiment, phase, require_counts, require_positive
+from landscape.lab.config import Experiment, phase, require_counts, require_positive, start_names
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -262,15 +262,6 @@ def _escape(config: Config, results: ResultsDir) -> dict:
 
 
 # ---------------------------------------------------------------------------------- summary
-
-
-def start_names(config) -> dict[str, str]:
-    """Each start's name with its distribution, as every output reports it (``config``: the
-    config or its dict from ``config.json``)."""
-    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key)
-    c, eps, std = get("constant"), get("perturb_eps"), get("random_std")
-    return {"constant": f"constant {c:g}", "perturbed": f"constant {c:g} + {eps:g} N(0, 1)",
-            "random": f"random N(0, {std:g}^2)"}
 
 
 def _headline(config: Config, starts: dict) -> list[str]:

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import landscape as ls
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, start_names
 from landscape.lab.resumable import result_arrays, train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -117,13 +117,6 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         "rows": rows,
     }
     return summary
-
-
-def start_names(config) -> dict[str, str]:
-    """Each start's name with its distribution (``config``: the config or its dict)."""
-    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key)
-    return {"random": f"random N(0, {get('random_std'):g}^2)",
-            "constant": f"constant {get('constant'):g}"}
 
 
 CAPTIONS = {"loss_curves": "Random starts' losses fall towards 0 while the constant start's "
