@@ -217,13 +217,13 @@ def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress
 
 
 def _headline(config: Config, problems: dict) -> list[str]:
-    rates = {kind: ", ".join(f"{p} in {s['starts'][kind]['success_rate']:.1%}" for p, s in problems.items())
+    rates = {kind: ", ".join(f"{s['starts'][kind]['success_rate']:.1%}" for s in problems.values())
              for kind in STARTS}
     equal = sum(s["starts"]["constant"]["gap"]["exactly_zero"] for s in problems.values())
     runs = sum(s["starts"]["constant"]["runs"] for s in problems.values())
     names = start_names(config)
-    return [f"A {names['random']} start learned the encoder ({rates['random']} of runs); a "
-            f"{names['constant']} start {rates['constant']}.",
+    return [f"The {', '.join(problems)} encoder was learned from a {names['random']} start in "
+            f"{rates['random']} of runs and from a {names['constant']} start in {rates['constant']}.",
             f"Why: from equal weights the hidden units get identical error signals and stay equal "
             f"({equal} of {runs} constant runs), so the hidden layer cannot give each pattern its "
             "own code."]

@@ -258,13 +258,13 @@ def _headline(config: Config, cases: dict) -> list[str]:
     for name, c in cases.items():
         if c["equilibrium"] == "critical_point":
             saddle = True
-            when = (f"when the linear theory says (within {c['relative_error']['median']:.1%})"
-                    if c["law_holds"] else "not when the linear theory says")
-            found.append(f"pushed slightly off a true saddle point ({name}), {c['escaped']} of "
-                         f"{c['runs']} runs escaped, {when}")
+            when = (f"when the linear theory says (within {c['relative_error']['max']:.1%})"
+                    if c["law_holds"] and c["relative_error"] else "not when the linear theory says")
+            found.append(f"pushed slightly off a true saddle point, {c['escaped']} of {c['runs']} "
+                         f"runs escaped {when}")
         else:
             trap = True
-            found.append(f"pushed slightly off the {c['base']} ({name}), {c['escaped']} of "
+            found.append(f"pushed slightly off {name.upper()}'s {c['base']}, {c['escaped']} of "
                          f"{c['runs']} escaped within {config.steps} steps")
     why = []
     if saddle:

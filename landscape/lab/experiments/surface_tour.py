@@ -262,10 +262,11 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
 def _headline(config: Config, sym: dict, mins: dict) -> list[str]:
     frac = "1/6" if config.loss == "mse" else "1/3"
     b = sym["breaking_slice"]
-    off = (f"Stepping off the symmetric subspace (equal hidden units) leads below its lowest loss "
-           f"{frac}, to {b['min_loss']:.4f} along the escape direction" if b["below_limit"] else
-           f"Along the escape direction the loss stays above the symmetric subspace's lowest loss "
-           f"{frac} (lowest {b['min_loss']:.4f})")
+    off = (f"Stepping off the symmetric subspace (equal hidden units) leads below {frac}, the loss "
+           f"the subspace only approaches, to {b['min_loss']:.4f} along the escape direction"
+           if b["below_limit"] else
+           f"Along the escape direction the loss stays above {frac}, the loss the symmetric "
+           f"subspace only approaches (lowest {b['min_loss']:.4f})")
     top = max(mins["clusters"], key=lambda c: c["runs"], default=None)
     ends = ("" if top is None else
             f"; random starts end in {len(mins['clusters'])} classes, the most common "

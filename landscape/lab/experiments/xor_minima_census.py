@@ -311,13 +311,15 @@ def _headline(architectures: dict) -> list[str]:
                      + ("" if best is None else
                         f"; the lowest-loss kind (loss {best['loss_mean']:.2g}) is reached by "
                         f"{best['share']:.1%} of runs"))
-        restarts += [f"{arch}: {n} restarts at init scale {s}" for s, n in a["restarts_for_99"].items()
-                     if n is not None]
+        need = " and ".join(f"{n} restarts at init scale {s}" for s, n in a["restarts_for_99"].items()
+                            if n is not None)
+        if need:
+            restarts.append(need if len(architectures) == 1 else f"{need} (2-{width}-1 {act})")
     finding = "; ".join(found)
     return [finding[:1].upper() + finding[1:] + ".",
             "Why: each start drains to one kind of end point, and the lowest-loss kind's basin holds "
             "only part of the starts, so a 99% chance of reaching it takes "
-            + (", ".join(restarts) if restarts else "more restarts") + "."]
+            + ("; ".join(restarts) if restarts else "more restarts") + "."]
 
 
 def figures(results: ResultsDir) -> dict:
