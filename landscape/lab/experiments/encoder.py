@@ -344,8 +344,10 @@ def figures(results: ResultsDir) -> dict:
 CAPTIONS = {
     'success_rates': 'Random starts learn both encoders in nearly every run; the constant start in'
                      ' none.',
-    'loss_curves': "The constant start's loss stops at the equal-outputs limit while random starts fall towards 0 (median and 5-95% of runs).",
-    'code_classes': "The learned networks' hidden codes fall into the few classes that exist modulo the units' permutations and flips.",
+    'loss_curves': "The constant start's loss stops at the equal-outputs limit while random starts "
+                   "fall towards 0 (median and 5-95% of runs).",
+    'code_classes': "The learned networks' hidden codes fall into the few classes that exist modulo "
+                    "the units' permutations and flips.",
 }
 """Each figure's caption, in the order a reader should see them."""
 

@@ -86,8 +86,9 @@ class Config:
     constant: float = 0.5
 
     def memory_bytes(self) -> int:
-        """A lower bound of the bytes this config needs (one run per case, push size and direction), float32; checked against the
-        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        """A lower bound of the bytes this config needs (one run per case, push size and direction),
+        float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
         return runs_bytes(len(self.cases) * len(self.eps) * self.n_directions, 9)
 
     def check(self) -> None:
@@ -354,8 +355,10 @@ def figures(results: ResultsDir) -> dict:
 
 
 CAPTIONS = {
-    'escape': "At a true saddle the steps to escape follow the dashed linear theory; from XOR's constant start they do not.",
-    'equilibrium': "Inside the symmetric subspace a true saddle's run stops at a finite point, XOR's constant start's weights keep growing.",
+    'escape': "At a true saddle the steps to escape follow the dashed linear theory; from XOR's "
+              "constant start they do not.",
+    'equilibrium': "Inside the symmetric subspace a true saddle's run stops at a finite point, "
+                   "XOR's constant start's weights keep growing.",
 }
 """Each figure's caption, in the order a reader should see them."""
 

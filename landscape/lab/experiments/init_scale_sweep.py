@@ -66,8 +66,9 @@ class Config:
     confidence: float = 0.95
 
     def memory_bytes(self) -> int:
-        """A lower bound of the bytes this config needs (``runs_per_scale`` runs per scale), float32; checked against the
-        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        """A lower bound of the bytes this config needs (``runs_per_scale`` runs per scale),
+        float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
         return runs_bytes(self.runs_per_scale * len(self.scales), 4 * self.hidden + 1,
                           chunk_size=self.chunk_size)
 
@@ -296,8 +297,9 @@ def figures(results: ResultsDir) -> dict:
 CAPTIONS = {
     'success_rate': 'Success peaks at moderate start scales: tiny starts stay near the symmetric '
                     'point, large ones saturate.',
-    'basin_shares': 'Where the runs end, pooled over scales: each bar is one class of end points '
-                    'modulo symmetry.',
+    'basin_shares': 'Where the runs end at each start scale: each coloured band is the share of '
+                    'one class of end points (networks equal up to swapping hidden units count '
+                    'as one).',
 }
 """Each figure's caption, in the order a reader should see them."""
 

@@ -96,8 +96,9 @@ class Config:
     chunk_size: int = 2000
 
     def memory_bytes(self) -> int:
-        """A lower bound of the bytes this config needs (the random runs, the plane's grid and the slices' points), float32; checked against the
-        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        """A lower bound of the bytes this config needs (the random runs, the plane's grid and the
+        slices' points), float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
         params = 4 * self.hidden + 1
         points = self.plane_points ** 2 + 2 * self.slice_points + self.barrier_points
         records = self.random_steps // self.record_every + 1
@@ -429,11 +430,14 @@ def figures(results: ResultsDir) -> dict:
 
 
 CAPTIONS = {
-    'slices': "Through the constant start's end point: the loss rises along the symmetric direction and falls along the direction that separates the units.",
-    'plane': "The loss around the constant start's end point: lower ground lies only off the symmetric subspace.",
+    'slices': "Through the constant start's end point: along the symmetric direction the loss "
+              "stays above 1/6, along the direction that separates the units it falls below.",
+    'plane': "The loss around the constant start's end point: lower ground lies only off the "
+             "symmetric subspace.",
     'curvature': 'The Hessian at the center: curving up inside the symmetric subspace, slightly '
                  'down across it.',
-    'paths': 'Straight paths between the most common minima of random starts cross loss barriers.',
+    'paths': 'Straight paths between the most common end points of random starts cross loss '
+             'barriers.',
 }
 """Each figure's caption, in the order a reader should see them."""
 

@@ -85,8 +85,9 @@ class Config:
     gap_threshold: float = 0.1
 
     def memory_bytes(self) -> int:
-        """A lower bound of the bytes this config needs (the runs per push size and direction, the samples and the hidden activations), float32; checked against the
-        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        """A lower bound of the bytes this config needs (the runs per push size and direction, the
+        samples and the hidden activations), float32; checked against the available memory before
+        any write (:func:`landscape.lab.config.check_memory`)."""
         runs = len(self.eps) * (1 + self.n_random_directions)
         params = (self.n_in + 2) * self.student_hidden + 1
         width = self.teacher_hidden + runs * self.student_hidden
@@ -353,7 +354,8 @@ def figures(results: ResultsDir) -> dict:
 CAPTIONS = {
     'loss_curves': 'The smaller the initial asymmetry eps, the longer the student stays on the '
                    'plateau before the loss drops.',
-    'plateau_length': "Plateau length grows linearly in ln(1/eps), with the slope the saddle's curvature predicts (dashed).",
+    'plateau_length': "Plateau length grows linearly in ln(1/eps), with the slope the saddle's "
+                      "curvature predicts (dashed).",
 }
 """Each figure's caption, in the order a reader should see them."""
 

@@ -76,8 +76,9 @@ class Config:
     connect: int = 6
 
     def memory_bytes(self) -> int:
-        """A lower bound of the bytes this config needs (the runs of the widest architecture, the slice grid and the barrier paths), float32; checked against the
-        available memory before any write (:func:`landscape.lab.config.check_memory`)."""
+        """A lower bound of the bytes this config needs (the runs of the widest architecture, the
+        slice grid and the barrier paths), float32; checked against the available memory before
+        any write (:func:`landscape.lab.config.check_memory`)."""
         params = 4 * max(parse_architecture(a)[1] for a in self.architectures) + 1
         points = self.slice_points ** 2 + self.connect * self.barrier_points
         return runs_bytes(self.n_runs, params, chunk_size=self.chunk_size) + points * (params + 1) * 4
@@ -306,8 +307,9 @@ def _headline(architectures: dict) -> list[str]:
     for arch, a in architectures.items():
         best = a["clusters"][0] if a["clusters"] else None
         act, width = parse_architecture(arch)
-        found.append(f"the {a['runs']} runs of the 2-{width}-1 {act} network end in {len(a['clusters'])} kinds of "
-                     "end point (networks that differ only by swapping hidden units count as one)"
+        found.append(f"the {a['runs']} runs of the 2-{width}-1 {act} network end in "
+                     f"{len(a['clusters'])} kinds of end point (networks that differ only by "
+                     "swapping hidden units count as one)"
                      + ("" if best is None else
                         f"; the lowest-loss kind (loss {best['loss_mean']:.2g}) is reached by "
                         f"{best['share']:.1%} of runs"))
