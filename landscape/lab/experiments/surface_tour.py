@@ -374,7 +374,7 @@ def figures(results: ResultsDir) -> dict:
     ax.plot(ts, lc + 0.5 * lam * ts**2, color="tab:red", linestyle=":", linewidth=1,
             label="quadratic model L_c + λ t²/2")
     ax.axhline(float(s["limit"]), color="gray", linestyle="--", linewidth=1,
-               label=f"{frac}: the lowest loss inside the symmetric subspace")
+               label=f"{frac}: the loss the symmetric subspace only approaches")
     ax.scatter([0.0], [lc], color="black", zorder=3, s=20, label=f"center ({lc:.4f})")
     lo = min(float(np.min(s["breaking"])), float(s["limit"]))
     ax.set_ylim(lo - 0.01, max(lc, float(np.min(s["symmetric"]))) + 0.06)
