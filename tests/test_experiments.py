@@ -37,13 +37,26 @@ def _check_xor_symmetry(summary, out):
     assert eq["kind"] == "trap_at_infinity" and 0 < eq["excess_over_limit"] < 0.01
     saddle = summary["escape"]["strict_saddle"]
     assert saddle["n_escaped"] == saddle["n_runs"] and saddle["max_relative_error"] < 0.02
-    verdicts = summary["invariance"]["verdicts"]
-    assert verdicts["sgd"] == "keeps it exactly" and verdicts["gradient_noise"] == "breaks the symmetry"
     arrays = ResultsDir(out).read_arrays("constant")
     assert not np.any(arrays["gap"]) and not np.any(arrays["trajectory_gaps"])
     units = arrays["units"]  # (n_records, H, 4): the two units are the same at every record
     np.testing.assert_array_equal(units[:, 0], units[:, 1])
     assert any("learned XOR" in line for line in summary["text"])
+    # the mechanism: the constant start's units get bit-identical error signals and updates at
+    # every record, a random start's do not
+    np.testing.assert_array_equal(arrays["deltas"][:, 0], arrays["deltas"][:, 1])
+    np.testing.assert_array_equal(arrays["updates"][:, 0], arrays["updates"][:, 1])
+    assert np.abs(arrays["deltas"]).max() > 1e-4  # a signal, not zeros
+    rand = ResultsDir(out).read_arrays("random")
+    assert np.all(np.abs(rand["deltas"][:, 0] - rand["deltas"][:, 1]).max(axis=1) > 0)
+    assert np.all(np.abs(rand["updates"][:, 0] - rand["updates"][:, 1]).max(axis=1) > 0)
+
+
+def _check_xor_invariance(summary, out):
+    verdicts = summary["invariance"]["verdicts"]
+    assert verdicts["sgd"] == "keeps it exactly" and verdicts["gradient_noise"] == "breaks the symmetry"
+    codes = ResultsDir(out).read_arrays("invariance")["status"]
+    assert codes.shape == (1, 2, 1) and codes[0, :, 0].tolist() == [0, 3]
 
 
 def _check_encoder(summary, out):
@@ -161,7 +174,7 @@ def _check_xor_minima_census(summary, out):
 
 
 CHECKS = {"xor_train": _check_xor_train, "xor_minima_census": _check_xor_minima_census,
-          "xor_symmetry": _check_xor_symmetry, "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
+          "xor_symmetry": _check_xor_symmetry, "xor_invariance": _check_xor_invariance, "encoder": _check_encoder, "teacher_student_plateau": _check_teacher_student_plateau,
           "surface_tour": _check_surface_tour, "init_scale_sweep": _check_init_scale_sweep,
           "escape_time": _check_escape_time, "parity_scaling": _check_parity_scaling}
 
@@ -186,6 +199,18 @@ def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
         for fig_name, fig in figures.items():
             assert (out / f"{fig_name}.png").stat().st_size > 1000, fig_name
             plt.close(fig)
+        # every figure has a one-sentence caption; figures.json lists them in the declared order
+        listed = json.loads((out / "figures.json").read_text())["figures"]
+        assert [f["name"] for f in listed] == [n for n in exp.captions if n in figures]
+        assert {f["name"] for f in listed} == set(figures)
+        for f in listed:
+            assert f["caption"].endswith(".") and f["caption"].count(". ") == 0, f["name"]
+            assert f["files"] == [f"{f['name']}.png"]
+    # the headline: two plain sentences, the finding then why (printed before the table)
+    finding, why = summary["headline"]
+    assert why.startswith("Why: ") and not finding.startswith("Why")
+    for sentence in (finding, why):
+        assert sentence[:1].isupper() and sentence.endswith(".") and ". " not in sentence, sentence
     check = CHECKS.get(name)
     if check is not None:
         check(summary, out)
@@ -201,6 +226,7 @@ def test_default_config_is_valid(name):
 @pytest.mark.parametrize("name, overrides, key", [
     ("xor_train", {"n_runs": 0}, "n_runs"),
     ("xor_symmetry", {"saddle_steps": -1}, "saddle_steps"),
+    ("xor_invariance", {"modes": ["fast", "jit"]}, "modes"),
     ("encoder", {"code_margin": 0.0}, "code_margin"),
     ("init_scale_sweep", {"scales": [0.0, 1.0, 0.1]}, "scales"),
     ("init_scale_sweep", {"scales": [-1.0, 1.0]}, "scales"),
@@ -281,3 +307,35 @@ def test_teacher_student_plateau_crossing_is_exact_for_exponential_decay():
     slope, intercept = fit_slope(eps, 3.0 + 40.0 * np.log(1 / eps), 1e-3)
     assert abs(slope - 40.0) < 1e-9 and abs(intercept - 3.0) < 1e-7
     assert fit_slope(eps, np.full(7, -1.0), 1e-3) == (None, None)
+
+
+def test_default_job_prints_its_headline_first(tmp_path, capsys):
+    """``landscape run --smoke``: finding, why and what to open next come before the table."""
+    from landscape.lab.cli import main
+
+    out = tmp_path / "sym"
+    assert main(["run", "--smoke", "--no-progress", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = json.loads((out / "summary.json").read_text())
+    assert lines[:2] == summary["headline"]
+    assert lines[0].startswith("The constant 0.5 start learned XOR in 0 of 128 runs; the random "
+                               "N(0, 0.5^2) start in 68.8%")
+    assert lines[2].startswith(f"Next: landscape report {out}")
+    assert lines[4].split() == summary["table"]["columns"][:1] + ["runs"] + \
+        summary["table"]["columns"][2].split() + " ".join(summary["table"]["columns"][3:]).split()
+
+
+@pytest.mark.parametrize("name, overrides, key", [
+    ("surface_tour", {"plane_points": 100_000}, "plane_points"),
+    ("init_scale_sweep", {"runs_per_scale": 1_000_000_000}, "runs_per_scale"),
+    ("teacher_student_plateau", {"n_samples": 1_000_000_000}, "n_samples"),
+    ("escape_time", {"n_directions": 1_000_000_000}, "n_directions"),
+    ("xor_minima_census", {"architectures": ("sigmoid:1000000000",)}, "architectures"),
+    ("xor_invariance", {"hidden": 1_000_000_000}, "hidden"),
+])
+def test_absurd_sizes_not_set_by_n_runs_are_refused_before_any_write(name, overrides, key, tmp_path):
+    """Grids, widths and run counts other than ``n_runs`` count in the memory check too."""
+    out = tmp_path / name
+    with pytest.raises(ValueError, match=rf"config key '{key}' = .* needs about [\d.]+ [GTP]iB of memory"):
+        run_experiment(name, out, smoke=True, progress=False, overrides=overrides)
+    assert not out.exists()

@@ -137,7 +137,12 @@ def _sweep_of(file_table, assignments, zip_mode: bool) -> Sweep | None:
     return Sweep.from_table(table)
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, out) -> None:
+    """The headline (finding, why, what to open next), the table, then the details."""
+    for line in summary.get("headline", []):
+        print(line)
+    if summary.get("headline"):
+        print(f"Next: landscape report {out}   (the figures, with captions)\n")
     table = summary.get("table")
     if table:
         print(format_table(table["columns"], table["rows"]))
@@ -161,7 +166,7 @@ def _run(args) -> int:
         else:
             summary, out = run_sweep(name, args.out, sweep=sweep, smoke=smoke, overrides=overrides,
                                      progress=progress)
-    _print_summary(summary)
+    _print_summary(summary, out)
     print(f"results written to {out}")
     return EXIT_OK
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Callable
+import sys
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -17,8 +18,8 @@ from landscape import _checks
 
 from .store import ResultsDir
 
-__all__ = ["Experiment", "require_counts", "require_positive", "check_numbers",
-           "memory_estimate", "available_memory", "check_memory"]
+__all__ = ["Experiment", "phase", "start_names", "require_counts", "require_positive", "check_numbers",
+           "memory_estimate", "runs_bytes", "available_memory", "check_memory"]
 
 MAX_INT = 2**31 - 1
 """Largest integer config value (counts, steps, sizes): JAX counts in 32-bit integers."""
@@ -32,6 +33,10 @@ class Experiment:
 
     ``headline`` names the summary numbers a sweep tabulates per point, as dotted paths into
     the summary (``"starts.random.success_rate"``); empty: every number of the summary.
+    ``captions`` maps each figure's name to a one-sentence caption saying what to see, in the
+    experiment's story order (the answer first): ``save_figures`` writes them, in that order,
+    to ``figures.json``. ``run``'s summary has ``"headline"``: two plain sentences (the finding,
+    then why), printed before its table.
 
     >>> from landscape.lab.experiment import get_experiment
     >>> exp = get_experiment("xor_train")
@@ -46,6 +51,40 @@ class Experiment:
     run: Callable[[Any, ResultsDir, bool | None], dict]
     figures: Callable[[ResultsDir], dict] | None = None
     headline: tuple[str, ...] = ()
+    captions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def phase(progress: bool | None, step: int, total: int, what: str) -> None:
+    r"""Print the status line ``[step/total] what ...`` of an experiment's phase to stderr, unless
+    ``progress`` is False (an experiment's ``run`` calls it before each slow step that shows no
+    progress bar, so the terminal never stays silent for long).
+
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     phase(None, 2, 4, "symmetric equilibrium")
+    >>> err.getvalue()
+    '[2/4] symmetric equilibrium ...\n'
+    """
+    if progress is not False:
+        print(f"[{step}/{total}] {what} ...", file=sys.stderr, flush=True)
+
+
+def start_names(config: Any) -> dict[str, str]:
+    """Each start's name with its distribution, as every output reports it: ``"constant"``,
+    ``"perturbed"`` (where the config has ``perturb_eps``) and ``"random"``. ``config``: a config
+    or its dict from ``config.json``.
+
+    >>> start_names({"constant": 0.5, "random_std": 1.0})
+    {'constant': 'constant 0.5', 'random': 'random N(0, 1^2)'}
+    """
+    get = config.get if isinstance(config, dict) else lambda key: getattr(config, key, None)
+    c, eps = get("constant"), get("perturb_eps")
+    names = {"constant": f"constant {c:g}"}
+    if eps is not None:
+        names["perturbed"] = f"constant {c:g} + {eps:g} N(0, 1)"
+    names["random"] = f"random N(0, {get('random_std'):g}^2)"
+    return names
 
 
 def require_counts(config: Any, keys) -> None:
@@ -128,11 +167,22 @@ def memory_estimate(config: Any) -> int:
     params = 4 * (hidden if isinstance(hidden, int) else 2) + 1
     steps, every = getattr(config, "steps", None), getattr(config, "record_every", None)
     records = steps // every + 1 if isinstance(steps, int) and isinstance(every, int) and every > 0 else 1
-    chunk = min(getattr(config, "chunk_size", n_runs), n_runs)
     trajectories = getattr(config, "n_trajectories", 0) if isinstance(every, int) else 0
-    host = 2 * n_runs * (records + params + 4) * 4
-    device = 4 * chunk * params * 4
-    return host + device + trajectories * records * params * 4
+    return (runs_bytes(n_runs, params, records, getattr(config, "chunk_size", n_runs))
+            + trajectories * records * params * 4)
+
+
+def runs_bytes(n_runs: int, params: int, records: int = 1, chunk_size: int | None = None) -> int:
+    """A lower bound of the bytes of ``n_runs`` float32 training runs of ``params`` parameters
+    with ``records`` loss records each: kept twice on the host (chunks and the joined result),
+    ``chunk_size`` runs (default all) at once on the device (params, gradients, optimizer state).
+    For a config's ``memory_bytes()``.
+
+    >>> runs_bytes(1000, 9, records=11, chunk_size=100)
+    206400
+    """
+    chunk = n_runs if chunk_size is None else min(chunk_size, n_runs)
+    return 2 * n_runs * (records + params + 4) * 4 + 4 * chunk * params * 4
 
 
 def available_memory() -> int | None:

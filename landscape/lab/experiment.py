@@ -213,17 +213,25 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
     every format of ``formats`` (of :data:`FIGURE_FORMATS`); ``only``: just that figure.
     Returns the files written (none when the experiment draws no figures).
 
+    Also writes ``figures.json``: ``{"figures": [{"name", "caption", "files"}, ...]}``, every
+    figure the experiment draws in its story order (the order of ``exp.captions``), with its
+    caption and the files of it in the folder. A figure without a caption raises ``ValueError``.
+
     The figures are :class:`matplotlib.figure.Figure` objects, unknown to pyplot: saving them
     switches no backend and leaves no figure open.
 
-    >>> import tempfile, matplotlib.figure
+    >>> import json, tempfile, matplotlib.figure
     >>> def figures(results):
     ...     fig = matplotlib.figure.Figure(figsize=(2, 2))
     ...     fig.add_subplot().plot([0, 1], [1, 0])
     ...     return {"line": fig}
-    >>> toy = Experiment("toy", "What does a line look like?", None, None, run=None, figures=figures)
-    >>> [p.name for p in save_figures(toy, ResultsDir(tempfile.mkdtemp()), formats=("png", "svg"))]
+    >>> toy = Experiment("toy", "What does a line look like?", None, None, run=None, figures=figures,
+    ...                  captions={"line": "A line falls from 1 to 0."})
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> [p.name for p in save_figures(toy, results, formats=("png", "svg"))]
     ['line.png', 'line.svg']
+    >>> json.loads((results.path / "figures.json").read_text())["figures"]
+    [{'caption': 'A line falls from 1 to 0.', 'files': ['line.png', 'line.svg'], 'name': 'line'}]
     """
     for fmt in formats:
         if fmt not in FIGURE_FORMATS:
@@ -239,11 +247,20 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
                          "its figures from; the folder is damaged") from None
     if only is not None and only not in figures:
         raise ValueError(f"figure {only!r} is not one of {exp.name!r}'s figures {sorted(figures)}")
+    uncaptioned = sorted(set(figures) - set(exp.captions))
+    if uncaptioned:
+        raise ValueError(f"experiment {exp.name!r} draws figures {uncaptioned} without a caption; "
+                         "add them to its captions")
     written = []
     for name, fig in figures.items():
         if only is None or name == only:
             for fmt in formats:
                 written.append(results.save_figure(fig, f"{name}.{fmt}"))
+    listing = [{"name": name, "caption": caption,
+                "files": [f"{name}.{fmt}" for fmt in FIGURE_FORMATS
+                          if (results.path / f"{name}.{fmt}").exists()]}
+               for name, caption in exp.captions.items() if name in figures]
+    results.write_json("figures", {"figures": listing})
     return written
 
 
@@ -261,7 +278,7 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     >>> summary, out = run_experiment("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
     ...                               overrides={"n_runs": 64, "steps": 20, "record_every": 10})
     >>> summary["starts"]["constant"]["runs"], sorted(p.name for p in out.glob("*.*"))
-    (64, ['config.json', 'constant.npz', 'loss_curves.png', 'random.npz', 'summary.json'])
+    (64, ['config.json', 'constant.npz', 'figures.json', 'loss_curves.png', 'random.npz', 'summary.json'])
     """
     exp = get_experiment(name)
     config = resolve_config(exp, smoke=smoke, overrides=overrides)

@@ -30,8 +30,10 @@ Minima-census plots take plain arrays (so an experiment can redraw them from sav
 Training plots: :func:`plot_quantile_band` (median and quantile band over runs, e.g. loss
 curves). Symmetry plots take plain arrays too: :func:`plot_symmetry_gap` (the gap on a log scale, exact zeros drawn at
 a marked floor), :func:`plot_unit_weights` (each hidden unit's parameters over training),
-:func:`plot_success_rates` (bars with confidence intervals) and :func:`plot_escape_steps`
-(escape steps against the initial perturbation, with the linearized law); see
+:func:`plot_unit_signals` (one line per unit: error signals, update sizes),
+:func:`plot_success_rates` (bars with confidence intervals), :func:`plot_escape_steps`
+(escape steps against the initial perturbation, with the linearized law) and
+:func:`plot_gap_status_grid` (exact / rounding / amplified / broken cells); see
 :mod:`landscape.symmetry`.
 
 Layout: ``curvature``, ``surface``, ``minima``, ``training`` and ``symmetry`` (one module per
@@ -48,7 +50,8 @@ from .minima import (plot_barriers, plot_basin_shares, plot_disconnectivity, plo
 from .surface import (plot_basin_map, plot_interpolation, plot_path_values, plot_plane_points,
                       plot_slice_1d, plot_slice_2d, plot_surface_3d, plot_symmetric_view,
                       plot_trajectory)
-from .symmetry import plot_escape_steps, plot_success_rates, plot_symmetry_gap, plot_unit_weights
+from .symmetry import (plot_escape_steps, plot_gap_status_grid, plot_success_rates, plot_symmetry_gap,
+                       plot_unit_signals, plot_unit_weights)
 from .training import plot_quantile_band
 
 __all__ = ["plot_eigenvalues", "plot_spectral_density", "plot_loss_vs_index",
@@ -62,4 +65,5 @@ __all__ = ["plot_eigenvalues", "plot_spectral_density", "plot_loss_vs_index",
            # training
            "plot_quantile_band",
            # symmetry
-           "plot_symmetry_gap", "plot_unit_weights", "plot_success_rates", "plot_escape_steps"]
+           "plot_symmetry_gap", "plot_unit_weights", "plot_unit_signals", "plot_success_rates",
+           "plot_escape_steps", "plot_gap_status_grid"]

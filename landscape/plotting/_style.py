@@ -4,12 +4,18 @@ log-scale rule. Plotting-specific, so private to :mod:`landscape.plotting`."""
 from __future__ import annotations
 
 import matplotlib.axes
+import matplotlib.ticker
 import numpy as np
 
 
 def _check_ax(ax) -> None:
     if not isinstance(ax, matplotlib.axes.Axes):
         raise TypeError(f"ax={ax!r} must be a matplotlib Axes (e.g. fig.add_subplot())")
+
+
+def _integer_ticks() -> matplotlib.ticker.Locator:
+    """A tick locator for an axis of whole numbers (counts, restarts, units): no tick at 2.5."""
+    return matplotlib.ticker.MaxNLocator(integer=True)
 
 
 def _vector(name, values) -> np.ndarray:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._style import _check_ax, _matrix, _use_log, _vector
+from ._style import _check_ax, _integer_ticks, _matrix, _use_log, _vector
 
 __all__ = ["plot_basin_shares", "plot_stacked_shares", "plot_restart_curve",
            "plot_loss_histogram", "plot_barriers", "plot_disconnectivity"]
@@ -188,6 +188,7 @@ def plot_restart_curve(ax, ks, formula, lo, hi, *, empirical=None, label="1 - (1
                          markerfacecolor="none", label="from the runs")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("restarts k")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_ylabel("P(success within k restarts)")
     return {"line": line, "band": band, "empirical": emp}
 
@@ -238,6 +239,7 @@ def plot_loss_histogram(ax, loss, *, levels=None, level_names=None, bins=60, log
             marks.append(ax.axvline(x, color="tab:red", linestyle="--", linewidth=0.8, label=name))
     ax.set_xlabel("final loss")
     ax.set_ylabel("runs")
+    ax.yaxis.set_major_locator(_integer_ticks())
     return {"bars": bars, "levels": marks}
 
 

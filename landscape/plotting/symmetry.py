@@ -4,11 +4,17 @@ with confidence intervals, escape steps against the initial perturbation."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from landscape.status import GAP
 
 from ._style import _check_ax, _runs_matrix, _vector
 from .training import plot_quantile_band
 
-__all__ = ["plot_symmetry_gap", "plot_unit_weights", "plot_success_rates", "plot_escape_steps"]
+__all__ = ["plot_symmetry_gap", "plot_unit_weights", "plot_unit_signals", "plot_success_rates",
+           "plot_escape_steps", "plot_gap_status_grid"]
 
 _UNIT_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)))
 
@@ -47,14 +53,14 @@ def plot_symmetry_gap(ax, steps, gaps, *, quantiles=(0.1, 0.9), floor=None, colo
     return art
 
 
-def plot_unit_weights(ax, steps, units, *, names=None, colors=None):
+def plot_unit_weights(ax, steps, units, *, names=None, colors=None, legend=True):
     """Each hidden unit's parameters over training: ``units (n_records, H, k)`` (e.g.
     :func:`landscape.symmetry.unit_params` of a recorded trajectory: incoming weights, bias,
     outgoing weights), one colour per unit and one line style per parameter (``names``: ``k``
     labels for the legend). Units that stay identical draw on top of each other.
 
-    Returns ``{"lines": [[Line2D] * k] * H}``; each unit's first line is labelled "unit j" and
-    each parameter's style is labelled by its name on unit 0.
+    Returns ``{"lines": [[Line2D] * k] * H, "legend": Legend or None}``; the legend (outside the
+    axes, on the right) has one entry per unit (its colour) and one per parameter (its style).
 
     >>> import numpy as np
     >>> from matplotlib.figure import Figure
@@ -62,8 +68,8 @@ def plot_unit_weights(ax, steps, units, *, names=None, colors=None):
     >>> ax = Figure().add_subplot()
     >>> units = np.ones((11, 2, 4)) * np.linspace(0, 1, 11)[:, None, None]  # 2 equal units
     >>> art = plotting.plot_unit_weights(ax, np.arange(11), units, names=["w1", "w2", "b", "out"])
-    >>> len(art["lines"]), len(art["lines"][0])
-    (2, 4)
+    >>> len(art["lines"]), len(art["lines"][0]), len(art["legend"].get_lines())
+    (2, 4, 6)
     """
     _check_ax(ax)
     steps = _vector("steps", steps)
@@ -84,15 +90,64 @@ def plot_unit_weights(ax, steps, units, *, names=None, colors=None):
     for j in range(n_units):
         row = []
         for i in range(k):
-            label = f"unit {j}: {names[i]}" if (j == 0 or i == 0) else None
             # later units drawn thinner on top, so identical units show as one line
             (line,) = ax.plot(steps, units[:, j, i], color=colors[j],
-                              linestyle=_UNIT_STYLES[i % len(_UNIT_STYLES)], label=label,
-                              linewidth=2.4 - 1.2 * j / max(n_units - 1, 1), alpha=0.9)
+                              linestyle=_UNIT_STYLES[i % len(_UNIT_STYLES)],
+                              linewidth=_unit_width(j, n_units), alpha=0.9)
             row.append(line)
         lines.append(row)
     ax.set_xlabel("step")
     ax.set_ylabel("parameter value")
+    handles = None
+    if legend:
+        handles = ([Line2D([], [], color=c, label=f"unit {j}") for j, c in enumerate(colors)]
+                   + [Line2D([], [], color="gray", linestyle=_UNIT_STYLES[i % len(_UNIT_STYLES)],
+                             label=name) for i, name in enumerate(names)])
+        handles = ax.legend(handles=handles, fontsize="small", loc="upper left",
+                            bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return {"lines": lines, "legend": handles}
+
+
+def _unit_width(j: int, n_units: int) -> float:
+    """Line width of unit ``j``: later units thinner, so identical units show as one line."""
+    return 2.6 - 1.4 * j / max(n_units - 1, 1)
+
+
+def plot_unit_signals(ax, steps, values, *, colors=None, log=True, label="unit"):
+    """One line per hidden unit of ``values (n_records, H)`` over ``steps``: e.g. each unit's
+    error signal or update size. Later units are drawn thinner and dashed on top, so units that
+    get identical values show as one line with a dashed core; with ``log`` the absolute values
+    on a log axis (zeros at a tenth of the smallest positive value). Returns ``{"lines": [Line2D] * H}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> same = np.exp(-np.linspace(0, 3, 11))[:, None] * np.ones((1, 2))  # 2 identical units
+    >>> len(plotting.plot_unit_signals(ax, np.arange(11), same)["lines"])
+    2
+    """
+    _check_ax(ax)
+    steps = _vector("steps", steps)
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[0] != steps.size or values.size == 0:
+        raise ValueError(f"values of shape {values.shape} must be (n_records, H) with "
+                         f"n_records = len(steps) = {steps.size}")
+    n_units = values.shape[1]
+    if colors is None:
+        colors = [f"C{j % 10}" for j in range(n_units)]
+    if len(colors) != n_units:
+        raise ValueError(f"colors={colors!r} must give {n_units} colours, one per unit")
+    if log:
+        values = np.abs(values)
+        positive = values[values > 0]
+        values = np.maximum(values, positive.min() / 10 if positive.size else 1e-300)
+    lines = [ax.plot(steps, values[:, j], color=colors[j], label=f"{label} {j}",
+                     linewidth=_unit_width(j, n_units), linestyle="-" if j == 0 else "--")[0]
+             for j in range(n_units)]
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
     return {"lines": lines}
 
 
@@ -187,3 +242,50 @@ def plot_escape_steps(ax, eps, steps, *, predicted=None, max_steps=None, color=N
     ax.set_xlabel("initial symmetry-breaking perturbation eps")
     ax.set_ylabel("steps until the gap passes the threshold")
     return {"measured": measured, "never": never, "predicted": line}
+
+
+_GAP_COLORS = ("#2ca02c", "#bcbd22", "#ff7f0e", "#d62728")
+"""Colours of the symmetry-gap statuses exact, rounding, amplified, broken (green to red)."""
+_GAP_LABELS = ("bit-identical", "equal within rounding", "apart by grown rounding", "separated")
+"""The legend's plain words for the symmetry-gap statuses exact, rounding, amplified, broken."""
+
+
+def plot_gap_status_grid(ax, status, max_gap=None, *, rows, columns, legend=True):
+    """A grid of symmetry-gap statuses (codes of :data:`landscape.status.GAP`), ``status
+    (len(rows), len(columns))``: one coloured cell each, green (exact) to red (broken), with the
+    largest gap ``max_gap`` written in it. Returns ``{"image": AxesImage, "texts": [Text],
+    "legend": Legend or None}``.
+
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from landscape import plotting
+    >>> ax = Figure().add_subplot()
+    >>> art = plotting.plot_gap_status_grid(ax, np.array([[0, 3]]), np.array([[0.0, 0.8]]),
+    ...                                     rows=["sgd"], columns=["fast", "vmap"])
+    >>> [t.get_text() for t in art["texts"]]
+    ['0', '0.8']
+    """
+    _check_ax(ax)
+    status = np.asarray(status)
+    if status.shape != (len(rows), len(columns)):
+        raise ValueError(f"status of shape {status.shape} must be (len(rows), len(columns)) = "
+                         f"{(len(rows), len(columns))}")
+    if status.size and (status.min() < 0 or status.max() >= len(GAP)):
+        raise ValueError(f"status codes must be GAP codes 0..{len(GAP) - 1}")
+    image = ax.imshow(status, cmap=ListedColormap(_GAP_COLORS), vmin=-0.5,
+                      vmax=len(_GAP_COLORS) - 0.5, aspect="auto")
+    texts = []
+    if max_gap is not None:
+        max_gap = np.asarray(max_gap, dtype=float)
+        for (i, j), gap in np.ndenumerate(max_gap):
+            texts.append(ax.text(j, i, "0" if gap == 0 else f"{gap:.2g}", ha="center",
+                                 va="center", fontsize="small"))
+    ax.set_xticks(np.arange(len(columns)), list(columns))
+    ax.set_yticks(np.arange(len(rows)), list(rows))
+    handle = None
+    if legend:
+        handle = ax.legend(handles=[Patch(color=c, label=label)
+                                    for c, label in zip(_GAP_COLORS, _GAP_LABELS)],
+                           fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                           borderaxespad=0, title="hidden units end", title_fontsize="small")
+    return {"image": image, "texts": texts, "legend": handle}

@@ -57,7 +57,7 @@ from jax.flatten_util import ravel_pytree
 import landscape as ls
 from landscape import problems
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, runs_bytes
 from landscape.lab.store import ResultsDir
 
 CASES = ("saddle", "teacher", "xor")
@@ -84,6 +84,12 @@ class Config:
     steps: int = 10_000
     equilibrium_steps: int = 5000
     constant: float = 0.5
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (one run per case, push size and direction),
+        float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
+        return runs_bytes(len(self.cases) * len(self.eps) * self.n_directions, 9)
 
     def check(self) -> None:
         require_counts(self, ("n_directions", "steps", "equilibrium_steps"))
@@ -248,6 +254,30 @@ def _case_text(config: Config, c: dict) -> str:
     return text
 
 
+def _headline(config: Config, cases: dict) -> list[str]:
+    found, saddle, trap = [], False, False
+    for name, c in cases.items():
+        if c["equilibrium"] == "critical_point":
+            saddle = True
+            when = (f"when the linear theory says (within {c['relative_error']['max']:.1%})"
+                    if c["law_holds"] and c["relative_error"] else "not when the linear theory says")
+            found.append(f"pushed slightly off a true saddle point, {c['escaped']} of {c['runs']} "
+                         f"runs escaped {when}")
+        else:
+            trap = True
+            found.append(f"pushed slightly off {name.upper()}'s {c['base']}, {c['escaped']} of "
+                         f"{c['runs']} escaped within {config.steps} steps")
+    why = []
+    if saddle:
+        why.append("at a saddle point the downhill curvature is fixed, so a small push grows at "
+                   "a steady rate")
+    if trap:
+        why.append("on the symmetric slope with no saddle point the weights drift off to infinity "
+                   "and the downhill pull fades")
+    finding = "; ".join(found)
+    return [finding[:1].upper() + finding[1:] + ".", "Why: " + "; ".join(why) + "."]
+
+
 def _text(config: Config, cases: dict) -> list[str]:
     return [_case_text(config, c) for c in cases.values()]
 
@@ -264,6 +294,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
                      _fmt(c["relative_error"], ".1%")])
     return {
         "cases": cases,
+        "headline": _headline(config, cases),
         "table": {"columns": ["case", "symmetric equilibrium", "escape from", "lambda_min",
                               "escaped", "predicted slope", "fitted slope", "ratio",
                               "relative error"],
@@ -323,8 +354,18 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'escape': "At a true saddle the steps to escape follow the dashed linear theory; from XOR's "
+              "constant start they do not.",
+    'equilibrium': "Inside the symmetric subspace a true saddle's run stops at a finite point, "
+                   "XOR's constant start's weights keep growing.",
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="escape_time",
     question=("How many steps does gradient descent need to leave the symmetric subspace against "
               "the size of the symmetry-breaking perturbation, and when does the linear law hold?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -43,7 +43,7 @@ import optax
 import landscape as ls
 from landscape import stats
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, start_names
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -152,11 +152,23 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     smallest = {str(n): _smallest_width(config.widths, rate[i]) for i, n in enumerate(config.bits)}
     return {
         "cells": cells, "smallest_width_for_half": smallest,
+        "headline": _headline(config, smallest, constant_succeeded),
         "table": {"columns": ["n bits", "width", f"learned [{config.confidence:.0%} CI]",
                               "median steps", "median loss", "constant learned", "constant gap"],
                   "rows": rows},
         "text": _text(config, rate, smallest, constant_succeeded, constant_gap),
     }
+
+
+def _headline(config: Config, smallest: dict, constant_succeeded) -> list[str]:
+    need = "; ".join(f"{n} bits: {w} hidden units" if w is not None else
+                     f"{n} bits: more than {max(config.widths)} hidden units" for n, w in smallest.items())
+    names = start_names(config)
+    return [f"With {names['random']} starts, the smallest hidden layer that learned parity in at "
+            f"least half the runs: {need}; a {names['constant']} start learned it in "
+            f"{int(constant_succeeded.sum())} of {constant_succeeded.size} settings.",
+            "Why: from a constant start the hidden units stay exactly equal, so the network "
+            "computes what one hidden unit does, and one unit cannot separate parity."]
 
 
 def _text(config: Config, rate, smallest, constant_succeeded, constant_gap) -> list[str]:
@@ -193,14 +205,25 @@ def figures(results: ResultsDir) -> dict:
                zorder=4, label=f"constant start {config['constant']:g} (any n)")
     ax.set_xticks(g["widths"])
     ax.set_ylabel("share of runs that learned parity")
-    ax.set_title(f"n-bit parity, n-H-1 logistic nets: {config['steps']} steps of gradient descent "
-                 f"from N(0, {config['random_std']:g}^2)", fontsize="medium")
+    bits = ", ".join(str(n) for n in g["bits"])
+    nets = (f"{bits}-bit parity, {bits}-H-1" if len(g["bits"]) == 1 else
+            f"n-bit parity (n = {bits}), n-H-1")
+    ax.set_title(f"{nets} logistic nets, H = {', '.join(str(w) for w in g['widths'])}: "
+                 f"{config['steps']} steps of gradient descent from N(0, {config['random_std']:g}^2)",
+                 fontsize="medium")
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return {"success_rate": fig}
+
+
+CAPTIONS = {
+    'success_rate': 'Wider hidden layers learn n-bit parity more often; each curve is one n.',
+}
+"""Each figure's caption, in the order a reader should see them."""
 
 
 EXPERIMENT = Experiment(
     name="parity_scaling",
     question=("How wide must the hidden layer be to learn n-bit parity from random starts, and "
               "does the constant start ever learn it?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -63,7 +63,7 @@ from landscape import minima as mn
 from landscape import problems
 from landscape import surface as sf
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, runs_bytes
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -94,6 +94,15 @@ class Config:
     n_minima: int = 3
     barrier_points: int = 41
     chunk_size: int = 2000
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (the random runs, the plane's grid and the
+        slices' points), float32; checked against the available memory before any write
+        (:func:`landscape.lab.config.check_memory`)."""
+        params = 4 * self.hidden + 1
+        points = self.plane_points ** 2 + 2 * self.slice_points + self.barrier_points
+        records = self.random_steps // self.record_every + 1
+        return runs_bytes(self.n_runs, params, records, self.chunk_size) + points * (params + 1) * 4
 
     def check(self) -> None:
         require_counts(self, ("equilibrium_steps", "n_perturbed", "record_every", "n_runs",
@@ -251,6 +260,24 @@ def _minima(config: Config, results: ResultsDir, progress) -> dict:
 # ---------------------------------------------------------------------------------- summary
 
 
+def _headline(config: Config, sym: dict, mins: dict) -> list[str]:
+    frac = "1/6" if config.loss == "mse" else "1/3"
+    b = sym["breaking_slice"]
+    off = (f"Stepping off the symmetric subspace (equal hidden units) leads below {frac}, the loss "
+           f"the subspace only approaches, to {b['min_loss']:.4f} along the escape direction"
+           if b["below_limit"] else
+           f"Along the escape direction the loss stays above {frac}, the loss the symmetric "
+           f"subspace only approaches (lowest {b['min_loss']:.4f})")
+    top = max(mins["clusters"], key=lambda c: c["runs"], default=None)
+    ends = ("" if top is None else
+            f"; random starts end in {len(mins['clusters'])} classes, the most common "
+            f"({top['runs']} runs) at loss {top['loss_mean']:.2g}")
+    why = ("Why: inside the subspace the loss falls only as the weights grow without end, while "
+           "one direction across it curves downhill." if sym["equilibrium"]["kind"] == "trap_at_infinity"
+           else "Why: the subspace's best point is a saddle: one direction across it curves downhill.")
+    return [off + ends + ".", why]
+
+
 def _text(config: Config, sym: dict, mins: dict) -> list[str]:
     eq, limit = sym["equilibrium"], sym["limit"]
     q, b, p = sym["quadratic_check"], sym["breaking_slice"], sym["plane"]
@@ -304,7 +331,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         rows.append([f"cluster {c['cluster']} ({c['runs']} runs)", f"{c['loss_mean']:.4g}", "-",
                      "outputs " + " ".join(f"{v:.2f}" for v in c["outputs"])])
     return {
-        "symmetric": sym, "minima": mins,
+        "symmetric": sym, "minima": mins, "headline": _headline(config, sym, mins),
         "table": {"columns": ["point", "loss", "distance from the subspace", "where"], "rows": rows},
         "text": _text(config, sym, mins),
     }
@@ -347,7 +374,7 @@ def figures(results: ResultsDir) -> dict:
     ax.plot(ts, lc + 0.5 * lam * ts**2, color="tab:red", linestyle=":", linewidth=1,
             label="quadratic model L_c + λ t²/2")
     ax.axhline(float(s["limit"]), color="gray", linestyle="--", linewidth=1,
-               label=f"{frac}: the lowest loss inside the symmetric subspace")
+               label=f"{frac}: the loss the symmetric subspace only approaches")
     ax.scatter([0.0], [lc], color="black", zorder=3, s=20, label=f"center ({lc:.4f})")
     lo = min(float(np.min(s["breaking"])), float(s["limit"]))
     ax.set_ylim(lo - 0.01, max(lc, float(np.min(s["symmetric"]))) + 0.06)
@@ -402,8 +429,22 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'slices': "Through the constant start's end point: along the symmetric direction the loss "
+              "stays above 1/6, along the direction that separates the units it falls below.",
+    'plane': "The loss around the constant start's end point: lower ground lies only off the "
+             "symmetric subspace.",
+    'curvature': 'The Hessian at the center: curving up inside the symmetric subspace, slightly '
+                 'down across it.',
+    'paths': 'Straight paths between the most common end points of random starts cross loss '
+             'barriers.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="surface_tour",
     question=("What does the XOR error surface look like around the symmetric equilibrium and "
               "between the minima random starts reach?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

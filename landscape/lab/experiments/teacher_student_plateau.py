@@ -59,7 +59,7 @@ from jax.flatten_util import ravel_pytree
 
 import landscape as ls
 from landscape import symmetry as sy
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, runs_bytes
 from landscape.lab.store import ResultsDir
 
 ACTIVATIONS_ALLOWED = ("erf", "tanh")
@@ -83,6 +83,16 @@ class Config:
     drop: float = 0.5
     fit_max_eps: float = 1e-4
     gap_threshold: float = 0.1
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (the runs per push size and direction, the
+        samples and the hidden activations), float32; checked against the available memory before
+        any write (:func:`landscape.lab.config.check_memory`)."""
+        runs = len(self.eps) * (1 + self.n_random_directions)
+        params = (self.n_in + 2) * self.student_hidden + 1
+        width = self.teacher_hidden + runs * self.student_hidden
+        return (runs_bytes(runs, params, self.steps // self.record_every + 1)
+                + self.n_samples * (self.n_in + 1 + width) * 4)
 
     def check(self) -> None:
         require_counts(self, ("n_in", "teacher_hidden", "n_samples", "equilibrium_steps", "steps",
@@ -221,6 +231,19 @@ def _fmt(v, spec=".3g") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _headline(summary: dict) -> list[str]:
+    d, pred = summary["directions"][0], summary["predicted_slope"]
+    if pred is None or d["slope"] is None:
+        return ["The student's plateau did not follow the linear theory: "
+                + ("the symmetric point is not a saddle." if pred is None else "too few runs left it."),
+                "Why: the theory needs a saddle point with a fixed downhill curvature."]
+    return [f"The smaller the push off the symmetric saddle point, the longer the student's plateau: "
+            f"{d['slope']:.0f} more steps per factor e smaller push, {d['slope_ratio']:.2f} x the "
+            f"{pred:.0f} the linear theory predicts.",
+            "Why: near the saddle the push grows by a fixed factor each step, so leaving takes a "
+            "number of steps that grows with the logarithm of 1/push."]
+
+
 def _text(config: Config, summary: dict) -> list[str]:
     eq, pred = summary["equilibrium"], summary["predicted_slope"]
     lr = config.learning_rate
@@ -256,6 +279,7 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
              _fmt(d["intercept"], ".0f")] for d in summary["directions"]]
     summary["table"] = {"columns": ["direction", "overlap", "slope (loss)", "slope (gap)",
                                     "predicted", "ratio", "intercept"], "rows": rows}
+    summary["headline"] = _headline(summary)
     summary["text"] = _text(config, summary)
     return summary
 
@@ -327,8 +351,18 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'loss_curves': 'The smaller the initial asymmetry eps, the longer the student stays on the '
+                   'plateau before the loss drops.',
+    'plateau_length': "Plateau length grows linearly in ln(1/eps), with the slope the saddle's "
+                      "curvature predicts (dashed).",
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="teacher_student_plateau",
     question=("How long does a teacher-student regression stay on the symmetric plateau, "
               "against the size of the initial asymmetry?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -45,7 +45,7 @@ from landscape import minima as mn
 from landscape import stats
 from landscape import status as st
 from landscape import surface as sf
-from landscape.lab.config import Experiment, require_counts
+from landscape.lab.config import Experiment, require_counts, runs_bytes
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 from landscape.train import concat_results
@@ -74,6 +74,14 @@ class Config:
     barrier_points: int = 41
     slice_points: int = 41
     connect: int = 6
+
+    def memory_bytes(self) -> int:
+        """A lower bound of the bytes this config needs (the runs of the widest architecture, the
+        slice grid and the barrier paths), float32; checked against the available memory before
+        any write (:func:`landscape.lab.config.check_memory`)."""
+        params = 4 * max(parse_architecture(a)[1] for a in self.architectures) + 1
+        points = self.slice_points ** 2 + self.connect * self.barrier_points
+        return runs_bytes(self.n_runs, params, chunk_size=self.chunk_size) + points * (params + 1) * 4
 
     def check(self) -> None:
         require_counts(self, ("n_runs", "steps", "chunk_size", "growth_steps", "max_restarts",
@@ -290,7 +298,30 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         "rows": rows,
     }
     summary["text"] = text
+    summary["headline"] = _headline(summary["architectures"])
     return summary
+
+
+def _headline(architectures: dict) -> list[str]:
+    found, restarts = [], []
+    for arch, a in architectures.items():
+        best = a["clusters"][0] if a["clusters"] else None
+        act, width = parse_architecture(arch)
+        found.append(f"the {a['runs']} runs of the 2-{width}-1 {act} network end in "
+                     f"{len(a['clusters'])} kinds of end point (networks that differ only by "
+                     "swapping hidden units count as one)"
+                     + ("" if best is None else
+                        f"; the lowest-loss kind (loss {best['loss_mean']:.2g}) is reached by "
+                        f"{best['share']:.1%} of runs"))
+        need = " and ".join(f"{n} restarts at init scale {s}" for s, n in a["restarts_for_99"].items()
+                            if n is not None)
+        if need:
+            restarts.append(need if len(architectures) == 1 else f"{need} (2-{width}-1 {act})")
+    finding = "; ".join(found)
+    return [finding[:1].upper() + finding[1:] + ".",
+            "Why: each start drains to one kind of end point, and the lowest-loss kind's basin holds "
+            "only part of the starts, so a 99% chance of reaching it takes "
+            + ("; ".join(restarts) if restarts else "more restarts") + "."]
 
 
 def figures(results: ResultsDir) -> dict:
@@ -377,8 +408,22 @@ def figures(results: ResultsDir) -> dict:
     return figs
 
 
+CAPTIONS = {
+    'basin_shares': "The share of runs ending in each class of end points against the start's scale.",
+    'restarts': 'The chance that at least one of k restarts reaches the solution class, measured '
+                'and predicted.',
+    'loss_histogram': 'Final losses of all runs; the dashed lines are the levels of the classes '
+                      'found.',
+    'slices': 'The loss on the plane through three class representatives.',
+    'disconnectivity': 'Barriers between classes along straight paths (a disconnectivity graph).',
+    'hierarchy': 'How the end points merge into classes as the distance tolerance grows.',
+}
+"""Each figure's caption, in the order a reader should see them."""
+
+
 EXPERIMENT = Experiment(
     name="xor_minima_census",
     question=("Where do thousands of XOR runs end modulo symmetry, and how much of the "
               "initialization space drains into each basin?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures)
+    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    captions=CAPTIONS)

@@ -14,30 +14,32 @@ of the first ``n_trajectories`` runs of each start. Then, in float64:
   ``escape_threshold``, against the linear law ``ln(thr/eps) / ln(1 + lr |lambda_min|)``; and the
   same at a strict saddle built by hand (:func:`landscape.problems.saddle_example`), where the
   law holds;
-- **invariance**: from the constant start, for each task in ``invariance_tasks`` (xor, parity,
-  teacher: a 4-3-1 erf student of a 4-2-1 erf teacher), each training ingredient in
-  ``invariance_ingredients`` and each mode in ``invariance_modes`` (``fast``: the trainer's
-  run-axis-last path, ``vmap``: its generic path, ``minibatch``), the gap after
-  ``invariance_steps`` steps, classified exact / rounding / amplified / broken
-  (:func:`landscape.symmetry.gap_status`), in ``invariance_dtype``; with the teacher task, also its constant start's
-  symmetric equilibrium (a strict saddle, where rounding differences between units grow).
+- **mechanism**: for run 0 of every start, at every recorded step, each hidden unit's error
+  signal (the backpropagated delta dE_p/dnet_j for each of the 4 patterns) and its update
+  (-learning_rate times the gradient of its weights, bias and outgoing weight): identical for
+  the constant start's units, different for a random start's.
+
+Which training ingredients keep identical units identical is its own experiment,
+``xor_invariance`` (a few minutes; it was part of this one).
 
 Outputs in the results folder:
   config.json            resolved config, seed, versions
   summary.json           per start: runs, successes, rate with a 95% Wilson interval, loss
-                         quantiles, gap statistics; the equilibrium (and the teacher task's);
-                         the escape fits; the invariance matrix with a verdict per ingredient;
-                         the printed table and plain-language text
+                         quantiles, gap statistics; the equilibrium ;
+                         the escape fits; the headline, the printed table and the text
   constant.npz, perturbed.npz, random.npz
                          per run: losses (n_runs, n_records), record_steps, success_step, status,
                          final gap and params norm; trajectory gaps (n_trajectories, n_records)
-                         and the hidden units of run 0 over time (n_records, H, 4)
+                         and the hidden units of run 0 over time (n_records, H, 4), their
+                         error signals deltas (n_records, H, 4 patterns) and updates
+                         (n_records, H, 4)
   equilibrium.npz        the restricted run (steps, loss, grad_norm, param_norm), eigenvalues
   escape.npz             eps, steps, predicted for the XOR start and for the strict saddle
-  invariance.npz         status codes and max gaps (tasks x ingredients x modes)
   chunks/                finished training chunks (an interrupted run resumes from them)
-  loss_curves.png, symmetry_gap.png, unit_weights.png, success_rates.png, escape.png,
-  equilibrium.png        figures, drawn from the arrays (``landscape plot`` redraws them)
+  success_rates.png, loss_curves.png, mechanism.png, unit_weights.png, symmetry_gap.png,
+  equilibrium.png, escape.png
+                         figures, drawn from the arrays (``landscape plot`` redraws them);
+  figures.json           their captions, in this order
 """
 
 from __future__ import annotations
@@ -53,15 +55,12 @@ import landscape as ls
 from landscape import problems, stats
 from landscape import symmetry as sy
 from landscape.status import GAP
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, phase, require_counts, require_positive, start_names
 from landscape.lab.resumable import train_resumable
 from landscape.lab.store import ResultsDir
 
 STARTS = ("constant", "perturbed", "random")
-TASKS = ("xor", "parity", "teacher")
-INGREDIENTS = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adamw", "weight_decay",
-               "gradient_noise", "random_output_init")
-MODES = ("fast", "vmap", "minibatch")
+PHASES = 3
 LIMITS = problems.XOR_SYMMETRIC_INFIMUM
 """The constant start's loss limit on XOR: the best any monotone function of x1 + x2 does."""
 UNIT_NAMES = ("w from x1", "w from x2", "bias", "w to output")
@@ -89,16 +88,11 @@ class Config:
     escape_steps: int = 20_000
     saddle_learning_rate: float = 0.4
     saddle_steps: int = 6000
-    invariance_tasks: tuple[str, ...] = TASKS
-    invariance_ingredients: tuple[str, ...] = INGREDIENTS
-    invariance_modes: tuple[str, ...] = MODES
-    invariance_steps: int = 2000
-    invariance_dtype: str = "float32"
 
     def check(self) -> None:
         require_counts(self, ("n_runs", "hidden", "steps", "record_every", "chunk_size",
                               "n_trajectories", "equilibrium_steps", "escape_steps",
-                              "saddle_steps", "invariance_steps"))
+                              "saddle_steps"))
         if self.hidden < 2:
             raise ValueError(f"config key 'hidden' = {self.hidden!r} must be >= 2 (one unit has no "
                              "symmetry to break)")
@@ -113,22 +107,11 @@ class Config:
         if not self.escape_eps or not all(0 < e < self.escape_threshold for e in self.escape_eps):
             raise ValueError(f"config key 'escape_eps' = {self.escape_eps!r} must be positive numbers "
                              f"below escape_threshold = {self.escape_threshold!r}")
-        if self.invariance_dtype not in ("float32", "float64"):
-            raise ValueError(f"config key 'invariance_dtype' = {self.invariance_dtype!r} is not one of "
-                             "('float32', 'float64')")
-        for key, allowed in (("invariance_tasks", TASKS), ("invariance_ingredients", INGREDIENTS),
-                             ("invariance_modes", MODES)):
-            bad = [v for v in getattr(self, key) if v not in allowed]
-            if bad:
-                raise ValueError(f"config key {key!r} has unknown entries {bad}; expected some of "
-                                 f"{allowed}")
 
 
 SMOKE = Config(n_runs=128, steps=1000, record_every=50, learning_rate=2.0, chunk_size=128,
                n_trajectories=8, equilibrium_steps=5000, escape_eps=(1e-9, 1e-7, 1e-5, 1e-3),
-               escape_steps=3000, saddle_steps=4000, invariance_tasks=("xor",),
-               invariance_ingredients=("sgd", "gradient_noise"),
-               invariance_modes=("fast",), invariance_steps=200)
+               escape_steps=3000, saddle_steps=4000)
 
 
 # --------------------------------------------------------------------------------- training
@@ -158,14 +141,53 @@ def _train_starts(config: Config, results: ResultsDir, progress) -> dict:
         gap = np.asarray(sy.symmetry_gap(result.params, model=model))
         norm = _norms(result.params)
         traj_gaps, _ = sy.gap_history(result, model=model)
-        units = np.asarray(sy.unit_params(jax.tree.map(lambda a: a[0], result.trajectory),
-                                          model=model))
+        run0 = jax.tree.map(lambda a: a[0], result.trajectory)
+        units = np.asarray(sy.unit_params(run0, model=model))
+        deltas, updates = unit_signals(loss_fn, run0, data, model=model,
+                                       learning_rate=config.learning_rate)
         results.write_arrays(kind, {
             "losses": result.losses, "record_steps": result.record_steps,
             "success_step": result.success_step, "status": result.status, "gap": gap,
-            "param_norm": norm, "trajectory_gaps": traj_gaps, "units": units})
+            "param_norm": norm, "trajectory_gaps": traj_gaps, "units": units,
+            "deltas": deltas, "updates": updates})
         out[kind] = _summarize_start(result, gap, norm)
     return out
+
+
+def unit_signals(loss_fn, trajectory, data, *, model, learning_rate: float):
+    """Each hidden unit's error signals and updates along a recorded trajectory (leaves
+    ``(n_records, ...)``): ``deltas (n_records, H, n_patterns)``, the backpropagated delta
+    dE_p/dnet_j of unit j for the loss E_p of pattern p alone (the gradient of its bias), and
+    ``updates (n_records, H, F)``, minus ``learning_rate`` times the full-batch gradient of each
+    unit's parameters (:func:`landscape.symmetry.unit_params` order; a loss that is a weighted
+    sum over patterns, as every ``ls.objectives`` loss is). Equal units get equal rows.
+
+    >>> import landscape as ls
+    >>> model = ls.mlp([2, 2, 1])
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> trajectory = jax.tree.map(lambda a: a[None], start)          # one record
+    >>> loss_fn = ls.objectives.loss(model, "mse")
+    >>> deltas, updates = unit_signals(loss_fn, trajectory, ls.datasets.xor(), model=model,
+    ...                                learning_rate=0.5)
+    >>> deltas.shape, updates.shape, bool((deltas[:, 0] == deltas[:, 1]).all())
+    ((1, 2, 4), (1, 2, 4), True)
+    """
+    def per_pattern(params):
+        def one(x, y):
+            return jax.grad(loss_fn)(params, ls.datasets.Dataset(x[None], y[None]))
+        return jax.vmap(one)(data.x, data.y)  # leaves (n_patterns, ...)
+
+    grads = jax.jit(jax.vmap(per_pattern))(trajectory)  # leaves (n_records, n_patterns, ...)
+    per_unit = np.asarray(sy.unit_params(grads, model=model))  # (n_records, P, H, F)
+    # the full-batch gradient as the sum of the per-pattern ones times the loss's weight of a
+    # pattern (1/P for a mean): summed here in one order for every unit, so equal units stay
+    # bit-equal (XLA's matrix products need not round equal columns alike)
+    first = jax.tree.map(lambda a: a[0], trajectory)
+    weight = float(loss_fn(first, data)) / sum(
+        float(loss_fn(first, ls.datasets.Dataset(x[None], y[None]))) for x, y in zip(data.x, data.y))
+    updates = -learning_rate * weight * per_unit.sum(axis=1)
+    bias = data.x.shape[1]  # a unit's features: its n_in incoming weights, its bias, ...
+    return np.swapaxes(per_unit[..., bias], 1, 2), updates
 
 
 def _norms(params) -> np.ndarray:
@@ -193,239 +215,156 @@ def _summarize_start(result, gap, norm) -> dict:
 # ------------------------------------------------------------ equilibrium and escape (float64)
 
 
-def _equilibrium_and_escape(config: Config, results: ResultsDir) -> tuple[dict, dict]:
+def _equilibrium(config: Config, results: ResultsDir) -> dict:
+    """Where the constant start goes inside the symmetric subspace (float64)."""
     with jax.enable_x64(True):
-        model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
-        data = ls.datasets.xor(dtype=jnp.float64)
-        loss_fn = ls.objectives.loss(model, config.loss)
-        start = ls.inits.constant(model, config.constant, dtype=jnp.float64)(jax.random.key(0))
+        model, data, loss_fn, start = _float64_xor(config)
         eq = sy.symmetric_equilibrium(loss_fn, start, data, optimizer=optax.sgd(config.learning_rate),
                                       steps=config.equilibrium_steps)
-        eps = np.asarray(config.escape_eps, np.float64)
-        xor_esc = sy.escape(loss_fn, start, data, eps, learning_rate=config.learning_rate,
-                            threshold=config.escape_threshold, steps=config.escape_steps)
-        teacher_eq = None
-        if "teacher" in config.invariance_tasks:  # where the generic path's rounding is amplified
-            t_model, t_data, _ = _task("teacher", config, jnp.float64)
-            t_start = ls.inits.constant(t_model, config.constant, dtype=jnp.float64)(jax.random.key(0))
-            teacher_eq = sy.symmetric_equilibrium(
-                ls.objectives.loss(t_model, "mse"), t_start, t_data,
-                optimizer=optax.sgd(config.learning_rate), steps=config.invariance_steps).summary()
-        ex = problems.saddle_example()
-        saddle_esc = sy.escape(ex.loss_fn, ex.params, ex.data, eps,
-                               learning_rate=config.saddle_learning_rate,
-                               threshold=config.escape_threshold, steps=config.saddle_steps)
-        saddle_loss = float(ex.loss_fn(ex.params, ex.data))
     h = eq.history
     results.write_arrays("equilibrium", {
         "steps": h["steps"], "loss": h["loss"], "grad_norm": h["grad_norm"],
         "param_norm": h["param_norm"], "symmetric_eigenvalues": np.asarray(eq.curvature.symmetric),
         "breaking_eigenvalues": np.asarray(eq.curvature.breaking),
         "limit": np.float64(LIMITS[config.loss])})
+    return {**eq.summary(), "limit": LIMITS[config.loss],
+            "excess_over_limit": eq.loss - LIMITS[config.loss]}
+
+
+def _float64_xor(config: Config):
+    """``(model, data, loss_fn, constant start)`` of XOR in float64 (inside ``enable_x64``)."""
+    model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
+    start = ls.inits.constant(model, config.constant, dtype=jnp.float64)(jax.random.key(0))
+    return model, ls.datasets.xor(dtype=jnp.float64), ls.objectives.loss(model, config.loss), start
+
+
+def _escape(config: Config, results: ResultsDir) -> dict:
+    """Steps to leave the subspace from the constant start and from a strict saddle (float64)."""
+    with jax.enable_x64(True):
+        _, data, loss_fn, start = _float64_xor(config)
+        eps = np.asarray(config.escape_eps, np.float64)
+        xor_esc = sy.escape(loss_fn, start, data, eps, learning_rate=config.learning_rate,
+                            threshold=config.escape_threshold, steps=config.escape_steps)
+        ex = problems.saddle_example()
+        saddle_esc = sy.escape(ex.loss_fn, ex.params, ex.data, eps,
+                               learning_rate=config.saddle_learning_rate,
+                               threshold=config.escape_threshold, steps=config.saddle_steps)
+        saddle_loss = float(ex.loss_fn(ex.params, ex.data))
     results.write_arrays("escape", {
         "eps": eps, "xor_steps": xor_esc.steps, "xor_predicted": xor_esc.predicted,
         "saddle_steps": saddle_esc.steps, "saddle_predicted": saddle_esc.predicted,
         "max_steps": np.array([config.escape_steps, config.saddle_steps])})
-    equilibrium = {**eq.summary(), "limit": LIMITS[config.loss],
-                   "excess_over_limit": eq.loss - LIMITS[config.loss]}
-    escape = {"threshold": config.escape_threshold,
-              "xor_constant_start": {**xor_esc.fit(), "learning_rate": config.learning_rate,
-                                     "max_steps": config.escape_steps},
-              "strict_saddle": {**saddle_esc.fit(), "learning_rate": config.saddle_learning_rate,
-                                "max_steps": config.saddle_steps,
-                                "loss": saddle_loss}}
-    if teacher_eq is not None:
-        equilibrium["teacher"] = teacher_eq
-    return equilibrium, escape
-
-
-# ---------------------------------------------------------------------------- invariance
-
-
-def _task(name: str, config: Config, dtype=jnp.float32):
-    """``(model, data, minibatch size)`` of an invariance task."""
-    if name == "xor":
-        return ls.mlp([2, config.hidden, 1]), ls.datasets.xor(dtype), 2
-    if name == "parity":
-        return ls.mlp([3, 3, 1]), ls.datasets.parity(3, dtype=dtype), 4
-    if name == "teacher":
-        teacher = ls.mlp([4, 2, 1], activation="erf", output="linear")
-        data, _ = ls.datasets.teacher_student(jax.random.key(config.seed), teacher, n_samples=64,
-                                              dtype=dtype)
-        return ls.mlp([4, 3, 1], activation="erf", output="linear"), data, 16
-    raise ValueError(f"invariance task {name!r} is not known; expected one of {TASKS}")
-
-
-def _ingredient(name: str, model, config: Config, dtype=jnp.float32):
-    """``(optimizer, init_fn)`` of a training ingredient, from the constant start."""
-    lr = config.learning_rate
-    const = ls.inits.constant(model, config.constant, dtype=dtype)
-    sgd = optax.sgd(lr)
-    table = {
-        "sgd": sgd,
-        "momentum": optax.sgd(lr / 5, momentum=0.9),
-        "nesterov": optax.sgd(lr / 5, momentum=0.9, nesterov=True),
-        "adam": optax.adam(0.01),
-        "rmsprop": optax.rmsprop(0.01),
-        "adamw": optax.adamw(0.01, weight_decay=0.01),
-        "weight_decay": optax.chain(optax.add_decayed_weights(1e-3), sgd),
-        # independent noise on every parameter's update: per-unit noise
-        "gradient_noise": optax.chain(optax.add_noise(0.01, 0.55, config.seed), sgd),
-        "random_output_init": sgd,
-    }
-    if name not in table:
-        raise ValueError(f"ingredient {name!r} is not known; expected one of {INGREDIENTS}")
-    init_fn = const
-    if name == "random_output_init":  # constant hidden layer, random output weights
-        init_fn = ls.inits.by_layer(model, [const, ls.inits.normal(model, 1.0, dtype=dtype)])
-    return table[name], init_fn
-
-
-def _invariance(config: Config, results: ResultsDir) -> dict:
-    with jax.enable_x64(config.invariance_dtype == "float64"):
-        return _invariance_matrix(config, results)
-
-
-def _invariance_matrix(config: Config, results: ResultsDir) -> dict:
-    tasks, ingredients, modes = (config.invariance_tasks, config.invariance_ingredients,
-                                 config.invariance_modes)
-    shape = (len(tasks), len(ingredients), len(modes))
-    codes = np.zeros(shape, np.int32)
-    max_gap = np.zeros(shape)
-    first_nonzero = np.full(shape, -1)
-    steps = config.invariance_steps
-    record_every = ls.train.default_record_every(steps, 20)
-    dtype = jnp.dtype(config.invariance_dtype)
-    for a, task in enumerate(tasks):
-        model, data, batch = _task(task, config, dtype)
-        loss_fn = ls.objectives.loss(model, "mse")
-        for b, name in enumerate(ingredients):
-            optimizer, init_fn = _ingredient(name, model, config, dtype)
-            for c, mode in enumerate(modes):
-                result = ls.train_many(
-                    loss_fn, init_fn, optimizer, data, key=jax.random.key(config.seed), n_runs=1,
-                    steps=steps, record_every=record_every, trajectory_runs=[0],
-                    batch_size=batch if mode == "minibatch" else None,
-                    method="batched" if mode == "fast" else "vmap", progress=False)
-                gaps, norms = sy.gap_history(result, model=model)
-                codes[a, b, c] = sy.gap_status(gaps.max(), norms[0, int(np.argmax(gaps[0]))], dtype)
-                max_gap[a, b, c] = gaps.max()
-                nz = np.flatnonzero(gaps[0])
-                first_nonzero[a, b, c] = result.record_steps[nz[0]] if nz.size else -1
-    results.write_arrays("invariance", {"status": codes, "max_gap": max_gap,
-                                        "first_nonzero_step": first_nonzero})
-    rows = []
-    for a, task in enumerate(tasks):
-        for b, name in enumerate(ingredients):
-            for c, mode in enumerate(modes):
-                rows.append({"task": task, "ingredient": name, "mode": mode,
-                             "status": GAP[codes[a, b, c]], "max_gap": float(max_gap[a, b, c]),
-                             "first_nonzero_step": int(first_nonzero[a, b, c])})
-    verdicts = {}
-    for b, name in enumerate(ingredients):
-        worst_fast = codes[:, b, [c for c, m in enumerate(modes) if m != "vmap"]]
-        verdicts[name] = ("breaks the symmetry" if worst_fast.size and worst_fast.max() == 3 else
-                          "keeps it exactly" if worst_fast.size and worst_fast.max() == 0 else
-                          "keeps it to rounding" if worst_fast.size and worst_fast.max() == 1 else
-                          "amplifies rounding" if worst_fast.size else "not measured")
-    return {"steps": steps, "dtype": config.invariance_dtype, "tasks": list(tasks),
-            "ingredients": list(ingredients),
-            "modes": list(modes), "rows": rows, "verdicts": verdicts}
+    return {"threshold": config.escape_threshold,
+            "xor_constant_start": {**xor_esc.fit(), "learning_rate": config.learning_rate,
+                                   "max_steps": config.escape_steps},
+            "strict_saddle": {**saddle_esc.fit(), "learning_rate": config.saddle_learning_rate,
+                              "max_steps": config.saddle_steps, "loss": saddle_loss}}
 
 
 # ---------------------------------------------------------------------------------- summary
 
 
-def _text(config: Config, starts: dict, eq: dict, esc: dict, inv: dict) -> list[str]:
+def _headline(config: Config, starts: dict) -> list[str]:
+    names = start_names(config)
+    const, rand = starts["constant"], starts["random"]
+    finding = (f"The {names['constant']} start learned XOR in {const['succeeded']} of "
+               f"{const['runs']} runs; the {names['random']} start in {rand['success_rate']:.1%}.")
+    why = (f"Why: equal hidden units get identical error signals and identical updates, so they "
+           f"stayed exactly equal ({const['gap']['exactly_zero']} of {const['runs']} runs) and "
+           "the network acts like one hidden unit, which cannot compute XOR.")
+    return [finding, why]
+
+
+def _text(config: Config, starts: dict, eq: dict, esc: dict) -> list[str]:
     limit = LIMITS[config.loss]
     frac = "1/6" if config.loss == "mse" else "1/3"
-    names = {"constant": f"constant {config.constant:g}",
-             "perturbed": f"constant {config.constant:g} + {config.perturb_eps:g} N(0,1)",
-             "random": f"random N(0, {config.random_std:g}^2)"}
+    names = start_names(config)
     lines = []
     for kind, s in starts.items():
         lo, hi = s["success_interval"]
         gap = s["gap"]
-        equal = (f"hidden units bit-identical in {gap['exactly_zero']} of {s['runs']} runs"
-                 if gap["exactly_zero"] else f"median symmetry gap {gap['median']:.2g}")
+        equal = (f"hidden units exactly equal in {gap['exactly_zero']} of {s['runs']} runs"
+                 if gap["exactly_zero"] else f"median distance between the hidden units "
+                 f"(symmetry gap) {gap['median']:.2g}")
         lines.append(f"{names[kind]}: {s['succeeded']} of {s['runs']} runs learned XOR "
                      f"(95% CI {lo:.1%}-{hi:.1%}); {equal}; median final loss "
                      f"{s['final_loss']['median']:.4g}.")
     norms = eq["param_norm"]
     if eq["kind"] == "trap_at_infinity":
-        lines.append(f"symmetric equilibrium: none at finite weights (a trap at infinity): inside the "
-                     f"symmetric subspace the loss falls to {eq['loss']:.5f} after {eq['steps']} steps "
-                     f"(limit {frac} = {limit:.4f}) while the weights keep growing (|x| = {norms:.1f}); "
-                     f"the most unstable breaking curvature there is {eq['lambda_min_breaking']:.1e}, "
-                     "fading to 0.")
+        lines.append(f"where the constant start goes: no resting point at finite weights (a trap at "
+                     f"infinity): with the units kept equal the loss falls to {eq['loss']:.5f} after "
+                     f"{eq['steps']} steps (limit {frac} = {limit:.4f}) while the weights keep growing "
+                     f"(size {norms:.1f}); the steepest way out of the equal-units subspace curves "
+                     f"down by only {abs(eq['lambda_min_breaking']):.1e}, fading to 0.")
     else:
-        lines.append(f"symmetric equilibrium: {eq['kind']} ({eq['label']}) at loss {eq['loss']:.5f}, "
-                     f"|grad| {eq['grad_norm']:.1e}, most negative breaking eigenvalue "
-                     f"{eq['lambda_min_breaking']:.3g}.")
+        lines.append(f"where the constant start goes: {eq['kind']} ({eq['label']}) at loss "
+                     f"{eq['loss']:.5f}, gradient size {eq['grad_norm']:.1e}, most negative "
+                     f"symmetry-breaking eigenvalue {eq['lambda_min_breaking']:.3g}.")
     x, s = esc["xor_constant_start"], esc["strict_saddle"]
-    law = (f"the linear law fails (slope {x['slope_ratio']:.1f}x the prediction)"
-           if x["slope_ratio"] is not None else "the linear law cannot be fitted")
-    lines.append(f"escape from the constant start: {x['n_escaped']} of {x['n_runs']} perturbations "
-                 f"(eps {min(config.escape_eps):.0e}..{max(config.escape_eps):.0e} along the most "
-                 f"unstable breaking direction, lambda {x['lambda_min']:.3g}) passed a gap of "
-                 f"{config.escape_threshold:g} within {config.escape_steps} steps; {law}: the "
-                 "breaking curvature fades on the way to infinity.")
+    law = (f"they take {x['slope_ratio']:.1f} times longer than the linear theory predicts"
+           if x["slope_ratio"] is not None else "too few escaped to compare with the linear theory")
+    lines.append(f"nudging the constant start apart: {x['n_escaped']} of {x['n_runs']} nudges "
+                 f"(size {min(config.escape_eps):.0e}..{max(config.escape_eps):.0e}, along the "
+                 f"direction that separates the units fastest) separated them by "
+                 f"{config.escape_threshold:g} within {config.escape_steps} steps; {law}, because "
+                 "the pull apart fades on the way to infinity.")
     if s["max_relative_error"] is not None:
-        lines.append(f"escape from a strict saddle (1-2-1 tanh, best one-unit fit doubled, lambda "
-                     f"{s['lambda_min']:.3g}): {s['n_escaped']} of {s['n_runs']} escaped, within "
-                     f"{s['max_relative_error']:.2%} of ln(thr/eps) / ln(1 + lr|lambda|); there "
-                     "rounding alone (eps ~ 1e-16) would end the symmetry.")
-    groups: dict[str, list[str]] = {}
-    for name, verdict in inv["verdicts"].items():
-        groups.setdefault(verdict, []).append(name)
-    inv_text = "; ".join(f"{', '.join(v)}: {k}" for k, v in groups.items())
-    lines.append(f"invariance from the constant start ({', '.join(inv['tasks'])}; {inv['dtype']}; "
-                 f"{inv['steps']} steps; full batch on the fast path and minibatches): {inv_text}.")
-    deterministic = [r for r in inv["rows"] if r["mode"] == "vmap"
-                     and r["ingredient"] not in ("gradient_noise", "random_output_init")]
-    if deterministic:
-        parts = []
-        for task in inv["tasks"]:
-            rows = [r for r in deterministic if r["task"] == task]
-            if not rows:
-                continue
-            worst = max(rows, key=lambda r: r["max_gap"])
-            broken = [r["ingredient"] for r in rows if r["status"] == "broken"]
-            part = f"{task}: max gap {worst['max_gap']:.1e} ({worst['status']}, {worst['ingredient']})"
-            if broken:
-                part += f", symmetry ended by rounding alone with {', '.join(broken)}"
-            parts.append(part)
-        teacher = eq.get("teacher")
-        where = ""
-        if teacher is not None:
-            where = (f" (the teacher-student constant start goes to a {teacher['kind'].replace('_', ' ')}"
-                     f", {teacher['label']}, breaking eigenvalue {teacher['lambda_min_breaking']:.2g}: "
-                     "unstable, so rounding grows there; XOR's trap at infinity barely amplifies it)")
-        lines.append("the generic (vmap) path need not round identical units alike: " + "; ".join(parts)
-                     + f"{where}. symmetry.reduced_training keeps the units equal by construction.")
+        lines.append(f"for contrast, at a true saddle (1-2-1 tanh, best one-unit fit doubled) "
+                     f"{s['n_escaped']} of {s['n_runs']} nudges escaped, within "
+                     f"{s['max_relative_error']:.2%} of the linear theory's "
+                     "ln(thr/eps) / ln(1 + lr|lambda|) steps.")
+    lines.append("which optimizers, noise and minibatches keep equal units equal: "
+                 "landscape run xor_invariance.")
     return lines
 
 
 def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
+    phase(progress, 1, PHASES, f"training {config.n_runs} XOR networks from each of 3 starts")
     starts = _train_starts(config, results, progress)
-    equilibrium, escape = _equilibrium_and_escape(config, results)
-    invariance = _invariance(config, results)
+    phase(progress, 2, PHASES, f"where the constant start goes ({config.equilibrium_steps} steps "
+          "with the hidden units kept equal)")
+    equilibrium = _equilibrium(config, results)
+    phase(progress, 3, PHASES, "escape times from the constant start and from a true saddle")
+    escape = _escape(config, results)
+    names = start_names(config)
     rows = []
     for kind, s in starts.items():
         lo, hi = s["success_interval"]
         q = s["final_loss"]
-        rows.append([kind, s["runs"], f"{s['success_rate']:.1%} [{lo:.1%}, {hi:.1%}]",
+        rows.append([names[kind], s["runs"], f"{s['success_rate']:.1%} [{lo:.1%}, {hi:.1%}]",
                      f"{q['median']:.4g}", f"{q['q05']:.3g}..{q['q95']:.3g}",
                      f"{s['gap']['exactly_zero']}", f"{s['gap']['median']:.2g}"])
     return {
-        "starts": starts, "equilibrium": equilibrium, "escape": escape, "invariance": invariance,
+        "starts": starts, "equilibrium": equilibrium, "escape": escape,
+        "headline": _headline(config, starts),
         "table": {"columns": ["start", "runs", "learned [95% CI]", "loss median", "loss q05..q95",
-                              "gap = 0", "gap median"], "rows": rows},
-        "text": _text(config, starts, equilibrium, escape, invariance),
+                              "units equal", "gap median"], "rows": rows},
+        "text": _text(config, starts, equilibrium, escape),
     }
 
 
 # ---------------------------------------------------------------------------------- figures
+
+
+CAPTIONS = {
+    "success_rates": "The answer: no run from the constant start learns XOR, while most runs from "
+                     "small random weights do (bars: share of runs, whiskers: 95% intervals).",
+    "loss_curves": "The constant start's loss (thick grey) stalls near the 1/6 limit; the perturbed "
+                   "start mostly stalls with it, the random start falls towards 0 (dotted: 5% and "
+                   "95% of runs).",
+    "mechanism": "The mechanism: from the constant start (left) both hidden units get the same error "
+                 "signal and the same update at every step, so their curves lie on top of each "
+                 "other; from a random start (right) they differ.",
+    "unit_weights": "Run 0's hidden-unit parameters: from the constant start the two units move as "
+                    "one (their lines coincide); from a random start each unit finds its own role.",
+    "symmetry_gap": "Distance between the hidden units: exactly 0 for every constant run, growing "
+                    "from the perturbation for perturbed runs, large from the start for random ones.",
+    "equilibrium": "With its units kept equal the constant start never settles: its loss approaches "
+                   "1/6 like the dashed 1/t reference while its weights grow without bound.",
+    "escape": "Steps to separate the units after a small nudge: at a true saddle (green) they follow "
+              "the dashed linear theory; from XOR's constant start (red) they take far longer or "
+              "never come.",
+}
 
 
 def figures(results: ResultsDir) -> dict:
@@ -435,85 +374,111 @@ def figures(results: ResultsDir) -> dict:
 
     config = results.read_config()["config"]
     arrays = {kind: results.read_arrays(kind) for kind in STARTS}
-    colors = {"constant": "tab:red", "perturbed": "tab:orange", "random": "tab:blue"}
+    names = start_names(config)
+    colors = {"constant": "dimgray", "perturbed": "tab:orange", "random": "tab:blue"}
     figs = {}
 
+    ks = np.array([int(np.sum(a["success_step"] >= 0)) for a in arrays.values()])
+    ns = np.array([a["success_step"].size for a in arrays.values()])
+    lo, hi = stats.wilson_interval(ks, ns)
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    for kind, a in reversed(arrays.items()):  # the constant start last, on top
+    plotting.plot_success_rates(ax, [names[k].replace(" + ", "\n+ ") for k in arrays], ks, ns,
+                                lo, hi, colors=[colors[k] for k in arrays])
+    ax.set_title("learned XOR (every output within tol), 95% Wilson intervals")
+    figs["success_rates"] = fig
+
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    widths = {"constant": 5.0, "perturbed": 1.6, "random": 1.6}  # the constant under the others
+    for z, (kind, a) in enumerate(arrays.items()):
         plotting.plot_quantile_band(ax, a["record_steps"], a["losses"], quantiles=(0.05, 0.95),
-                                    log=True, color=colors[kind], label=kind)
+                                    log=True, color=colors[kind], label=names[kind], band="edges",
+                                    linewidth=widths[kind], zorder=2 + z)
     limit = LIMITS[config["loss"]]
-    ax.axhline(limit, color="gray", linestyle="--", linewidth=1, label=f"limit {limit:.4f}")
+    ax.axhline(limit, color="black", linestyle="--", linewidth=0.8, label=f"limit {limit:.4f}")
     ax.set_xlabel("step")
     ax.set_ylabel(f"{config['loss']} loss")
-    ax.set_title("XOR loss: median and 5-95% band per start")
-    ax.legend(fontsize="small")
+    ax.set_title("XOR loss: median (solid) and 5-95% of runs (dotted) per start")
+    ax.legend(fontsize="small", loc="lower left")
     figs["loss_curves"] = fig
 
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    ax = fig.subplots()
-    for kind, a in reversed(arrays.items()):
-        plotting.plot_symmetry_gap(ax, a["record_steps"], a["trajectory_gaps"], color=colors[kind],
-                                   label=kind)
-    ax.set_title("distance to the subspace of equal hidden units")
-    ax.legend(fontsize="small")
-    figs["symmetry_gap"] = fig
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True, sharey="row")
+    for col, kind in enumerate(("constant", "random")):
+        a = arrays[kind]
+        rms = np.sqrt(np.mean(np.square(a["deltas"]), axis=2))  # (n_records, H)
+        size = np.linalg.norm(a["updates"], axis=2)
+        plotting.plot_unit_signals(axes[0, col], a["record_steps"], rms)
+        plotting.plot_unit_signals(axes[1, col], a["record_steps"], size)
+        axes[0, col].set_title(f"{names[kind]} start, run 0")
+        axes[0, col].set_xlabel("")
+    axes[0, 0].set_ylabel("error signal per unit\n(RMS over the 4 patterns)")
+    axes[1, 0].set_ylabel("size of each unit's update\n(per step)")
+    axes[0, 1].legend(fontsize="small", loc="upper right")
+    figs["mechanism"] = fig
 
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=False)
     for ax, kind in zip(axes, ("constant", "random")):
         a = arrays[kind]
-        plotting.plot_unit_weights(ax, a["record_steps"], a["units"], names=UNIT_NAMES)
-        ax.set_title(f"{kind} start, run 0: hidden units' parameters")
-        ax.legend(fontsize="x-small", ncol=2)
+        plotting.plot_unit_weights(ax, a["record_steps"], a["units"], names=UNIT_NAMES,
+                                   legend=kind == "random")
+        ax.set_title(f"{names[kind]} start, run 0: hidden units' parameters")
     figs["unit_weights"] = fig
 
-    summary_like = {k: (int(np.sum(a["success_step"] >= 0)), a["success_step"].size)
-                    for k, a in arrays.items()}
-    ks = np.array([v[0] for v in summary_like.values()])
-    ns = np.array([v[1] for v in summary_like.values()])
-    lo, hi = stats.wilson_interval(ks, ns)
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    plotting.plot_success_rates(ax, list(summary_like), ks, ns, lo, hi,
-                                colors=[colors[k] for k in summary_like])
-    ax.set_title("learned XOR (all outputs within tol), 95% Wilson intervals")
-    figs["success_rates"] = fig
+    for kind, a in reversed(arrays.items()):
+        plotting.plot_symmetry_gap(ax, a["record_steps"], a["trajectory_gaps"], color=colors[kind],
+                                   label=names[kind])
+    ax.set_title("distance between the hidden units (symmetry gap)")
+    ax.legend(fontsize="small", loc="center right")
+    figs["symmetry_gap"] = fig
+
+    figs["equilibrium"] = _equilibrium_figure(results.read_arrays("equilibrium"))
 
     e = results.read_arrays("escape")
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(8.5, 4.5), layout="constrained")
     ax = fig.subplots()
     plotting.plot_escape_steps(ax, e["eps"], e["xor_steps"], predicted=e["xor_predicted"],
                                max_steps=float(e["max_steps"][0]), color="tab:red",
-                               label="XOR constant start (trap)")
+                               label="XOR constant start")
     plotting.plot_escape_steps(ax, e["eps"], e["saddle_steps"], predicted=e["saddle_predicted"],
                                max_steps=float(e["max_steps"][1]), color="tab:green",
-                               label="strict saddle (1-2-1 tanh)")
-    ax.set_title(f"steps until the gap passes {config['escape_threshold']:g}")
-    ax.legend(fontsize="x-small")
+                               label="true saddle (1-2-1 tanh)")
+    ax.set_title(f"steps until the units differ by {config['escape_threshold']:g}")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     figs["escape"] = fig
+    return figs
 
-    q = results.read_arrays("equilibrium")
+
+def _equilibrium_figure(q):
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     axes = fig.subplots(1, 2)
     steps = q["steps"][1:]
-    axes[0].loglog(steps, q["loss"][1:] - float(q["limit"]), color="tab:red")
-    axes[0].set_xlabel("step (inside the symmetric subspace)")
+    excess = q["loss"][1:] - float(q["limit"])
+    axes[0].loglog(steps, excess, color="dimgray", linewidth=2, label="loss - limit")
+    late = steps >= steps[-1] / 100  # c / t through the last point, over the last two decades
+    axes[0].loglog(steps[late], excess[-1] * steps[-1] / steps[late], color="black",
+                   linestyle="--", linewidth=1, label="reference slope 1/t")
+    axes[0].set_xlabel("step (hidden units kept equal)")
     axes[0].set_ylabel(f"loss - {float(q['limit']):.4f}")
-    axes[0].set_title("the constant start's loss approaches its limit like 1/t")
-    axes[1].semilogx(steps, q["param_norm"][1:], color="tab:red")
-    axes[1].set_xlabel("step (inside the symmetric subspace)")
-    axes[1].set_ylabel("|params|")
-    axes[1].set_title("while the weights grow without bound (trap at infinity)")
-    figs["equilibrium"] = fig
-    return figs
+    axes[0].set_title("the constant start's loss approaches its limit")
+    axes[0].legend(fontsize="small")
+    axes[1].semilogx(steps, q["param_norm"][1:], color="dimgray", linewidth=2)
+    axes[1].set_xlabel("step (hidden units kept equal)")
+    axes[1].set_ylabel("size of the weights |params|")
+    axes[1].set_title("while the weights grow without bound (a trap at infinity)")
+    return fig
 
 
 EXPERIMENT = Experiment(
     name="xor_symmetry",
     question="Why does an all-equal initialization never learn XOR, when small random weights do?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, figures=figures, captions=CAPTIONS,
     headline=("starts.constant.success_rate", "starts.perturbed.success_rate",
               "starts.random.success_rate", "starts.constant.gap.exactly_zero",
               "equilibrium.loss", "escape.strict_saddle.slope_ratio"))

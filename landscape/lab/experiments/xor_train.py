@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import landscape as ls
-from landscape.lab.config import Experiment, require_counts, require_positive
+from landscape.lab.config import Experiment, require_counts, require_positive, start_names
 from landscape.lab.resumable import result_arrays, train_resumable
 from landscape.lab.store import ResultsDir
 
@@ -98,11 +98,19 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         result = train_resumable(plan, results, kind, progress=progress)
         results.write_arrays(kind, result_arrays(result))
         summary["starts"][kind] = summarize(result)
+    names = start_names(config)
+    rand, const = summary["starts"]["random"], summary["starts"]["constant"]
+    summary["headline"] = [
+        f"The {names['random']} start learned XOR in {rand['success_rate']:.1%} of {rand['runs']} "
+        f"runs; the {names['constant']} start in {const['success_rate']:.1%}.",
+        "Why: from equal weights both hidden units get the same error signals and stay equal, so "
+        "the network acts like one hidden unit, which cannot compute XOR "
+        "(the full story: landscape run xor_symmetry)."]
     rows = []
     for kind, s in summary["starts"].items():
         q = s["final_loss"]
         fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
-        rows.append([kind, s["runs"], f"{s['success_rate']:.1%}", fmt(q["min"]), fmt(q["median"]),
+        rows.append([names[kind], s["runs"], f"{s['success_rate']:.1%}", fmt(q["min"]), fmt(q["median"]),
                      fmt(q["max"]), ", ".join(f"{k} {v}" for k, v in s["status"].items())])
     summary["table"] = {
         "columns": ["start", "runs", "success", "loss min", "loss median", "loss max", "status"],
@@ -111,21 +119,27 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
     return summary
 
 
+CAPTIONS = {"loss_curves": "Random starts' losses fall towards 0 while the constant start's "
+                           "stalls (median and 10-90% of runs)."}
+
+
 def figures(results: ResultsDir) -> dict:
     """``loss_curves``: median loss with its 10-90% band over training, per start kind."""
     from matplotlib.figure import Figure
 
     from landscape import plotting
 
-    fig = Figure(figsize=(6, 4))
+    config = results.read_config()["config"]
+    names = start_names(config)
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    for kind in ("random", "constant"):
+    for kind, color in (("random", "tab:blue"), ("constant", "dimgray")):
         arrays = results.read_arrays(kind)
         plotting.plot_quantile_band(ax, arrays["record_steps"], arrays["losses"], log=True,
-                                    label=f"{kind} start")
+                                    color=color, label=f"{names[kind]} start")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.set_title("XOR 2-H-1: loss over training (median, 10-90% of runs)")
+    ax.set_title(f"XOR 2-{config['hidden']}-1: loss over training (median, 10-90% of runs)")
     ax.legend()
     return {"loss_curves": fig}
 
@@ -133,7 +147,7 @@ def figures(results: ResultsDir) -> dict:
 EXPERIMENT = Experiment(
     name="xor_train",
     question="How often does gradient descent learn XOR from random versus constant starts?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, figures=figures, captions=CAPTIONS,
     headline=("starts.random.success_rate", "starts.constant.success_rate",
               "starts.random.final_loss.median", "starts.constant.final_loss.median",
               "starts.random.median_success_step"))
