@@ -62,7 +62,7 @@ from .. import curvature as cv
 from .. import symmetry
 from .._checks import float_leaves
 from . import groups
-from ._common import _check_like, _flat64, _flat_batch64, _float_eps, _unflat
+from ._common import _flat64, _flat_batch64, _float_eps, _unflat
 from .groups import GROUPINGS, group_norms  # noqa: F401  (group_norms: the doctests use it)
 
 __all__ = [
@@ -114,9 +114,9 @@ class Direction:
 def _direction(d, like, name):
     """``(pytree, Direction)`` from a Direction or a bare pytree, checked against ``like``."""
     if isinstance(d, Direction):
-        _check_like(name, d.params, like)
+        _checks.params_like(name, d.params, like)
         return d.params, d
-    _check_like(name, d, like)
+    _checks.params_like(name, d, like)
     return d, Direction(d, name)
 
 
@@ -431,7 +431,7 @@ def difference_direction(a, b, *, name="b - a") -> Direction:
     ([3.0, 4.0], 5.0)
     """
     float_leaves(a, "a")
-    _check_like("b", b, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
     return Direction(jax.tree.map(lambda x, y: y - x, a, b), name, {})
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import _checks, parallel
 from .._checks import float_leaves
-from ._common import _check_batch_like, _check_like, _flat64, _flat_batch64, _grid, _unflat
+from ._common import _check_batch_like, _flat64, _flat_batch64, _grid, _unflat
 from .directions import Direction, _direction
 from .metrics import _METHODS, _metric_name
 from .slices import _check_scalar_metric, _evaluate_along, evaluate_points
@@ -66,7 +66,7 @@ def interpolate(metric, a, b, data, *, ts=None, n_points=51, names=("a", "b"), b
     """
     _checks.loss_fn(metric, "metric")
     float_leaves(a, "a")
-    _check_like("b", b, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
     if ts is None:
         ts = np.linspace(0.0, 1.0, _checks.count("n_points", n_points, minimum=2))
     ts = _grid("ts", ts)
@@ -141,8 +141,8 @@ def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
     ([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]], 'a→c (orth.)')
     """
     float_leaves(a, "a")
-    _check_like("b", b, a, "a")
-    _check_like("c", c, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
+    _checks.params_like("c", c, a, reference_name="a")
     if len(names) != 3:
         raise ValueError(f"names={names!r} must name the three points")
     xa, xb, xc = _flat64(a), _flat64(b), _flat64(c)
