@@ -154,6 +154,14 @@ def _metric_model_holder(metric):
     return metric.loss_fn if isinstance(metric, (_GradNorm, _MinEigenvalue)) else metric
 
 
+def _check_point(metric, params, name="params", n_batch_axes=0):
+    """``params``: floating leaves and, for a toolkit metric, laid out like its model (one
+    network, or ``n_batch_axes`` leading axes), before any tracing."""
+    _checks.float_leaves(params, name)
+    _checks.params_of_loss(_metric_model_holder(metric), params, n_batch_axes=n_batch_axes,
+                           name=name)
+
+
 def _metric_model(metric):
     """The ``ls.mlp`` Model a toolkit metric is made of (a loss, a success criterion,
     :func:`accuracy`, :func:`grad_norm` or :func:`min_eigenvalue` of a loss), or None."""

@@ -21,7 +21,7 @@ from .. import _checks, parallel
 from .._checks import float_leaves
 from ._common import _check_batch_like, _flat64, _flat_batch64, _grid, _unflat
 from .directions import Direction, _direction
-from .metrics import _METHODS, _metric_name
+from .metrics import _METHODS, _check_point, _metric_name
 from .slices import _check_scalar_metric, _evaluate_along, evaluate_points
 
 __all__ = ["Interpolation", "interpolate", "Plane", "plane", "plane_through",
@@ -65,7 +65,7 @@ def interpolate(metric, a, b, data, *, ts=None, n_points=51, names=("a", "b"), b
     ([-0.5, -0.125, 0.0, -0.125, -0.5], 0.5, 0.5)
     """
     _checks.loss_fn(metric, "metric")
-    float_leaves(a, "a")
+    _check_point(metric, a, "a")
     _checks.params_like("b", b, a, reference_name="a")
     if ts is None:
         ts = np.linspace(0.0, 1.0, _checks.count("n_points", n_points, minimum=2))

@@ -34,10 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, parallel
-from .._checks import float_leaves
 from ._common import _grid
 from .directions import Direction, _direction
-from .metrics import _METHODS, _batched_fn, _metric_model_holder, _metric_name, _resolve_method
+from .metrics import _METHODS, _batched_fn, _check_point, _metric_name, _resolve_method
 
 __all__ = ["evaluate_points", "Slice1D", "Slice2D", "slice_1d", "slice_2d"]
 
@@ -144,12 +143,6 @@ def _check_scalar_metric(metric, params, data):
     _scalar_check(metric, _abstract(params), _abstract(data))
 
 
-def _check_center(metric, center, name="center"):
-    """``center``: floating leaves, laid out like the model of a toolkit metric (one network)."""
-    float_leaves(center, name)
-    _checks.params_of_loss(_metric_model_holder(metric), center, n_batch_axes=0, name=name)
-
-
 def _evaluate_along(metric, center, dirs, coords, data, block_size, method, mesh, *,
                     with_center=False):
     """``metric(center + sum_i coords[:, i] d_i)`` for coords ``(m, k)`` (float64): NumPy ``(m,)``
@@ -180,7 +173,7 @@ def evaluate_points(metric, params, data, *, block_size=None, method="auto",
     m = _checks.batch_size(params, "params")
     block_size = _checks.optional_count("block_size", block_size)
     mesh = parallel.local_mesh(devices)
-    _checks.params_of_loss(_metric_model_holder(metric), params, n_batch_axes=1)
+    _check_point(metric, params, n_batch_axes=1)
     batched = _resolve_method(metric, method, data) == "batched"
     one = jax.tree.map(lambda a: a[0], params)
     _check_scalar_metric(metric, one, data)
@@ -252,7 +245,7 @@ def slice_1d(metric, center, data, direction, ts, *, block_size=None, method="au
     ([0.5, 0.0, 0.5], 0.0)
     """
     _checks.loss_fn(metric, "metric")
-    _check_center(metric, center)
+    _check_point(metric, center, "center")
     d, direction = _direction(direction, center, "direction")
     ts = _grid("ts", ts)
     block_size = _checks.optional_count("block_size", block_size)
@@ -279,7 +272,7 @@ def slice_2d(metric, center, data, d1, d2, alphas, betas, *, block_size=None,
     [[0.5, -1.0], [0.0, -1.5], [0.5, -1.0]]
     """
     _checks.loss_fn(metric, "metric")
-    _check_center(metric, center)
+    _check_point(metric, center, "center")
     t1, d1 = _direction(d1, center, "d1")
     t2, d2 = _direction(d2, center, "d2")
     alphas, betas = _grid("alphas", alphas), _grid("betas", betas)
