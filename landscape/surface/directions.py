@@ -187,8 +187,8 @@ def random_direction(params, *, key, normalization="filter", model=None, zero_bi
     x = groups.canonical_flat64(spec, params)
     keep = ids >= 0
     size = np.bincount(ids[keep], minlength=n_groups).astype(np.float64)
-    p_norm = np.sqrt(np.bincount(ids[keep], weights=x[keep] ** 2, minlength=n_groups))
-    d_norm = np.sqrt(np.bincount(ids[keep], weights=d[keep] ** 2, minlength=n_groups))
+    p_norm = groups.flat_group_norms(ids, x, n_groups)
+    d_norm = groups.flat_group_norms(ids, d, n_groups)
     n_kept = max(int(keep.sum()), 1)
     rms = float(np.sqrt(np.sum(x[keep] ** 2) / n_kept))
     eps = _float_eps(params)
@@ -435,6 +435,16 @@ def difference_direction(a, b, *, name="b - a") -> Direction:
     return Direction(jax.tree.map(lambda x, y: y - x, a, b), name, {})
 
 
+def _orthogonal_part(v: np.ndarray, basis: list) -> np.ndarray:
+    """The part of the flat float64 ``v`` orthogonal to the orthonormal vectors ``basis``
+    (Gram-Schmidt, twice: the second pass removes what rounding left of the first)."""
+    w = v.copy()
+    for _ in range(2):
+        for q in basis:
+            w -= (q @ w) * q
+    return w
+
+
 def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
     """Gram-Schmidt (twice, in float64) on the flattened directions, in the order given.
 
@@ -458,10 +468,7 @@ def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
         norm = float(np.linalg.norm(v))
         if norm == 0:
             raise ValueError(f"directions[{i}] is zero")
-        w = v.copy()
-        for _ in range(2):
-            for q in basis:
-                w -= (q @ w) * q
+        w = _orthogonal_part(v, basis)
         rest = float(np.linalg.norm(w))
         if rest <= 1e3 * np.finfo(np.float64).eps * norm * max(len(basis), 1) ** 0.5 or rest <= 1e-8 * norm:
             raise ValueError(f"directions[{i}] is (numerically) a combination of the earlier ones: "

@@ -20,7 +20,7 @@ import numpy as np
 from .. import _checks, parallel
 from .._checks import float_leaves
 from ._common import _check_batch_like, _flat64, _flat_batch64, _grid, _unflat
-from .directions import Direction, _direction
+from .directions import Direction, _direction, _orthogonal_part
 from .metrics import _METHODS, _check_point, _metric_name
 from .slices import _check_scalar_metric, _evaluate_along, evaluate_points
 
@@ -152,8 +152,7 @@ def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
         raise ValueError("a and b are the same point: no plane through them")
     u = u / nu
     w = xc - xa
-    v = w - (u @ w) * u
-    v = v - (u @ v) * u
+    v = _orthogonal_part(w, [u])
     nv = float(np.linalg.norm(v))
     if nv <= 1e-10 * max(float(np.linalg.norm(w)), nu):
         raise ValueError("a, b and c are (numerically) collinear: they do not define a plane")
@@ -202,11 +201,19 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
     coords, resid = plane_.coordinates(trajectory)
     true_values = plane_values = None
     if metric is not None:
-        _checks.loss_fn(metric, "metric")
-        true_values = evaluate_points(metric, trajectory, data, block_size=block_size, method=method,
-                                      devices=devices)
-        block_size = _checks.optional_count("block_size", block_size)
-        plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
-                                       coords, data, block_size, method, parallel.local_mesh(devices))
+        true_values, plane_values = _true_and_plane_values(plane_, trajectory, coords, metric, data,
+                                                           block_size, method, devices)
     return TrajectoryProjection(coords, resid, true_values, plane_values, name,
                                 _metric_name(metric) if metric is not None else None)
+
+
+def _true_and_plane_values(plane_, points, coords, metric, data, block_size, method, devices):
+    """The metric at ``points`` (leaves ``(m, ...)``) and at their plane coordinates ``coords
+    (m, 2)``: NumPy ``(m,)`` each, one compiled call each."""
+    _checks.loss_fn(metric, "metric")
+    true_values = evaluate_points(metric, points, data, block_size=block_size, method=method,
+                                  devices=devices)
+    block_size = _checks.optional_count("block_size", block_size)
+    plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
+                                   coords, data, block_size, method, parallel.local_mesh(devices))
+    return true_values, plane_values
