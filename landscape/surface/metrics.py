@@ -22,9 +22,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 
-from .. import _checks
+from .. import _checks, curvature
 from ..objectives import Criterion, Loss
 
 __all__ = ["grad_norm", "min_eigenvalue", "accuracy"]
@@ -64,8 +63,7 @@ class _MinEigenvalue:
     name: str = "λ_min"
 
     def __call__(self, params, data):
-        x, unravel = ravel_pytree(params)
-        h = jax.hessian(lambda y: self.loss_fn(unravel(y), data))(x)
+        h = curvature.hessian(self.loss_fn, params, data)  # on the flattened params
         return jnp.linalg.eigvalsh(0.5 * (h + h.T))[0]
 
     can_batch = False
