@@ -528,5 +528,10 @@ def test_params_of_another_model_are_refused_before_tracing_naming_the_leaf():
     with pytest.raises(ValueError, match=r"d2\[0\]\['b'\] has shape \(3,\); params\[0\]\['b'\] "
                                          r"has shape \(2,\) there"):
         sf.slice_2d(loss_fn, right, data, d, wrong, grid, grid)
+    # model= entry points: the unit layout's check, naming the argument
+    with pytest.raises(ValueError, match=r"params\[0\]\['b'\] has shape \(3,\); the unit layout"):
+        sf.random_direction(wrong, key=jax.random.key(1), model=small)
+    with pytest.raises(ValueError, match=r"equilibrium\[0\]\['b'\] has shape \(3,\); the unit"):
+        sf.symmetric_view(loss_fn, wrong, data, model=small)
     # the right params still work
     assert sf.slice_1d(loss_fn, right, data, d, grid).values.shape == (3,)

@@ -359,8 +359,11 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
 
 
 def _one_network(model, params, name) -> units.UnitLayout:
-    """``model``'s unit layout, checked against ``params`` (one network)."""
-    spec = units.layout(model, params)
+    """``model``'s unit layout, checked against ``params`` (one network; errors name ``name``)."""
+    try:
+        spec = units.layout(model)  # read from the model itself (ls.mlp, Equinox, NNX, a layout)
+    except ValueError:  # Flax linen or a bare pytree: the layout is read from the params
+        spec = units.layout(model, params)
     batch = spec.check(params, name)
     if batch:
         raise ValueError(f"{name} has batch axes {batch}; pass one network")
