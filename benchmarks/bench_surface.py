@@ -1,36 +1,46 @@
-"""Benchmark: a whole 2D slice (and a basin map) as one batched compiled call against a Python
-loop of jitted per-point calls, the way point-by-point tools evaluate a surface.
+"""Benchmark: 2-D loss slices past the toy sizes (against the previous slice program, a Python
+loop of jitted per-point calls and ``loss-landscapes``' PyTorch loop), a size sweep, and a basin
+map as one batched compiled call against a loop of per-start trainings.
 
-Run: ``python benchmarks/bench_surface.py [--grid 201] [--loop-points 2000] [--basin-grid 21]
-[--basin-steps 200] [--basin-loop-points 40]``
+Run: ``python benchmarks/bench_surface.py [--quick] [--grid 51] [--sweep-grid 21]
+[--loop-points 200] [--basin-grid 21] [--basin-steps 200] [--basin-loop-points 40]``
 
-Part 1. Loss (MSE) of an XOR 2-2-1 network (sigmoid, float32) on a ``--grid`` x ``--grid`` slice
-``center + a d1 + b d2`` (filter-normalized random directions):
+Part 1 (issue 16's case). The MSE loss of a 20-128-1 tanh net (2,817 params, linear output) on
+512 samples, float32, on a ``--grid`` x ``--grid`` slice ``center + a d1 + b d2``
+(filter-normalized random directions); ~7.5 GFLOP of useful work at 51 x 51. Rows:
 
-- :func:`landscape.surface.slice_2d` end to end (argument checks, grid building, the compiled
-  call, the copy back and the separate center evaluation), with the point-axis-last program
-  (``method="auto"``, chosen for the toolkit's MLP losses) and with the generic ``vmap``;
-- the compiled slice program alone (coordinates already on the device): the compute;
-- the baseline: a Python loop calling ``jax.jit(point_loss)(a, b)`` once per grid point, the
-  point ``center + a d1 + b d2`` built inside the compiled function. The loop is timed on
-  ``--loop-points`` points and scaled up linearly to the whole grid (the table says so).
+- :func:`landscape.surface.slice_2d` end to end, default settings (``method="auto"``: the grid
+  points as matrix rows, in cache-sized blocks);
+- the previous default (in-process baseline): the point-axis-last program
+  (``method="batched"``) in blocks of the old 2**24-float budget;
+- a Python loop calling ``jax.jit(point_loss)(a, b)`` once per grid point (timed on
+  ``--loop-points`` points, scaled up linearly);
+- ``loss-landscapes``' ``random_plane`` (its plain PyTorch loop over the grid, ``torch.no_grad``;
+  ``normalization="model"``: its filter normalization divides by zero on a 1-unit bias)
+  on a ``torch.nn.Sequential`` holding the same weights and data, when ``torch`` and
+  ``loss-landscapes`` are installed (``pip install -e ".[bench]"``; the CPU wheel of torch:
+  ``pip install torch --index-url https://download.pytorch.org/whl/cpu``); skipped with a line
+  saying so otherwise.
 
-Part 2. Basin map: ``--basin-grid`` squared starts trained ``--basin-steps`` SGD steps by
+Part 2. Size sweep from 9 to ~100,000 params (``--sweep-grid`` squared points, tanh MLPs, 256
+samples; XOR 2-2-1 on its 4 samples): ``slice_2d`` against ``loss-landscapes`` (when installed)
+and the previous default.
+
+Part 3. Basin map: ``--basin-grid`` squared starts trained ``--basin-steps`` SGD steps by
 :func:`landscape.surface.basin_map` (the grid points as the ``starts`` of one
-:func:`landscape.train_many` call, run axis last as chosen for an MLP loss) against the baseline
-a point-by-point tool would use: a loop of a jitted single-start training (a plain
-``lax.scan`` of SGD steps, written out here on purpose) over ``--basin-loop-points`` starts,
-scaled up. Each per-start call already runs all its steps compiled, so the loop pays dispatch once per
-start, not per step: the gain here is vectorization only, far smaller than for the slice.
+:func:`landscape.train_many` call) against a loop of a jitted single-start training (a plain
+``lax.scan`` of SGD steps) over ``--basin-loop-points`` starts, scaled up. Each per-start call
+already runs all its steps compiled, so the gain here is vectorization only.
 
-Run times are the best of repeated warm calls (the loops: best of 3 passes) and exclude
-compilation (reported separately as first call minus the best warm call).
-One process; whatever devices JAX sees. The point is the ratios.
+Run times are the best of repeated warm calls and exclude compilation (reported separately as
+first call minus the best warm call). One process; whatever devices JAX sees (one CPU device
+unless ``XLA_FLAGS`` says otherwise). The point is the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import jax
 import jax.numpy as jnp
@@ -39,65 +49,141 @@ import optax
 
 import landscape as ls
 from landscape import surface as sf
+from landscape.surface import slices
 from _timing import timed
 
+SWEEP = [([2, 2, 1], 4), ([10, 8, 1], 256), ([20, 40, 1], 256), ([20, 128, 1], 256),
+         ([50, 200, 1], 256), ([20, 300, 300, 1], 256)]
+"""(sizes, samples) of the size sweep: 9, 97, 881, 2,817, 10,401 and 96,901 params."""
 
-def setup():
-    model = ls.mlp([2, 2, 1], activation="sigmoid", output="sigmoid")
+SWEEP_QUICK = [SWEEP[0], SWEEP[1], SWEEP[3]]
+
+
+def problem(sizes, n_samples, seed=0):
+    """A tanh MLP (linear output), its MSE loss, Gaussian data, a center and two directions."""
+    model = ls.mlp(sizes, activation="tanh", output="linear")
     loss_fn = ls.objectives.loss(model, "mse")
-    data = ls.datasets.xor()
-    center = model.init(jax.random.key(0))
-    d1 = sf.random_direction(center, key=jax.random.key(1))
-    d2 = sf.random_direction(center, key=jax.random.key(2))
+    k = jax.random.split(jax.random.key(seed), 5)
+    if n_samples == 4 and sizes[0] == 2:
+        data = ls.datasets.xor()
+    else:
+        data = (jax.random.normal(k[0], (n_samples, sizes[0])),
+                jax.random.normal(k[1], (n_samples, sizes[-1])))
+    center = model.init(k[2])
+    d1 = sf.random_direction(center, key=k[3])
+    d2 = sf.random_direction(center, key=k[4])
     return model, loss_fn, data, center, d1, d2
 
 
+def previous_default(loss_fn, center, data, d1, d2, grid):
+    """The slice as the previous release computed it: the point-axis-last program in blocks of
+    a 2**24-float working set."""
+    saved = slices._BLOCK_FLOATS
+    slices._BLOCK_FLOATS = {}  # every backend: the 2**24 default
+    try:
+        return sf.slice_2d(loss_fn, center, data, d1, d2, grid, grid, method="batched")
+    finally:
+        slices._BLOCK_FLOATS = saved
+
+
+def torch_setup(params, data):
+    """``(torch, loss_landscapes, net, metric)`` with the same weights and data, or None."""
+    try:
+        import loss_landscapes
+        import loss_landscapes.metrics
+        import torch
+    except ImportError:
+        return None
+    layers = []
+    for l, layer in enumerate(params):
+        w = np.asarray(layer["w"])
+        lin = torch.nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(np.asarray(layer["b"]).copy()))
+        layers += [lin, torch.nn.Tanh()] if l < len(params) - 1 else [lin]
+    net = torch.nn.Sequential(*layers)
+    x, y = (torch.from_numpy(np.asarray(a).copy()) for a in data)
+    metric = loss_landscapes.metrics.Loss(torch.nn.MSELoss(), x, y)
+    return torch, loss_landscapes, net, metric
+
+
+def time_loss_landscapes(setup, steps, repeats):
+    """Best seconds of ``loss_landscapes.random_plane`` on a ``steps`` x ``steps`` grid."""
+    torch, loss_landscapes, net, metric = setup
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            loss_landscapes.random_plane(net, metric, distance=1, steps=steps,
+                                         normalization="model", deepcopy_model=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def bench_slice(n_grid, n_loop, repeats):
-    _, loss_fn, data, center, d1, d2 = setup()
-    grid = np.linspace(-2.0, 2.0, n_grid)
+    _, loss_fn, data, center, d1, d2 = problem([20, 128, 1], 512)
+    grid = np.linspace(-1.0, 1.0, n_grid)
     n_points = n_grid * n_grid
-    rows = []
+    rows, results = [], {}
 
-    results = {}
-    for method in ("batched", "vmap"):
-        def call(method=method):
-            out = sf.slice_2d(loss_fn, center, data, d1, d2, grid, grid, method=method)
-            results[method] = out
-            return out.values
-        first, best = timed(call, repeats)
-        rows.append((f"slice_2d end to end ({method})", first - best, best))
+    def ours():
+        results["ours"] = sf.slice_2d(loss_fn, center, data, d1, d2, grid, grid)
+        return results["ours"].values
+    first, best = timed(ours, repeats)
+    rows.append(("slice_2d end to end (default)", first - best, best))
+    ours_s = best
 
-    # the compiled program alone (what slice_2d calls), coordinates already on the device
-    a, b = np.meshgrid(grid, grid, indexing="ij")
-    coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], axis=1), jnp.float32)
-    dirs = (d1.params, d2.params)
-    for method, batched in (("batched", True), ("vmap", False)):
-        program = sf.slices._program("slice", batched)
-        run = lambda program=program: program(center, dirs, coords, data, metric=loss_fn,  # noqa: E731
-                                              block=n_points, mesh=None)
-        first, best = timed(run, repeats)
-        rows.append((f"compiled slice program ({method})", first - best, best))
+    def old():
+        results["old"] = previous_default(loss_fn, center, data, d1, d2, grid)
+        return results["old"].values
+    first, best = timed(old, max(2, repeats // 3))
+    rows.append(("previous default (point axis last, 2**24-float blocks)", first - best, best))
 
     @jax.jit
     def point_loss(a, b):
         p = jax.tree.map(lambda c, u, v: c + a * u + b * v, center, d1.params, d2.params)
         return loss_fn(p, data)
 
+    a, b = np.meshgrid(grid, grid, indexing="ij")
     pts = [(np.float32(x), np.float32(y)) for x, y in zip(a.ravel()[:n_loop], b.ravel()[:n_loop])]
+    first, t = timed(lambda: [point_loss(x, y) for x, y in pts], 3)
+    rows.append((f"loop of jitted per-point calls (timed {n_loop}, scaled)", first - t,
+                 t * n_points / n_loop))
+    looped = np.array([float(point_loss(x, y)) for x, y in pts])
+    diff = float(np.max(np.abs(looped - results["ours"].values.ravel()[:n_loop])))
+    diff_old = float(np.max(np.abs(results["old"].values - results["ours"].values)))
 
-    def loop():
-        return [point_loss(x, y) for x, y in pts]
+    setup = torch_setup(center, data)
+    if setup is not None:
+        rows.append(("loss-landscapes random_plane (PyTorch loop)", float("nan"),
+                     time_loss_landscapes(setup, n_grid, 2)))
+    return rows, ours_s, diff, diff_old, n_points, setup is not None
 
-    first, t = timed(loop, 3)
-    loop_all = t * n_points / n_loop
-    rows.append((f"loop of jitted per-point calls (timed {n_loop}, scaled)", first - t, loop_all))
-    looped = np.array([float(v) for v in loop()])
-    diff = float(np.max(np.abs(looped - results["batched"].values.ravel()[:n_loop])))
-    return rows, loop_all, diff, n_points
+
+def bench_sweep(n_grid, cases, repeats):
+    grid = np.linspace(-1.0, 1.0, n_grid)
+    rows = []
+    for sizes, n in cases:
+        _, loss_fn, data, center, d1, d2 = problem(sizes, n)
+        n_params = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(center))
+        _, ours = timed(lambda: sf.slice_2d(loss_fn, center, data, d1, d2, grid, grid).values,
+                        repeats)
+        _, old = timed(lambda: previous_default(loss_fn, center, data, d1, d2, grid).values,
+                       max(1, repeats // 3))
+        setup = torch_setup(center, data)
+        ll = time_loss_landscapes(setup, n_grid, 2) if setup is not None else float("nan")
+        rows.append((n_params, sizes, n, ours, old, ll))
+    return rows
 
 
 def bench_basin(n_grid, steps, n_loop, repeats):
-    _, loss_fn, data, center, d1, d2 = setup()
+    """XOR 2-2-1 (sigmoid, MSE): basin_map against a loop of jitted single-start trainings."""
+    model = ls.mlp([2, 2, 1], activation="sigmoid", output="sigmoid")
+    loss_fn, data = ls.objectives.loss(model, "mse"), ls.datasets.xor()
+    center = model.init(jax.random.key(0))
+    d1 = sf.random_direction(center, key=jax.random.key(1))
+    d2 = sf.random_direction(center, key=jax.random.key(2))
     grid = np.linspace(-2.0, 2.0, n_grid)
     opt = optax.sgd(0.5)
     m = n_grid * n_grid
@@ -129,32 +215,63 @@ def bench_basin(n_grid, steps, n_loop, repeats):
     return rows, loop_all, m
 
 
-def table(title, rows, reference):
+def table(title, rows, reference, reference_name):
     print(f"\n{title}")
-    print(f"{'method':<58} {'compile s':>10} {'run ms':>11} {'loop / this':>12}")
+    print(f"{'method':<58} {'compile s':>10} {'run ms':>11} {reference_name:>16}")
     for name, compile_s, run_s in rows:
-        print(f"{name:<58} {compile_s:>10.3f} {run_s * 1e3:>11.2f} {reference / run_s:>12.1f}")
+        print(f"{name:<58} {compile_s:>10.3f} {run_s * 1e3:>11.2f} {run_s / reference:>16.1f}")
+
+
+def sweep_table(rows, n_grid):
+    print(f"\nPart 2: size sweep, {n_grid}x{n_grid} slices, float32 (ratios: their time / ours)")
+    print(f"{'params':>8} {'sizes':<18} {'samples':>7} {'ours ms':>9} {'previous ms':>12} "
+          f"{'l-l ms':>9} {'previous/ours':>14} {'l-l/ours':>9}")
+    for n_params, sizes, n, ours, old, ll in rows:
+        print(f"{n_params:>8} {'-'.join(map(str, sizes)):<18} {n:>7} {ours * 1e3:>9.2f} "
+              f"{old * 1e3:>12.2f} {ll * 1e3:>9.1f} {old / ours:>14.1f} {ll / ours:>9.1f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", type=int, default=201)
-    parser.add_argument("--loop-points", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--grid", type=int, default=51)
+    parser.add_argument("--sweep-grid", type=int, default=21)
+    parser.add_argument("--loop-points", type=int, default=200)
     parser.add_argument("--basin-grid", type=int, default=21)
     parser.add_argument("--basin-steps", type=int, default=200)
     parser.add_argument("--basin-loop-points", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if args.quick:
+        args.grid, args.sweep_grid, args.loop_points = 21, 11, 50
+        args.basin_grid, args.basin_steps, args.basin_loop_points, args.repeats = 7, 50, 10, 2
     print(f"devices: {jax.devices()}  (jax {jax.__version__})")
 
-    rows, loop_all, diff, n = bench_slice(args.grid, args.loop_points, args.repeats)
-    table(f"Part 1: {args.grid}x{args.grid} = {n} points, XOR 2-2-1 MSE loss, float32", rows, loop_all)
-    print(f"max |batched - looped| on the {args.loop_points} looped points: {diff:.2e}")
+    rows, ours, diff, diff_old, n, have_ll = bench_slice(args.grid, args.loop_points, args.repeats)
+    table(f"Part 1: {args.grid}x{args.grid} = {n} points, 20-128-1 tanh net (2,817 params), 512 "
+          "samples, MSE, float32", rows, ours, "time / ours")
+    print(f"max |ours - looped| on the {args.loop_points} looped points: {diff:.2e}; "
+          f"max |ours - previous|: {diff_old:.2e}")
     print(f"the loop was timed on {args.loop_points} of {n} points and scaled up linearly")
+    if not have_ll:
+        print("loss-landscapes: skipped (torch and loss-landscapes are not installed: "
+              "pip install -e '.[bench]', torch from https://download.pytorch.org/whl/cpu)")
+    else:
+        ll = rows[-1][2]
+        print(f"target (issue 16, 51x51): <= 60 ms and >= 5x faster than loss-landscapes: "
+              f"{ours * 1e3:.1f} ms, {ll / ours:.1f}x")
+
+    sweep = bench_sweep(args.sweep_grid, SWEEP_QUICK if args.quick else SWEEP, args.repeats)
+    sweep_table(sweep, args.sweep_grid)
+    if have_ll:
+        slower = [r[0] for r in sweep if r[5] < r[3]]
+        print("faster than loss-landscapes at every size" if not slower else
+              f"slower than loss-landscapes at {slower} params")
 
     rows, loop_all, m = bench_basin(args.basin_grid, args.basin_steps, args.basin_loop_points,
-                                    max(3, args.repeats // 5))
-    table(f"Part 2: basin map, {m} starts x {args.basin_steps} SGD steps", rows, loop_all)
+                                    max(3, args.repeats // 2))
+    table(f"Part 3: basin map, {m} starts x {args.basin_steps} SGD steps", rows, rows[0][2],
+          "time / basin_map")
     print(f"the loop was timed on {args.basin_loop_points} of {m} starts and scaled up linearly")
 
 

@@ -272,3 +272,52 @@ def params_of_loss(loss_fn, params, *, n_batch_axes: int, name: str = "params") 
         expected = "one network" if n_batch_axes == 0 else f"{n_batch_axes} leading batch axis"
         raise ValueError(f"{name} must be {expected} of the loss's model {list(model.sizes)}, "
                          f"got leading axes {batch}")
+
+
+def params_like(name: str, value, reference, *, reference_name: str = "params",
+                n_batch_axes: int = 0) -> tuple[int, ...]:
+    """Check that ``value`` is laid out like the pytree ``reference`` before any tracing: the
+    same leaf paths (tree structure), floating leaves, and each leaf's shape equal to the
+    reference leaf's shape after ``n_batch_axes`` leading axes shared by every leaf (0: the same
+    shapes; 1: a batch of points). Leaves of ``reference`` may be arrays or anything with a
+    ``shape`` (``jax.ShapeDtypeStruct``). Dtypes only need to be floating (a float64 direction
+    of float32 params is cast where it is used). Returns the leading batch shape.
+
+    Raises a one-line ``ValueError`` naming ``name`` and the first mismatching leaf (its path,
+    the shape found and the shape expected).
+
+    >>> import jax.numpy as jnp
+    >>> p = {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3)}
+    >>> params_like("d", {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}, p)
+    ()
+    >>> params_like("d", {"w": jnp.ones((2, 2)), "b": jnp.ones(3)}, p)
+    Traceback (most recent call last):
+    ValueError: d['w'] has shape (2, 2); params['w'] has shape (2, 3) there
+    """
+    float_leaves(value, name)
+    got = jax.tree_util.tree_flatten_with_path(value)[0]
+    want = jax.tree_util.tree_flatten_with_path(reference)[0]
+    got_paths = [jax.tree_util.keystr(p) for p, _ in got]
+    want_paths = [jax.tree_util.keystr(p) for p, _ in want]
+    if got_paths != want_paths or (jax.tree_util.tree_structure(value)
+                                   != jax.tree_util.tree_structure(reference)):
+        i = next((i for i, (a, b) in enumerate(zip(got_paths, want_paths)) if a != b),
+                 min(len(got_paths), len(want_paths)))
+        found = f"leaf {name}{got_paths[i]}" if i < len(got_paths) else "no more leaves"
+        expected = (f"{reference_name}{want_paths[i]}" if i < len(want_paths)
+                    else "no more leaves")
+        raise ValueError(f"{name} is not laid out like {reference_name}: leaf {i} is {found} "
+                         f"where {reference_name} has {expected} ({len(got_paths)} leaves, "
+                         f"expected {len(want_paths)})")
+    batch = None
+    for path, (_, leaf), (_, ref) in zip(got_paths, got, want):
+        shape, ref_shape = tuple(np.shape(leaf)), tuple(ref.shape)
+        lead = shape[:len(shape) - len(ref_shape)]
+        if len(shape) != len(ref_shape) + n_batch_axes or shape[len(lead):] != ref_shape:
+            axes = f" after {n_batch_axes} leading batch axis" if n_batch_axes else ""
+            raise ValueError(f"{name}{path} has shape {shape}; {reference_name}{path} has shape "
+                             f"{ref_shape} there{axes}")
+        if batch is not None and lead != batch:
+            raise ValueError(f"{name}{path} has leading axes {lead}; earlier leaves have {batch}")
+        batch = lead
+    return batch

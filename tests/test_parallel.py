@@ -231,6 +231,6 @@ def test_every_optimizer_is_bit_identical_on_1_2_and_4_devices(four_devices, opt
 
 
 @pytest.mark.parametrize("name", ["hessian", "hessian_on_third_device", "hessian_under_jit",
-                                  "slice_vmap", "slice_batched", "basin"])
+                                  "slice_vmap", "slice_batched", "slice_wide", "basin"])
 def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []

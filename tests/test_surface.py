@@ -461,9 +461,9 @@ def test_clear_errors_for_bad_grids_shapes_and_options(xor32):
         sf.slice_1d(loss_fn, p0, data, d, [0.0, np.nan])
     with pytest.raises(TypeError, match="ts must hold real numbers"):
         sf.slice_1d(loss_fn, p0, data, d, ["a"])
-    with pytest.raises(ValueError, match="direction leaf 0 has shape"):
+    with pytest.raises(ValueError, match=r"direction\[0\]\['b'\] has shape \(1,\); params\[0\]\['b'\] has shape \(3,\)"):
         sf.slice_1d(loss_fn, p0, data, jax.tree.map(lambda x: x[..., :1], p0), grid)
-    with pytest.raises(ValueError, match="d2 must have the structure"):
+    with pytest.raises(ValueError, match=r"d2 is not laid out like params: leaf 2 is no more leaves where params has params\[1\]\['b'\]"):
         sf.slice_2d(loss_fn, p0, data, d, p0[:1], grid, grid)
     with pytest.raises(ValueError, match="must return a scalar"):
         sf.slice_1d(lambda p, x: p[0]["w"], p0, data, d, grid)
@@ -497,3 +497,41 @@ class _Unhashable:
 
     def __call__(self, params, data):
         return 0.0
+
+
+def test_params_of_another_model_are_refused_before_tracing_naming_the_leaf():
+    """Issue 15: a 2-3-1 net's params with a 2-2-1 loss used to be evaluated as a 2-3-1 net
+    (the MLP's apply reads the shapes from the params); now every entry point taking a toolkit
+    metric refuses them, naming the argument and the first mismatching leaf."""
+    small, big = ls.mlp([2, 2, 1]), ls.mlp([2, 3, 1])
+    loss_fn, data = ls.objectives.loss(small), ls.datasets.xor()
+    wrong = ls.inits.normal(big, 1.0)(jax.random.key(0))
+    right = ls.inits.normal(small, 1.0)(jax.random.key(0))
+    d = sf.random_direction(right, key=jax.random.key(1))
+    dw = sf.random_direction(wrong, key=jax.random.key(1))  # laid out like the wrong params
+    leaf = r"\[0\]\['w'\] has shape \(2, 3\); expected \(\*batch, 2, 2\)"
+    grid = [-1.0, 0.0, 1.0]
+    for metric in (loss_fn, sf.grad_norm(loss_fn), sf.accuracy(small),
+                   ls.objectives.success(small)):
+        with pytest.raises(ValueError, match="center" + leaf):
+            sf.slice_1d(metric, wrong, data, dw, grid)
+    with pytest.raises(ValueError, match="center" + leaf):
+        sf.slice_2d(loss_fn, wrong, data, dw, dw, grid, grid)
+    with pytest.raises(ValueError, match="params" + r"\[0\]\['w'\] has shape \(4, 2, 3\)"):
+        sf.evaluate_points(loss_fn, jax.tree.map(lambda a: jnp.stack([a] * 4), wrong), data)
+    with pytest.raises(ValueError, match="a" + leaf):
+        sf.interpolate(loss_fn, wrong, wrong, data)
+    with pytest.raises(ValueError, match="center" + leaf):
+        sf.basin_map(loss_fn, wrong, data, dw, dw, grid, grid, optimizer=optax.sgd(0.1), steps=2,
+                     progress=False)
+    # directions of another layout than the params: the leaf, the shape found and expected
+    with pytest.raises(ValueError, match=r"d2\[0\]\['b'\] has shape \(3,\); params\[0\]\['b'\] "
+                                         r"has shape \(2,\) there"):
+        sf.slice_2d(loss_fn, right, data, d, wrong, grid, grid)
+    # model= entry points: the unit layout's check, naming the argument
+    with pytest.raises(ValueError, match=r"params\[0\]\['b'\] has shape \(3,\); the unit layout"):
+        sf.random_direction(wrong, key=jax.random.key(1), model=small)
+    with pytest.raises(ValueError, match=r"equilibrium\[0\]\['b'\] has shape \(3,\); the unit"):
+        sf.symmetric_view(loss_fn, wrong, data, model=small)
+    # the right params still work
+    assert sf.slice_1d(loss_fn, right, data, d, grid).values.shape == (3,)

@@ -287,3 +287,48 @@ def test_symmetry_directions_refuse_a_batch_and_mismatched_params():
     other = ls.mlp([2, 2, 1]).init(jax.random.key(0))
     with pytest.raises(ValueError, match="the unit layout expects"):
         sf.symmetric_descent_direction(loss, other, data, model=model)
+
+
+# ------------------------------------------------------------------------------ the fast path
+
+
+def rounding_tol(dtype, n_terms):
+    """Float tolerance from the dtype: ``eps`` times the number of terms summed in a loss (the
+    products of one layer's dot and the mean over samples), the bound on reordered sums."""
+    return float(jnp.finfo(dtype).eps) * n_terms
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("kind", ("ls.mlp", "equinox", "linen"))
+def test_slice_of_a_wide_net_equals_per_point_evaluation_in_every_framework(kind, dtype):
+    """A net past the toy sizes (20-16-1 on 64 samples: method='auto' takes the vmap form, grid
+    points as matrix rows, in blocks) gives each grid point's per-point jitted loss."""
+    with precision(dtype):
+        sizes, n = [20, 16, 1], 64
+        model = ls.mlp(sizes, activation="tanh", output="linear")
+        p = mlp_params(model, dtype)
+        net, center, apply = convert(kind, model, p)
+        x = jax.random.normal(jax.random.key(1), (n, sizes[0]), dtype)
+        y = jax.random.normal(jax.random.key(2), (n, 1), dtype)
+        loss = ls.objectives.loss(model, "mse") if kind == "ls.mlp" else \
+            (lambda q, data: jnp.mean((apply(q, data[0]) - data[1]) ** 2))
+        d1 = sf.random_direction(center, key=jax.random.key(3), model=net)
+        d2 = sf.random_direction(center, key=jax.random.key(4), model=net)
+        alphas, betas = np.linspace(-1, 1, 7), np.linspace(-0.5, 1.0, 5)
+        one = jax.jit(loss)
+        loop = np.array([[float(one(jax.tree.map(lambda c, u, v: c + a * u + b * v, center,
+                                                 d1.params, d2.params), (x, y)))
+                          for b in betas] for a in alphas])
+        tol = rounding_tol(dtype, sum(sizes) + n)
+        methods = ("auto", "batched") if kind == "ls.mlp" else ("auto",)
+        for method in methods:
+            s = sf.slice_2d(loss, center, (x, y), d1, d2, alphas, betas, method=method,
+                            block_size=4)  # several blocks of a few points
+            assert s.values.dtype == dtype
+            np.testing.assert_allclose(s.values, loop, rtol=tol, atol=tol)
+            assert abs(s.center_value - float(one(center, (x, y)))) <= tol
+        pts = jax.tree.map(lambda c, u: c[None] + jnp.linspace(-1, 1, 9).astype(dtype).reshape(
+            (-1,) + (1,) * c.ndim) * u[None], center, d1.params)
+        got = sf.evaluate_points(loss, pts, (x, y), block_size=3)
+        want = [float(one(jax.tree.map(lambda a, i=i: a[i], pts), (x, y))) for i in range(9)]
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -11,41 +11,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import float_leaves
+from .. import _checks
 
 # --------------------------------------------------------------------------------------------
 # argument checks
 
 
-def _check_like(name, tree, like, like_name="params"):
-    """``tree`` must have ``like``'s structure and leaf shapes."""
-    float_leaves(tree, name)
-    t_leaves, t_def = jax.tree_util.tree_flatten(tree)
-    l_leaves, l_def = jax.tree_util.tree_flatten(like)
-    if t_def != l_def:
-        raise ValueError(f"{name} must have the structure of {like_name} ({l_def}), got {t_def}")
-    for i, (a, b) in enumerate(zip(t_leaves, l_leaves)):
-        if tuple(np.shape(a)) != tuple(np.shape(b)):
-            raise ValueError(f"{name} leaf {i} has shape {tuple(np.shape(a))}; {like_name} has "
-                             f"{tuple(np.shape(b))} there")
-
-
 def _check_batch_like(name, tree, like, like_name="params") -> int:
     """``tree`` is ``like`` with one leading axis; returns its length."""
-    float_leaves(tree, name)
-    t_leaves, t_def = jax.tree_util.tree_flatten(tree)
-    l_leaves, l_def = jax.tree_util.tree_flatten(like)
-    if t_def != l_def:
-        raise ValueError(f"{name} must have the structure of {like_name} ({l_def}), got {t_def}")
-    lengths = set()
-    for i, (a, b) in enumerate(zip(t_leaves, l_leaves)):
-        if tuple(np.shape(a))[1:] != tuple(np.shape(b)) or np.ndim(a) != np.ndim(b) + 1:
-            raise ValueError(f"{name} leaf {i} has shape {tuple(np.shape(a))}; expected a leading "
-                             f"axis before {like_name}'s {tuple(np.shape(b))}")
-        lengths.add(np.shape(a)[0])
-    if len(lengths) != 1:
-        raise ValueError(f"{name} leaves must share one leading axis length, got {sorted(lengths)}")
-    n = lengths.pop()
+    (n,) = _checks.params_like(name, tree, like, reference_name=like_name, n_batch_axes=1)
     if n < 1:
         raise ValueError(f"{name} has an empty leading axis")
     return int(n)

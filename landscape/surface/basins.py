@@ -15,12 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, parallel, status
-from .._checks import float_leaves
 from ..objectives import Loss
 from ..train import train_many
 from ._common import _flat64, _grid
 from .directions import Direction, _direction
-from .metrics import _METHODS
+from .metrics import _METHODS, _check_point
 from .slices import _PlaneLabels, _along, _check_scalar_metric, _point_block
 
 __all__ = ["BasinMap", "basin_map"]
@@ -70,7 +69,8 @@ def _starts_and_slopes_impl(center, dirs, coords, data, *, loss_fn, block, mesh)
     return jax.vmap(point, in_axes=(0, None, None))(coords, center, dirs), slopes
 
 
-_starts_and_slopes = jax.jit(_starts_and_slopes_impl, static_argnames=("loss_fn", "block", "mesh"))
+_starts_and_slopes = jax.jit(_starts_and_slopes_impl, static_argnames=("loss_fn", "block", "mesh"),
+                             compiler_options=parallel.compiler_options())
 
 
 def _loss_levels(final_loss, ok, levels):
@@ -122,7 +122,7 @@ def basin_map(loss_fn, center, data, d1, d2, alphas, betas, *, optimizer, steps,
     [[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]]
     """
     _checks.loss_fn(loss_fn)
-    float_leaves(center, "center")
+    _check_point(loss_fn, center, "center")
     t1, d1 = _direction(d1, center, "d1")
     t2, d2 = _direction(d2, center, "d2")
     alphas, betas = _grid("alphas", alphas), _grid("betas", betas)

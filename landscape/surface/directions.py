@@ -62,7 +62,7 @@ from .. import curvature as cv
 from .. import symmetry
 from .._checks import float_leaves
 from . import groups
-from ._common import _check_like, _flat64, _flat_batch64, _float_eps, _unflat
+from ._common import _flat64, _flat_batch64, _float_eps, _unflat
 from .groups import GROUPINGS, group_norms  # noqa: F401  (group_norms: the doctests use it)
 
 __all__ = [
@@ -114,9 +114,9 @@ class Direction:
 def _direction(d, like, name):
     """``(pytree, Direction)`` from a Direction or a bare pytree, checked against ``like``."""
     if isinstance(d, Direction):
-        _check_like(name, d.params, like)
+        _checks.params_like(name, d.params, like)
         return d.params, d
-    _check_like(name, d, like)
+    _checks.params_like(name, d, like)
     return d, Direction(d, name)
 
 
@@ -187,8 +187,8 @@ def random_direction(params, *, key, normalization="filter", model=None, zero_bi
     x = groups.canonical_flat64(spec, params)
     keep = ids >= 0
     size = np.bincount(ids[keep], minlength=n_groups).astype(np.float64)
-    p_norm = np.sqrt(np.bincount(ids[keep], weights=x[keep] ** 2, minlength=n_groups))
-    d_norm = np.sqrt(np.bincount(ids[keep], weights=d[keep] ** 2, minlength=n_groups))
+    p_norm = groups.flat_group_norms(ids, x, n_groups)
+    d_norm = groups.flat_group_norms(ids, d, n_groups)
     n_kept = max(int(keep.sum()), 1)
     rms = float(np.sqrt(np.sum(x[keep] ** 2) / n_kept))
     eps = _float_eps(params)
@@ -359,8 +359,11 @@ def symmetric_descent_direction(loss_fn, params, data, *, model, fallback=None,
 
 
 def _one_network(model, params, name) -> units.UnitLayout:
-    """``model``'s unit layout, checked against ``params`` (one network)."""
-    spec = units.layout(model, params)
+    """``model``'s unit layout, checked against ``params`` (one network; errors name ``name``)."""
+    try:
+        spec = units.layout(model)  # read from the model itself (ls.mlp, Equinox, NNX, a layout)
+    except ValueError:  # Flax linen or a bare pytree: the layout is read from the params
+        spec = units.layout(model, params)
     batch = spec.check(params, name)
     if batch:
         raise ValueError(f"{name} has batch axes {batch}; pass one network")
@@ -431,8 +434,18 @@ def difference_direction(a, b, *, name="b - a") -> Direction:
     ([3.0, 4.0], 5.0)
     """
     float_leaves(a, "a")
-    _check_like("b", b, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
     return Direction(jax.tree.map(lambda x, y: y - x, a, b), name, {})
+
+
+def _orthogonal_part(v: np.ndarray, basis: list) -> np.ndarray:
+    """The part of the flat float64 ``v`` orthogonal to the orthonormal vectors ``basis``
+    (Gram-Schmidt, twice: the second pass removes what rounding left of the first)."""
+    w = v.copy()
+    for _ in range(2):
+        for q in basis:
+            w -= (q @ w) * q
+    return w
 
 
 def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
@@ -458,10 +471,7 @@ def orthonormalize(*directions, keep_norms=False) -> tuple[Direction, ...]:
         norm = float(np.linalg.norm(v))
         if norm == 0:
             raise ValueError(f"directions[{i}] is zero")
-        w = v.copy()
-        for _ in range(2):
-            for q in basis:
-                w -= (q @ w) * q
+        w = _orthogonal_part(v, basis)
         rest = float(np.linalg.norm(w))
         if rest <= 1e3 * np.finfo(np.float64).eps * norm * max(len(basis), 1) ** 0.5 or rest <= 1e-8 * norm:
             raise ValueError(f"directions[{i}] is (numerically) a combination of the earlier ones: "

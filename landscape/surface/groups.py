@@ -220,8 +220,13 @@ def group_norms(params, normalization="filter", *, model=None, zero_biases=False
     grouping = _checked(params, normalization, zero_biases)
     spec = grouping_layout(params, model)
     ids, n_groups = canonical_ids(spec, params, grouping, zero_biases)
-    x = canonical_flat64(spec, params)
     ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    return flat_group_norms(ids, canonical_flat64(spec, params), n_groups)
+
+
+def flat_group_norms(ids: np.ndarray, x: np.ndarray, n_groups: int) -> np.ndarray:
+    """Euclidean norm of each group of the flat canonical float64 ``x`` (``ids`` flat like it,
+    -1 entries left out): float64 ``(n_groups,)``."""
     keep = ids >= 0
     return np.sqrt(np.bincount(ids[keep], weights=x[keep] ** 2, minlength=n_groups))
 

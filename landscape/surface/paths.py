@@ -19,9 +19,9 @@ import numpy as np
 
 from .. import _checks, parallel
 from .._checks import float_leaves
-from ._common import _check_batch_like, _check_like, _flat64, _flat_batch64, _grid, _unflat
-from .directions import Direction, _direction
-from .metrics import _METHODS, _metric_name
+from ._common import _check_batch_like, _flat64, _flat_batch64, _grid, _unflat
+from .directions import Direction, _direction, _orthogonal_part
+from .metrics import _METHODS, _check_point, _metric_name
 from .slices import _check_scalar_metric, _evaluate_along, evaluate_points
 
 __all__ = ["Interpolation", "interpolate", "Plane", "plane", "plane_through",
@@ -65,8 +65,8 @@ def interpolate(metric, a, b, data, *, ts=None, n_points=51, names=("a", "b"), b
     ([-0.5, -0.125, 0.0, -0.125, -0.5], 0.5, 0.5)
     """
     _checks.loss_fn(metric, "metric")
-    float_leaves(a, "a")
-    _check_like("b", b, a, "a")
+    _check_point(metric, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
     if ts is None:
         ts = np.linspace(0.0, 1.0, _checks.count("n_points", n_points, minimum=2))
     ts = _grid("ts", ts)
@@ -141,8 +141,8 @@ def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
     ([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]], 'a→c (orth.)')
     """
     float_leaves(a, "a")
-    _check_like("b", b, a, "a")
-    _check_like("c", c, a, "a")
+    _checks.params_like("b", b, a, reference_name="a")
+    _checks.params_like("c", c, a, reference_name="a")
     if len(names) != 3:
         raise ValueError(f"names={names!r} must name the three points")
     xa, xb, xc = _flat64(a), _flat64(b), _flat64(c)
@@ -152,8 +152,7 @@ def plane_through(a, b, c, *, names=("a", "b", "c")) -> Plane:
         raise ValueError("a and b are the same point: no plane through them")
     u = u / nu
     w = xc - xa
-    v = w - (u @ w) * u
-    v = v - (u @ v) * u
+    v = _orthogonal_part(w, [u])
     nv = float(np.linalg.norm(v))
     if nv <= 1e-10 * max(float(np.linalg.norm(w)), nu):
         raise ValueError("a, b and c are (numerically) collinear: they do not define a plane")
@@ -202,11 +201,19 @@ def project_trajectory(plane_, trajectory, *, metric=None, data=None, name="traj
     coords, resid = plane_.coordinates(trajectory)
     true_values = plane_values = None
     if metric is not None:
-        _checks.loss_fn(metric, "metric")
-        true_values = evaluate_points(metric, trajectory, data, block_size=block_size, method=method,
-                                      devices=devices)
-        block_size = _checks.optional_count("block_size", block_size)
-        plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
-                                       coords, data, block_size, method, parallel.local_mesh(devices))
+        true_values, plane_values = _true_and_plane_values(plane_, trajectory, coords, metric, data,
+                                                           block_size, method, devices)
     return TrajectoryProjection(coords, resid, true_values, plane_values, name,
                                 _metric_name(metric) if metric is not None else None)
+
+
+def _true_and_plane_values(plane_, points, coords, metric, data, block_size, method, devices):
+    """The metric at ``points`` (leaves ``(m, ...)``) and at their plane coordinates ``coords
+    (m, 2)``: NumPy ``(m,)`` each, one compiled call each."""
+    _checks.loss_fn(metric, "metric")
+    true_values = evaluate_points(metric, points, data, block_size=block_size, method=method,
+                                  devices=devices)
+    block_size = _checks.optional_count("block_size", block_size)
+    plane_values = _evaluate_along(metric, plane_.origin, [plane_.d1.params, plane_.d2.params],
+                                   coords, data, block_size, method, parallel.local_mesh(devices))
+    return true_values, plane_values

@@ -14,7 +14,8 @@ from .. import _checks, parallel
 from .._checks import float_leaves
 from ._common import _check_batch_like, _flat64
 from .directions import _breaking, _one_network, _symmetric_descent
-from .paths import Plane, TrajectoryProjection, project_trajectory
+from .metrics import _metric_name
+from .paths import Plane, TrajectoryProjection, _true_and_plane_values, project_trajectory
 from .slices import Slice2D, slice_2d
 
 __all__ = ["SymmetricView", "symmetric_view"]
@@ -57,6 +58,22 @@ def _extent(values, margin):
     if span == 0:
         span = 1.0
     return lo - margin * span, hi + margin * span
+
+
+def _project_runs(pl, runs, loss_fn, data, *, block_size, method, devices):
+    """:func:`project_trajectory` of ``k`` runs (leaves ``(k, T, ...)``): the plane coordinates
+    run by run (host least squares, as for one run), the losses of all ``k T`` points in one
+    compiled call each (true and in-plane); one projection per run."""
+    k, t = jax.tree.leaves(runs)[0].shape[:2]
+    per_run = [pl.coordinates(jax.tree.map(lambda a, i=i: a[i], runs)) for i in range(k)]
+    coords = np.concatenate([c for c, _ in per_run])
+    flat = jax.tree.map(lambda a: a.reshape((k * t,) + a.shape[2:]), runs)
+    true, in_plane = _true_and_plane_values(pl, flat, coords, loss_fn, data, block_size, method,
+                                            devices)
+    rows = [slice(i * t, (i + 1) * t) for i in range(k)]
+    return tuple(TrajectoryProjection(c, resid, true[r], in_plane[r], f"random start {i + 1}",
+                                      _metric_name(loss_fn))
+                 for i, ((c, resid), r) in enumerate(zip(per_run, rows)))
 
 
 def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=None,
@@ -118,11 +135,8 @@ def symmetric_view(loss_fn, equilibrium, data, *, model, constant_trajectory=Non
     proj_const = (project_trajectory(pl, const, metric=loss_fn, data=data, name="constant start",
                                      block_size=block_size, method=method, devices=devices)
                   if const is not None else None)
-    proj_rand = tuple(
-        project_trajectory(pl, jax.tree.map(lambda a, i=i: a[i], rand), metric=loss_fn, data=data,
-                           name=f"random start {i + 1}", block_size=block_size, method=method,
-                           devices=devices)
-        for i in range(n_random))
+    proj_rand = (_project_runs(pl, rand, loss_fn, data, block_size=block_size, method=method,
+                               devices=devices) if n_random else ())
     coords = [np.zeros((1, 2))] + [p.coords for p in ((proj_const,) if proj_const else ()) + proj_rand]
     coords = np.concatenate(coords)
     if alphas is None:

@@ -130,6 +130,17 @@ def analysis_checks(out: dict) -> None:
         out["slice_" + method] = diff(
             ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method, devices=1).values,
             ls.surface.slice_2d(loss, center, xor, d1, d2, a, b, method=method).values)
+    # past the toy sizes (20-32-1 on 64 samples: grid points as matrix rows), 18 blocks of 8
+    wide = ls.mlp([20, 32, 1], activation="tanh", output="linear")
+    wide_loss, wide_center = ls.objectives.loss(wide, "mse"), wide.init(jax.random.key(6))
+    wide_data = (rng.normal(size=(64, 20)).astype(np.float32),
+                 rng.normal(size=(64, 1)).astype(np.float32))
+    w1 = ls.surface.random_direction(wide_center, key=jax.random.key(7))
+    w2 = ls.surface.random_direction(wide_center, key=jax.random.key(8))
+    out["slice_wide"] = diff(
+        ls.surface.slice_2d(wide_loss, wide_center, wide_data, w1, w2, a, b, block_size=8,
+                            devices=1).values,
+        ls.surface.slice_2d(wide_loss, wide_center, wide_data, w1, w2, a, b, block_size=8).values)
     kw = dict(optimizer=optax.sgd(0.5), steps=20, chunk_size=128, progress=False)
     one = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, devices=1, **kw)  # 143 starts: 2 chunks
     many = ls.surface.basin_map(loss, center, xor, d1, d2, a, b, **kw)          # of 128 on 2 devices
