@@ -169,7 +169,8 @@ def test_help_texts_show_examples(command, capsys):
     text = capsys.readouterr().out
     assert "example" in text and "landscape " in text
     if command == ["run"]:
-        assert "--sweep" in text and "--zip" in text and "points/<i>" in text
+        assert "--sweep" in text and "--zip" in text and "points/0000" in text and "<i>" not in text
+        assert "--fresh" in text and "--drop-chunks" in text and "--shard" in text
 
 
 def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, capsys):
@@ -197,7 +198,7 @@ def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, c
     assert "names no key to sweep" in capsys.readouterr().err
     # a sweep into a plain results folder (and the reverse) is refused
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(plain), "--sweep", "seed=[0, 1]"]) == 2
-    assert "different config" in capsys.readouterr().err
+    assert "holds a run of experiment 'xor_train', not a sweep of" in capsys.readouterr().err
 
 
 def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tmp_path, capsys):
@@ -209,7 +210,7 @@ def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tm
     printed = capsys.readouterr().out
     assert "point  learning_rate  seed" in printed and "4 points of xor_train (grid over" in printed
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(copy)]) == 2  # not a plain folder
-    assert "different config" in capsys.readouterr().err
+    assert "holds a sweep of experiment 'xor_train', not a run of" in capsys.readouterr().err
     (copy / "points" / "0003" / "summary.json").unlink()
     (copy / "summary.json").unlink()
     assert cli.main(["info", str(copy)]) == 0

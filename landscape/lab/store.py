@@ -207,14 +207,13 @@ def folder_kind(config: Mapping[str, Any]) -> str:
     """What a ``config.json`` says its folder is: a run of an experiment, or a sweep of one.
 
     >>> folder_kind({"experiment": "xor_train", "smoke": True, "config": {"seed": 0}})
-    "a run of experiment 'xor_train' (smoke)"
+    "a run of experiment 'xor_train'"
     >>> folder_kind({"experiment": "xor_train", "config": {"mode": "grid", "values": {}, "overrides": {}}})
     "a sweep of experiment 'xor_train'"
     """
     inner = config.get("config")
     sweep = isinstance(inner, Mapping) and {"mode", "values", "overrides"} <= set(inner)
-    smoke = " (smoke)" if config.get("smoke") else ""
-    return f"a {'sweep' if sweep else 'run'} of experiment {config.get('experiment')!r}{smoke}"
+    return f"a {'sweep' if sweep else 'run'} of experiment {config.get('experiment')!r}"
 
 
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}

@@ -345,7 +345,8 @@ def gather_sweep(path: str | Path) -> dict | None:
 
     >>> import tempfile
     >>> _, out = run_sweep("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
-    ...                    sweep=Sweep({"seed": [0, 1]}), overrides={"n_runs": 64, "steps": 20})
+    ...                    sweep=Sweep({"seed": [0, 1]}),
+    ...                    overrides={"n_runs": 64, "steps": 20, "record_every": 10})
     >>> (out / "summary.json").unlink()
     >>> len(gather_sweep(out)["points"]), (out / "summary.json").exists()
     (2, True)
