@@ -289,7 +289,7 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
               "versions": package_versions()}
     with heartbeat(results.path, team):
         if team.index != 0:  # process 0 writes config.json (or checks it), then the others check it
-            wait_for_files(results.path, team, {"config.json": 0}, what="config")
+            wait_for_files(results.path, team, {"config.json": 0}, what="file")
         bound = (results.path / "config.json").exists()
         results.bind_config(record)
         if bound and (results.path / "summary.json").exists():

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -35,8 +36,9 @@ from .store import BOOKKEEPING, StoreError, atomic_write
 __all__ = ["Team", "PeerLost", "PEER_TIMEOUT", "BOOKKEEPING", "heartbeat", "wait_for_files",
            "write_outcome", "wait_for_outcome", "peer_timeout"]
 
-PEER_TIMEOUT = 60.0
-"""Seconds without a sign of life after which a peer process counts as dead."""
+PEER_TIMEOUT = 180.0
+"""Seconds without a sign of life after which a peer process counts as dead (generous: a
+shared file system may show a file's new modification time a minute late)."""
 _BEAT = 1.0
 _POLL = 0.1
 
@@ -156,6 +158,8 @@ def heartbeat(root: str | os.PathLike, team: Team):
         stop.set()
         thread.join()
         path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the last process out leaves no bookkeeping folder
 
 
 def _silent_for(root: Path, index: int, since: float) -> float:
@@ -193,18 +197,32 @@ def _outcome_file(root: Path, team: Team) -> Path:
 
 
 def write_outcome(root: str | os.PathLike, team: Team, code: int, message: str = "") -> None:
-    """Process 0 says how the run ended (its exit ``code`` and one-line ``message``)."""
+    """Process 0 says how the run ended (its exit ``code`` and one-line ``message``), waits
+    until every other process has read it (or shows no sign of life), then removes the
+    bookkeeping folder, so the results folder ends as a one-process run leaves it."""
     if team.solo or team.index != 0:
         return
+    root = Path(root)
     text = json.dumps({"code": code, "message": message})
-    atomic_write(_outcome_file(Path(root), team), lambda f: f.write(text.encode()))
+    atomic_write(_outcome_file(root, team), lambda f: f.write(text.encode()))
+    start, timeout = time.time(), peer_timeout()
+    others = [i for i in range(team.count) if i != team.index]
+    while any(not _read_file(root, team, i).exists() and _silent_for(root, i, start) <= timeout
+              for i in others):
+        time.sleep(_POLL)
+    shutil.rmtree(root / BOOKKEEPING, ignore_errors=True)
+
+
+def _read_file(root: Path, team: Team, index: int) -> Path:
+    return root / BOOKKEEPING / f"read-{team.token}_{index}"
 
 
 def wait_for_outcome(root: str | os.PathLike, team: Team) -> tuple[int, str]:
     """``(exit code, message)`` of process 0's run, waited for (:class:`PeerLost` if process 0
-    dies first)."""
+    dies first); says process 0 that it was read."""
     root = Path(root)
     name = str(_outcome_file(root, team).relative_to(root))
     wait_for_files(root, team, {name: 0}, what="outcome")
     outcome = json.loads(_outcome_file(root, team).read_text())
+    _read_file(root, team, team.index).touch()
     return int(outcome["code"]), str(outcome["message"])
