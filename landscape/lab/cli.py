@@ -231,7 +231,10 @@ def _team(args) -> Team:
         if missing:
             raise ValueError(f"{', '.join(missing)} missing: give --coordinator HOST:PORT, "
                              "--num-processes N and --process-id I together")
-        Team(args.process_id, args.num_processes)  # one-line errors for a bad index or count
+        if args.num_processes < 1:
+            raise ValueError(f"--num-processes {args.num_processes} must be >= 1")
+        if not 0 <= args.process_id < args.num_processes:
+            raise ValueError(f"--process-id {args.process_id} must be in [0, {args.num_processes})")
         return _join(args.coordinator, args.num_processes, args.process_id)
     return _join() if _launched_as_job() else Team()
 

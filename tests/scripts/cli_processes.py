@@ -54,6 +54,13 @@ class Processes:
                     p.wait()
         return [p.returncode for p in self.procs], [log.read_text() for log in self.logs]
 
+    def stop(self) -> None:
+        """Kill the processes still running."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
 
 def launch(count: int, folder, argv, *, logs, dies=(), peer_timeout: float | None = None) -> Processes:
     """Start ``count`` ``landscape`` processes running ``argv + ["--out", folder]`` together;
