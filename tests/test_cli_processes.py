@@ -146,3 +146,21 @@ def test_bad_process_options_fail_in_one_line(tmp_path, capsys, extra, words):
     err = capsys.readouterr().err
     assert err.startswith(f"landscape: error: {words}") and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("env, joined", [
+    ({}, False),
+    ({"JAX_COORDINATOR_ADDRESS": "host0:1234"}, True),
+    ({"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-4]", "SLURM_NTASKS": "4", "SLURM_PROCID": "2",
+      "SLURM_LOCALID": "0"}, True),
+    ({"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n1", "SLURM_NTASKS": "1", "SLURM_PROCID": "0",
+      "SLURM_LOCALID": "0"}, False),                     # one task: nothing to join
+    ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4"}, False),  # not what JAX's SLURM detection needs
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, True),
+])
+def test_processes_are_detected_from_the_environment_as_jax_does(monkeypatch, env, joined):
+    for name in ("JAX_COORDINATOR_ADDRESS", "OMPI_COMM_WORLD_SIZE", *cli._SLURM_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli._launched_as_job() is joined

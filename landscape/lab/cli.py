@@ -200,17 +200,19 @@ def _run(args) -> int:
     return EXIT_OK
 
 
-_CLUSTER_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "SLURM_STEP_ID", "OMPI_COMM_WORLD_SIZE")
+_SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                    "SLURM_LOCALID")
+"""What JAX's own SLURM detection needs (``jax.distributed.initialize()`` with no arguments)."""
 
 
 def _launched_as_job() -> bool:
     """Whether the environment launched several processes that JAX's own
-    ``jax.distributed.initialize()`` would join (SLURM's ``srun`` with several tasks, Open MPI,
-    ``JAX_COORDINATOR_ADDRESS``)."""
+    ``jax.distributed.initialize()`` would join: SLURM's ``srun`` (the variables JAX reads, with
+    ``SLURM_NTASKS`` > 1), Open MPI (``OMPI_COMM_WORLD_SIZE`` > 1) or ``JAX_COORDINATOR_ADDRESS``."""
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
         return True
-    tasks = os.environ.get("SLURM_NTASKS") if os.environ.get("SLURM_STEP_ID") else None
-    size = tasks or os.environ.get("OMPI_COMM_WORLD_SIZE") or "1"
+    slurm = all(v in os.environ for v in _SLURM_VARIABLES)
+    size = (os.environ["SLURM_NTASKS"] if slurm else None) or os.environ.get("OMPI_COMM_WORLD_SIZE", "1")
     return size.isdigit() and int(size) > 1
 
 
