@@ -363,13 +363,15 @@ class ResultsDir:
         """``<name>.json`` (default ``summary.json``), checked for shape (:func:`check_summary_json`)."""
         return check_summary_json(self._file(name, ".json"), self.read_json(name))
 
-    def bind_config(self, config: Mapping[str, Any]) -> None:
+    def bind_config(self, config: Mapping[str, Any], *, shared: bool = False) -> None:
         """Write ``config.json``, or check that an existing one holds the same ``config``.
 
         Only the ``"config"`` and ``"experiment"`` entries must match (versions may change);
         a mismatch raises :class:`StoreError` listing the differing keys. A folder that holds
         files but no ``config.json`` is refused (it is never adopted). Temporary files left by
-        a killed write are removed. Arrays written afterwards carry the config's hash.
+        a killed write are removed (with other processes about, ``shared`` or a team of
+        several, only those older than 10 minutes: a younger one may be a peer's write in
+        progress). Arrays written afterwards carry the config's hash.
         """
         config = _jsonable(dict(config))
         if (self.path / "config.json").exists():
@@ -392,7 +394,8 @@ class ResultsDir:
                     "made them is unknown; use another --out folder or delete this one")
             self.write_json("config", {**config, "format": _FORMAT})
         self._hash = config_hash(config)
-        clean_temp_files(self.path, older_than=0.0 if _one_process() else 600.0)
+        alone = not shared and (self.team.count == 1 if self.team is not None else _one_process())
+        clean_temp_files(self.path, older_than=0.0 if alone else 600.0)
 
     def expected_hash(self) -> str | None:
         """The config hash the folder's arrays must carry: from :meth:`bind_config`, else from

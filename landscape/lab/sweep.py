@@ -424,7 +424,8 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
                              "with one process first (or remove it), then launch them all")
         start_over(results.path)
     results.bind_config({"experiment": name, "smoke": smoke, "versions": package_versions(),
-                         "config": {"smoke": smoke, "overrides": base, **sweep.to_json()}})
+                         "config": {"smoke": smoke, "overrides": base, **sweep.to_json()}},
+                        shared=not team.solo)
     index = [{"index": i, "dir": _point_dir(i), "overrides": p} for i, p in enumerate(points)]
     cache = persistent_compile_cache() if compile_cache else contextlib.nullcontext()
     with cache, heartbeat(results.path, team):
