@@ -164,3 +164,29 @@ def test_processes_are_detected_from_the_environment_as_jax_does(monkeypatch, en
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert cli._launched_as_job() is joined
+
+
+def test_team_bookkeeping_in_one_process(tmp_path, monkeypatch):
+    """Heartbeats, a silent peer, and an outcome that every process reads before it is removed."""
+    from landscape.lab import team as teams
+
+    monkeypatch.setenv("LANDSCAPE_PEER_TIMEOUT", "0.5")
+    zero, one = teams.Team(0, 2, "t"), teams.Team(1, 2, "t")
+    with teams.heartbeat(tmp_path, one):
+        assert (tmp_path / ".landscape" / "alive_1").exists()
+        (tmp_path / "chunks").mkdir()
+        (tmp_path / "chunks" / "a.npz").write_bytes(b"")
+        teams.wait_for_files(tmp_path, zero, {"chunks/a.npz": 1})  # there: no wait
+        with pytest.raises(teams.PeerLost, match=r"^process 0 of 2 stopped \(no sign of life for "
+                                                 r"0.5 s\) before writing its file b.json; run the"):
+            teams.wait_for_files(tmp_path, one, {"b.json": 0}, what="file")
+        teams.write_outcome(tmp_path, one, 0)  # only process 0 writes an outcome
+        assert not list((tmp_path / ".landscape").glob("outcome*"))
+    assert not (tmp_path / ".landscape").exists()  # the last one out removes the folder
+    with teams.heartbeat(tmp_path, zero), teams.heartbeat(tmp_path, one):
+        (tmp_path / ".landscape" / "read-t_1").touch()  # process 1 has read it: no wait
+        teams.write_outcome(tmp_path, zero, 2, "bad value")
+        assert not (tmp_path / ".landscape").exists()
+    with teams.heartbeat(tmp_path, zero):
+        teams.write_outcome(tmp_path, zero, 2, "bad value")  # process 1 never read it: its
+        assert not (tmp_path / ".landscape").exists()        # alive file is gone, so no wait

@@ -141,6 +141,7 @@ def heartbeat(root: str | os.PathLike, team: Team):
         return
     path = _alive_file(Path(root), team.index)
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
     stop = threading.Event()
 
     def beat():
@@ -206,11 +207,16 @@ def write_outcome(root: str | os.PathLike, team: Team, code: int, message: str =
     text = json.dumps({"code": code, "message": message})
     atomic_write(_outcome_file(root, team), lambda f: f.write(text.encode()))
     start, timeout = time.time(), peer_timeout()
-    others = [i for i in range(team.count) if i != team.index]
-    while any(not _read_file(root, team, i).exists() and _silent_for(root, i, start) <= timeout
-              for i in others):
+    while any(_still_to_read(root, team, i, start, timeout) for i in range(1, team.count)):
         time.sleep(_POLL)
     shutil.rmtree(root / BOOKKEEPING, ignore_errors=True)
+
+
+def _still_to_read(root: Path, team: Team, index: int, start: float, timeout: float) -> bool:
+    """Whether process ``index`` may still read the outcome: it has not, and it is still about
+    (its ``alive`` file is there and fresh; a process that ended removed it)."""
+    return (not _read_file(root, team, index).exists() and _alive_file(root, index).exists()
+            and _silent_for(root, index, start) <= timeout)
 
 
 def _read_file(root: Path, team: Team, index: int) -> Path:
