@@ -52,8 +52,9 @@ def groups(tmp_path_factory):
                                     ("death", 2, EXPERIMENT_ARGS, (1,))):
         logs = root / f"{name}_logs"
         logs.mkdir()
+        timeout = 5 if dies else None  # live processes on a loaded machine keep the default
         started[name] = (root / name, processes.launch(count, root / name, argv, logs=logs, dies=dies,
-                                                       peer_timeout=5))
+                                                       peer_timeout=timeout))
     yield started
     for _, group in started.values():
         group.stop()
@@ -190,3 +191,14 @@ def test_team_bookkeeping_in_one_process(tmp_path, monkeypatch):
     with teams.heartbeat(tmp_path, zero):
         teams.write_outcome(tmp_path, zero, 2, "bad value")  # process 1 never read it: its
         assert not (tmp_path / ".landscape").exists()        # alive file is gone, so no wait
+
+
+def test_a_nested_heartbeat_keeps_the_alive_file(tmp_path):
+    from landscape.lab import team as teams
+
+    one = teams.Team(1, 2, "t")
+    with teams.heartbeat(tmp_path, one):
+        with teams.heartbeat(tmp_path, one):  # train_resumable inside run_experiment
+            pass
+        assert (tmp_path / ".landscape" / "alive_1").exists()  # still about: process 0 waits
+    assert not (tmp_path / ".landscape").exists()

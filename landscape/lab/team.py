@@ -38,7 +38,8 @@ __all__ = ["Team", "PeerLost", "PEER_TIMEOUT", "BOOKKEEPING", "heartbeat", "wait
 
 PEER_TIMEOUT = 180.0
 """Seconds without a sign of life after which a peer process counts as dead (generous: a
-shared file system may show a file's new modification time a minute late)."""
+shared file system may show a file's new modification time a minute late, and a long call that
+holds Python's GIL, such as drawing a figure on a loaded machine, delays a heartbeat)."""
 _BEAT = 1.0
 _POLL = 0.1
 
@@ -135,11 +136,13 @@ def _alive_file(root: Path, index: int) -> Path:
 @contextlib.contextmanager
 def heartbeat(root: str | os.PathLike, team: Team):
     """Touch ``root/.landscape/alive_<index>`` every second while the block runs (nothing
-    for a one-process team); the file is removed afterwards."""
-    if team.solo:
+    for a one-process team, nor inside a heartbeat of the same file); the file is removed
+    afterwards."""
+    path = _alive_file(Path(root), team.index).absolute()
+    if team.solo or path in _BEATING:  # nested (train_resumable inside run_experiment): one beat
         yield
         return
-    path = _alive_file(Path(root), team.index)
+    _BEATING.add(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
     stop = threading.Event()
@@ -158,9 +161,14 @@ def heartbeat(root: str | os.PathLike, team: Team):
     finally:
         stop.set()
         thread.join()
+        _BEATING.discard(path)
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the last process out leaves no bookkeeping folder
+
+
+_BEATING: set[Path] = set()
+"""The ``alive`` files this process touches now (so a nested :func:`heartbeat` adds nothing)."""
 
 
 def _silent_for(root: Path, index: int, since: float) -> float:
