@@ -125,6 +125,67 @@ def test_info_and_plot(smoke_run, tmp_path, capsys):
     assert "is not a results folder" in capsys.readouterr().err
 
 
+def test_info_prints_the_config_one_key_a_line_and_the_size_of_chunks(smoke_run, capsys):
+    _, out = smoke_run
+    assert cli.main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    config = json.loads((out / "config.json").read_text())["config"]
+    start = lines.index("config:")
+    assert lines[start + 1:start + 3 + len(config)] == [
+        "  " + line for line in json.dumps(config, sort_keys=True, indent=2).splitlines()]
+    size = sum(p.stat().st_size for p in (out / "chunks").iterdir())
+    assert f"chunks/:    4 finished chunks, {cli.format_size(size)}" in lines
+
+
+FAST = ["--set", "n_runs=64", "--set", "steps=20", "--set", "record_every=10"]
+
+
+def test_drop_chunks_leaves_a_complete_folder_that_says_so(tmp_path, capsys):
+    out = tmp_path / "dropped"
+    assert cli.main(["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), "--drop-chunks",
+                     *FAST]) == 0
+    assert not (out / "chunks").exists() and (out / "summary.json").exists()
+    capsys.readouterr()
+    assert cli.main(["info", str(out)]) == 0
+    assert "chunks/:    0 finished chunks, 0 B (dropped: the folder is complete but cannot be resumed)" \
+        in capsys.readouterr().out
+    summary = (out / "summary.json").read_bytes()
+    assert cli.main(["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), *FAST]) == 0
+    assert (out / "summary.json").read_bytes() == summary and not (out / "chunks").exists()
+
+
+def test_fresh_starts_a_folder_over_and_refuses_foreign_folders(tmp_path, capsys):
+    out = tmp_path / "xor"
+    assert cli.main(["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), *FAST]) == 0
+    changed = ["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), *FAST, "--set", "seed=1"]
+    assert cli.main(changed) == 2  # another config: refused, and the message names the way out
+    assert "start it over with --fresh" in capsys.readouterr().err
+    assert cli.main(changed + ["--fresh"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["seed"] == 1
+    # a folder landscape did not write, or with files it does not recognise, is left untouched
+    (out / "notes.txt").write_text("mine")
+    assert cli.main(changed + ["--fresh"]) == 2
+    assert "holds files landscape does not write (notes.txt); nothing was removed" in capsys.readouterr().err
+    assert (out / "summary.json").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("1,2")
+    assert cli.main(["run", "xor_train", "--smoke", "--out", str(other), "--fresh"]) == 2
+    assert "is not a landscape results folder (it has no config.json); nothing was removed" in \
+        capsys.readouterr().err
+    assert (other / "data.csv").exists()
+    # a bad --set is refused before --fresh removes anything
+    assert cli.main(changed + ["--fresh", "--set", "n_runs=-1"]) == 2
+    assert (out / "summary.json").exists()
+
+
+def test_list_into_a_closed_pipe_exits_quietly():
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m landscape list | head -c 0; "
+                                         "echo status ${PIPESTATUS[0]} >&2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stderr == "status 0\n"
+
+
 
 FIGURES_SCRIPT = """import sys, matplotlib
 matplotlib.use("pdf")
@@ -169,7 +230,8 @@ def test_help_texts_show_examples(command, capsys):
     text = capsys.readouterr().out
     assert "example" in text and "landscape " in text
     if command == ["run"]:
-        assert "--sweep" in text and "--zip" in text and "points/<i>" in text
+        assert "--sweep" in text and "--zip" in text and "points/0000" in text and "<i>" not in text
+        assert "--fresh" in text and "--drop-chunks" in text and "--shard" in text
 
 
 def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, capsys):
@@ -197,7 +259,7 @@ def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, c
     assert "names no key to sweep" in capsys.readouterr().err
     # a sweep into a plain results folder (and the reverse) is refused
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(plain), "--sweep", "seed=[0, 1]"]) == 2
-    assert "different config" in capsys.readouterr().err
+    assert "holds a run of experiment 'xor_train', not a sweep of" in capsys.readouterr().err
 
 
 def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tmp_path, capsys):
@@ -209,7 +271,7 @@ def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tm
     printed = capsys.readouterr().out
     assert "point  learning_rate  seed" in printed and "4 points of xor_train (grid over" in printed
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(copy)]) == 2  # not a plain folder
-    assert "different config" in capsys.readouterr().err
+    assert "holds a sweep of experiment 'xor_train', not a run of" in capsys.readouterr().err
     (copy / "points" / "0003" / "summary.json").unlink()
     (copy / "summary.json").unlink()
     assert cli.main(["info", str(copy)]) == 0

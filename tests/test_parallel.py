@@ -21,7 +21,8 @@ import pytest
 import landscape as ls
 from landscape import parallel
 from landscape.lab.resumable import result_arrays, train_resumable
-from landscape.lab.store import ResultsDir, StoreError
+from landscape.lab.store import ResultsDir
+from landscape.lab.team import PeerLost, Team
 from landscape.train import RUN_BLOCK, estimate_chunk_size
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -59,11 +60,11 @@ def test_two_processes_equal_one_process_bit_for_bit(tmp_path):
 
 
 def test_a_chunk_another_process_did_not_write_raises_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(jax, "process_count", lambda: 2)  # as process 0 of 2 whose partner
-    monkeypatch.setattr(parallel, "wait_for_processes", lambda name: None)  # wrote nothing
-    with pytest.raises(StoreError, match=r"chunks/runs_00001.npz is missing after all 2 processes "
-                                         r"finished \(process 1 trained it\); is .* shares"):
-        train_resumable(multi_process_plan(), ResultsDir(tmp_path), "runs", progress=False)
+    monkeypatch.setenv("LANDSCAPE_PEER_TIMEOUT", "1")  # as process 0 of 2 whose partner never
+    results = ResultsDir(tmp_path, team=Team(0, 2))     # shows a sign of life
+    with pytest.raises(PeerLost, match=r"^process 1 of 2 stopped \(no sign of life for 1 s\) before "
+                                       r"writing its chunk chunks/runs_00001.npz; run the same"):
+        train_resumable(multi_process_plan(), results, "runs", progress=False)
     assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["runs_00000.npz", "runs_00002.npz"]
 
 

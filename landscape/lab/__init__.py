@@ -5,6 +5,7 @@ the library. Import its modules directly::
 
     from landscape.lab import store        # results folders (ResultsDir, atomic writes)
     from landscape.lab import resumable    # training a plan chunk by chunk through a folder
+    from landscape.lab import team         # several processes sharing a folder (shares, heartbeats)
     from landscape.lab import experiment   # the registry of built-in experiments, configs, runner
     from landscape.lab import sweep        # one run per point of a grid of config values
     from landscape.lab import report       # report.html of a results (or sweep) folder

@@ -2,10 +2,12 @@
 
     landscape list                          the built-in experiments and their questions
     landscape run [NAME | FILE.toml] [--out DIR] [--smoke] [--set KEY=VALUE ...]
-                  [--sweep KEY=[V1, V2, ...] ...] [--zip]
+                  [--sweep KEY=[V1, V2, ...] ...] [--zip] [--fresh] [--drop-chunks]
+                  [--coordinator ADDR --num-processes N --process-id I | --shard I/N]
                                             run an experiment (default: see `landscape list`)
                                             into DIR (default results/NAME); re-running resumes;
-                                            with --sweep (or a [sweep] table) one run per point
+                                            with --sweep (or a [sweep] table) one run per point;
+                                            several processes share the work (docs/scaling.md)
     landscape plot DIR [--figure NAME] [--format png|svg|pdf]
                                             re-draw the figures of a results folder (or sweep)
     landscape info DIR                      what a results folder holds and whether it is complete
@@ -14,15 +16,25 @@
 Every run uses JAX's persistent compilation cache in the user's cache folder
 (``$XDG_CACHE_HOME/landscape/jax-cache-<versions>``), never in a results folder.
 
-Exit codes: 0 success, 2 bad input (one line on stderr; ``--debug`` shows the traceback),
-130 interrupted (finished chunks are kept; run the same command again to resume).
+Several processes: under ``jax.distributed`` (detected from the environment as JAX detects it:
+SLURM's ``srun``, Open MPI, ``JAX_COORDINATOR_ADDRESS``; or given by ``--coordinator``,
+``--num-processes``, ``--process-id``) the training chunks of a run, or the points of a sweep,
+are split between the processes, which coordinate through the results folder only
+(:mod:`landscape.lab.team`); ``--shard I/N`` runs shard ``I`` of a sweep's points as one task of a
+job array, without ``jax.distributed``.
+
+Exit codes: 0 success, 2 bad input or a failed peer process (one line on stderr; ``--debug``
+shows the traceback), 130 interrupted (finished chunks are kept; run the same command again to
+resume). Every process of a job exits with the same status.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import textwrap
 
 from landscape import parallel
 
@@ -30,10 +42,11 @@ from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, expe
                          parse_overrides, read_config_file, run_experiment, save_figures)
 from .report import write_report
 from .store import ResultsDir
-from .sweep import (Sweep, check_sweep_config, is_sweep, persistent_compile_cache, point_statuses,
-                    run_sweep)
+from .team import Team
+from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
+                    point_statuses, run_sweep)
 
-__all__ = ["main", "format_table"]
+__all__ = ["main", "format_table", "format_size"]
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 2, 130
 
@@ -55,7 +68,7 @@ RUN_EXAMPLES = """examples:
   landscape run xor_train --smoke --out results/grid --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1,2]
   landscape run xor_train --smoke --out results/pairs --zip --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
 
-A sweep writes DIR/points/<i>/ (one results folder per point), DIR/sweep.json (the index) and
+A sweep writes DIR/points/0000/, DIR/points/0001/, ... (one results folder per point), DIR/sweep.json (the index) and
 DIR/summary.json (a table of every point's headline numbers). Points that differ only in
 values an experiment passes as data (xor_train: seed, learning_rate, random_std, constant)
 share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
@@ -92,10 +105,24 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a config key (repeatable); values are TOML: 10, 0.5, true, 'mse'")
     run.add_argument("--sweep", metavar="KEY=[V1,...]", action="append", default=[],
                      help="sweep a config key over a TOML list of values (repeatable); "
-                          "one results folder per point, DIR/points/<i>")
+                          "one results folder per point, DIR/points/0000, DIR/points/0001, ...")
     run.add_argument("--zip", action="store_true",
                      help="pair the i-th values of every swept key instead of the full grid")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--fresh", action="store_true",
+                     help="start DIR over: first remove what landscape wrote there (only files it "
+                          "recognises; a folder that is not a results folder is refused)")
+    run.add_argument("--drop-chunks", action="store_true",
+                     help="remove DIR/chunks/ when the run completes (the folder stays complete; "
+                          "a dropped run cannot be resumed)")
+    run.add_argument("--coordinator", metavar="HOST:PORT",
+                     help="jax.distributed coordinator (process 0's host); with --num-processes "
+                          "and --process-id")
+    run.add_argument("--num-processes", metavar="N", type=int, help="processes of the job")
+    run.add_argument("--process-id", metavar="I", type=int, help="this process's index in [0, N)")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run shard I of N of a sweep's points (a job array's task; no "
+                          "jax.distributed); the last shard to finish writes the summary")
     plot = sub.add_parser("plot", help="re-draw the figures of a results folder",
                           description="Re-draw the figures of a results folder from its saved "
                                       "arrays (of every finished point of a sweep folder).",
@@ -158,17 +185,77 @@ def _run(args) -> int:
         overrides = dict(file.config)
     overrides.update(parse_overrides(args.overrides))
     sweep = _sweep_of(file_sweep, args.sweep, args.zip)
+    if args.shard is not None and sweep is None:
+        raise ValueError(f"--shard {args.shard!r} splits a sweep's points; add --sweep KEY=[V1, ...] "
+                         "(an experiment's chunks are split by running it under jax.distributed)")
     progress = False if args.no_progress else None
+    team = _team(args)
     with persistent_compile_cache():
         if sweep is None:
             summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides,
-                                          progress=progress)
+                                          progress=progress, fresh=args.fresh,
+                                          drop_chunks=args.drop_chunks, team=team)
         else:
             summary, out = run_sweep(name, args.out, sweep=sweep, smoke=smoke, overrides=overrides,
-                                     progress=progress)
-    _print_summary(summary, out)
-    print(f"results written to {out}")
+                                     progress=progress, fresh=args.fresh, team=team,
+                                     wait=args.shard is None)
+    if team.index == 0 or args.shard is not None:
+        _print_summary(summary, out)
+        print(f"results written to {out}")
     return EXIT_OK
+
+
+_SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                    "SLURM_LOCALID")
+"""What JAX's own SLURM detection needs (``jax.distributed.initialize()`` with no arguments)."""
+
+
+def _launched_as_job() -> bool:
+    """Whether the environment launched several processes that JAX's own
+    ``jax.distributed.initialize()`` would join: SLURM's ``srun`` (the variables JAX reads, with
+    ``SLURM_NTASKS`` > 1), Open MPI (``OMPI_COMM_WORLD_SIZE`` > 1) or ``JAX_COORDINATOR_ADDRESS``."""
+    if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return True
+    slurm = all(v in os.environ for v in _SLURM_VARIABLES)
+    size = (os.environ["SLURM_NTASKS"] if slurm else None) or os.environ.get("OMPI_COMM_WORLD_SIZE", "1")
+    return size.isdigit() and int(size) > 1
+
+
+def _team(args) -> Team:
+    """This process's :class:`Team`: ``--shard``, or the ``jax.distributed`` processes (joined
+    from the options or the environment; the coordination service is shut down once the
+    processes know each other, so a peer that dies is reported through the results folder
+    instead of aborting the others), or one process."""
+    given = {"--coordinator": args.coordinator, "--num-processes": args.num_processes,
+             "--process-id": args.process_id}
+    if args.shard is not None:
+        if any(v is not None for v in given.values()):
+            raise ValueError("--shard is for job arrays without jax.distributed; drop "
+                             "--coordinator/--num-processes/--process-id")
+        return Team.parse(args.shard)
+    if any(v is not None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} missing: give --coordinator HOST:PORT, "
+                             "--num-processes N and --process-id I together")
+        if args.num_processes < 1:
+            raise ValueError(f"--num-processes {args.num_processes} must be >= 1")
+        if not 0 <= args.process_id < args.num_processes:
+            raise ValueError(f"--process-id {args.process_id} must be in [0, {args.num_processes})")
+        return _join(args.coordinator, args.num_processes, args.process_id)
+    return _join() if _launched_as_job() else Team()
+
+
+def _join(*where) -> Team:
+    import jax
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    jax.distributed.initialize(*where)
+    token = multihost_utils.broadcast_one_to_all(np.int32(np.random.default_rng().integers(1 << 30)))
+    team = Team(jax.process_index(), jax.process_count(), f"{int(token):09d}")
+    jax.distributed.shutdown()
+    return team
 
 
 def _existing(path: str) -> ResultsDir:
@@ -223,19 +310,39 @@ def _info(args) -> int:
     results.check_provenance()  # every array file made by this config, under its own name
     print(f"experiment: {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
     print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
-    print("config:     " + json.dumps(config.get("config"), sort_keys=True))
     print("versions:   " + ", ".join(f"{k} {v}" for k, v in sorted(config.get("versions", {}).items())))
     files = results.files()
     chunks = [f for f in files if f.startswith("chunks/")]
-    print(f"files:      {len(files)} ({len(chunks)} finished chunks)")
+    size = sum((results.path / f).stat().st_size for f in chunks)
+    dropped = " (dropped: the folder is complete but cannot be resumed)" if complete else ""
+    print(f"chunks/:    {len(chunks)} finished chunks, {format_size(size)}"
+          + ("" if chunks else dropped))
+    print(f"files:      {len(files)}")
     for f in files:
         if not f.startswith("chunks/"):
             print(f"  {f}")
+    print("config:")
+    print(textwrap.indent(json.dumps(config.get("config"), sort_keys=True, indent=2), "  "))
     return EXIT_OK
 
 
+def format_size(n: int) -> str:
+    """Bytes as a short human-readable size.
+
+    >>> format_size(512), format_size(207_618_048)
+    ('512 B', '198.0 MiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
 def _report(args) -> int:
-    path = write_report(_existing(args.dir).path)
+    results = _existing(args.dir)
+    if is_sweep(results.path):
+        gather_sweep(results.path)  # the shards of a job array finished every point: summarise
+    path = write_report(results.path)
     print(f"report written to {path}")
     return EXIT_OK
 
@@ -264,7 +371,12 @@ def main(argv=None) -> int:
         parallel.use_host_cores()
     args = _parser().parse_args(argv)
     try:
-        return _command(args)
+        code = _command(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `landscape list | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted: finished chunks are saved; run the same command again to resume",
               file=sys.stderr)

@@ -26,13 +26,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import shutil
 import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping
 
 from .config import Experiment, check_memory, check_numbers, require_counts, require_positive
-from .store import ResultsDir, StoreError, package_versions
+from .store import BOOKKEEPING, ResultsDir, StoreError, package_versions
+from .team import Team, heartbeat, wait_for_files, wait_for_outcome, write_outcome
 
 try:
     import tomllib
@@ -41,7 +43,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 __all__ = ["Experiment", "ConfigFile", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments",
            "get_experiment", "resolve_config", "require_counts", "require_positive",
-           "parse_overrides", "read_config_file", "run_experiment",
+           "parse_overrides", "read_config_file", "run_experiment", "start_over",
            "save_figures", "experiment_of", "summary_numbers", "headline_numbers"]
 
 DEFAULT_EXPERIMENT = "xor_symmetry"
@@ -266,13 +268,22 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
 
 def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = None, *,
                    smoke: bool = False, overrides: Mapping[str, Any] | None = None,
-                   progress: bool | None = None) -> tuple[dict, Path]:
+                   progress: bool | None = None, fresh: bool = False, drop_chunks: bool = False,
+                   team: Team | None = None) -> tuple[dict, Path]:
     """Run experiment ``name`` into ``out_dir`` (default ``results/<name>[-smoke]``).
 
-    Validates everything first (:func:`resolve_config`); writes ``config.json`` first (or checks
-    that an existing folder was made by the same config, then resumes it; a folder with files
-    but no ``config.json`` is refused), then whatever the experiment writes, its figures, and last
-    ``summary.json`` (so a folder with a summary is complete). Returns ``(summary, out_dir)``.
+    Validates everything first (:func:`resolve_config`); ``fresh``: first remove what landscape
+    wrote in ``out_dir`` (:func:`start_over`). Writes ``config.json`` first (or checks that an
+    existing folder was made by the same config, then resumes it; a folder with files but no
+    ``config.json`` is refused), then whatever the experiment writes, its figures, and last
+    ``summary.json`` (so a folder with a summary is complete, and running it again returns
+    that summary). ``drop_chunks``: remove ``chunks/`` once the run is complete (the folder is
+    complete but a changed copy of it can no longer resume from them).
+
+    ``team`` (default: the ``jax.distributed`` processes): every process calls this; the
+    training chunks are split between them (:func:`landscape.lab.resumable.train_resumable`);
+    only process 0 writes anything else, and the others wait for its outcome and return the
+    same summary, or raise its error (:mod:`landscape.lab.team`). Returns ``(summary, out_dir)``.
 
     >>> import tempfile
     >>> summary, out = run_experiment("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
@@ -284,19 +295,85 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     config = resolve_config(exp, smoke=smoke, overrides=overrides)
     if out_dir is None:
         out_dir = Path("results") / (f"{name}-smoke" if smoke else name)
-    results = ResultsDir(out_dir)
-    fresh = not (results.path / "config.json").exists()
-    results.bind_config({"experiment": name, "smoke": smoke,
-                         "config": dataclasses.asdict(config), "versions": package_versions()})
+    team = team or Team.of_jax()
+    results = ResultsDir(out_dir, team=team)
+    if fresh:
+        if not team.solo:
+            raise ValueError("--fresh with several processes: start the folder over with one "
+                             "process first (or remove it), then launch them all")
+        start_over(results.path)
+    record = {"experiment": name, "smoke": smoke, "config": dataclasses.asdict(config),
+              "versions": package_versions()}
+    with heartbeat(results.path, team):
+        if team.index != 0:  # process 0 writes config.json (or checks it), then the others check it
+            wait_for_files(results.path, team, {"config.json": 0}, what="file")
+        bound = (results.path / "config.json").exists()
+        results.bind_config(record)
+        if bound and (results.path / "summary.json").exists():
+            return results.read_summary(), results.path  # complete: nothing to resume
+        if team.index == 0:
+            return _run_and_report(exp, config, results, team, progress, drop_chunks,
+                                   bound=bound), results.path
+        exp.run(config, results, progress)
+        code, message = wait_for_outcome(results.path, team)
+    if code:
+        raise StoreError(f"process 0 failed: {message}")
+    return ResultsDir(out_dir).read_summary(), results.path
+
+
+def _run_and_report(exp: Experiment, config: Any, results: ResultsDir, team: Team,
+                    progress: bool | None, drop_chunks: bool, *, bound: bool) -> dict:
+    """Process 0's part of :func:`run_experiment`: run, draw, write the summary, tell the others."""
     try:
         summary = exp.run(config, results, progress)
-    except (ValueError, TypeError):
-        if fresh and results.files() == ["config.json"]:  # a late check failed before any result:
-            (results.path / "config.json").unlink(missing_ok=True)  # leave the folder unbound
+        save_figures(exp, results)
+        results.write_json("summary", summary)
+    except (ValueError, TypeError) as err:
+        if not bound and results.files() == ["config.json"]:  # a late check failed before any
+            (results.path / "config.json").unlink(missing_ok=True)  # result: leave it unbound
+        write_outcome(results.path, team, 2, str(err))
         raise
-    save_figures(exp, results)
-    results.write_json("summary", summary)
-    return summary, results.path
+    if drop_chunks:
+        shutil.rmtree(results.path / "chunks", ignore_errors=True)
+    write_outcome(results.path, team, 0)
+    return summary
+
+
+_RECOGNISED = (".json", ".npz", ".png", ".svg", ".pdf", ".html", ".tmp")
+"""Suffixes of the files landscape writes at the top of a results folder."""
+
+
+def start_over(path: str | Path) -> list[str]:
+    """Remove what landscape wrote in the results (or sweep) folder ``path`` (``--fresh``):
+    its ``config.json``, summaries, arrays, figures, report, ``chunks/``, ``points/`` and
+    bookkeeping. A folder that is not a landscape results folder (no readable ``config.json``),
+    or that holds files landscape does not write, is refused before anything is removed.
+    A missing or empty folder is left as it is. Returns the removed files (relative paths).
+
+    >>> import tempfile
+    >>> results = ResultsDir(tempfile.mkdtemp())
+    >>> results.bind_config({"experiment": "xor_train", "config": {}})
+    >>> start_over(results.path), results.files()
+    (['config.json'], [])
+    """
+    results = ResultsDir(path)
+    files = results.files()
+    if not files:
+        return []
+    if "config.json" not in files:
+        raise StoreError(f"--fresh: {str(results.path)!r} is not a landscape results folder (it "
+                         "has no config.json); nothing was removed")
+    results.read_config()  # a landscape config.json, else StoreError naming the file
+    foreign = [f for f in files if "/" not in f and not f.endswith(_RECOGNISED)
+               or "/" in f and f.split("/")[0] not in ("chunks", "points")]
+    if foreign:
+        raise StoreError(f"--fresh: {str(results.path)!r} holds files landscape does not write "
+                         f"({', '.join(foreign[:5])}); nothing was removed")
+    for name in ("chunks", "points", BOOKKEEPING):
+        shutil.rmtree(results.path / name, ignore_errors=True)
+    for f in files:
+        (results.path / f).unlink(missing_ok=True)
+    return files
 
 
 def experiment_of(results: ResultsDir) -> Experiment:

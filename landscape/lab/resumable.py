@@ -14,10 +14,10 @@ from typing import Mapping
 import jax
 import numpy as np
 
-from landscape import parallel
 from landscape.train import TrainPlan, TrainResult, concat_results, progress_bar
 
 from .store import ResultsDir, StoreError
+from .team import Team, heartbeat, wait_for_files
 
 __all__ = ["result_arrays", "result_from_arrays", "train_resumable"]
 
@@ -88,11 +88,12 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     chunk file carries its provenance (the folder's config hash, its name, its run-id range
     ``[start, stop)``); a chunk of another config, folder or name is refused, naming the file.
 
-    With several processes (after :func:`jax.distributed.initialize`, ``results`` on a file
-    system they all see), process ``p`` trains the chunks ``c`` with ``c % process_count == p``
-    (:func:`landscape.parallel.process_chunks`), all processes wait for each other
-    (:func:`landscape.parallel.wait_for_processes`), and each returns the whole result, read
-    from the chunk files: bit-identical to a one-process run.
+    With several processes (``results.team``, default the ``jax.distributed`` processes;
+    ``results`` on a file system they all see), process ``p`` trains the chunks ``c`` with
+    ``c % count == p``, then waits for the other chunk files to appear
+    (:func:`landscape.lab.team.wait_for_files`: a process that died is reported, naming its
+    missing chunk, instead of hanging), and each returns the whole result, read from the chunk
+    files: bit-identical to a one-process run.
 
     >>> import tempfile, jax, optax, numpy as np, landscape as ls
     >>> model = ls.mlp([2, 2, 1])
@@ -108,14 +109,17 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     True
     """
     like = plan.params_like
+    team = results.team or Team.of_jax()
     trained = {}
-    mine = parallel.process_chunks(plan.n_chunks)
-    for c in progress_bar(mine, len(mine), progress, desc=tag, plan=plan):
-        if not results.has(_chunk_name(tag, c)):
-            trained[c] = plan.run_chunk(c)
-            results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]),
-                                 provenance={"runs": list(plan.chunk_bounds(c))})
-    parallel.wait_for_processes(f"landscape.lab.resumable.train_resumable:{tag}")
+    mine = team.share(plan.n_chunks)
+    with heartbeat(results.path, team):
+        for c in progress_bar(mine, len(mine), progress, desc=tag, plan=plan):
+            if not results.has(_chunk_name(tag, c)):
+                trained[c] = plan.run_chunk(c)
+                results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]),
+                                     provenance={"runs": list(plan.chunk_bounds(c))})
+        wait_for_files(results.path, team, {f"{_chunk_name(tag, c)}.npz": team.owner(c)
+                                            for c in range(plan.n_chunks)}, what="chunk")
     parts = [trained[c] if c in trained else _read_chunk(plan, results, tag, c, like)
              for c in range(plan.n_chunks)]
     return concat_results(parts) if len(parts) > 1 else parts[0]
@@ -128,11 +132,6 @@ def _chunk_name(tag: str, c: int) -> str:
 def _read_chunk(plan: TrainPlan, results: ResultsDir, tag: str, c: int, like) -> TrainResult:
     """Chunk ``c`` from its file, checked to hold the runs ``plan.chunk_bounds(c)``."""
     name = _chunk_name(tag, c)
-    if not results.has(name):
-        count = jax.process_count()
-        raise StoreError(f"{name}.npz is missing after all {count} processes finished (process "
-                         f"{c % count} trained it); is {str(results.path)!r} on a file system "
-                         "every process shares?")
     start, stop = plan.chunk_bounds(c)
     part = result_from_arrays(results.read_arrays(name, provenance={"runs": [start, stop]}), like)
     if part.n_runs != stop - start:

@@ -36,9 +36,12 @@ from typing import Any, Mapping
 import numpy as np
 
 __all__ = ["StoreError", "ResultsDir", "atomic_write", "package_versions", "config_hash",
-           "check_config_json", "check_summary_json", "confined", "clean_temp_files"]
+           "check_config_json", "check_summary_json", "confined", "clean_temp_files",
+           "folder_kind", "BOOKKEEPING"]
 
 _FORMAT = "landscape-results/1"
+BOOKKEEPING = ".landscape"
+"""The hidden folder of the processes' heartbeats and outcomes (see :mod:`landscape.lab.team`)."""
 PROVENANCE = "__provenance__"
 """The entry of every ``.npz`` that says what made it (a JSON string)."""
 
@@ -200,6 +203,19 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix}: {old!r} (folder) vs {new!r} (now)"]
 
 
+def folder_kind(config: Mapping[str, Any]) -> str:
+    """What a ``config.json`` says its folder is: a run of an experiment, or a sweep of one.
+
+    >>> folder_kind({"experiment": "xor_train", "smoke": True, "config": {"seed": 0}})
+    "a run of experiment 'xor_train'"
+    >>> folder_kind({"experiment": "xor_train", "config": {"mode": "grid", "values": {}, "overrides": {}}})
+    "a sweep of experiment 'xor_train'"
+    """
+    inner = config.get("config")
+    sweep = isinstance(inner, Mapping) and {"mode", "values", "overrides"} <= set(inner)
+    return f"a {'sweep' if sweep else 'run'} of experiment {config.get('experiment')!r}"
+
+
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
 
 
@@ -296,13 +312,22 @@ class ResultsDir:
     landscape.lab.store.StoreError: name '../elsewhere.json' leaves the results folder ...
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, team=None):
         if not isinstance(path, (str, os.PathLike)) or not str(os.fspath(path)).strip():
             raise StoreError(f"results folder {path!r} must be a non-empty path")
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"results folder {str(self.path)!r} exists and is not a folder")
         self._hash: str | None = None
+        self.team = team
+        """The :class:`landscape.lab.team.Team` of processes sharing this folder (``None``: the
+        ``jax.distributed`` processes). In a team, only process 0 writes; the others write
+        training chunks (``chunks/...``) only, and their other writes are skipped."""
+
+    def _muted(self, name: str) -> bool:
+        """Whether a write of ``name`` is skipped: this process is not process 0 of its team
+        and ``name`` is not a training chunk."""
+        return getattr(self.team, "index", 0) != 0 and not str(name).startswith("chunks/")
 
     def _file(self, name: str, suffix: str) -> Path:
         if not isinstance(name, str) or not name or name.endswith("/"):
@@ -313,6 +338,8 @@ class ResultsDir:
     # --- JSON ---------------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
         path = self._file(name, ".json")
+        if self._muted(name):
+            return path
         text = json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n"
         atomic_write(path, lambda f: f.write(text.encode()))
         return path
@@ -336,31 +363,39 @@ class ResultsDir:
         """``<name>.json`` (default ``summary.json``), checked for shape (:func:`check_summary_json`)."""
         return check_summary_json(self._file(name, ".json"), self.read_json(name))
 
-    def bind_config(self, config: Mapping[str, Any]) -> None:
+    def bind_config(self, config: Mapping[str, Any], *, shared: bool = False) -> None:
         """Write ``config.json``, or check that an existing one holds the same ``config``.
 
         Only the ``"config"`` and ``"experiment"`` entries must match (versions may change);
         a mismatch raises :class:`StoreError` listing the differing keys. A folder that holds
         files but no ``config.json`` is refused (it is never adopted). Temporary files left by
-        a killed write are removed. Arrays written afterwards carry the config's hash.
+        a killed write are removed (with other processes about, ``shared`` or a team of
+        several, only those older than 10 minutes: a younger one may be a peer's write in
+        progress). Arrays written afterwards carry the config's hash.
         """
         config = _jsonable(dict(config))
         if (self.path / "config.json").exists():
             old = self.read_config()
+            was, now = folder_kind(old), folder_kind(config)
+            if was != now:
+                raise StoreError(f"results folder {str(self.path)!r} holds {was}, not {now}; use "
+                                 "another --out folder or start it over with --fresh")
             keys = ("experiment", "config")
             diffs = _diff({k: old.get(k) for k in keys}, {k: config.get(k) for k in keys})
             if diffs:
                 raise StoreError(
                     f"results folder {str(self.path)!r} was made by a different config ("
-                    + "; ".join(diffs[:5]) + "); use another --out folder or delete this one")
+                    + "; ".join(diffs[:5]) + "); use another --out folder or start it over "
+                    "with --fresh")
         else:
-            if self.files():
+            if self.files() and not (self.path / "config.json").exists():  # (not a peer's, just written)
                 raise StoreError(
                     f"results folder {str(self.path)!r} holds files but no config.json, so what "
                     "made them is unknown; use another --out folder or delete this one")
             self.write_json("config", {**config, "format": _FORMAT})
         self._hash = config_hash(config)
-        clean_temp_files(self.path, older_than=0.0 if _one_process() else 600.0)
+        alone = not shared and (self.team.count == 1 if self.team is not None else _one_process())
+        clean_temp_files(self.path, older_than=0.0 if alone else 600.0)
 
     def expected_hash(self) -> str | None:
         """The config hash the folder's arrays must carry: from :meth:`bind_config`, else from
@@ -375,6 +410,8 @@ class ResultsDir:
         """Write ``<name>.npz``; with a bound config it carries its provenance (the config
         hash, ``name``, the landscape version and ``provenance``)."""
         path = self._file(name, ".npz")
+        if self._muted(name):
+            return path
         host = {k: np.asarray(v) for k, v in arrays.items()}
         if PROVENANCE in host:
             raise StoreError(f"array name {PROVENANCE!r} is reserved")
@@ -444,16 +481,20 @@ class ResultsDir:
     def save_figure(self, fig, filename: str) -> Path:
         """Save a matplotlib figure as ``filename`` (format from its suffix), atomically."""
         path = confined(self.path, filename)
+        if self._muted(filename):
+            return path
         fmt = path.suffix.lstrip(".")
         atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
         return path
 
     def files(self) -> list[str]:
-        """Relative paths of the files in the folder (temporary files excluded)."""
+        """Relative paths of the files in the folder (temporary files and the processes'
+        bookkeeping folder ``.landscape/`` excluded)."""
         if not self.path.is_dir():
             return []
         return sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
-                      if p.is_file() and not p.name.endswith(".tmp"))
+                      if p.is_file() and not p.name.endswith(".tmp")
+                      and p.relative_to(self.path).parts[0] != BOOKKEEPING)
 
     def has(self, name: str) -> bool:
         return self._file(name, ".npz").exists()

@@ -37,11 +37,12 @@ import jax
 
 from .config import Experiment
 from .experiment import (get_experiment, headline_numbers, parse_overrides, resolve_config,
-                         run_experiment)
+                         run_experiment, start_over)
 from .store import ResultsDir, StoreError, confined, package_versions
+from .team import Team, heartbeat, wait_for_files
 
 __all__ = ["SWEEP_MODES", "Sweep", "run_sweep", "is_sweep", "point_statuses", "read_index",
-           "check_sweep_config", "persistent_compile_cache", "user_compile_cache"]
+           "check_sweep_config", "persistent_compile_cache", "user_compile_cache", "gather_sweep"]
 
 SWEEP_MODES = ("grid", "zip")
 
@@ -296,20 +297,20 @@ def _bar(total: int, done: int, enabled: bool | None):
 
 
 def _run_points(name: str, results: ResultsDir, index: list[dict], configs: list, *, smoke: bool,
-                base: Mapping[str, Any], progress: bool | None) -> None:
-    """Run every unfinished point of ``index``, marking it done in ``sweep.json`` as it ends.
+                base: Mapping[str, Any], progress: bool | None, team: Team) -> None:
+    """Run every unfinished point of ``index`` that ``team`` gives this process, rewriting
+    ``sweep.json`` (every point's status read from its folder) as each ends.
 
     The bar over points shows points/s, the time left and the configs' runs (``n_runs``) per second.
     """
-    todo = [p for p in index if p["status"] != "done"]
-    bar = _bar(len(index), len(index) - len(todo), progress)
+    todo = [p for p in index if p["status"] != "done" and team.owns(p["index"])]
+    bar = _bar(len(todo), 0, progress)
     start, runs = time.perf_counter(), 0
     try:
         for point in todo:
-            run_experiment(name, results.path / point["dir"], smoke=smoke,
+            run_experiment(name, results.path / point["dir"], smoke=smoke, team=Team(),
                            overrides={**base, **point["overrides"]}, progress=progress)
-            point["status"] = "done"
-            results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
+            _write_index(results, name, smoke, index)
             runs += getattr(configs[point["index"]], "n_runs", 0)
             if bar is not None:
                 bar.update(1)
@@ -320,9 +321,61 @@ def _run_points(name: str, results: ResultsDir, index: list[dict], configs: list
             bar.close()
 
 
+def _write_index(results: ResultsDir, name: str, smoke: bool, index: list[dict]) -> bool:
+    """Write ``sweep.json`` with every point's status read from its folder (so processes that
+    write it in turn never undo each other's progress); returns whether every point is done."""
+    for point in index:
+        point["status"] = _status(results.path / point["dir"])
+    results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
+    return all(p["status"] == "done" for p in index)
+
+
+def _gather(exp: Experiment, sweep: Sweep, results: ResultsDir, index: list[dict]) -> dict:
+    """Write (and return) the sweep's ``summary.json`` from its finished points."""
+    summaries = [results.read_summary(f"{p['dir']}/summary") for p in index]
+    summary = _summary(exp, sweep, index, summaries)
+    results.write_json("summary", summary)
+    return summary
+
+
+def gather_sweep(path: str | Path) -> dict | None:
+    """The sweep folder's summary, written now if every point is done but no summary is there
+    yet (the shards of a job array each finished their own points); ``None`` while points are
+    unfinished.
+
+    >>> import tempfile
+    >>> _, out = run_sweep("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
+    ...                    sweep=Sweep({"seed": [0, 1]}),
+    ...                    overrides={"n_runs": 64, "steps": 20, "record_every": 10})
+    >>> (out / "summary.json").unlink()
+    >>> len(gather_sweep(out)["points"]), (out / "summary.json").exists()
+    (2, True)
+    """
+    results = ResultsDir(path)
+    if (results.path / "summary.json").exists():
+        return results.read_summary()
+    config = results.read_config()
+    stored = check_sweep_config(results.path / "config.json", config)
+    index = point_statuses(results.path)
+    if not all(p["status"] == "done" for p in index):
+        return None
+    exp = get_experiment(config["experiment"])
+    return _gather(exp, Sweep(stored["values"], stored["mode"]), results, index)
+
+
+def _waiting(team: Team, index: list[dict]) -> dict:
+    """The summary a shard returns while other shards' points are unfinished."""
+    left = [p["index"] for p in index if p["status"] != "done"]
+    shards = sorted({team.owner(i) for i in left})
+    return {"text": [f"shard {team.index}/{team.count}: its points are done; points {left} of "
+                     f"shards {shards} are not yet. The last shard to finish writes the sweep's "
+                     "summary (or run `landscape report DIR` once all are done)"]}
+
+
 def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smoke: bool = False,
               overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
-              compile_cache: bool = True) -> tuple[dict, Path]:
+              compile_cache: bool = True, fresh: bool = False, team: Team | None = None,
+              wait: bool = True) -> tuple[dict, Path]:
     """Run experiment ``name`` once per point of ``sweep`` into ``out_dir/points/<i>``.
 
     ``overrides`` apply to every point; a swept key replaces its value there. Every point's
@@ -330,7 +383,15 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
     the same sweep (else :class:`~landscape.lab.store.StoreError`); its finished points are skipped
     and an unfinished one resumes from its chunks. ``compile_cache``: use JAX's persistent
     compilation cache (:func:`user_compile_cache`, never in ``out_dir``) so equal programs
-    compile once.
+    compile once. ``fresh``: first remove what landscape wrote there
+    (:func:`~landscape.lab.experiment.start_over`).
+
+    Several processes or shards (``team``, default the ``jax.distributed`` processes): point
+    ``i`` is run by process ``i % count`` alone, so each point is written by exactly one
+    process. Whoever finds every point done writes the summary; the others, with ``wait``,
+    wait for the missing points (a process that died is reported, naming its point), else
+    (a job array's shards, ``wait=False``) return a summary that only says which points are
+    not done yet. Running a shard again resumes it.
     Returns ``(summary, out_dir)``; default ``out_dir``: ``results/<name>-sweep[-smoke]``.
 
     >>> import tempfile
@@ -355,18 +416,28 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
             raise ValueError(f"sweep point {i} {point}: {err}") from None
     if out_dir is None:
         out_dir = Path("results") / (f"{name}-sweep-smoke" if smoke else f"{name}-sweep")
+    team = team or Team.of_jax()
     results = ResultsDir(out_dir)
+    if fresh:
+        if not team.solo:
+            raise ValueError("--fresh with several processes or shards: start the folder over "
+                             "with one process first (or remove it), then launch them all")
+        start_over(results.path)
     results.bind_config({"experiment": name, "smoke": smoke, "versions": package_versions(),
-                         "config": {"smoke": smoke, "overrides": base, **sweep.to_json()}})
-    index = [{"index": i, "dir": _point_dir(i), "overrides": p,
-              "status": _status(results.path / _point_dir(i))} for i, p in enumerate(points)]
-    results.write_json("sweep", {"experiment": name, "smoke": smoke, "points": index})
-
+                         "config": {"smoke": smoke, "overrides": base, **sweep.to_json()}},
+                        shared=not team.solo)
+    index = [{"index": i, "dir": _point_dir(i), "overrides": p} for i, p in enumerate(points)]
     cache = persistent_compile_cache() if compile_cache else contextlib.nullcontext()
-    with cache:
-        _run_points(name, results, index, configs, smoke=smoke, base=base, progress=progress)
-    summaries = [results.read_summary(f"{p['dir']}/summary") for p in index]
-    summary = _summary(exp, sweep, index, summaries)
-    results.write_json("summary", summary)
-    return summary, results.path
-
+    with cache, heartbeat(results.path, team):
+        if _write_index(results, name, smoke, index):
+            return _gather(exp, sweep, results, index), results.path
+        _run_points(name, results, index, configs, smoke=smoke, base=base, progress=progress,
+                    team=team)
+        if _write_index(results, name, smoke, index):  # the last shard to finish gathers
+            return _gather(exp, sweep, results, index), results.path
+        if not wait:
+            return _waiting(team, index), results.path
+        wait_for_files(results.path, team, {f"{p['dir']}/summary.json": team.owner(p["index"])
+                                            for p in index}, what="point")
+        _write_index(results, name, smoke, index)
+        return _gather(exp, sweep, results, index), results.path
