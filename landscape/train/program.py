@@ -27,6 +27,7 @@ import optax
 
 from .. import parallel
 from ..status import RUN
+from .reuse import value_key
 
 __all__ = ["RUN_BLOCK"]
 
@@ -46,12 +47,16 @@ the chunk size, on ``n_runs`` or on the other runs.
 
 @dataclasses.dataclass(frozen=True)
 class _Spec:
-    """Everything static about one compiled chunk program (hashable: the jit cache key)."""
+    """Everything static about one compiled chunk program (hashable: the jit cache key).
 
-    loss_fn: Callable
-    init_fn: Callable | None  # None when the starts are given
-    optimizer: optax.GradientTransformation
-    success: Callable | None
+    The four callables are compared by their :func:`value_key` (``callables``), so an equal
+    but newly built init or optimizer (``optax.sgd(0.5)`` again) finds the compiled program.
+    """
+
+    loss_fn: Callable = dataclasses.field(compare=False)
+    init_fn: Callable | None = dataclasses.field(compare=False)  # None when the starts are given
+    optimizer: optax.GradientTransformation = dataclasses.field(compare=False)
+    success: Callable | None = dataclasses.field(compare=False)
     steps: int
     record_every: int
     width: int  # runs per compiled call: the chunk size, padded on the generic path
@@ -64,6 +69,11 @@ class _Spec:
     n_traj: int
     fast: bool
     mesh: jax.sharding.Mesh  # the local devices the run axis of a chunk is split over
+    callables: tuple = dataclasses.field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "callables", value_key(
+            (self.loss_fn, self.init_fn, self.optimizer, self.success)))
 
 
 def _run_axis(spec: _Spec) -> int:
