@@ -29,7 +29,7 @@ from .. import parallel
 from ..status import RUN
 from .reuse import value_key
 
-__all__ = ["RUN_BLOCK"]
+__all__ = ["RUN_BLOCK", "fast_block", "live_runs"]
 
 _OK = RUN.code("ok")
 _NONFINITE = RUN.code("nonfinite")
@@ -176,8 +176,10 @@ _BLOCK_FLOATS = 2**20
 _MAX_BLOCK = 1024
 
 
-def _fast_block(spec: _Spec, params, data) -> int | None:
+def fast_block(loss_fn, n_samples: int, params, data) -> int | None:
     """Runs per block of the fast path, trained one block after another; ``None``: no blocks.
+
+    ``params``: leaves (or their shapes) with a trailing run axis of any length.
 
     When the batched forward contains a matrix product (a wide first layer, see
     :meth:`landscape.models.Model.apply_batched`), the chunk is trained in blocks of a fixed
@@ -189,14 +191,23 @@ def _fast_block(spec: _Spec, params, data) -> int | None:
     networks such as XOR's) run the whole chunk at once: blocks did not help them.
     """
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
-    if "dot_general" not in str(jax.make_jaxpr(spec.loss_fn.batched)(*shapes)):
+    if "dot_general" not in str(jax.make_jaxpr(loss_fn.batched)(*shapes)):
         return None
-    model = spec.loss_fn.model
-    per_run = max(spec.n_samples, 1) * sum(model.sizes[1:])
+    per_run = max(n_samples, 1) * sum(loss_fn.model.sizes[1:])
     block = RUN_BLOCK
     while 2 * block * per_run <= _BLOCK_FLOATS and 2 * block <= _MAX_BLOCK:
         block *= 2
     return block
+
+
+def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int | None:
+    """How many runs' activations a chunk program holds at once: a fast-path block
+    (:func:`fast_block`), :data:`RUN_BLOCK` on the generic path (``lax.map`` over blocks), or
+    ``None``: the whole chunk (the fast path without blocks). ``params_like``: one run's params."""
+    if not fast:
+        return RUN_BLOCK
+    params = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape + (RUN_BLOCK,), s.dtype), params_like)
+    return fast_block(loss_fn, n_samples, params, data)
 
 
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
@@ -342,7 +353,7 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_i
         opt_state = opt_state._replace(hyperparams=hp)
     data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(run_keys)
 
-    size = _fast_block(spec, params, data) if spec.fast else None
+    size = fast_block(spec.loss_fn, spec.n_samples, params, data) if spec.fast else None
     if size is None:
         out = _train_runs(spec, data, data_keys, params, opt_state, traj_idx)
     else:
