@@ -200,6 +200,17 @@ def test_default_chunk_size_says_what_it_was_estimated_for():
     assert given.describe().startswith("100 runs: 4 chunks of 30 (chosen) on ")
 
 
+def test_describe_says_how_to_use_idle_cores_on_one_cpu_device(monkeypatch):
+    plan = ls.plan_training(ls.objectives.loss(XOR_MODEL, "mse"), ls.inits.normal(XOR_MODEL, 1.0),
+                            optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=100, steps=10)
+    monkeypatch.setattr(parallel, "_cores", lambda: jax.local_device_count() + 3)
+    assert parallel.idle_host_cores() == 3
+    assert plan.describe().endswith("; 3 more CPU cores idle: call "
+                                    "landscape.parallel.use_host_cores() before JAX starts to use them")
+    monkeypatch.setattr(parallel, "_cores", jax.local_device_count)
+    assert parallel.idle_host_cores() == 0 and "idle" not in plan.describe()
+
+
 # ----------------------------------------------------------------------------- 4 devices
 
 

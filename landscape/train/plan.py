@@ -205,12 +205,16 @@ class TrainPlan:
 
     def describe(self) -> str:
         """One line saying how the runs are split, e.g. ``"1000 runs: 2 chunks of 512 (estimated
-        for 256 MiB host budget) on 2 cpu devices, generic path"``."""
+        for 256 MiB host budget) on 2 cpu devices, generic path"``; on a CPU with more cores
+        than JAX devices it says how to use them (:func:`landscape.parallel.idle_host_cores`)."""
         platform = self.spec.mesh.devices.flat[0].platform
         path = "fast path" if self.spec.fast else "generic path"
+        idle = parallel.idle_host_cores()
+        hint = (f"; {idle} more CPU core{'s' * (idle > 1)} idle: call "
+                "landscape.parallel.use_host_cores() before JAX starts to use them") if idle else ""
         return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
                 f"{self.chunk_size} ({self.chunk_note}) on {self.n_devices} {platform} "
-                f"device{'s' * (self.n_devices > 1)}, {path}")
+                f"device{'s' * (self.n_devices > 1)}, {path}{hint}")
 
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size
