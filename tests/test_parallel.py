@@ -239,12 +239,11 @@ def test_sharded_training_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
 
 
-@pytest.mark.parametrize("optimizer", [*ls.train.OPTIMIZERS, "optax_adam", "all"])
 @pytest.mark.parametrize("method", ["batched", "vmap"])
 @pytest.mark.parametrize("n_devices", [2, 4])
-def test_every_optimizer_is_bit_identical_on_1_2_and_4_devices(four_devices, optimizer, method,
-                                                               n_devices):
-    assert four_devices[f"optimizer_{optimizer}_{method}_{n_devices}"] == []
+def test_every_optimizer_is_bit_identical_on_1_2_and_4_devices(four_devices, method, n_devices):
+    # all of ls.train.OPTIMIZERS and optax.adam, chained in one program (see multi_device.py)
+    assert four_devices[f"optimizers_{method}_{n_devices}"] == []
 
 
 @pytest.mark.parametrize("name", ["hessian", "hessian_on_third_device", "hessian_under_jit",

@@ -83,38 +83,30 @@ def training_checks(out: dict) -> None:
                                                    n_runs=100, steps=2).describe()
 
 
-OPTIMIZER_LABELS = [*ls.train.OPTIMIZERS, "optax_adam"]
-"""The optimizers trained on 1, 2 and 4 devices by :func:`optimizer_checks`, on both paths."""
-
-
 def optimizer_checks(out: dict) -> None:
     """Every optimizer of ``make_optimizer`` (and plain ``optax.adam``) on 2 and 4 devices vs 1,
     on the fast and the generic path: Adam's bias correction once differed in the last bit (see
     ``parallel.compiler_options``).
 
-    One program per path and device count trains them all: each optimizer updates its own
-    leaves of a 2-2-2-2-1 net (``optax.multi_transform``), 6 compiles instead of 42.
+    One program per path and device count trains them all: the optimizers chained
+    (``optax.chain``, each transforming the previous one's updates of every leaf), 6 compiles
+    instead of 27. The check bites: without ``compiler_options`` the 2-device fast path differs
+    (checked by hand). Giving each optimizer its own leaves (``optax.multi_transform``) did not
+    show that difference.
     """
-    model = ls.mlp([2, 2, 2, 2, 1])
+    model = ls.mlp([2, 2, 1])
     xor = ls.datasets.xor()
     loss = ls.objectives.loss(model, "mse")
     init = ls.inits.normal(model, 1.0)
-    leaves, treedef = jax.tree.flatten(init(jax.random.key(0)))
-    names = (OPTIMIZER_LABELS * len(leaves))[: len(leaves)]  # leaf i trained by names[i]
-    transforms = {name: ls.train.make_optimizer(name, 0.05) for name in ls.train.OPTIMIZERS}
-    transforms["optax_adam"] = optax.adam(0.05)
-    opt = optax.multi_transform(transforms, jax.tree.unflatten(treedef, names))
+    opt = optax.chain(*[ls.train.make_optimizer(name, 0.5) for name in ls.train.OPTIMIZERS],
+                      optax.adam(0.5))
     kw = dict(key=jax.random.key(2), n_runs=256, steps=20, record_every=10, chunk_size=256,
               progress=False)
     for method in ("batched", "vmap"):
         one = ls.train_many(loss, init, opt, xor, devices=1, method=method, **kw)
         for n in (2, 4):
             many = ls.train_many(loss, init, opt, xor, devices=n, method=method, **kw)
-            out[f"optimizer_all_{method}_{n}"] = arrays_diff(one, many)
-            differ = {int(i) for i in diff(one.params, many.params)}
-            for name in OPTIMIZER_LABELS:
-                out[f"optimizer_{name}_{method}_{n}"] = [
-                    str(i) for i, leaf_name in enumerate(names) if leaf_name == name and i in differ]
+            out[f"optimizers_{method}_{n}"] = arrays_diff(one, many)
 
 
 def analysis_checks(out: dict) -> None:
