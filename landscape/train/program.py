@@ -194,8 +194,9 @@ def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
     :meth:`landscape.models.Model.apply_batched`), the product's kernel, and so its rounding,
     depends on its shape, so the block is fixed by the model and the data alone (the chunk is
     padded to whole blocks). A purely elementwise program rounds every run alike whatever the
-    number of runs (a multiple of :data:`RUN_BLOCK`), so its block is the largest such divisor
-    of ``width`` not above the cache-sized block: no padding.
+    number of runs (a multiple of :data:`RUN_BLOCK`), so its ``width`` runs are split into
+    as few blocks as the cache-sized block allows, of equal size rounded up to a multiple of
+    :data:`RUN_BLOCK` (under 64 padded runs a block).
     """
     per_run = max(n_samples, 1) * sum(loss_fn.model.sizes[1:])
     block = RUN_BLOCK
@@ -204,7 +205,8 @@ def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
     if "dot_general" in str(jax.make_jaxpr(loss_fn.batched)(*shapes)):
         return block
-    return max(b for b in range(RUN_BLOCK, min(block, width) + 1, RUN_BLOCK) if width % b == 0)
+    n_blocks = -(-width // block)
+    return -(-width // (n_blocks * RUN_BLOCK)) * RUN_BLOCK
 
 
 def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
