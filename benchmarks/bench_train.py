@@ -281,8 +281,8 @@ def torch_compile_row(case: Case, starts, repeats: int) -> dict | None:
         return None
     act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda z: z}
     hidden, out = act[case.activation], act[case.output]
-    x, y = (torch.from_numpy(np.asarray(a)) for a in case.data)
-    layers = [(torch.from_numpy(np.asarray(l["w"])), torch.from_numpy(np.asarray(l["b"])))
+    x, y = (torch.from_numpy(np.array(a)) for a in case.data)      # copies: writable
+    layers = [(torch.from_numpy(np.array(l["w"])), torch.from_numpy(np.array(l["b"])))
               for l in starts]                                  # w (R, n_l, n_l+1), b (R, n_l+1)
 
     def losses(params):
