@@ -13,6 +13,7 @@ Run from the repository root::
 
     python benchmarks/bench_scaling.py            # a few minutes on 2 cores
     python benchmarks/bench_scaling.py --quick    # scaled-down, seconds
+    python benchmarks/bench_scaling.py --sweeps width   # only the width sweep (H = 2 .. 256)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes (seconds)")
     parser.add_argument("--repeats", type=int, default=3, help="warm calls per point (best kept)")
+    parser.add_argument("--sweeps", default="runs,steps,width,dtype",
+                        help="comma-separated subset of runs,steps,width,dtype")
     args = parser.parse_args(argv)
     ls.parallel.use_host_cores()  # one CPU device per usable core, before JAX starts
     base_runs, base_steps = (1000, 200) if args.quick else (10_000, 2000)
@@ -59,8 +62,12 @@ def main(argv=None):
         else [1000, 2500, 5000, 10_000, 20_000, 40_000, 80_000],
         "steps": [base_steps * f for f in (1, 2, 4, 8)] if args.quick
         else [250, 500, 1000, 2000, 4000, 8000],
-        "width": [2, 4, 8, 16] if args.quick else [2, 4, 8, 16, 32, 64],
+        "width": [2, 4, 8, 16] if args.quick else [2, 4, 8, 16, 32, 64, 128, 256],
     }
+    chosen = [n for n in args.sweeps.split(",") if n]
+    if set(chosen) - {*sweeps, "dtype"}:
+        parser.error(f"--sweeps {args.sweeps!r}: expected a subset of runs,steps,width,dtype")
+    sweeps = {name: sizes for name, sizes in sweeps.items() if name in chosen}
     print(f"jax {jax.__version__} on {jax.default_backend()}, {len(jax.devices())} device(s), "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()}; base {base_runs:,} runs x "
           f"{base_steps:,} steps, H = 2", flush=True)
@@ -78,7 +85,10 @@ def main(argv=None):
             print(f"  {name:5s} {size:7,}: {seconds[-1]:8.3f} s  "
                   f"{runs * steps / seconds[-1]:10.3g} run-steps/s", flush=True)
         print(f"{name}: log-log slope {slope(np.array(sizes), np.array(seconds)):.2f} "
-              f"(upper half of {sizes[0]:,}..{sizes[-1]:,})", flush=True)
+              f"(upper half of {sizes[0]:,}..{sizes[-1]:,}; the useful FLOPs of a run-step grow "
+              f"in proportion to each: 56 H on XOR 2-H-1)", flush=True)
+    if "dtype" not in chosen:
+        return
     f32 = time_training(base_runs, base_steps, 2, args.repeats)
     with jax.enable_x64(True):
         f64 = time_training(base_runs, base_steps, 2, args.repeats, jnp.float64)

@@ -40,7 +40,7 @@ from jax.sharding import Mesh, PartitionSpec
 __all__ = [
     "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
     "point_block", "map_blocks", "process_chunks", "wait_for_processes", "use_host_cores",
-    "compiler_options",
+    "compiler_options", "idle_host_cores",
 ]
 
 AXIS = "runs"
@@ -249,6 +249,19 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def idle_host_cores() -> int:
+    """CPU cores this process may use beyond the CPU devices JAX exposes (0 on a GPU or TPU
+    backend): cores :func:`use_host_cores` would put to work, had it been called before JAX
+    started. One CPU device keeps about one core busy with the toolkit's small programs.
+
+    >>> idle_host_cores() >= 0
+    True
+    """
+    if jax.default_backend() != "cpu":
+        return 0
+    return max(0, _cores() - jax.local_device_count())
 
 
 def use_host_cores(n: int | None = None) -> int | None:

@@ -202,6 +202,44 @@ def test_second_call_with_same_shapes_does_not_recompile(method):
     assert compiled._cache_size() == before == 1
 
 
+@pytest.mark.parametrize("rebuild", [
+    lambda: (ls.inits.normal(MODEL, 1.0), SGD),
+    lambda: (NORMAL, optax.sgd(0.5)),
+    lambda: (ls.inits.perturbed(ls.inits.constant(MODEL, 0.5), 0.1), optax.adam(1e-2)),
+])
+def test_equal_but_newly_built_init_and_optimizer_reuse_the_compiled_program(rebuild):
+    kwargs = dict(key=0, n_runs=8, steps=20, record_every=10)
+    first = ls.train_many(LOSS, *rebuild(), DATA, **kwargs)
+    misses = train.program._compiled.cache_info().misses
+    again = ls.train_many(LOSS, *rebuild(), DATA, **kwargs)
+    assert train.program._compiled.cache_info().misses == misses
+    _assert_same(first, again)
+
+
+@pytest.mark.parametrize("other", [
+    lambda: (ls.inits.normal(MODEL, 0.5), SGD),            # another std
+    lambda: (NORMAL, optax.sgd(0.25)),                      # another learning rate
+    lambda: (NORMAL, optax.sgd(0.5, momentum=0.9)),         # another option
+    lambda: (NORMAL, optax.sgd(jnp.float32(0.5))),          # an array: compared by identity
+])
+def test_a_different_or_uncertain_init_or_optimizer_compiles_its_own_program(other):
+    kwargs = dict(key=0, n_runs=8, steps=20, record_every=10)
+    ls.train_many(LOSS, NORMAL, SGD, DATA, **kwargs)
+    misses = train.program._compiled.cache_info().misses
+    ls.train_many(LOSS, *other(), DATA, **kwargs)
+    assert train.program._compiled.cache_info().misses == misses + 1
+
+
+def test_value_keys_compare_floats_exactly_and_unknown_objects_by_identity():
+    key = train.reuse.value_key
+    assert key(0.0) != key(-0.0) and key(float("nan")) == key(float("nan"))
+    array = np.zeros(2)
+    assert key(array) == key(array) and key(array) != key(np.zeros(2))
+    assert key([1]) != key([1])  # lists may change after the program was built
+    f = lambda: f  # noqa: E731  (a self-referencing closure)
+    assert key(f) == key(f)
+
+
 def test_generic_loss_is_traced_once_across_calls():
     traces = []
 

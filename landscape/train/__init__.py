@@ -33,6 +33,7 @@ from .api import initial_params, train_many
 from .optimizers import OPTIMIZERS, make_optimizer
 from .plan import MAX_RUNS, MAX_STEPS, TrainPlan, estimate_chunk_size, plan_training
 from .program import RUN_BLOCK
+from . import reuse
 from .progress import progress_bar
 from .result import TrainResult, concat_results, default_record_every
 

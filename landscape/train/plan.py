@@ -18,7 +18,7 @@ import optax
 from .. import _checks, parallel
 from .._tree import batch_norms
 from ..objectives import Criterion, Loss
-from .program import RUN_BLOCK, _compiled, _Spec
+from .program import RUN_BLOCK, _compiled, _Spec, live_runs
 from .result import TrainResult, default_record_every
 
 __all__ = ["TrainPlan", "plan_training", "estimate_chunk_size", "MAX_RUNS", "MAX_STEPS"]
@@ -205,12 +205,16 @@ class TrainPlan:
 
     def describe(self) -> str:
         """One line saying how the runs are split, e.g. ``"1000 runs: 2 chunks of 512 (estimated
-        for 256 MiB host budget) on 2 cpu devices, generic path"``."""
+        for 256 MiB host budget) on 2 cpu devices, generic path"``; on a CPU with more cores
+        than JAX devices it says how to use them (:func:`landscape.parallel.idle_host_cores`)."""
         platform = self.spec.mesh.devices.flat[0].platform
         path = "fast path" if self.spec.fast else "generic path"
+        idle = parallel.idle_host_cores()
+        hint = (f"; {idle} more CPU core{'s' * (idle > 1)} idle: call "
+                "landscape.parallel.use_host_cores() before JAX starts to use them") if idle else ""
         return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
                 f"{self.chunk_size} ({self.chunk_note}) on {self.n_devices} {platform} "
-                f"device{'s' * (self.n_devices > 1)}, {path}")
+                f"device{'s' * (self.n_devices > 1)}, {path}{hint}")
 
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size
@@ -279,25 +283,35 @@ def _grad_norms(grads) -> np.ndarray:
 
 
 def estimate_chunk_size(n_params: int, n_records: int, n_samples: int, n_out: int,
-                        memory_bytes: int, *, n_hidden: int = 0, itemsize: int = 4) -> int:
+                        memory_bytes: int, *, n_hidden: int = 0, itemsize: int = 4,
+                        live_runs: int | None = None) -> int:
     """The most runs per chunk whose estimated memory fits ``memory_bytes``.
 
     Per run, in floats of ``itemsize`` bytes: the loss history twice (the program's record
     buffer and the ``(runs, records)`` result it is transposed into), params, gradients and
-    optimizer state (``8 n_params`` in all), the activations of the forward and backward pass
-    (``4 n_samples (n_out + n_hidden)``; ``n_hidden``: the input and hidden units of an MLP, 0
-    when unknown) and 64 for the per-run scalars. The estimate is conservative against
+    optimizer state (``8 n_params`` in all) and 64 for the per-run scalars; and the
+    activations of the forward and backward pass (``4 n_samples (n_out + n_hidden)``;
+    ``n_hidden``: the input and hidden units of an MLP, 0 when unknown), but only for the
+    ``live_runs`` runs the program evaluates at once (a block: 64 runs on the generic path;
+    ``None``: every run of the chunk). The estimate is conservative against
     ``memory_analysis()`` of compiled chunk programs on the CPU (see tests/test_parallel.py).
     Raises ``ValueError`` when not even one run fits.
 
     >>> estimate_chunk_size(9, 101, 4, 1, 2**20, n_hidden=4)  # XOR 2-2-1, 101 records, 1 MiB
     627
+    >>> estimate_chunk_size(353, 101, 256, 1, 2**28, n_hidden=42, live_runs=64)  # 10-32-1
+    20806
     """
-    per_run = itemsize * (2 * n_records + 8 * n_params + 4 * max(n_samples, 1) * (n_out + n_hidden) + 64)
-    if memory_bytes < per_run:
-        raise ValueError(f"memory_bytes={memory_bytes} is less than one run needs (about {per_run} "
-                         "bytes); pass a smaller record history or an explicit chunk_size")
-    return int(memory_bytes // per_run)
+    state = itemsize * (2 * n_records + 8 * n_params + 64)
+    activations = itemsize * 4 * max(n_samples, 1) * (n_out + n_hidden)
+    if memory_bytes < state + activations:
+        raise ValueError(f"memory_bytes={memory_bytes} is less than one run needs (about "
+                         f"{state + activations} bytes); pass a smaller record history or an "
+                         "explicit chunk_size")
+    every_run_live = memory_bytes // (state + activations)
+    if live_runs is None or every_run_live <= live_runs:
+        return int(every_run_live)
+    return int((memory_bytes - live_runs * activations) // state)
 
 
 def _chunk_memory(mesh) -> tuple[int, str]:
@@ -461,8 +475,10 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         memory, source = _chunk_memory(mesh)
         model = getattr(loss_fn, "model", None)
         n_hidden = sum(model.sizes[:-1]) if model is not None else 0
+        live = live_runs(fast, loss_fn, n_samples, shapes, data)
         chunk_size = min(n_runs, estimate_chunk_size(n_params, n_records, n_samples, n_out, memory,
-                                                     n_hidden=n_hidden, itemsize=_itemsize(leaves)))
+                                                     n_hidden=n_hidden, itemsize=_itemsize(leaves),
+                                                     live_runs=live))
         whole = RUN_BLOCK * n_dev  # no padded runs in full chunks
         chunk_size = chunk_size // whole * whole if whole < chunk_size < n_runs else chunk_size
         chunk_note = f"estimated for {source}"
