@@ -10,10 +10,8 @@ of a block of points, mapped over equal blocks with ``lax.map`` and the blocks s
 devices. :func:`point_block` picks the block size from the number of points alone (never from
 the device count), which is what makes the numbers independent of the device count.
 
-Processes. With :func:`jax.distributed.initialize` every process trains its share of the
-chunks (:func:`process_chunks`: chunk ``c`` goes to process ``c % process_count``) and
-:func:`wait_for_processes` holds them until all are done (see :func:`landscape.lab.resumable.train_resumable`
-and ``docs/scaling.md``).
+Processes. Several processes share a job through a results folder, not through collectives
+(:mod:`landscape.lab.team`, :func:`landscape.lab.resumable.train_resumable`, ``docs/scaling.md``).
 
 Host cores. On a CPU-only machine XLA keeps one core busy for the toolkit's small programs;
 :func:`use_host_cores` (called by the ``landscape`` command, never by a library import) exposes
@@ -39,7 +37,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 __all__ = [
     "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
-    "point_block", "map_blocks", "process_chunks", "wait_for_processes", "use_host_cores",
+    "point_block", "map_blocks", "use_host_cores",
     "compiler_options", "idle_host_cores",
 ]
 
@@ -220,26 +218,6 @@ def map_blocks(block_fn: Callable, xs: Any, shared: tuple = (), *, block: int,
 
     out = shard_runs(per_device, mesh, (True,) + (False,) * len(shared))(xs, *shared)
     return jax.tree.map(lambda a: a[:n], out)
-
-
-# ----------------------------------------------------------------------------- processes
-
-def process_chunks(n_chunks: int) -> range:
-    """The chunks this process trains: ``c`` with ``c % process_count == process_index``.
-
-    >>> list(process_chunks(3))  # one process: all of them
-    [0, 1, 2]
-    """
-    return range(jax.process_index(), n_chunks, jax.process_count())
-
-
-def wait_for_processes(name: str) -> None:
-    """Block until every process has called this with the same ``name`` (a no-op for one
-    process): :func:`jax.experimental.multihost_utils.sync_global_devices`. A process that died
-    is reported by JAX's coordination service, which ends the others."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        multihost_utils.sync_global_devices(name)
 
 
 # ----------------------------------------------------------------------------- host cores

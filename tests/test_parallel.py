@@ -133,11 +133,6 @@ def test_map_blocks_matches_a_plain_map_and_pads_with_existing_rows():
     assert seen == [(4,)]  # traced once, on blocks of exactly 4 rows
 
 
-def test_one_process_trains_every_chunk_and_does_not_wait():
-    assert list(parallel.process_chunks(5)) == [0, 1, 2, 3, 4]
-    parallel.wait_for_processes("nothing to wait for")  # one process: returns at once
-
-
 def test_use_host_cores_checks_n_and_is_a_no_op_once_jax_started():
     jax.numpy.zeros(1).block_until_ready()  # backends are up in the test process
     for bad in (0, -1, 1.5, True):

@@ -5,7 +5,7 @@ A sweep folder holds::
     config.json       the sweep's definition: experiment, smoke, base overrides, mode, values
     sweep.json        the index: every point's overrides, folder and status
                       (pending / partial / done)
-    points/<i>/       a complete results folder per point (its resolved config.json, summary, ...)
+    points/0000/      a complete results folder per point (its resolved config.json, summary, ...)
     summary.json      written last: a table of every point's headline numbers
 
 Every point's config is validated before any point runs. Re-running the same sweep skips the
@@ -285,7 +285,7 @@ def _summary(exp: Experiment, sweep: Sweep, index: list[dict], summaries: list[d
                    for p, h in zip(index, heads)],
         "table": {"columns": ["point", *keys, *columns], "rows": rows},
         "text": [f"{len(index)} points of {name} ({sweep.mode} over {', '.join(keys)}); point i's "
-                 "results folder is points/<i>"],
+                 "results folder is points/0000, points/0001, ... (i in four digits)"],
     }
 
 
@@ -376,7 +376,7 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
               overrides: Mapping[str, Any] | None = None, progress: bool | None = None,
               compile_cache: bool = True, fresh: bool = False, team: Team | None = None,
               wait: bool = True) -> tuple[dict, Path]:
-    """Run experiment ``name`` once per point of ``sweep`` into ``out_dir/points/<i>``.
+    """Run experiment ``name`` once per point of ``sweep`` into ``out_dir/points/0000``, ``points/0001``, ....
 
     ``overrides`` apply to every point; a swept key replaces its value there. Every point's
     config is validated first (a ``ValueError`` names the point). An existing folder must hold
