@@ -240,6 +240,24 @@ def test_value_keys_compare_floats_exactly_and_unknown_objects_by_identity():
     assert key(f) == key(f)
 
 
+SCALE = 1.0
+
+
+def test_a_loss_redefined_after_a_global_changed_gets_its_own_program():
+    """A notebook cell that changes a global and defines the loss again (same code, same
+    globals dict) must not reuse the program traced with the old value."""
+    global SCALE
+    source = "def scaled(params, data):\n    return SCALE * LOSS(params, data)\n"
+    kwargs = dict(key=0, n_runs=4, steps=5, record_every=5)
+    losses = []
+    for scale in (1.0, 2.0):
+        SCALE = scale
+        exec(source, globals())
+        losses.append(ls.train_many(scaled, NORMAL, SGD, DATA, **kwargs).losses[:, 0])  # noqa: F821
+    SCALE = 1.0
+    np.testing.assert_allclose(losses[1], 2 * losses[0], rtol=1e-6)
+
+
 def test_generic_loss_is_traced_once_across_calls():
     traces = []
 

@@ -5,9 +5,11 @@ built init or optimizer reuses the program instead of compiling it again.
 ``landscape.inits.normal(model, 1.0)`` a new ``init_fn``: compared by identity (jit's rule),
 re-running a notebook cell compiles again (XOR 10k x 2k: 0.26 s with the same objects, 1.1 s
 with new ones). :func:`value_key` describes such a callable by what determines its code:
-the function's code object, its defaults and, recursively, what its closure holds. Two
-callables with equal keys were built by the same factory from equal arguments, so they trace
-to the same program.
+the function's code object, its defaults and, recursively, what its closure holds and the
+current values of the global names its code reads. Two callables with equal keys were built by
+the same factory from equal arguments and read equal globals, so they trace to the same
+program (a notebook cell that changes a global ``scale`` and defines ``loss_fn`` again gets a
+new program).
 
 Only values whose equality is certain are compared by value: ``None``, booleans, integers,
 strings, floats (by ``repr``, so ``-0.0`` and ``0.0`` differ and NaN equals NaN), NumPy
@@ -71,8 +73,10 @@ def value_key(obj, _seen: frozenset = frozenset()):
         return (dict, tuple((value_key(k, seen), value_key(v, seen)) for k, v in items))
     if isinstance(obj, types.FunctionType):
         cells = tuple(_cell_key(c, seen) for c in obj.__closure__ or ())
+        read = tuple((name, value_key(obj.__globals__[name], seen))
+                     for name in sorted(_global_names(obj.__code__)) if name in obj.__globals__)
         return (obj.__code__, id(obj.__globals__), value_key(obj.__defaults__, seen),
-                value_key(obj.__kwdefaults__, seen), cells)
+                value_key(obj.__kwdefaults__, seen), cells, read)
     if isinstance(obj, functools.partial):
         return (functools.partial, value_key(obj.func, seen), value_key(obj.args, seen),
                 value_key(obj.keywords, seen))
@@ -83,6 +87,15 @@ def value_key(obj, _seen: frozenset = frozenset()):
             return Identity(obj)
         return obj
     return Identity(obj)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """The names ``code`` (and the functions defined inside it) may read as globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def _cell_key(cell, seen):
