@@ -248,30 +248,37 @@ def shape(name: str, value) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def params_of_loss(loss_fn, params, *, n_batch_axes: int, name: str = "params") -> None:
-    """When ``loss_fn`` knows its model (``loss_fn.model`` is a :class:`landscape.models.Model`,
-    as for ``ls.objectives.loss``), check ``params`` against that model's layout with
-    ``n_batch_axes`` leading axes (0: one network, 1: a batch of points); other loss functions
-    are not checked. Raises ``ValueError`` naming the leaf and the model's sizes.
+def params_of_model(model, params, *, n_batch_axes: int, name: str = "params",
+                    what: str = "the loss's model") -> None:
+    """Check ``params`` against the layout of ``model`` (a :class:`landscape.models.Model`;
+    ``None``: nothing to check) with ``n_batch_axes`` leading axes (0: one network, 1: a batch
+    of points). Raises ``ValueError`` naming the leaf and the model's sizes.
 
     >>> import jax, landscape as ls
     >>> small, big = ls.mlp([2, 2, 1]), ls.mlp([2, 3, 1])
-    >>> params_of_loss(ls.objectives.loss(small), ls.inits.zeros(big)(jax.random.key(0)), n_batch_axes=0)
+    >>> params_of_model(small, ls.inits.zeros(big)(jax.random.key(0)), n_batch_axes=0)
     Traceback (most recent call last):
     ValueError: params[0]['w'] has shape (2, 3); expected (*batch, 2, 2): they do not fit the loss's model [2, 2, 1]
     """
-    from .models import Model
-    model = getattr(loss_fn, "model", None)
-    if not isinstance(model, Model):
+    if model is None:
         return
     try:
         batch = model_batch_shape(params, model, name)
     except ValueError as err:
-        raise ValueError(f"{err}: they do not fit the loss's model {list(model.sizes)}") from None
+        raise ValueError(f"{err}: they do not fit {what} {list(model.sizes)}") from None
     if len(batch) != n_batch_axes:
         expected = "one network" if n_batch_axes == 0 else f"{n_batch_axes} leading batch axis"
-        raise ValueError(f"{name} must be {expected} of the loss's model {list(model.sizes)}, "
+        raise ValueError(f"{name} must be {expected} of {what} {list(model.sizes)}, "
                          f"got leading axes {batch}")
+
+
+def params_of_loss(loss_fn, params, *, n_batch_axes: int, name: str = "params") -> None:
+    """:func:`params_of_model` for the model of a toolkit loss or success criterion
+    (``ls.objectives.loss``/``success``); other functions are not checked (their params are
+    whatever they take)."""
+    from .objectives import Criterion, Loss
+    model = loss_fn.model if isinstance(loss_fn, (Loss, Criterion)) else None
+    params_of_model(model, params, n_batch_axes=n_batch_axes, name=name)
 
 
 def params_like(name: str, value, reference, *, reference_name: str = "params",

@@ -38,7 +38,7 @@ from jax.sharding import Mesh, PartitionSpec
 __all__ = [
     "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
     "point_block", "map_blocks", "use_host_cores",
-    "compiler_options", "idle_host_cores",
+    "compiler_options", "InvariantJit", "idle_host_cores",
 ]
 
 AXIS = "runs"
@@ -78,6 +78,30 @@ def compiler_options() -> dict:
             disabled += [p for p in flag.split("=", 1)[1].split(",") if p]
     disabled += [p for p in _INVARIANT_DISABLED_PASSES if p not in disabled]
     return {"xla_disable_hlo_passes": ",".join(disabled)}
+
+
+class InvariantJit:
+    """``jax.jit(fun, **jit_kwargs)`` compiled with ``options`` (default :func:`compiler_options`)
+    when called at the top level; called inside another ``jit``/``vmap`` trace (where JAX refuses compiler options
+    on a nested ``jit``), the plain ``jit``, whose rounding the outer program then decides.
+
+    >>> double = InvariantJit(lambda x: 2 * x)
+    >>> float(double(1.0)), float(jax.jit(lambda x: double(x) + 1)(1.0))
+    (2.0, 3.0)
+    """
+
+    def __init__(self, fun, options: dict | None = None, **jit_kwargs):
+        options = compiler_options() if options is None else options
+        self.top = jax.jit(fun, compiler_options=options, **jit_kwargs)
+        self.nested = jax.jit(fun, **jit_kwargs)
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.top(*args, **kwargs)
+        except ValueError as err:
+            if "compiler_options" not in str(err):
+                raise
+            return self.nested(*args, **kwargs)
 
 
 def local_devices(devices=None) -> tuple:

@@ -190,9 +190,10 @@ def test_compile_cache_lives_in_the_user_cache(sweep_dir, tmp_path, capsys):
     cache = user_compile_cache()
     assert cache.parent == tmp_path / "cache" / "landscape" and "jax-cache-" in cache.name
     assert any(cache.iterdir())
-    # the command line uses it for a single run too
+    # the command line uses it for a single run too (another width: a program not yet in memory)
     shutil.rmtree(cache)
-    assert cli.main(["run", "xor_train", "--smoke", "--out", str(tmp_path / "one"), *SMALL]) == 0
+    assert cli.main(["run", "xor_train", "--smoke", "--out", str(tmp_path / "one"), *SMALL,
+                     "--set", "hidden=3"]) == 0
     assert any(cache.iterdir())
 
 

@@ -93,8 +93,8 @@ def test_bad_devices_raise_clear_errors_before_tracing():
             ls.plan_training(loss, never, optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=4,
                              steps=2, devices=value)
         with pytest.raises(error, match=message):
-            ls.curvature.hessian_batched(loss, {"w": np.zeros((2, 3), np.float32)}, None,
-                                         devices=value)
+            ls.curvature.hessian_batched(lambda p, data: (p["w"] ** 2).sum(),
+                                         {"w": np.zeros((2, 3), np.float32)}, None, devices=value)
 
 
 def test_devices_none_int_and_sequence_select_local_devices():

@@ -218,6 +218,7 @@ def test_figures_follow_the_story_with_captions(story_folder):
 
 def test_folder_without_figures_json_falls_back_to_file_names(sweep_copy):
     folder = sweep_copy / "points" / "0001"
+    (folder / "figures.json").unlink(missing_ok=True)  # a folder written before figures.json
     (folder / "a_first.svg").write_text(SVG)
     page = Page(render_report(folder))
     assert page.figures == ["a_first", "loss_curves"] and page.captions == ["a_first.svg", "loss_curves.png"]

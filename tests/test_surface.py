@@ -137,7 +137,7 @@ def test_second_call_with_same_shapes_does_not_recompile(xor32):
     d1 = sf.random_direction(p0, key=jax.random.key(7))
     grid = np.linspace(-1, 1, 9)
     sf.slice_1d(loss_fn, p0, data, d1, grid, method="batched")
-    prog = sf.slices._program("slice", True)
+    prog = sf.slices._program("slice", True).top
     size = prog._cache_size()
     sf.slice_1d(loss_fn, p0, data, sf.random_direction(p0, key=jax.random.key(8)), grid + 1,
                 method="batched")

@@ -85,12 +85,13 @@ def test_sweep_folder_index_and_summary(xor_sweep):
 def test_one_compilation_per_distinct_program(xor_sweep):
     """4 points (learning rate x seed) x 2 start kinds ask for 8 chunk programs; the learning
     rate is per-run data and the seed is in the key, so there are 2 distinct programs (one per
-    start kind): 2 XLA compilations, 6 loaded from the sweep's compile cache."""
+    start kind): 2 XLA compilations; the other requests reuse the program in memory (equal
+    optimizers compare by value) or load it from the compile cache."""
     _, compiles = xor_sweep
     chunk = [counts for name, counts in compiles.items() if "_sharded_program" in name]
     assert len(chunk) == 1
     requests, hits = chunk[0]
-    assert (requests, requests - hits) == (8, 2)
+    assert requests - hits == 2 and requests <= 8
 
 
 def test_make_optimizer_per_run_learning_rate_is_bit_identical_to_plain_sgd():

@@ -58,10 +58,10 @@ def _body(impl, loss_fn, params, data, key, mapped, shared, *, static, block, me
 _STATIC = ("impl", "loss_fn", "static", "block", "mesh")
 _run_one = jax.jit(_body, static_argnames=_STATIC)
 """One point: XLA's default passes."""
-_run_blocks = jax.jit(_body, static_argnames=_STATIC, compiler_options=parallel.compiler_options())
+_run_blocks = parallel.InvariantJit(_body, static_argnames=_STATIC)
 """Blocks of points spread over devices: compiled with
-:func:`landscape.parallel.compiler_options`, so a point's numbers do not depend on the device
-count."""
+:func:`landscape.parallel.compiler_options` (at the top level), so a point's numbers do not
+depend on the device count."""
 
 
 def _call(impl, loss_fn, params, data, *, key=None, mapped=None, shared=None, static=(),

@@ -69,8 +69,8 @@ def _starts_and_slopes_impl(center, dirs, coords, data, *, loss_fn, block, mesh)
     return jax.vmap(point, in_axes=(0, None, None))(coords, center, dirs), slopes
 
 
-_starts_and_slopes = jax.jit(_starts_and_slopes_impl, static_argnames=("loss_fn", "block", "mesh"),
-                             compiler_options=parallel.compiler_options())
+_starts_and_slopes = parallel.InvariantJit(_starts_and_slopes_impl,
+                                          static_argnames=("loss_fn", "block", "mesh"))
 
 
 def _loss_levels(final_loss, ok, levels):

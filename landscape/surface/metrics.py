@@ -147,8 +147,8 @@ def _batched_fn(metric):
 
 
 def _metric_model_holder(metric):
-    """What carries the metric's ``.model`` (for :func:`landscape._checks.params_of_loss`): the
-    loss inside :func:`grad_norm` and :func:`min_eigenvalue`, the metric itself otherwise."""
+    """What carries the metric's ``.model``: the loss inside :func:`grad_norm` and
+    :func:`min_eigenvalue`, the metric itself otherwise."""
     return metric.loss_fn if isinstance(metric, (_GradNorm, _MinEigenvalue)) else metric
 
 
@@ -156,8 +156,8 @@ def _check_point(metric, params, name="params", n_batch_axes=0):
     """``params``: floating leaves and, for a toolkit metric, laid out like its model (one
     network, or ``n_batch_axes`` leading axes), before any tracing."""
     _checks.float_leaves(params, name)
-    _checks.params_of_loss(_metric_model_holder(metric), params, n_batch_axes=n_batch_axes,
-                           name=name)
+    _checks.params_of_model(_metric_model(metric), params, n_batch_axes=n_batch_axes, name=name,
+                            what="the metric's model")
 
 
 def _metric_model(metric):

@@ -109,8 +109,8 @@ def _program(kind: str, batched: bool):
         # as in train.py: XLA's experimental CPU fusion slows the point-axis-last program down
         options["xla_cpu_experimental_ynn_fusion_type"] = ""
     impl = {"slice": _slice_impl, "points": _points_impl}[kind]
-    return jax.jit(functools.partial(impl, batched=batched),
-                   static_argnames=("metric", "block", "mesh"), compiler_options=options)
+    return parallel.InvariantJit(functools.partial(impl, batched=batched), options,
+                                 static_argnames=("metric", "block", "mesh"))
 
 
 def _dtype_of(leaf):
