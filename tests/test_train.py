@@ -532,7 +532,7 @@ def _cnn():
         def __call__(self, x):
             return nn.Dense(1)(jnp.tanh(nn.Conv(4, (3, 3))(x)).mean(axis=(1, 2)))[:, 0]
 
-    x = jax.random.normal(jax.random.key(1), (64, 8, 8, 1))
+    x = jax.random.normal(jax.random.key(1), (64, 8, 8, 1), jnp.float32)  # float32 under x64 too
     data = (x, jnp.sin(x.sum(axis=(1, 2, 3))))
     model = CNN()
     return (lambda k: model.init(k, x[:1]),
