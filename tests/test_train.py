@@ -539,3 +539,44 @@ def test_minibatches_follow_the_documented_keys_and_reshuffle_every_epoch(x64):
             w = jax.tree.map(lambda p, d: p - lr * d, w, g)
         assert len(set(orders)) > 1  # the order changes from epoch to epoch
         np.testing.assert_allclose(result.params["w"][i], w["w"], rtol=1e-12, atol=1e-14)
+
+
+def _cnn():
+    """Issue 16's small CNN (3x3 conv, 4 channels, tanh, mean, dense 4 -> 1) on 8x8 images."""
+    nn = pytest.importorskip("flax.linen")
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(1)(jnp.tanh(nn.Conv(4, (3, 3))(x)).mean(axis=(1, 2)))[:, 0]
+
+    x = jax.random.normal(jax.random.key(1), (64, 8, 8, 1), jnp.float32)  # float32 under x64 too
+    data = (x, jnp.sin(x.sum(axis=(1, 2, 3))))
+    model = CNN()
+    return (lambda k: model.init(k, x[:1]),
+            lambda p, d: jnp.mean((model.apply(p, d[0]) - d[1]) ** 2), data)
+
+
+def test_generic_path_trains_a_cnn_in_small_blocks_with_the_single_run_numbers():
+    from landscape.train import program
+
+    init_fn, loss_fn, data = _cnn()
+    params = init_fn(jax.random.key(0))
+    assert program._has_convolution(jax.make_jaxpr(jax.value_and_grad(loss_fn))(params, data))
+    assert not program._has_convolution(jax.make_jaxpr(_quadratic)(_quadratic_init(jax.random.key(0)), jnp.ones(1)))
+    steps, opt = 20, optax.sgd(0.1)
+    result = ls.train_many(loss_fn, init_fn, opt, data, key=0, n_runs=64, steps=steps)
+    starts = ls.initial_params(init_fn, jax.random.key(0), np.arange(64))
+
+    @jax.jit
+    def train_one(p):
+        def body(c, _):
+            p, s = c
+            u, s = opt.update(jax.grad(loss_fn)(p, data), s, p)
+            return (optax.apply_updates(p, u), s), None
+        return jax.lax.scan(body, (p, opt.init(p)), None, length=steps)[0][0]
+
+    for i in (0, 17, 63):
+        one = train_one(jax.tree.map(lambda a: a[i], starts))
+        for got, want in zip(jax.tree.leaves(result.params), jax.tree.leaves(one)):
+            np.testing.assert_array_equal(got[i], want)
