@@ -3,6 +3,7 @@ summary number on the page, text escaped; optionally rendered by a headless Chro
 
 import base64
 import io
+import html
 import json
 import shutil
 import subprocess
@@ -107,6 +108,12 @@ def test_results_folder_report(sweep_copy):
     summary = json.loads((folder / "summary.json").read_text())
     numbers = summary_numbers(summary)
     assert len(numbers) > 10
+    # the headline (finding, why) comes first: before the details and the table
+    assert len(summary["headline"]) == 2
+    where = [text.index(html.escape(line, quote=True)) for line in summary["headline"]]
+    assert where == sorted(where) and where[-1] < text.index("<h2>Summary</h2>")
+    for line in summary.get("text", []):
+        assert where[-1] < text.index(html.escape(line, quote=True))
     for key, value in numbers.items():
         assert key in page.all_text and json.dumps(value) in page.all_text, key
     for row in summary["table"]["rows"]:

@@ -264,7 +264,7 @@ def check_config_json(path: Path, config: Any) -> dict:
 
 def check_summary_json(path: Path, summary: Any) -> dict:
     """``summary`` (the contents of ``summary.json``) checked for shape: an object whose
-    optional ``text`` is a list of strings and ``table`` an object of ``columns`` and ``rows``
+    optional ``headline`` and ``text`` are lists of strings and ``table`` an object of ``columns`` and ``rows``
     (lists, each row a list as long as the columns); else :class:`StoreError` naming the key.
 
     >>> check_summary_json(Path("r/summary.json"), {"text": "one line"})
@@ -273,9 +273,10 @@ def check_summary_json(path: Path, summary: Any) -> dict:
     """
     if not isinstance(summary, dict):
         raise _shape_error(path, "", summary, "an object")
-    for i, line in enumerate(_expect(path, summary, "text", list, required=False) or []):
-        if not isinstance(line, str):
-            raise _shape_error(path, f"text.{i}", line, "a string")
+    for key in ("headline", "text"):
+        for i, line in enumerate(_expect(path, summary, key, list, required=False) or []):
+            if not isinstance(line, str):
+                raise _shape_error(path, f"{key}.{i}", line, "a string")
     table = _expect(path, summary, "table", dict, required=False)
     if table is not None:
         columns = _expect(path, table, "columns", list)

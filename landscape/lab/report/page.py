@@ -28,6 +28,7 @@ figcaption .file { color: #888; font-size: 0.85em; font-family: monospace; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(24em, 1fr)); gap: 1em; }
 .plots figure { margin: 0; }
 img.thumb { width: 11em; height: auto; display: block; } .note { color: #666; }
+.headline { border-left: 4px solid #4a7; padding: 0.2em 1em; margin: 1em 0; background: #f4faf6; }
 """
 
 _SCRIPT = """

@@ -1,4 +1,5 @@
-"""The body of a results folder's page: the question, the text and table of ``summary.json``,
+"""The body of a results folder's page: the question, the headline (the finding and why, in
+bold), the text and table of ``summary.json``,
 the figures in story order with their captions, an interactive view of any stored 2D slice,
 every number of the summary (exactly as stored), the settings and the package versions."""
 
@@ -51,6 +52,10 @@ def results_body(results: ResultsDir, config: Mapping[str, Any]) -> tuple[str, b
     numbers = {}
     if (results.path / "summary.json").exists():
         summary = results.read_summary()
+        if summary.get("headline"):
+            parts.append('<div class="headline">'
+                         + "".join(f"<p><strong>{e(line)}</strong></p>" for line in summary["headline"])
+                         + "</div>")
         parts += [f"<p>{e(line)}</p>" for line in summary.get("text", [])]
         if summary.get("table"):
             parts.append("<h2>Summary</h2>" + table(summary["table"]["columns"], summary["table"]["rows"]))
