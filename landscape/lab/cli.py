@@ -42,9 +42,9 @@ from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, expe
                          parse_overrides, read_config_file, run_experiment, save_figures)
 from .report import write_report
 from .store import ResultsDir
-from .team import Team
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
                     point_statuses, run_sweep)
+from .team import Team
 
 __all__ = ["main", "format_table", "format_size"]
 
@@ -68,10 +68,10 @@ RUN_EXAMPLES = """examples:
   landscape run xor_train --smoke --out results/grid --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1,2]
   landscape run xor_train --smoke --out results/pairs --zip --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
 
-A sweep writes DIR/points/0000/, DIR/points/0001/, ... (one results folder per point), DIR/sweep.json (the index) and
-DIR/summary.json (a table of every point's headline numbers). Points that differ only in
-values an experiment passes as data (xor_train: seed, learning_rate, random_std, constant)
-share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
+A sweep writes DIR/points/0000/, DIR/points/0001/, ... (one results folder per point),
+DIR/sweep.json (the index) and DIR/summary.json (a table of every point's headline numbers).
+Points that differ only in values an experiment passes as data (xor_train: seed,
+learning_rate, random_std, constant) share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
 finished chunks and points are kept.
 """
 
