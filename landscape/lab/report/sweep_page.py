@@ -58,7 +58,7 @@ def sweep_body(results: ResultsDir, config: Mapping[str, Any]) -> str:
     parts = [f"<h1>Sweep of {e(name)}{' (smoke run)' if config.get('smoke') else ''}</h1>",
              f"<p><em>{e(exp.question)}</em></p>",
              f"<p>{done} of {len(points)} points finished ({e(sweep.get('mode'))} over "
-             f"{e(', '.join(keys))}). Each point's results folder is points/&lt;index&gt;; "
+             f"{e(', '.join(keys))}). Each point's results folder is points/0000, points/0001, ...; "
              "click an index for its report; hover a header for its key in summary.json.</p>"]
     if plots:
         parts.append("<h2>Headline numbers against the swept parameters</h2>" + plots)
