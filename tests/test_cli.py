@@ -154,6 +154,15 @@ def test_drop_chunks_leaves_a_complete_folder_that_says_so(tmp_path, capsys):
     assert (out / "summary.json").read_bytes() == summary and not (out / "chunks").exists()
 
 
+def test_drop_chunks_on_a_folder_already_complete_drops_them(tmp_path):
+    out = tmp_path / "kept"
+    run = ["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), *FAST]
+    assert cli.main(run) == 0 and any((out / "chunks").iterdir())
+    summary = (out / "summary.json").read_bytes()
+    assert cli.main([*run, "--drop-chunks"]) == 0
+    assert not (out / "chunks").exists() and (out / "summary.json").read_bytes() == summary
+
+
 def test_fresh_starts_a_folder_over_and_refuses_foreign_folders(tmp_path, capsys):
     out = tmp_path / "xor"
     assert cli.main(["run", "xor_train", "--smoke", "--no-progress", "--out", str(out), *FAST]) == 0

@@ -309,8 +309,10 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
             wait_for_files(results.path, team, {"config.json": 0}, what="file")
         bound = (results.path / "config.json").exists()
         results.bind_config(record)
-        if bound and (results.path / "summary.json").exists():
-            return results.read_summary(), results.path  # complete: nothing to resume
+        if bound and (results.path / "summary.json").exists():  # complete: nothing to resume
+            if drop_chunks and team.index == 0:
+                shutil.rmtree(results.path / "chunks", ignore_errors=True)
+            return results.read_summary(), results.path
         if team.index == 0:
             return _run_and_report(exp, config, results, team, progress, drop_chunks,
                                    bound=bound), results.path
