@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,23 @@ def test_toml_config_file(tmp_path, capsys):
     path.write_text('experiment = "xor_train"\nseed = 3\n')
     assert cli.main(["run", str(path), "--out", str(out)]) == 2
     assert "unknown top-level keys ['seed']" in capsys.readouterr().err
+
+
+def test_smoke_with_a_shipped_config_file_runs_the_smoke_sizes(tmp_path, monkeypatch):
+    """experiments/xor_train.toml lists every key at its full default: with --smoke those keys
+    stay at the smoke values; a key the file changes still applies."""
+    from landscape.lab import experiment as registry
+    ran = {}
+    monkeypatch.setattr(cli, "run_experiment", lambda name, out, **kw: ran.update(kw) or ({}, out))
+    shipped = Path(__file__).parent.parent / "experiments" / "xor_train.toml"
+    assert cli.main(["run", str(shipped), "--smoke", "--out", str(tmp_path / "s")]) == 0
+    assert ran["smoke"] and ran["overrides"] == {}
+    changed = tmp_path / "c.toml"
+    changed.write_text(shipped.read_text().replace("seed = 0", "seed = 5"))
+    assert cli.main(["run", str(changed), "--smoke", "--out", str(tmp_path / "c")]) == 0
+    assert ran["overrides"] == {"seed": 5}
+    assert cli.main(["run", str(changed), "--out", str(tmp_path / "f")]) == 0
+    assert ran["overrides"]["n_runs"] == registry.get_experiment("xor_train").config.n_runs
 
 
 def test_info_and_plot(smoke_run, tmp_path, capsys):

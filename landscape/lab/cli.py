@@ -31,6 +31,7 @@ resume). Every process of a job exits with the same status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -39,7 +40,8 @@ import textwrap
 from landscape import parallel
 
 from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
-                         parse_overrides, read_config_file, run_experiment, save_figures)
+                         get_experiment, parse_overrides, read_config_file, run_experiment,
+                         save_figures)
 from .report import write_report
 from .store import ResultsDir
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
@@ -177,12 +179,23 @@ def _print_summary(summary: dict, out) -> None:
         print(line)
 
 
+def _file_overrides(name: str, config: dict, smoke: bool) -> dict:
+    """A config file's ``[config]`` keys to apply. For a smoke run, keys that only restate the
+    experiment's full-size default are left out, so ``landscape run experiments/NAME.toml
+    --smoke`` (whose file lists every key at its default) runs the smoke sizes, not the full ones."""
+    if not smoke:
+        return dict(config)
+    full = json.loads(json.dumps(dataclasses.asdict(get_experiment(name).config)))
+    return {key: value for key, value in config.items()
+            if key not in full or json.loads(json.dumps(value)) != full[key]}
+
+
 def _run(args) -> int:
     name, smoke, overrides, file_sweep = args.name, args.smoke, {}, None
     if name.endswith(".toml"):
         file = read_config_file(name)
         name, smoke, file_sweep = file.experiment, smoke or file.smoke, file.sweep
-        overrides = dict(file.config)
+        overrides = _file_overrides(name, file.config, smoke)
     overrides.update(parse_overrides(args.overrides))
     sweep = _sweep_of(file_sweep, args.sweep, args.zip)
     if args.shard is not None and sweep is None:
