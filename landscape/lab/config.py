@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from landscape import _checks
+from landscape.train import progress_note
 
 from .store import ResultsDir
 
@@ -55,8 +55,8 @@ class Experiment:
 
 
 def phase(progress: bool | None, step: int, total: int, what: str) -> None:
-    r"""Print the status line ``[step/total] what ...`` of an experiment's phase to stderr, unless
-    ``progress`` is False (an experiment's ``run`` calls it before each slow step that shows no
+    r"""Write the status line ``[step/total] what ...`` of an experiment's phase to stderr
+    (:func:`landscape.train.progress_note`), unless ``progress`` is False (an experiment's ``run`` calls it before each slow step that shows no
     progress bar, so the terminal never stays silent for long).
 
     >>> import contextlib, io
@@ -66,8 +66,7 @@ def phase(progress: bool | None, step: int, total: int, what: str) -> None:
     >>> err.getvalue()
     '[2/4] symmetric equilibrium ...\n'
     """
-    if progress is not False:
-        print(f"[{step}/{total}] {what} ...", file=sys.stderr, flush=True)
+    progress_note(f"[{step}/{total}] {what} ...", progress)
 
 
 def start_names(config: Any) -> dict[str, str]:

@@ -26,7 +26,7 @@ The package's rooms:
   :func:`estimate_chunk_size`;
 - ``program``: the compiled chunk programs (generic and fast paths, sharding over devices);
 - ``result``: :class:`TrainResult`, :func:`concat_results`, :func:`default_record_every`;
-- ``optimizers``: :func:`make_optimizer`; ``progress``: :func:`progress_bar`.
+- ``optimizers``: :func:`make_optimizer`; ``progress``: :func:`progress_bar`, :func:`progress_note`.
 """
 
 from .api import initial_params, train_many
@@ -34,11 +34,11 @@ from .optimizers import OPTIMIZERS, make_optimizer
 from .plan import MAX_RUNS, MAX_STEPS, TrainPlan, estimate_chunk_size, plan_training
 from .program import RUN_BLOCK
 from . import reuse
-from .progress import progress_bar
+from .progress import progress_bar, progress_note
 from .result import TrainResult, concat_results, default_record_every
 
 __all__ = [
     "TrainResult", "TrainPlan", "plan_training", "train_many", "initial_params",
-    "default_record_every", "concat_results", "progress_bar", "OPTIMIZERS", "make_optimizer",
+    "default_record_every", "concat_results", "progress_bar", "progress_note", "OPTIMIZERS", "make_optimizer",
     "estimate_chunk_size", "RUN_BLOCK", "MAX_RUNS", "MAX_STEPS",
 ]

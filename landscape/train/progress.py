@@ -1,4 +1,5 @@
-"""Progress bars of training: over chunks, or counting runs with the plan's description."""
+"""Progress output: bars of training (over chunks, or counting runs with the plan's
+description) and one-line status notes for slow steps without a bar."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .plan import TrainPlan
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "progress_note"]
 
 
 def progress_bar(iterable, total: int, enabled: bool | None, desc: str = "train_many",
@@ -39,3 +40,15 @@ def _runs_bar(tqdm, chunks, plan: "TrainPlan", desc: str):
         for c in chunks:
             yield c
             bar.update(sizes[c])
+
+
+def progress_note(line: str, enabled: bool | None) -> None:
+    """Write the status line ``line`` to stderr through tqdm (so it never breaks a bar being
+    drawn), unless ``enabled`` is False.
+
+    >>> progress_note("nothing shown", enabled=False)
+    """
+    if enabled is False:
+        return
+    from tqdm.auto import tqdm
+    tqdm.write(line, file=sys.stderr)
