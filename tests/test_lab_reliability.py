@@ -116,12 +116,15 @@ def test_config_json_of_the_wrong_shape(run_dir, capsys, content, command):
     _one_line_error(code, err, "config.json")
 
 
+def _small_sweep(path):
+    """A finished 2-point xor_train sweep folder at ``path``."""
+    return run_sweep("xor_train", path, smoke=True, progress=False, sweep=Sweep({"seed": [0, 1]}),
+                     overrides={"n_runs": 64, "steps": 20, "record_every": 10})[1]
+
+
 @pytest.fixture
 def sweep_dir(tmp_path):
-    summary, out = run_sweep("xor_train", tmp_path / "sweep", smoke=True, progress=False,
-                             sweep=Sweep({"seed": [0, 1]}),
-                             overrides={"n_runs": 64, "steps": 20, "record_every": 10})
-    return out
+    return _small_sweep(tmp_path / "sweep")
 
 
 @pytest.mark.parametrize("content", ["{}", "[]", '{"points": {}}', '{"points": [1]}',
@@ -195,9 +198,7 @@ def _forget_compiled_programs():
 
 def test_compile_cache_lives_in_the_user_cache(tmp_path, capsys):
     _forget_compiled_programs()
-    sweep_dir = run_sweep("xor_train", tmp_path / "sweep", smoke=True, progress=False,
-                          sweep=Sweep({"seed": [0, 1]}),
-                          overrides={"n_runs": 64, "steps": 20, "record_every": 10})[1]
+    sweep_dir = _small_sweep(tmp_path / "sweep")
     files = [p for p in sweep_dir.rglob("*") if p.is_file()]
     assert not [p for p in files if p.suffix not in (".json", ".npz", ".png")], files
     cache = user_compile_cache()
