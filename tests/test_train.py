@@ -562,8 +562,9 @@ def test_generic_path_trains_a_cnn_in_small_blocks_with_the_single_run_numbers()
 
     init_fn, loss_fn, data = _cnn()
     params = init_fn(jax.random.key(0))
-    assert program._has_convolution(jax.make_jaxpr(jax.value_and_grad(loss_fn))(params, data))
-    assert not program._has_convolution(jax.make_jaxpr(_quadratic)(_quadratic_init(jax.random.key(0)), jnp.ones(1)))
+    assert program._uses(jax.make_jaxpr(jax.value_and_grad(loss_fn))(params, data), "conv_general_dilated")
+    assert not program._uses(jax.make_jaxpr(_quadratic)(_quadratic_init(jax.random.key(0)), jnp.ones(1)),
+                            "conv_general_dilated")
     steps, opt = 20, optax.sgd(0.1)
     result = ls.train_many(loss_fn, init_fn, opt, data, key=0, n_runs=64, steps=steps)
     starts = ls.initial_params(init_fn, jax.random.key(0), np.arange(64))

@@ -136,14 +136,15 @@ so a run's numbers still do not depend on the chunk size or the device count.
 """
 
 
-def _has_convolution(jaxpr) -> bool:
-    """Whether ``jaxpr`` (a ``ClosedJaxpr`` or ``Jaxpr``) or one nested in it convolves."""
+def _uses(jaxpr, primitive: str) -> bool:
+    """Whether ``jaxpr`` (a ``ClosedJaxpr`` or ``Jaxpr``) or one nested in it applies
+    ``primitive`` (e.g. ``"conv_general_dilated"``, ``"dot_general"``)."""
     for eqn in getattr(jaxpr, "jaxpr", jaxpr).eqns:
-        if eqn.primitive.name == "conv_general_dilated":
+        if eqn.primitive.name == primitive:
             return True
         for param in eqn.params.values():
             for value in param if isinstance(param, (tuple, list)) else (param,):
-                if hasattr(getattr(value, "jaxpr", value), "eqns") and _has_convolution(value):
+                if hasattr(getattr(value, "jaxpr", value), "eqns") and _uses(value, primitive):
                     return True
     return False
 
@@ -155,7 +156,7 @@ def _block_size(per_run: Callable, params, data, data_axis: int | None) -> int:
         return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:] if drop else a.shape, a.dtype),
                             tree)
     jaxpr = jax.make_jaxpr(per_run)(one(params, True), one(data, data_axis is not None))
-    return CONV_BLOCK if _has_convolution(jaxpr) else RUN_BLOCK
+    return CONV_BLOCK if _uses(jaxpr, "conv_general_dilated") else RUN_BLOCK
 
 
 def _in_blocks(per_run: Callable, data_axis: int | None) -> Callable:
@@ -245,7 +246,7 @@ def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
     """
     per_run = max(n_samples, 1) * sum(loss_fn.model.sizes[1:])
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
-    if "dot_general" in str(jax.make_jaxpr(loss_fn.batched)(*shapes)):
+    if _uses(jax.make_jaxpr(loss_fn.batched)(*shapes), "dot_general"):
         return _cache_block(per_run, 1)
     block = _cache_block(per_run, _SHARED_DEVICE_SCALE if parallel.idle_host_cores() else 1)
     n_blocks = -(-width // block)
