@@ -37,6 +37,10 @@ class Experiment:
     experiment's story order (the answer first): ``save_figures`` writes them, in that order,
     to ``figures.json``. ``run``'s summary has ``"headline"``: two plain sentences (the finding,
     then why), printed before its table.
+    ``plans(config) -> {tag: TrainPlan}``: the training phases ``run`` trains through
+    :func:`landscape.lab.resumable.train_resumable` (under the same tags, built by the same
+    function), as far as they do not depend on an earlier analysis; with several processes the
+    others train their share of these chunks while process 0 runs ``run`` (None: no such phases).
 
     >>> from landscape.lab.experiment import get_experiment
     >>> exp = get_experiment("xor_train")
@@ -52,6 +56,7 @@ class Experiment:
     figures: Callable[[ResultsDir], dict] | None = None
     headline: tuple[str, ...] = ()
     captions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    plans: Callable[[Any], Mapping[str, Any]] | None = None
 
 
 def phase(progress: bool | None, step: int, total: int, what: str) -> None:

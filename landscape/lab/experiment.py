@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .config import Experiment, check_memory, check_numbers, require_counts, require_positive
+from .resumable import train_share
 from .store import BOOKKEEPING, ResultsDir, StoreError, package_versions
 from .team import Team, heartbeat, wait_for_files, wait_for_outcome, write_outcome
 
@@ -281,9 +282,11 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     complete but a changed copy of it can no longer resume from them).
 
     ``team`` (default: the ``jax.distributed`` processes): every process calls this; the
-    training chunks are split between them (:func:`landscape.lab.resumable.train_resumable`);
-    only process 0 writes anything else, and the others wait for its outcome and return the
-    same summary, or raise its error (:mod:`landscape.lab.team`). Returns ``(summary, out_dir)``.
+    training chunks of the experiment's :attr:`~Experiment.plans` are split between them
+    (:func:`landscape.lab.resumable.train_share`); process 0 alone runs the experiment (joining
+    the chunks, training any phase that depends on an analysis, analysing) and writes
+    everything else; the others wait for its outcome and return the same summary, or raise
+    its error (:mod:`landscape.lab.team`). Returns ``(summary, out_dir)``.
 
     >>> import tempfile
     >>> summary, out = run_experiment("xor_train", tempfile.mkdtemp(), smoke=True, progress=False,
@@ -316,11 +319,18 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
         if team.index == 0:
             return _run_and_report(exp, config, results, team, progress, drop_chunks,
                                    bound=bound), results.path
-        exp.run(config, results, progress)
+        _train_shares(exp, config, results, progress)
         code, message = wait_for_outcome(results.path, team)
     if code:
         raise StoreError(f"process 0 failed: {message}")
     return ResultsDir(out_dir).read_summary(), results.path
+
+
+def _train_shares(exp: Experiment, config: Any, results: ResultsDir, progress: bool | None) -> None:
+    """A process other than 0: train its share of the chunks of the experiment's training
+    phases (:attr:`Experiment.plans`), no analysis (process 0 joins the chunks and analyses)."""
+    for tag, plan in (exp.plans(config) if exp.plans else {}).items():
+        train_share(plan, results, tag, progress=progress)
 
 
 def _run_and_report(exp: Experiment, config: Any, results: ResultsDir, team: Team,

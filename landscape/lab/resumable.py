@@ -19,7 +19,7 @@ from landscape.train import TrainPlan, TrainResult, concat_results, progress_bar
 from .store import ResultsDir, StoreError
 from .team import Team, heartbeat, wait_for_files
 
-__all__ = ["result_arrays", "result_from_arrays", "train_resumable"]
+__all__ = ["result_arrays", "result_from_arrays", "train_resumable", "train_share"]
 
 
 def result_arrays(result: TrainResult) -> dict[str, np.ndarray]:
@@ -108,7 +108,26 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
     >>> bool(np.array_equal(again.losses, first.losses))
     True
     """
-    like = plan.params_like
+    team = results.team or Team.of_jax()
+    with heartbeat(results.path, team):
+        trained = train_share(plan, results, tag, progress=progress)
+        wait_for_files(results.path, team, {f"{_chunk_name(tag, c)}.npz": team.owner(c)
+                                            for c in range(plan.n_chunks)}, what="chunk")
+    parts = [trained[c] if c in trained else _read_chunk(plan, results, tag, c, plan.params_like)
+             for c in range(plan.n_chunks)]
+    return concat_results(parts) if len(parts) > 1 else parts[0]
+
+
+def train_share(plan: TrainPlan, results: ResultsDir, tag: str, *, progress: bool | None = None
+                ) -> dict[int, TrainResult]:
+    """Train this process's share of the chunks of ``plan`` (``results.team``: chunk ``c``
+    when ``c % count == index``) that are not saved yet, saving each as ``chunks/<tag>_<c>.npz``;
+    no waiting for the other processes' chunks. Returns ``{c: result}`` of the chunks trained.
+
+    A process other than 0 of ``landscape run`` calls this for every training phase of its
+    experiment (:attr:`landscape.lab.config.Experiment.plans`), then waits for process 0, which
+    joins the chunks in :func:`train_resumable` and does the analysis alone.
+    """
     team = results.team or Team.of_jax()
     trained = {}
     mine = team.share(plan.n_chunks)
@@ -118,11 +137,7 @@ def train_resumable(plan: TrainPlan, results: ResultsDir, tag: str, *, progress:
                 trained[c] = plan.run_chunk(c)
                 results.write_arrays(_chunk_name(tag, c), result_arrays(trained[c]),
                                      provenance={"runs": list(plan.chunk_bounds(c))})
-        wait_for_files(results.path, team, {f"{_chunk_name(tag, c)}.npz": team.owner(c)
-                                            for c in range(plan.n_chunks)}, what="chunk")
-    parts = [trained[c] if c in trained else _read_chunk(plan, results, tag, c, like)
-             for c in range(plan.n_chunks)]
-    return concat_results(parts) if len(parts) > 1 else parts[0]
+    return trained
 
 
 def _chunk_name(tag: str, c: int) -> str:

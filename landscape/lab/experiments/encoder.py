@@ -169,26 +169,42 @@ def _summarize(result, gap) -> dict:
     }
 
 
-def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress) -> dict:
+def _setup(config: Config, problem: str):
+    """``(model, data, loss_fn)`` of the encoder ``problem`` ("N-M-N")."""
     n, m = parse_problem(problem)
     model = ls.mlp([n, m, n], activation="sigmoid", output="sigmoid")
-    data = ls.datasets.encoder(n, m)
-    loss_fn = ls.objectives.loss(model, config.loss)
+    return model, ls.datasets.encoder(n, m), ls.objectives.loss(model, config.loss)
+
+
+def _problem_plans(config: Config, p: int, problem: str) -> dict:
+    """``{start kind: TrainPlan}`` of the ``p``-th problem (keyed by ``p`` and the start)."""
+    model, data, loss_fn = _setup(config, problem)
     success = ls.objectives.success(model, "within", tol=config.tol)
     # the learning rate and the starts' scales are per-run data: one compiled program per shape
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=config.learning_rate)
     lr = {"learning_rate": np.full(config.n_runs, config.learning_rate)}
     starts = {"random": (ls.inits.normal(model, 1.0), config.random_std),
               "constant": (ls.inits.constant(model, 1.0), config.constant)}
-    out = {"n": n, "m": m, "constant_limit": constant_limit(n, config.loss), "starts": {}}
     key = jax.random.fold_in(jax.random.key(config.seed), p)
-    for s, kind in enumerate(STARTS):
-        init_fn, scale = starts[kind]
-        plan = ls.plan_training(loss_fn, init_fn, optimizer, data, key=jax.random.fold_in(key, s),
-                                n_runs=config.n_runs, steps=config.steps,
-                                record_every=config.record_every, chunk_size=config.chunk_size,
-                                success=success, hyperparams=lr,
-                                init_scale=np.full(config.n_runs, scale))
+    return {kind: ls.plan_training(loss_fn, starts[kind][0], optimizer, data,
+                                   key=jax.random.fold_in(key, s), n_runs=config.n_runs,
+                                   steps=config.steps, record_every=config.record_every,
+                                   chunk_size=config.chunk_size, success=success, hyperparams=lr,
+                                   init_scale=np.full(config.n_runs, starts[kind][1]))
+            for s, kind in enumerate(STARTS)}
+
+
+def plans(config: Config) -> dict:
+    """Every training phase, ``{"<problem>_<start>": TrainPlan}`` (``run`` trains them)."""
+    return {f"{problem}_{kind}": plan for p, problem in enumerate(config.problems)
+            for kind, plan in _problem_plans(config, p, problem).items()}
+
+
+def _problem(config: Config, p: int, problem: str, results: ResultsDir, progress) -> dict:
+    n, m = parse_problem(problem)
+    model, data, _ = _setup(config, problem)
+    out = {"n": n, "m": m, "constant_limit": constant_limit(n, config.loss), "starts": {}}
+    for kind, plan in _problem_plans(config, p, problem).items():
         result = train_resumable(plan, results, f"{problem}_{kind}", progress=progress)
         gap = np.asarray(sy.symmetry_gap(result.params, model=model))
         arrays = {"losses": result.losses, "record_steps": result.record_steps,
@@ -356,5 +372,5 @@ EXPERIMENT = Experiment(
     name="encoder",
     question=("Can backprop learn the 4-2-4 and 8-3-8 encoders from random and from constant "
               "starts, and how many different solutions does it find modulo symmetry?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures,
     captions=CAPTIONS)

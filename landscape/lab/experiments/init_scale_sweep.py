@@ -175,22 +175,31 @@ def _describe(clusters: list[dict], name: str) -> str:
     return "not a cluster"
 
 
-def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
+def _setup(config: Config):
+    """``(model, data, loss_fn, scale_of)``: the network, XOR, the loss, each run's init scale."""
     model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
-    data = ls.datasets.xor()
-    loss_fn = ls.objectives.loss(model, config.loss)
-    scales = np.asarray(config.scales, np.float32)
-    scale_of = np.repeat(scales, config.runs_per_scale)
+    scale_of = np.repeat(np.asarray(config.scales, np.float32), config.runs_per_scale)
+    return model, ls.datasets.xor(), ls.objectives.loss(model, config.loss), scale_of
+
+
+def plans(config: Config) -> dict:
+    """The one training phase, ``{"runs": TrainPlan}`` (every scale's runs; ``run`` trains it)."""
+    model, data, loss_fn, scale_of = _setup(config)
     n_runs = scale_of.size
-    plan = ls.plan_training(
+    return {"runs": ls.plan_training(
         loss_fn, ls.inits.normal(model, 1.0),
         optax.inject_hyperparams(optax.sgd)(learning_rate=config.learning_rate), data,
         key=jax.random.key(config.seed), n_runs=n_runs, steps=config.steps,
         record_every=config.steps, chunk_size=config.chunk_size,
         success=ls.objectives.success(model, "within", tol=config.tol),
         hyperparams={"learning_rate": np.full(n_runs, config.learning_rate, np.float32)},
-        init_scale=scale_of)
-    result = train_resumable(plan, results, "runs", progress=progress)
+        init_scale=scale_of)}
+
+
+def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
+    model, data, loss_fn, scale_of = _setup(config)
+    scales = np.asarray(config.scales, np.float32)
+    result = train_resumable(plans(config)["runs"], results, "runs", progress=progress)
     gap = np.asarray(sy.symmetry_gap(result.params, model=model))
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,
@@ -308,5 +317,5 @@ EXPERIMENT = Experiment(
     name="init_scale_sweep",
     question=("How does the scale of a random start, from 0 (symmetric) to large, decide whether "
               "XOR is learned and which basin a run ends in?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures,
     captions=CAPTIONS)

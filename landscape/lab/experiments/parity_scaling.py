@@ -83,8 +83,8 @@ class Config:
 SMOKE = Config(bits=(3,), widths=(1, 3), n_runs=64, steps=1500, chunk_size=64)
 
 
-def _train_cell(config: Config, results: ResultsDir, progress, n: int, width: int):
-    """``(result, model)`` of one (n, width) cell: runs ``0..n_runs-1`` from random starts, run
+def _cell_plan(config: Config, n: int, width: int):
+    """``(plan, model)`` of one (n, width) cell: runs ``0..n_runs-1`` from random starts, run
     ``n_runs`` from the constant start (the control), all in one compiled program. Keyed by ``n``
     and ``width``, so a cell's runs do not depend on which other cells the config lists."""
     model = ls.mlp([n, width, 1], activation="sigmoid", output="sigmoid")
@@ -98,7 +98,23 @@ def _train_cell(config: Config, results: ResultsDir, progress, n: int, width: in
                             steps=config.steps, record_every=config.steps,
                             chunk_size=config.chunk_size,
                             success=ls.objectives.success(model, "within", tol=config.tol))
-    return train_resumable(plan, results, f"n{n}_h{width}", progress=progress), model
+    return plan, model
+
+
+def plans(config: Config) -> dict:
+    """Every cell's training phase, ``{"n<n>_h<width>": TrainPlan}`` (``run`` trains them)."""
+    return {_tag(n, width): _cell_plan(config, n, width)[0]
+            for n in config.bits for width in config.widths}
+
+
+def _tag(n: int, width: int) -> str:
+    return f"n{n}_h{width}"
+
+
+def _train_cell(config: Config, results: ResultsDir, progress, n: int, width: int):
+    """``(result, model)`` of one (n, width) cell (:func:`_cell_plan`), trained resumably."""
+    plan, model = _cell_plan(config, n, width)
+    return train_resumable(plan, results, _tag(n, width), progress=progress), model
 
 
 def _smallest_width(widths, rates) -> int | None:
@@ -225,5 +241,5 @@ EXPERIMENT = Experiment(
     name="parity_scaling",
     question=("How wide must the hidden layer be to learn n-bit parity from random starts, and "
               "does the constant start ever learn it?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures,
     captions=CAPTIONS)

@@ -217,20 +217,29 @@ def _symmetric_side(config: Config, results: ResultsDir) -> dict:
 # ---------------------------------------------------------------------- minima and their paths
 
 
-def _minima(config: Config, results: ResultsDir, progress) -> dict:
+def _random_setup(config: Config):
+    """``(model, data, loss_fn)`` of the random starts' census."""
     model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
-    data = ls.datasets.xor()
-    loss_fn = ls.objectives.loss(model, config.loss)
+    return model, ls.datasets.xor(), ls.objectives.loss(model, config.loss)
+
+
+def plans(config: Config) -> dict:
+    """The one training phase, ``{"random": TrainPlan}`` (``run`` trains it)."""
+    model, data, loss_fn = _random_setup(config)
     # the init scale and the learning rate are per-run data: one compiled program per shape
-    plan = ls.plan_training(loss_fn, ls.inits.normal(model, 1.0),
-                            optax.inject_hyperparams(optax.sgd)(learning_rate=config.random_learning_rate),
-                            data, key=jax.random.fold_in(jax.random.key(config.seed), 1),
-                            n_runs=config.n_runs, steps=config.random_steps,
-                            record_every=config.random_steps, chunk_size=config.chunk_size,
-                            init_scale=np.full(config.n_runs, config.random_std),
-                            hyperparams={"learning_rate": np.full(config.n_runs,
-                                                                  config.random_learning_rate)})
-    result = train_resumable(plan, results, "random", progress=progress)
+    return {"random": ls.plan_training(
+        loss_fn, ls.inits.normal(model, 1.0),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=config.random_learning_rate),
+        data, key=jax.random.fold_in(jax.random.key(config.seed), 1),
+        n_runs=config.n_runs, steps=config.random_steps,
+        record_every=config.random_steps, chunk_size=config.chunk_size,
+        init_scale=np.full(config.n_runs, config.random_std),
+        hyperparams={"learning_rate": np.full(config.n_runs, config.random_learning_rate)})}
+
+
+def _minima(config: Config, results: ResultsDir, progress) -> dict:
+    model, data, loss_fn = _random_setup(config)
+    result = train_resumable(plans(config)["random"], results, "random", progress=progress)
     census = mn.census(loss_fn, result.params, data, model=model, loss=result.final_loss,
                        status=result.status, grad_norm=result.grad_norm, grad_tol=config.grad_tol,
                        classify=False, options=mn.ClusterOptions(seed=config.seed))
@@ -446,5 +455,5 @@ EXPERIMENT = Experiment(
     name="surface_tour",
     question=("What does the XOR error surface look like around the symmetric equilibrium and "
               "between the minima random starts reach?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures,
     captions=CAPTIONS)

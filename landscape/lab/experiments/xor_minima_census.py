@@ -148,24 +148,42 @@ def _slice(loss_fn, params, reps, data, model, points):
     return s, plane
 
 
+def _architecture(config: Config, arch: str):
+    """``(model, loss_fn)`` of the architecture ``arch`` ("tanh-3")."""
+    act, width = parse_architecture(arch)
+    model = ls.mlp([2, width, 1], activation=act, output="sigmoid")
+    return model, ls.objectives.loss(model, config.loss)
+
+
+def plans(config: Config) -> dict:
+    """Every training phase, ``{"arch<a>_scale<s>": TrainPlan}`` (``run`` trains them)."""
+    key = jax.random.key(config.seed)
+    out = {}
+    for ai, arch in enumerate(config.architectures):
+        model, loss_fn = _architecture(config, arch)
+        for si, scale in enumerate(config.scales):
+            out[f"arch{ai}_scale{si}"] = ls.plan_training(
+                loss_fn, ls.inits.normal(model, scale), optax.sgd(config.learning_rate),
+                ls.datasets.xor(), key=jax.random.fold_in(jax.random.fold_in(key, ai), si),
+                n_runs=config.n_runs, steps=config.steps, record_every=config.steps,
+                chunk_size=config.chunk_size)
+    return out
+
+
 def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
     data = ls.datasets.xor()
     optimizer = optax.sgd(config.learning_rate)
-    key = jax.random.key(config.seed)
     summary = {"architectures": {}, "scales": list(config.scales)}
     rows, text = [], []
     ks = np.arange(1, config.max_restarts + 1)
+    phases = plans(config)
     for ai, arch in enumerate(config.architectures):
         act, width = parse_architecture(arch)
-        model = ls.mlp([2, width, 1], activation=act, output="sigmoid")
-        loss_fn = ls.objectives.loss(model, config.loss)
+        model, loss_fn = _architecture(config, arch)
         parts, scale_of = [], []
         for si, scale in enumerate(config.scales):
-            plan = ls.plan_training(
-                loss_fn, ls.inits.normal(model, scale), optimizer, data,
-                key=jax.random.fold_in(jax.random.fold_in(key, ai), si), n_runs=config.n_runs,
-                steps=config.steps, record_every=config.steps, chunk_size=config.chunk_size)
-            parts.append(train_resumable(plan, results, f"arch{ai}_scale{si}", progress=progress))
+            tag = f"arch{ai}_scale{si}"
+            parts.append(train_resumable(phases[tag], results, tag, progress=progress))
             scale_of.append(np.full(config.n_runs, scale))
         result = concat_results(parts)
         scale_of = np.concatenate(scale_of)
@@ -425,5 +443,5 @@ EXPERIMENT = Experiment(
     name="xor_minima_census",
     question=("Where do thousands of XOR runs end modulo symmetry, and how much of the "
               "initialization space drains into each basin?"),
-    config=Config(), smoke=SMOKE, run=run, figures=figures,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures,
     captions=CAPTIONS)

@@ -123,20 +123,30 @@ def _starts(model, config: Config) -> dict:
             "random": ls.inits.normal(model, config.random_std)}
 
 
-def _train_starts(config: Config, results: ResultsDir, progress) -> dict:
-    """Train every start kind (resumable); save per-run arrays; return per-kind summaries."""
+def _problem(config: Config):
+    """``(model, data, loss_fn)`` of the XOR network every phase trains."""
     model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
-    data = ls.datasets.xor()
-    loss_fn = ls.objectives.loss(model, config.loss)
+    return model, ls.datasets.xor(), ls.objectives.loss(model, config.loss)
+
+
+def plans(config: Config) -> dict:
+    """The training phase of every start kind, ``{kind: TrainPlan}`` (``run`` trains them)."""
+    model, data, loss_fn = _problem(config)
     success = ls.objectives.success(model, "within", tol=config.tol)
     n_traj = min(config.n_trajectories, config.n_runs)
+    return {kind: ls.plan_training(
+        loss_fn, init_fn, optax.sgd(config.learning_rate), data,
+        key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
+        steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
+        success=success, trajectory_runs=np.arange(n_traj))
+        for i, (kind, init_fn) in enumerate(_starts(model, config).items())}
+
+
+def _train_starts(config: Config, results: ResultsDir, progress) -> dict:
+    """Train every start kind (resumable); save per-run arrays; return per-kind summaries."""
+    model, data, loss_fn = _problem(config)
     out = {}
-    for i, (kind, init_fn) in enumerate(_starts(model, config).items()):
-        plan = ls.plan_training(
-            loss_fn, init_fn, optax.sgd(config.learning_rate), data,
-            key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
-            steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
-            success=success, trajectory_runs=np.arange(n_traj))
+    for kind, plan in plans(config).items():
         result = train_resumable(plan, results, kind, progress=progress)
         gap = np.asarray(sy.symmetry_gap(result.params, model=model))
         norm = _norms(result.params)
@@ -478,7 +488,7 @@ def _equilibrium_figure(q):
 EXPERIMENT = Experiment(
     name="xor_symmetry",
     question="Why does an all-equal initialization never learn XOR, when small random weights do?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures, captions=CAPTIONS,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures, captions=CAPTIONS,
     headline=("starts.constant.success_rate", "starts.perturbed.success_rate",
               "starts.random.success_rate", "starts.constant.gap.exactly_zero",
               "equilibrium.loss", "escape.strict_saddle.slope_ratio"))

@@ -74,10 +74,9 @@ def summarize(result: ls.TrainResult) -> dict:
     }
 
 
-def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
+def plans(config: Config) -> dict[str, ls.train.TrainPlan]:
+    """The two training phases, ``{"random": plan, "constant": plan}`` (``run`` trains them)."""
     model = ls.mlp([2, config.hidden, 1], activation="sigmoid", output="sigmoid")
-    data = ls.datasets.xor()
-    loss_fn = ls.objectives.loss(model, config.loss)
     success = ls.objectives.success(model, "within", tol=config.tol)
     # The learning rate and the start's scale enter as per-run data, not as constants of the
     # compiled program, so a sweep over them (or over the seed) reuses one program per start kind.
@@ -87,14 +86,17 @@ def run(config: Config, results: ResultsDir, progress: bool | None = None) -> di
         "random": (ls.inits.normal(model, 1.0), config.random_std),
         "constant": (ls.inits.constant(model, 1.0), config.constant),
     }
+    return {kind: ls.plan_training(
+        ls.objectives.loss(model, config.loss), init_fn, optimizer, ls.datasets.xor(),
+        key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
+        steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
+        success=success, hyperparams={"learning_rate": per_run(config.learning_rate)},
+        init_scale=per_run(scale)) for i, (kind, (init_fn, scale)) in enumerate(starts.items())}
+
+
+def run(config: Config, results: ResultsDir, progress: bool | None = None) -> dict:
     summary = {"starts": {}}
-    for i, (kind, (init_fn, scale)) in enumerate(starts.items()):
-        plan = ls.plan_training(
-            loss_fn, init_fn, optimizer, data,
-            key=jax.random.fold_in(jax.random.key(config.seed), i), n_runs=config.n_runs,
-            steps=config.steps, record_every=config.record_every, chunk_size=config.chunk_size,
-            success=success, hyperparams={"learning_rate": per_run(config.learning_rate)},
-            init_scale=per_run(scale))
+    for kind, plan in plans(config).items():
         result = train_resumable(plan, results, kind, progress=progress)
         results.write_arrays(kind, result_arrays(result))
         summary["starts"][kind] = summarize(result)
@@ -147,7 +149,7 @@ def figures(results: ResultsDir) -> dict:
 EXPERIMENT = Experiment(
     name="xor_train",
     question="How often does gradient descent learn XOR from random versus constant starts?",
-    config=Config(), smoke=SMOKE, run=run, figures=figures, captions=CAPTIONS,
+    config=Config(), smoke=SMOKE, run=run, plans=plans, figures=figures, captions=CAPTIONS,
     headline=("starts.random.success_rate", "starts.constant.success_rate",
               "starts.random.final_loss.median", "starts.constant.final_loss.median",
               "starts.random.median_success_step"))
