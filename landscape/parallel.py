@@ -266,8 +266,9 @@ def idle_host_cores() -> int:
     return max(0, _cores() - jax.local_device_count())
 
 
-def use_host_cores(n: int | None = None) -> int | None:
-    """Expose ``n`` CPU cores (default: all this process may use) as separate CPU devices, so
+def use_host_cores(n: int | None = None, *, sharing: int = 1) -> int | None:
+    """Expose ``n`` CPU cores (default: all this process may use, divided by ``sharing``, the
+    processes of this host that share them) as separate CPU devices, so
     that :func:`landscape.train_many` and the batched analysis functions spread their runs over
     them. Returns the device count set, or ``None`` when nothing was changed: the user already
     chose one (``XLA_FLAGS=--xla_force_host_platform_device_count``, ``JAX_NUM_CPU_DEVICES`` or
@@ -277,7 +278,7 @@ def use_host_cores(n: int | None = None) -> int | None:
     never does.
     """
     if n is None:
-        n = _cores()
+        n = max(1, _cores() // max(1, int(sharing)))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all cores)")
     if ("xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")

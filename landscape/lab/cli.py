@@ -31,22 +31,27 @@ resume). Every process of a job exits with the same status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
+import secrets
+import socket
 import sys
 import textwrap
+import threading
+from pathlib import Path
 
 from landscape import parallel
 
-from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, experiment_of, experiments,
+from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, default_out_dir, experiment_of, experiments,
                          get_experiment, parse_overrides, read_config_file, run_experiment,
                          save_figures)
 from .report import write_report
-from .store import ResultsDir
+from .store import BOOKKEEPING, ResultsDir
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
                     point_statuses, run_sweep)
-from .team import Team
+from .team import Team, peer_timeout
 
 __all__ = ["main", "format_table", "format_size"]
 
@@ -190,7 +195,7 @@ def _file_overrides(name: str, config: dict, smoke: bool) -> dict:
             if key not in full or json.loads(json.dumps(value)) != full[key]}
 
 
-def _run(args) -> int:
+def _run(args, cores: bool) -> int:
     name, smoke, overrides, file_sweep = args.name, args.smoke, {}, None
     if name.endswith(".toml"):
         file = read_config_file(name)
@@ -202,7 +207,7 @@ def _run(args) -> int:
         raise ValueError(f"--shard {args.shard!r} splits a sweep's points; add --sweep KEY=[V1, ...] "
                          "(an experiment's chunks are split by running it under jax.distributed)")
     progress = False if args.no_progress else None
-    team = _team(args)
+    team = _team(args, args.out or default_out_dir(name, smoke, sweep=sweep is not None), cores=cores)
     with persistent_compile_cache():
         if sweep is None:
             summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides,
@@ -234,11 +239,19 @@ def _launched_as_job() -> bool:
     return size.isdigit() and int(size) > 1
 
 
-def _team(args) -> Team:
+def _joins(args) -> bool:
+    """Whether ``args`` make this process join others through ``jax.distributed`` (:func:`_team`)."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    return (args.command == "run" and args.shard is None
+            and (any(v is not None for v in given) or _launched_as_job()))
+
+
+def _team(args, folder, *, cores: bool = False) -> Team:
     """This process's :class:`Team`: ``--shard``, or the ``jax.distributed`` processes (joined
     from the options or the environment; the coordination service is shut down once the
     processes know each other, so a peer that dies is reported through the results folder
-    instead of aborting the others), or one process."""
+    instead of aborting the others), or one process. ``folder``: the results folder, where
+    the processes mark that they arrived (:func:`_join_watch`); ``cores``: see :func:`_join`."""
     given = {"--coordinator": args.coordinator, "--num-processes": args.num_processes,
              "--process-id": args.process_id}
     if args.shard is not None:
@@ -255,20 +268,96 @@ def _team(args) -> Team:
             raise ValueError(f"--num-processes {args.num_processes} must be >= 1")
         if not 0 <= args.process_id < args.num_processes:
             raise ValueError(f"--process-id {args.process_id} must be in [0, {args.num_processes})")
-        return _join(args.coordinator, args.num_processes, args.process_id)
-    return _join() if _launched_as_job() else Team()
+        return _join(folder, args.coordinator, args.num_processes, args.process_id, cores=cores)
+    return _join(folder, cores=cores) if _launched_as_job() else Team()
 
 
-def _join(*where) -> Team:
+JOIN_MARGIN = 60
+"""Seconds JAX's own join deadline (it ends the process with a C++ stack dump) lies beyond the
+peer timeout, when the ``landscape`` command has already stopped with one line (:func:`_join_watch`)."""
+
+
+def _join(folder: Path, *where, cores: bool = False) -> Team:
+    """Join the ``jax.distributed`` processes (``where``: coordinator, count, index; or from the
+    environment) and agree on a launch token through the coordination service's key-value store
+    (no collective: no backend starts, no Gloo lines); ``cores``: expose this host's cores shared
+    equally between its processes (:func:`landscape.parallel.use_host_cores`). Processes that do
+    not all join within :func:`~landscape.lab.team.peer_timeout` seconds: one line naming the
+    missing ones, exit 2. The service is shut down before returning (see :func:`_team`)."""
     import jax
-    import numpy as np
-    from jax.experimental import multihost_utils
+    from jax._src import distributed  # the coordination service's key-value store: no public API
 
-    jax.distributed.initialize(*where)
-    token = multihost_utils.broadcast_one_to_all(np.int32(np.random.default_rng().integers(1 << 30)))
-    team = Team(jax.process_index(), jax.process_count(), f"{int(token):09d}")
+    timeout = peer_timeout()
+    with _join_watch(Path(folder), where, timeout):
+        jax.distributed.initialize(*where, initialization_timeout=int(timeout) + JOIN_MARGIN)
+    state = distributed.global_state
+    index, count, client = state.process_id, state.num_processes, state.client
+    wait_ms = int(timeout * 1000)
+    client.key_value_set(f"landscape/host/{index}", socket.gethostname())
+    hosts = [client.blocking_key_value_get(f"landscape/host/{i}", wait_ms) for i in range(count)]
+    if index == 0:
+        client.key_value_set("landscape/token", f"{secrets.randbelow(1 << 30):09d}")
+    token = client.blocking_key_value_get("landscape/token", wait_ms)
     jax.distributed.shutdown()
-    return team
+    if cores:
+        parallel.use_host_cores(sharing=hosts.count(hosts[index]))
+    return Team(index, count, token)
+
+
+def _announced(where) -> tuple[int | None, int | None]:
+    """``(index, count)`` of this process as given (options, or SLURM's / Open MPI's
+    variables), before joining; ``None`` where not known."""
+    if where:
+        return where[2], where[1]
+    for index, count in (("SLURM_PROCID", "SLURM_NTASKS"),
+                         ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE")):
+        if os.environ.get(index, "").isdigit() and os.environ.get(count, "").isdigit():
+            return int(os.environ[index]), int(os.environ[count])
+    return None, None
+
+
+@contextlib.contextmanager
+def _join_watch(folder: Path, where, timeout: float):
+    """While the processes join: mark this one as arrived (``folder/.landscape/joining_<i>``)
+    and, should they not all have joined after ``timeout`` seconds, write one line naming the
+    processes whose mark is missing and exit 2 (JAX would abort later with a C++ stack dump).
+    The marks (and folders made for them) are removed afterwards."""
+    index, count = _announced(where)
+    marks = folder / BOOKKEEPING
+    made = [p for p in (folder, marks) if not p.exists()]
+    mark = marks / f"joining_{index}"
+    if index is not None:
+        marks.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+
+    def tidy():
+        mark.unlink(missing_ok=True)
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty
+
+    joined = threading.Event()
+
+    def watch():
+        if joined.wait(timeout):
+            return
+        missing = ([i for i in range(count) if not (marks / f"joining_{i}").exists()]
+                   if index is not None else None)
+        who = f"processes {missing} of {count}" if missing else "the processes"
+        sys.stderr.write(f"landscape: error: {who} did not join within {timeout:g} s (not "
+                         "started, or another --coordinator); nothing was run\n")
+        sys.stderr.flush()
+        tidy()
+        os._exit(EXIT_BAD_INPUT)
+
+    thread = threading.Thread(target=watch, name="landscape-join-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        joined.set()
+        thread.join()
+        tidy()
 
 
 def _existing(path: str) -> ResultsDir:
@@ -360,7 +449,7 @@ def _report(args) -> int:
     return EXIT_OK
 
 
-def _command(args) -> int:
+def _command(args, cores: bool = False) -> int:
     if args.command == "list":
         exps = experiments()
         width = max(len(n) for n in exps)
@@ -369,7 +458,7 @@ def _command(args) -> int:
             print(f"{name.ljust(width)}  {exp.question}{default}")
         return EXIT_OK
     if args.command == "run":
-        return _run(args)
+        return _run(args, cores)
     if args.command == "plot":
         return _plot(args)
     if args.command == "info":
@@ -380,11 +469,12 @@ def _command(args) -> int:
 
 
 def main(argv=None) -> int:
-    if argv is None:  # run as the `landscape` program: one CPU device per core (before JAX starts)
-        parallel.use_host_cores()
     args = _parser().parse_args(argv)
+    cores = argv is None  # run as the `landscape` program: one CPU device per core (before JAX
+    if cores and not _joins(args):  # starts); processes that join share their host's (_join)
+        parallel.use_host_cores()
     try:
-        code = _command(args)
+        code = _command(args, cores)
         sys.stdout.flush()
         return code
     except BrokenPipeError:  # `landscape list | head`: the reader left; stop quietly

@@ -45,7 +45,8 @@ except ModuleNotFoundError:  # Python 3.10
 __all__ = ["Experiment", "ConfigFile", "DEFAULT_EXPERIMENT", "FIGURE_FORMATS", "experiments",
            "get_experiment", "resolve_config", "require_counts", "require_positive",
            "parse_overrides", "read_config_file", "run_experiment", "start_over",
-           "save_figures", "experiment_of", "summary_numbers", "headline_numbers"]
+           "save_figures", "experiment_of", "summary_numbers", "headline_numbers",
+           "default_out_dir"]
 
 DEFAULT_EXPERIMENT = "xor_symmetry"
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -296,8 +297,7 @@ def run_experiment(name: str = DEFAULT_EXPERIMENT, out_dir: str | Path | None = 
     """
     exp = get_experiment(name)
     config = resolve_config(exp, smoke=smoke, overrides=overrides)
-    if out_dir is None:
-        out_dir = Path("results") / (f"{name}-smoke" if smoke else name)
+    out_dir = default_out_dir(name, smoke) if out_dir is None else out_dir
     team = team or Team.of_jax()
     results = ResultsDir(out_dir, team=team)
     if fresh:
@@ -331,6 +331,15 @@ def _train_shares(exp: Experiment, config: Any, results: ResultsDir, progress: b
     phases (:attr:`Experiment.plans`), no analysis (process 0 joins the chunks and analyses)."""
     for tag, plan in (exp.plans(config) if exp.plans else {}).items():
         train_share(plan, results, tag, progress=progress)
+
+
+def default_out_dir(name: str, smoke: bool, *, sweep: bool = False) -> Path:
+    """The results folder of ``landscape run NAME`` without ``--out``.
+
+    >>> str(default_out_dir("xor_train", True, sweep=True))
+    'results/xor_train-sweep-smoke'
+    """
+    return Path("results") / f"{name}{'-sweep' if sweep else ''}{'-smoke' if smoke else ''}"
 
 
 def _run_and_report(exp: Experiment, config: Any, results: ResultsDir, team: Team,

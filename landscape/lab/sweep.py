@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import jax
 
 from .config import Experiment
-from .experiment import (get_experiment, headline_numbers, parse_overrides, resolve_config,
+from .experiment import (default_out_dir, get_experiment, headline_numbers, parse_overrides, resolve_config,
                          run_experiment, start_over)
 from .store import ResultsDir, StoreError, confined, package_versions
 from .team import Team, heartbeat, wait_for_files
@@ -414,8 +414,7 @@ def run_sweep(name: str, out_dir: str | Path | None = None, *, sweep: Sweep, smo
             configs.append(resolve_config(exp, smoke=smoke, overrides={**base, **point}))
         except ValueError as err:
             raise ValueError(f"sweep point {i} {point}: {err}") from None
-    if out_dir is None:
-        out_dir = Path("results") / (f"{name}-sweep-smoke" if smoke else f"{name}-sweep")
+    out_dir = default_out_dir(name, smoke, sweep=True) if out_dir is None else out_dir
     team = team or Team.of_jax()
     results = ResultsDir(out_dir)
     if fresh:

@@ -12,9 +12,6 @@ folder ``FOLDER`` and saves the whole result it gets back as ``FOLDER/process_<i
 its core, device and process counts).
 """
 
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,9 +24,11 @@ from landscape import parallel
 from landscape.lab.resumable import result_arrays, train_resumable
 from landscape.lab.store import ResultsDir
 
+sys.path.insert(0, str(Path(__file__).parent))
+from process_group import TIMEOUT, ProcessGroup, child_env, free_port  # noqa: E402
+
 N_PROCESSES = 2
 DEVICES_PER_PROCESS = 2
-TIMEOUT = 600  # seconds for both workers, generous for a loaded 2-core machine
 
 
 def multi_process_plan():
@@ -53,48 +52,25 @@ def worker(port: str, process_id: int, folder: str) -> None:
              processes=jax.process_count(), **result_arrays(result))
 
 
-def free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
-class Workers:
-    """The worker processes :func:`launch` started; :meth:`wait` for them."""
-
-    def __init__(self, procs, logs):
-        self.procs, self.logs = procs, logs
+class Workers(ProcessGroup):
+    """The worker processes :func:`launch` started."""
 
     def wait(self, timeout: float = TIMEOUT) -> tuple[int, str]:
-        """Wait for every worker: ``(worst exit code, their output)``. A worker still running
-        after ``timeout`` seconds (e.g. waiting for a partner that died) is stopped."""
-        try:
-            for p in self.procs:
-                p.wait(timeout=timeout)
-        finally:
-            for p in self.procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-        text = "".join(f"process {pid} exited with {p.returncode}:\n{log.read_text()[-3000:]}\n"
-                       for pid, (p, log) in enumerate(zip(self.procs, self.logs, strict=True)))
-        return max(abs(p.returncode) for p in self.procs), text
+        """Wait for every worker: ``(worst exit code, their output)``."""
+        codes, texts = super().wait(timeout)
+        text = "".join(f"process {pid} exited with {code}:\n{log[-3000:]}\n"
+                       for pid, (code, log) in enumerate(zip(codes, texts, strict=True)))
+        return max(abs(c) for c in codes), text
 
 
 def launch(folder) -> Workers:
     """Start the workers on a free port, training into ``folder``; their output goes to
     ``folder/process_<id>.log``. Returns at once."""
-    folder = Path(folder)
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    port = free_port()
-    procs, logs = [], []
-    for pid in range(N_PROCESSES):
-        logs.append(folder / f"process_{pid}.log")
-        with open(logs[-1], "w") as log:  # the child keeps its own copy of the descriptor
-            procs.append(subprocess.Popen(
-                [sys.executable, __file__, "--worker", port, str(pid), str(folder)],
-                env=env, stdout=log, stderr=subprocess.STDOUT))
-    return Workers(procs, logs)
+    folder, port = Path(folder), free_port()
+    return Workers([[sys.executable, __file__, "--worker", port, str(pid), str(folder)]
+                    for pid in range(N_PROCESSES)],
+                   [folder / f"process_{pid}.log" for pid in range(N_PROCESSES)],
+                   [child_env()] * N_PROCESSES)
 
 
 if __name__ == "__main__":
