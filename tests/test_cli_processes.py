@@ -1,9 +1,9 @@
 """``landscape run`` over several processes: the folder ends bit for bit as one process leaves it.
 
 Local processes are joined by ``jax.distributed`` (coordinator on 127.0.0.1, a free port) by
-``tests/scripts/cli_processes.py``. The three groups (3 processes running an experiment, 2
-running a 4-point sweep, 2 of which one dies) start together once per module, to pay the JAX
-starts once; the job-array shards (``--shard I/N``) need no ``jax.distributed`` and run in this
+``tests/scripts/cli_processes.py``. The four groups (3 processes running an experiment, 2
+running a 4-point sweep, 2 of which one dies, 2 of which one never starts) start together once
+per module, to pay the JAX starts once; the job-array shards (``--shard I/N``) need no ``jax.distributed`` and run in this
 process.
 """
 
@@ -47,14 +47,16 @@ def groups(tmp_path_factory):
     """The three groups of processes, started together: ``{name: (folder, Processes)}``."""
     root = tmp_path_factory.mktemp("processes")
     started = {}
-    for name, count, argv, dies in (("experiment", 3, EXPERIMENT_ARGS, ()),
-                                    ("sweep", 2, SWEEP_ARGS, ()),
-                                    ("death", 2, EXPERIMENT_ARGS, (1,))):
+    for name, count, argv, dies, absent in (("experiment", 3, EXPERIMENT_ARGS, (), ()),
+                                            ("sweep", 2, SWEEP_ARGS, (), ()),
+                                            ("death", 2, EXPERIMENT_ARGS, (1,), ()),
+                                            ("absent", 2, EXPERIMENT_ARGS, (), (1,))):
         logs = root / f"{name}_logs"
         logs.mkdir()
-        timeout = 5 if dies else None  # live processes on a loaded machine keep the default
+        # live processes on a loaded machine keep the default
+        timeout = 5 if dies else 3 if absent else None
         started[name] = (root / name, processes.launch(count, root / name, argv, logs=logs, dies=dies,
-                                                       peer_timeout=timeout))
+                                                       absent=absent, peer_timeout=timeout))
     yield started
     for _, group in started.values():
         group.stop()
@@ -72,9 +74,22 @@ def test_three_processes_write_the_experiment_folder_of_one(groups, one_process)
     folder, group = groups["experiment"]
     codes, texts = group.wait()
     assert codes == [0, 0, 0], texts
-    assert "results written to" in texts[0] and "results written to" not in texts[1]
+    assert "results written to" in texts[0]
+    assert texts[1:] == ["", ""]  # the others print nothing (no Gloo or C++ log lines either)
     assert len(list((folder / "chunks").iterdir())) == 6  # 3 chunks per start kind
     assert_same_folder(folder, one_process)
+    logs = folder.parent / "experiment_logs"  # only process 0 ran the experiment (the analysis)
+    assert sorted(p.name for p in logs.glob("analyses_*")) == ["analyses_0"]
+    assert (logs / "analyses_0").read_text() == "run\n"
+
+
+def test_a_process_that_never_starts_is_named_in_one_line(groups):
+    folder, group = groups["absent"]
+    codes, texts = group.wait()
+    assert codes == [2], texts
+    assert texts[0] == ("landscape: error: processes [1] of 2 did not join within 3 s (not "
+                        "started, or another --coordinator); nothing was run\n")
+    assert not folder.exists()  # the mark of its arrival is gone with the folder made for it
 
 
 def test_two_processes_write_the_sweep_folder_of_one(groups, xor_sweep):
