@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 
 from landscape.lab.experiment import (experiments, get_experiment,  # noqa: E402
                                       read_config_file, resolve_config, run_experiment)
+from landscape.lab.resumable import result_arrays  # noqa: E402
 from landscape.lab.store import ResultsDir  # noqa: E402
 from landscape.lab.sweep import Sweep  # noqa: E402
 
@@ -214,6 +215,22 @@ def test_smoke_run_writes_a_complete_results_folder(name, tmp_path):
     check = CHECKS.get(name)
     if check is not None:
         check(summary, out)
+    _check_plans(exp, out)
+
+
+def _check_plans(exp, out):
+    """``exp.plans`` are the training phases ``run`` trained (another process of ``landscape run``
+    trains its share of them): one chunk file per plan chunk, no other, each equal to the chunk
+    the plan trains. (A phase that depends on an analysis would be run's alone: none yet.)"""
+    plans = exp.plans(resolve_config(exp, smoke=True)) if exp.plans else {}
+    chunks = sorted(p.name for p in (out / "chunks").glob("*.npz"))
+    assert chunks == sorted(f"{tag}_{c:05d}.npz" for tag, plan in plans.items()
+                            for c in range(plan.n_chunks))
+    for tag, plan in plans.items():
+        for c in range(plan.n_chunks):
+            saved = ResultsDir(out).read_arrays(f"chunks/{tag}_{c:05d}")
+            for key, array in result_arrays(plan.run_chunk(c)).items():
+                np.testing.assert_array_equal(array, saved[key], err_msg=f"{tag}_{c}: {key}")
 
 
 @pytest.mark.parametrize("name", sorted(experiments()))
