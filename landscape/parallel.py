@@ -254,16 +254,22 @@ def _cores() -> int:
 
 
 def idle_host_cores() -> int:
-    """CPU cores this process may use beyond the CPU devices JAX exposes (0 on a GPU or TPU
-    backend): cores :func:`use_host_cores` would put to work, had it been called before JAX
-    started. One CPU device keeps about one core busy with the toolkit's small programs.
+    """CPU cores this process may use beyond the CPU devices JAX exposes and the share of the
+    host's other processes (see :func:`use_host_cores`; 0 on a GPU or TPU backend): cores
+    :func:`use_host_cores` would put to work, had it been called before JAX started. One CPU
+    device keeps about one core busy with the toolkit's small programs.
 
     >>> idle_host_cores() >= 0
     True
     """
     if jax.default_backend() != "cpu":
         return 0
-    return max(0, _cores() - jax.local_device_count())
+    return max(0, _cores() // _sharing[0] - jax.local_device_count())
+
+
+_sharing = [1]
+"""The processes sharing this host's cores, as :func:`use_host_cores` was told (the cores of
+the others are not idle)."""
 
 
 def use_host_cores(n: int | None = None, *, sharing: int = 1) -> int | None:
@@ -288,4 +294,5 @@ def use_host_cores(n: int | None = None, *, sharing: int = 1) -> int | None:
         jax.config.update("jax_num_cpu_devices", int(n))
     except RuntimeError:  # backends already initialized: too late to change
         return None
+    _sharing[0] = max(1, int(sharing))
     return int(n)
