@@ -3,8 +3,10 @@
 Each experiment lives in one module of ``landscape.lab.experiments`` and defines
 ``EXPERIMENT = Experiment(...)`` (:class:`landscape.lab.config.Experiment`): a name, the question it answers, a default config (a frozen
 dataclass), a seconds-long ``smoke`` config, ``run(config, results, progress) -> summary`` that
-only calls the library, and optionally ``figures(results) -> {name: Figure}`` that draws its
-figures from the saved arrays (so ``landscape plot`` can re-draw them).
+only calls the library, optionally ``figures(results) -> {name: Figure}`` that draws its
+figures from the saved arrays (so ``landscape plot`` can re-draw them), and optionally
+``plans(config) -> {tag: TrainPlan}``, the training phases ``run`` trains (so that the other
+processes of a job train their share of the chunks while process 0 alone analyses).
 
 Configs can be changed by ``key=value`` overrides or by a TOML file::
 
