@@ -9,6 +9,7 @@ process.
 
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def test_three_processes_write_the_experiment_folder_of_one(groups, one_process)
     logs = folder.parent / "experiment_logs"  # only process 0 ran the experiment (the analysis)
     assert sorted(p.name for p in logs.glob("analyses_*")) == ["analyses_0"]
     assert (logs / "analyses_0").read_text() == "run\n"
+    # the 3 processes of this host share its cores; after joining each is JAX's process 0 of 1
+    # (so it reads and writes the persistent compilation cache as one process does)
+    cores = max(1, len(os.sched_getaffinity(0)) // 3)
+    for i in range(3):
+        assert (logs / f"devices_{i}").read_text() == f"{cores} devices, process 0 of 1\n"
 
 
 def test_a_process_that_never_starts_is_named_in_one_line(groups):

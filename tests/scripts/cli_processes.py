@@ -30,7 +30,8 @@ def die(folder: str, address: str, count: int, index: int) -> None:
 
 def counted(argv) -> None:
     """``landscape argv`` as the program runs it, each experiment's ``run`` call appending a
-    line to ``$LANDSCAPE_TEST_ANALYSES``."""
+    line to ``$LANDSCAPE_TEST_ANALYSES``; at the end, its device count and its process index
+    and count as JAX saw them are written to ``$LANDSCAPE_TEST_DEVICES``."""
     from landscape.lab import cli, experiment
 
     def counting(run):
@@ -43,7 +44,14 @@ def counted(argv) -> None:
     for exp in experiment.experiments().values():
         object.__setattr__(exp, "run", counting(exp.run))  # the registry's (frozen) Experiment
     sys.argv = ["landscape", *argv]
-    sys.exit(cli.main())
+    code = cli.main()
+    import jax
+    from jax._src import distributed
+
+    with open(os.environ["LANDSCAPE_TEST_DEVICES"], "w") as f:  # as JAX saw this process
+        f.write(f"{jax.local_device_count()} devices, process {distributed.global_state.process_id} "
+                f"of {jax.process_count()}\n")
+    sys.exit(code)
 
 
 def launch(count: int, folder, argv, *, logs, dies=(), absent=(),
@@ -59,7 +67,8 @@ def launch(count: int, folder, argv, *, logs, dies=(), absent=(),
                 [sys.executable, __file__, "--counted", *argv, "--out", str(folder),
                  "--coordinator", address, "--num-processes", str(count), "--process-id", str(i)]
                 for i in started]
-    envs = [child_env(LANDSCAPE_TEST_ANALYSES=str(Path(logs) / f"analyses_{i}"), **extra)
+    envs = [child_env(LANDSCAPE_TEST_ANALYSES=str(Path(logs) / f"analyses_{i}"),
+                      LANDSCAPE_TEST_DEVICES=str(Path(logs) / f"devices_{i}"), **extra)
             for i in started]
     return ProcessGroup(commands, [Path(logs) / f"process_{i}.log" for i in started], envs)
 
