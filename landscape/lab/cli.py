@@ -19,9 +19,10 @@ Every run uses JAX's persistent compilation cache in the user's cache folder
 Several processes: under ``jax.distributed`` (detected from the environment as JAX detects it:
 SLURM's ``srun``, Open MPI, ``JAX_COORDINATOR_ADDRESS``; or given by ``--coordinator``,
 ``--num-processes``, ``--process-id``) the training chunks of a run, or the points of a sweep,
-are split between the processes, which coordinate through the results folder only
-(:mod:`landscape.lab.team`); ``--shard I/N`` runs shard ``I`` of a sweep's points as one task of a
-job array, without ``jax.distributed``.
+are split between the processes (process 0 alone analyses; the processes of one host share its
+cores; a process that never joins is named after ``$LANDSCAPE_PEER_TIMEOUT`` seconds), which
+coordinate through the results folder only (:mod:`landscape.lab.team`); ``--shard I/N`` runs
+shard ``I`` of a sweep's points as one task of a job array, without ``jax.distributed``.
 
 Exit codes: 0 success, 2 bad input or a failed peer process (one line on stderr; ``--debug``
 shows the traceback), 130 interrupted (finished chunks are kept; run the same command again to
@@ -44,9 +45,9 @@ from pathlib import Path
 
 from landscape import parallel
 
-from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, default_out_dir, experiment_of, experiments,
-                         get_experiment, parse_overrides, read_config_file, run_experiment,
-                         save_figures)
+from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, default_out_dir, experiment_of,
+                         experiments, get_experiment, parse_overrides, read_config_file,
+                         run_experiment, save_figures)
 from .report import write_report
 from .store import BOOKKEEPING, ResultsDir
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
@@ -207,7 +208,8 @@ def _run(args, cores: bool) -> int:
         raise ValueError(f"--shard {args.shard!r} splits a sweep's points; add --sweep KEY=[V1, ...] "
                          "(an experiment's chunks are split by running it under jax.distributed)")
     progress = False if args.no_progress else None
-    team = _team(args, args.out or default_out_dir(name, smoke, sweep=sweep is not None), cores=cores)
+    folder = args.out or default_out_dir(name, smoke, sweep=sweep is not None)
+    team = _team(args, folder, cores=cores)
     with persistent_compile_cache():
         if sweep is None:
             summary, out = run_experiment(name, args.out, smoke=smoke, overrides=overrides,
@@ -476,8 +478,8 @@ def _command(args, cores: bool = False) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    cores = argv is None  # run as the `landscape` program: one CPU device per core (before JAX
-    if cores and not _joins(args):  # starts); processes that join share their host's (_join)
+    cores = argv is None  # run as the `landscape` program: one CPU device per core, set before
+    if cores and not _joins(args):  # JAX starts (processes that join share a host's: _join)
         parallel.use_host_cores()
     try:
         code = _command(args, cores)
