@@ -58,7 +58,7 @@ from jax.flatten_util import ravel_pytree
 import c_kernel
 import landscape as ls
 
-CASES = ("xor221", "xor281", "ts", "cnn", "memory", "million")
+CASES = ("xor221", "xor281", "ts", "cnn", "compile", "memory", "million")
 XA, XA1, XB, XC, XD = "x(a)", "x(a')", "x(b)", "x(c)", "x(d)"   # ratio columns: baseline / row time
 
 
@@ -413,6 +413,38 @@ def cnn_case(quick: bool, repeats: int) -> list[dict]:
     return rows
 
 
+def compile_case(quick: bool, repeats: int) -> list[dict]:
+    """The flagship's chunk programs (``landscape run xor_symmetry --smoke``): XOR 2-2-1 from its
+    three start kinds (constant 0.5, perturbed by 1e-3, N(0, 1)), 128 runs x 1,000 steps, a loss
+    record every 50 steps, 8 trajectories, one after another in this process; ``compile`` is
+    the first call minus a steady call. Since the starts are drawn by their own small program,
+    the three kinds share one training program: the 2nd and 3rd compile only their init."""
+    model = ls.mlp([2, 2, 1])
+    const = ls.inits.constant(model, 0.5)
+    kinds = {"constant": const, "perturbed": ls.inits.perturbed(const, 1e-3),
+             "random": ls.inits.normal(model, 1.0)}
+    n_runs, steps = (128, 100) if quick else (128, 1000)
+    loss_fn, optimizer = ls.objectives.loss(model, "mse"), optax.sgd(0.5)
+    rows = []
+    for name, init_fn in kinds.items():
+        def call():
+            return ls.train_many(loss_fn, init_fn, optimizer, ls.datasets.xor(), key=0,
+                                 n_runs=n_runs, steps=steps, record_every=steps // 20,
+                                 trajectory_runs=np.arange(8), progress=False).final_loss
+        t0 = time.perf_counter()
+        call()
+        first = time.perf_counter() - t0
+        t, _, mem = timed(call, repeats)
+        rows.append(dict(row=f"train_many start {name}", time=t, compile=max(first - t, 0.0),
+                         peak=mem, note="flagship program, in this order"))
+    flops = flops_per_run_step([2, 2, 1], 4)
+    for r in rows:
+        r.update(case="compile", shape=f"{n_runs} x {steps}", flops_per_run_step=flops,
+                 run_steps_per_s=n_runs * steps / r["time"])
+        r["gflops"] = r["run_steps_per_s"] * flops / 1e9
+    return rows
+
+
 def memory_case(quick: bool, chunk: int | None) -> dict:
     """100,000 XOR runs with a loss record at every step, chunk by chunk, history to disk.
 
@@ -552,6 +584,9 @@ def main(argv=None):
     if "cnn" in names:
         print("... cnn", flush=True)
         rows += cnn_case(args.quick, repeats)
+    if "compile" in names:
+        print("... compile", flush=True)
+        rows += compile_case(args.quick, repeats)
     mem = []
     if "memory" in names:
         print("... memory", flush=True)

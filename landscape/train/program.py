@@ -222,6 +222,14 @@ cores: 0.51 s at 1x, 0.45 s at 2x, 0.35 s at 4x, 0.33 s at 16x; 2-64-1 x 300 ste
 1.47 s at 4x; on 2 devices (no spare core) 4x changed 2-2-1 by < 10%."""
 
 
+_MATMUL_SCALE = 64
+"""Budget multiplier of a program with a matrix product (a wide first layer): 2**21 floats
+(8 MiB). Its time goes to the product and the elementwise passes over ``(samples, hidden,
+runs)``; a wider product (more runs per block) beats cache residency. Teacher-student 10-32-1,
+256 samples, 1,024 runs x 200 steps on 2 devices: blocks of 64 runs 1.68 s, 128 1.45 s, 256
+1.48 s, 512 1.44 s, 32 2.35 s (same numbers bit for bit at every size)."""
+
+
 def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
     """Runs per block of the fast path: the ``width`` runs of a chunk on one device are trained
     one block after another, each through all the steps.
@@ -233,22 +241,27 @@ def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
     :data:`_BLOCK_FLOATS` (both :data:`_SHARED_DEVICE_SCALE` times larger for an elementwise
     program on a CPU device with cores to spare). Measured on one loaded CPU core, 8,192 XOR runs x 200 steps: 2-2-1
     0.136 -> 0.064 s, 2-8-1 0.36 -> 0.27 s, 2-32-1 0.54 -> 0.42 s, 2-64-1 10.3 -> 0.9 s (the
-    whole chunk at once fell out of cache: time grew as width^1.5); teacher-student 10-32-1
-    kept its 64-run blocks (2.5x faster than 1,024 runs at once).
+    whole chunk at once fell out of cache: time grew as width^1.5).
 
-    Rounding: when the batched forward contains a matrix product (a wide first layer, see
-    :meth:`landscape.models.Model.apply_batched`), the product's kernel, and so its rounding,
-    depends on its shape, so the block is fixed by the model and the data alone (the chunk is
-    padded to whole blocks). A purely elementwise program rounds every run alike whatever the
-    number of runs (a multiple of :data:`RUN_BLOCK`), so its ``width`` runs are split into
-    as few blocks as the cache-sized block allows, of equal size rounded up to a multiple of
-    :data:`RUN_BLOCK` (under 64 padded runs a block).
+    A program with a matrix product (a wide first layer, see
+    :meth:`landscape.models.Model.apply_batched`) gets a :data:`_MATMUL_SCALE` times larger
+    budget. The ``width`` runs are split into as few blocks as the cache-sized block allows, of
+    equal size rounded up to a multiple of :data:`RUN_BLOCK` (under 64 padded runs a block).
+
+    Rounding: an elementwise program rounds every run alike whatever the number of runs (a
+    multiple of :data:`RUN_BLOCK`). The products ``x @ w`` and ``x.T @ dz`` compute each
+    entry from one row and one column whatever the number of columns (runs x hidden units): the
+    block sizes 16 to 512 above gave the same numbers bit for bit, and
+    ``tests/test_train_speed_paths.py`` checks chunk and device invariance of this path (float32
+    and float64, a narrow and a wide hidden layer).
     """
     per_run = max(n_samples, 1) * sum(loss_fn.model.sizes[1:])
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
     if _uses(jax.make_jaxpr(loss_fn.batched)(*shapes), "dot_general"):
-        return _cache_block(per_run, 1)
-    block = _cache_block(per_run, _SHARED_DEVICE_SCALE if parallel.idle_host_cores() else 1)
+        scale = _MATMUL_SCALE
+    else:
+        scale = _SHARED_DEVICE_SCALE if parallel.idle_host_cores() else 1
+    block = _cache_block(per_run, scale)
     n_blocks = -(-width // block)
     return -(-width // (n_blocks * RUN_BLOCK)) * RUN_BLOCK
 
@@ -399,10 +412,7 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_i
     when they are not given, from ``init_fn``; returns a dict of arrays (run axis 0)."""
     ax = _run_axis(spec)
     run_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(run_ids)
-    if spec.given_starts:
-        params = starts
-    else:
-        params = jax.vmap(spec.init_fn)(jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys))
+    params = starts if spec.given_starts else _draw_starts(spec.init_fn, key, run_ids)
     if spec.scaled:
         params = jax.tree.map(lambda p: p * _bcast(scale, p, 0).astype(p.dtype), params)
     if spec.fast:
@@ -476,13 +486,80 @@ def _cpu_options() -> dict:
     return known
 
 
+def _draw_starts(init_fn: Callable, key, run_ids):
+    """The starts of runs ``run_ids: (C,)``: run ``i`` draws ``init_fn(fold_in(fold_in(key, i), 0))``
+    (the keys :func:`_chunk_program` gives a run; leaves ``(C, ...)``)."""
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.fold_in(key, i), 0))(run_ids)
+    return jax.vmap(init_fn)(keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class _InitSpec:
+    """An init function as a jit cache key, compared by :func:`value_key` like :class:`_Spec`."""
+
+    init_fn: Callable = dataclasses.field(compare=False)
+    callables: tuple = dataclasses.field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "callables", value_key(self.init_fn))
+
+
+_INIT_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
+"""Compiler options of the init program on the CPU: LLVM's level 1 compiles the random-number
+code (threefry) about 2x faster (14 inits, float32 and float64, 256 runs: 154 s -> 72 s on a
+loaded machine) and drew the same numbers bit for bit; the program runs once per chunk."""
+
+
+@functools.lru_cache(maxsize=32)
+def _init_program(init: _InitSpec):
+    """:func:`_draw_starts` of ``init.init_fn``, jitted on its own (one device)."""
+    options = dict(parallel.compiler_options())
+    if jax.default_backend() == "cpu":
+        options.update(_INIT_CPU_OPTIONS)
+    return jax.jit(functools.partial(_draw_starts, init.init_fn), compiler_options=options)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DrawThenTrain:
+    """A chunk program that draws its starts: the init program, then the training program of
+    the same spec with given starts (``train``). Called and lowered like a jitted program."""
+
+    draw: Callable
+    train: Callable
+
+    def __call__(self, key, run_ids, data, hyper, scale, starts, traj_idx):
+        return self.train(key, run_ids, data, hyper, scale, self.draw(key, run_ids), traj_idx)
+
+    def lower(self, key, run_ids, data, hyper, scale, starts, traj_idx):
+        shapes = jax.eval_shape(self.draw, key, run_ids)
+        return self.train.lower(key, run_ids, data, hyper, scale, shapes, traj_idx)
+
+    def _cache_size(self) -> int:
+        """Compiled shapes of the training program (a jitted function's ``_cache_size``)."""
+        return self.train._cache_size()
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(spec: _Spec):
-    """One jitted program per spec: repeated calls with the same spec and shapes reuse it.
+    """One compiled chunk program per spec: repeated calls with the same spec and shapes reuse it.
 
-    Compiled with :func:`landscape.parallel.compiler_options` (a run's numbers do not depend on
-    the device count, Adam's included) and, on the fast path on the CPU, :func:`_cpu_options`.
+    A spec that draws its starts unscaled gets a :class:`_DrawThenTrain`: its training program is
+    that of given starts (:func:`_jitted`), shared by every init function (the flagship's three
+    start kinds compile one training program, not three), and the init program is small; the
+    runs' numbers are the same bit for bit. Scaled starts (``init_scale``) are still drawn inside
+    the one program: apart, XLA rounded ``draw * scale`` differently (1 ulp in some starts).
     """
+    if spec.given_starts or spec.scaled:
+        return _jitted(spec)
+    return _DrawThenTrain(_init_program(_InitSpec(spec.init_fn)),
+                          _jitted(dataclasses.replace(spec, init_fn=None, given_starts=True)))
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted(spec: _Spec):
+    """:func:`_sharded_program` of ``spec``, jitted with :func:`landscape.parallel.compiler_options`
+    (a run's numbers do not depend on the device count, Adam's included) and, on the fast path on
+    the CPU, :func:`_cpu_options`."""
     options = dict(parallel.compiler_options())
     if spec.fast and jax.default_backend() == "cpu":
         options.update(_cpu_options())
