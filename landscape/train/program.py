@@ -245,23 +245,21 @@ def fast_block(loss_fn, n_samples: int, params, data, width: int) -> int:
 
     A program with a matrix product (a wide first layer, see
     :meth:`landscape.models.Model.apply_batched`) gets a :data:`_MATMUL_SCALE` times larger
-    budget. The ``width`` runs are split into as few blocks as the cache-sized block allows, of
-    equal size rounded up to a multiple of :data:`RUN_BLOCK` (under 64 padded runs a block).
+    budget.
 
-    Rounding: an elementwise program rounds every run alike whatever the number of runs (a
-    multiple of :data:`RUN_BLOCK`). The products ``x @ w`` and ``x.T @ dz`` compute each
-    entry from one row and one column whatever the number of columns (runs x hidden units): the
-    block sizes 16 to 512 above gave the same numbers bit for bit, and
-    ``tests/test_train_speed_paths.py`` checks chunk and device invariance of this path (float32
-    and float64, a narrow and a wide hidden layer).
+    Rounding: when the batched forward contains a matrix product, the product's kernel (and so
+    its rounding) may depend on its shape, so the block is fixed by the model and the data alone
+    (the chunk is padded to whole blocks): same numbers whatever the chunk size or the device
+    count, by construction. A purely elementwise program rounds every run alike whatever the
+    number of runs (a multiple of :data:`RUN_BLOCK`), so its ``width`` runs are split into as
+    few blocks as the cache-sized block allows, of equal size rounded up to a multiple of
+    :data:`RUN_BLOCK` (under 64 padded runs a block).
     """
     per_run = max(n_samples, 1) * sum(loss_fn.model.sizes[1:])
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), (params, data))
     if _uses(jax.make_jaxpr(loss_fn.batched)(*shapes), "dot_general"):
-        scale = _MATMUL_SCALE
-    else:
-        scale = _SHARED_DEVICE_SCALE if parallel.idle_host_cores() else 1
-    block = _cache_block(per_run, scale)
+        return _cache_block(per_run, _MATMUL_SCALE)
+    block = _cache_block(per_run, _SHARED_DEVICE_SCALE if parallel.idle_host_cores() else 1)
     n_blocks = -(-width // block)
     return -(-width // (n_blocks * RUN_BLOCK)) * RUN_BLOCK
 
