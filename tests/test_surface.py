@@ -132,6 +132,29 @@ def test_blocked_equals_unblocked_and_methods_agree(xor32):
             np.testing.assert_allclose(v, ref, rtol=F32, atol=F32)
 
 
+@pytest.mark.parametrize("method", ["vmap", "batched"])
+def test_values_do_not_depend_on_concurrent_parts(xor32, monkeypatch, method):
+    """On one CPU device the blocks are shared out to calls from several threads: the same
+    numbers, bit for bit, for 1, 2 and 3 parts (the last part padded)."""
+    model, loss_fn, data, p0 = xor32
+    d1 = sf.random_direction(p0, key=jax.random.key(5))
+    d2 = sf.random_direction(p0, key=jax.random.key(6))
+    alphas, betas = np.linspace(-1, 1, 13), np.linspace(-2, 1, 11)  # 143 points, 15 blocks of 10
+    points = jax.tree.map(lambda p, u: p[None] + jnp.linspace(-1, 1, 143)[:, None, None].reshape(
+        (-1,) + (1,) * p.ndim) * u[None], p0, d1.params)
+    out = {}
+    for parts in (1, 2, 3):
+        monkeypatch.setattr(sf.slices, "_host_parts", lambda mesh, n_blocks, k=parts: k)
+        out[parts] = (sf.slice_2d(loss_fn, p0, data, d1, d2, alphas, betas, method=method,
+                                  block_size=10),
+                      sf.evaluate_points(loss_fn, points, data, method=method, block_size=10))
+    for parts in (2, 3):
+        np.testing.assert_array_equal(out[parts][0].values, out[1][0].values)
+        assert out[parts][0].center_value == out[1][0].center_value
+        np.testing.assert_array_equal(out[parts][1], out[1][1])
+    assert out[1][0].values.shape == (13, 11) and out[3][1].shape == (143,)
+
+
 def test_second_call_with_same_shapes_does_not_recompile(xor32):
     model, loss_fn, data, p0 = xor32
     d1 = sf.random_direction(p0, key=jax.random.key(7))

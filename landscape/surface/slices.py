@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -143,6 +144,34 @@ def _check_scalar_metric(metric, params, data):
     _scalar_check(metric, _abstract(params), _abstract(data))
 
 
+def _host_parts(mesh, n_blocks: int) -> int:
+    """Concurrent calls that share out ``n_blocks`` blocks: on a one-device CPU mesh, one per core
+    this process may use (:func:`landscape.parallel.idle_host_cores` plus one), each with at
+    least two blocks; one call otherwise (several devices already split the blocks)."""
+    if parallel.mesh_size(mesh) != 1 or jax.default_backend() != "cpu":
+        return 1
+    return max(1, min(1 + parallel.idle_host_cores(), n_blocks // 2))
+
+
+def _in_parts(call, xs, block: int, mesh) -> list:
+    """``[call(part) ...]`` over equal parts of whole blocks of the leading axis of the pytree
+    ``xs`` (rows repeated from the first to fill the last), dispatched concurrently from threads
+    (:func:`_host_parts`): one CPU device runs a program on about one core, and two jitted calls
+    from two threads run side by side. Every part maps the same blocks through the same
+    compiled program, so a point's value does not depend on the number of parts."""
+    n = jax.tree.leaves(xs)[0].shape[0]
+    n_blocks = -(-n // block)
+    parts = _host_parts(mesh, n_blocks)
+    if parts == 1:
+        return [call(xs)]
+    each = -(-n_blocks // parts) * block
+    rows = np.arange(each * parts) % n
+    chunks = [jax.tree.map(lambda a, r=rows[i * each:(i + 1) * each]: a[r], xs)
+              for i in range(parts)]
+    with ThreadPoolExecutor(parts) as pool:
+        return list(pool.map(lambda chunk: jax.block_until_ready(call(chunk)), chunks))
+
+
 def _evaluate_along(metric, center, dirs, coords, data, block_size, method, mesh, *,
                     with_center=False):
     """``metric(center + sum_i coords[:, i] d_i)`` for coords ``(m, k)`` (float64): NumPy ``(m,)``
@@ -152,10 +181,11 @@ def _evaluate_along(metric, center, dirs, coords, data, block_size, method, mesh
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(center))
     block = _point_block(metric, n_params, data, m, block_size)
     dtype = jnp.result_type(*[leaf.dtype for leaf in jax.tree_util.tree_leaves(center)])
-    out, center_value = _program("slice", batched)(center, tuple(dirs), coords.astype(dtype), data,
-                                                   metric=metric, block=block, mesh=mesh)
-    values = np.asarray(out)
-    return (values, float(center_value)) if with_center else values
+    program = functools.partial(_program("slice", batched), center, tuple(dirs), data=data,
+                                metric=metric, block=block, mesh=mesh)
+    outs = _in_parts(lambda cs: program(coords=cs), coords.astype(dtype), block, mesh)
+    values = np.concatenate([np.asarray(out) for out, _ in outs])[:m]
+    return (values, float(outs[0][1])) if with_center else values
 
 
 def evaluate_points(metric, params, data, *, block_size=None, method="auto",
@@ -179,8 +209,10 @@ def evaluate_points(metric, params, data, *, block_size=None, method="auto",
     _check_scalar_metric(metric, one, data)
     n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(one))
     block = _point_block(metric, n_params, data, m, block_size)
-    out = _program("points", batched)(params, data, metric=metric, block=block, mesh=mesh)
-    return np.asarray(out)
+    program = functools.partial(_program("points", batched), data=data, metric=metric, block=block,
+                                mesh=mesh)
+    outs = _in_parts(lambda p: program(p), params, block, mesh)
+    return np.concatenate([np.asarray(out) for out in outs])[:m]
 
 
 # --------------------------------------------------------------------------------------------
