@@ -155,6 +155,33 @@ def test_values_do_not_depend_on_concurrent_parts(xor32, monkeypatch, method):
     assert out[1][0].values.shape == (13, 11) and out[3][1].shape == (143,)
 
 
+def test_affine_push_through_equals_the_metric_at_the_point_and_hoists_the_data_products(x64):
+    """surface.affine.along: the value of metric(center + c1 u + c2 v) for a metric using both
+    sides of a matrix product, a reversed difference, a nested jit and a custom_jvp (relu); and
+    under vmap over the points no product of the data with the params has a point axis."""
+    from landscape.surface import affine
+    k = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(k[0], (6, 3))
+    p0, u, v = ({"w": jax.random.normal(kk, (3, 4)), "b": jax.random.normal(kk, (4,)),
+                 "o": jax.random.normal(kk, (4, 2))} for kk in k[1:])
+
+    @jax.jit
+    def head(h, o):
+        return jax.nn.relu(h) @ o
+
+    def metric(p, x):
+        h = 1.0 - jnp.tanh(0.5 + x @ p["w"] + p["b"]) + 0.5 * (p["w"].T @ x.T).T
+        return jnp.sum(head(h, p["o"]) ** 2)
+
+    cs = jnp.array([[0.3, -1.2], [2.0, 0.5], [0.0, 0.0]])
+    got = jax.vmap(lambda c: affine.along(metric, p0, (u, v), c, x))(cs)
+    want = [metric(jax.tree.map(lambda a, b, d: a + c[0] * b + c[1] * d, p0, u, v), x) for c in cs]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    jaxpr = jax.make_jaxpr(jax.vmap(lambda c: affine.along(metric, p0, (u, v), c, x)))(cs)
+    shapes = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "dot_general"]
+    assert (6, 4) in shapes and (3, 6, 4) not in shapes  # x @ w per part, never per point
+
+
 def test_second_call_with_same_shapes_does_not_recompile(xor32):
     model, loss_fn, data, p0 = xor32
     d1 = sf.random_direction(p0, key=jax.random.key(7))

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, parallel
+from . import affine
 from ._common import _grid
 from .directions import Direction, _direction
 from .metrics import _METHODS, _batched_fn, _check_point, _metric_name, _resolve_method
@@ -86,7 +87,7 @@ def _slice_impl(center, dirs, coords, data, *, metric, block, mesh, batched):
         fn = _batched_fn(metric)
         per_block = lambda cs, center, dirs, data: fn(_along(center, dirs, cs.T, True), data)  # noqa: E731
     else:
-        per_block = jax.vmap(lambda c, center, dirs, data: metric(_along(center, dirs, c, False), data),
+        per_block = jax.vmap(lambda c, center, dirs, data: affine.along(metric, center, dirs, c, data),
                              in_axes=(0, None, None, None))
     values = parallel.map_blocks(per_block, coords, (center, dirs, data), block=block, mesh=mesh)
     return values.astype(dtype), metric(center, data).astype(dtype)
