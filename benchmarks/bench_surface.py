@@ -14,6 +14,8 @@ Part 1 (issue 16's case). The MSE loss of a 20-128-1 tanh net (2,817 params, lin
   once per block (:mod:`landscape.surface.affine`), the blocks shared out to one concurrent call
   per core);
 - the same in one call (no threads): what the concurrent calls add;
+- the bound: the same per-point work written by hand for this net, one call (what a
+  one-call slice cannot beat without doing less work per point);
 - session 4's default (in-process baseline): the same blocks, each point's params made first
   (every point pays the first layer's matrix product), one call;
 - an older default (in-process baseline): the point-axis-last program
@@ -110,6 +112,27 @@ def session4_program(loss_fn, block):
     return run
 
 
+def hand_written(center, dirs, data, block):
+    """The bound: the per-point work written by hand for this net (the first layer's data products
+    made once, then per point ``tanh(H0 + a HU + b HV) @ w2``), blocks of ``block`` points, one
+    call; what is left once the slice does nothing but this."""
+    x, y = data
+    (c0, c1), (u0, u1), (v0, v1) = center, *dirs
+
+    def point(h3, rest, c):
+        h = jnp.tanh(h3[0] + c[0] * h3[1] + c[1] * h3[2])
+        w2, b2 = (r[0] + c[0] * r[1] + c[1] * r[2] for r in rest)
+        return jnp.mean((h @ w2 + b2 - y) ** 2)
+
+    @jax.jit
+    def run(coords):
+        h3 = jnp.stack([x @ p["w"] + p["b"] for p in (c0, u0, v0)])
+        rest = ((c1["w"], u1["w"], v1["w"]), (c1["b"], u1["b"], v1["b"]))
+        per_block = jax.vmap(lambda c: point(h3, rest, c))
+        return parallel.map_blocks(per_block, coords, block=block, mesh=parallel.local_mesh(1))
+    return run
+
+
 def one_call(fn):
     """``fn()`` with the slice's blocks in one call (no concurrent calls from threads)."""
     saved = slices._host_parts
@@ -173,6 +196,13 @@ def bench_slice(n_grid, n_loop, repeats):
 
     a, b = np.meshgrid(grid, grid, indexing="ij")
     coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], 1), jnp.float32)
+    block_now = slices._point_block(loss_fn, 2817, data, n_points, None)
+    bound = hand_written(center, (d1.params, d2.params), data, block_now)
+    first, best = timed(lambda: bound(coords), repeats)
+    rows.append((f"bound: the per-point work by hand ({block_now}-pt blocks, 1 call)",
+                 first - best, best))
+    diff_bound = float(np.max(np.abs(np.asarray(bound(coords)) - results["ours"].values.ravel())))
+
     saved = slices._BLOCK_FLOATS
     slices._BLOCK_FLOATS = {"cpu": 2**20}  # session 4's budget
     try:
@@ -182,7 +212,7 @@ def bench_slice(n_grid, n_loop, repeats):
     run4 = session4_program(loss_fn, block)
     dirs = (d1.params, d2.params)
     first, best = timed(lambda: run4(center, dirs, coords, data), repeats)
-    rows.append((f"session 4 default (per-point params, {block}-point blocks, 1 call)",
+    rows.append((f"session 4 default (per-point params, {block}-pt blocks, 1 call)",
                  first - best, best))
     diff_s4 = float(np.max(np.abs(np.asarray(run4(center, dirs, coords, data))
                                   - results["ours"].values.ravel())))
@@ -210,7 +240,7 @@ def bench_slice(n_grid, n_loop, repeats):
     if setup is not None:
         rows.append(("loss-landscapes random_plane (PyTorch loop)", float("nan"),
                      time_loss_landscapes(setup, n_grid, 2)))
-    return rows, ours_s, (diff, diff_old, diff_s4), n_points, setup is not None
+    return rows, ours_s, (diff, diff_old, diff_s4, diff_bound), n_points, setup is not None
 
 
 def bench_sweep(n_grid, cases, repeats):
@@ -304,12 +334,12 @@ def main():
     print(f"devices: {jax.devices()}  (jax {jax.__version__}); load average at start: "
           f"{os.getloadavg()[0]:.2f}")
 
-    rows, ours, (diff, diff_old, diff_s4), n, have_ll = bench_slice(args.grid, args.loop_points,
-                                                                     args.repeats)
+    rows, ours, diffs, n, have_ll = bench_slice(args.grid, args.loop_points, args.repeats)
     table(f"Part 1: {args.grid}x{args.grid} = {n} points, 20-128-1 tanh net (2,817 params), 512 "
           "samples, MSE, float32", rows, ours, "time / ours")
-    print(f"max |ours - looped| on the {args.loop_points} looped points: {diff:.2e}; "
-          f"max |ours - previous|: {diff_old:.2e}; max |ours - session 4|: {diff_s4:.2e}")
+    print("max |ours - looped| on the {} looped points: {:.2e}; max |ours - previous|: {:.2e}; "
+          "max |ours - session 4|: {:.2e}; max |ours - bound|: {:.2e}".format(args.loop_points,
+                                                                            *diffs))
     print(f"the loop was timed on {args.loop_points} of {n} points and scaled up linearly")
     if not have_ll:
         print("loss-landscapes: skipped (torch and loss-landscapes are not installed: "
