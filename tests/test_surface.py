@@ -157,8 +157,9 @@ def test_values_do_not_depend_on_concurrent_parts(xor32, monkeypatch, method):
 
 def test_affine_push_through_equals_the_metric_at_the_point_and_hoists_the_data_products(x64):
     """surface.affine.along: the value of metric(center + c1 u + c2 v) for a metric using both
-    sides of a matrix product, a reversed difference, a nested jit and a custom_jvp (relu); and
-    under vmap over the points no product of the data with the params has a point axis."""
+    sides of a matrix product, a reversed difference, a nested jit, a custom_jvp (relu) and a
+    cast to integers; and under vmap over the points no product of the data with the params has
+    a point axis."""
     from landscape.surface import affine
     k = jax.random.split(jax.random.key(0), 4)
     x = jax.random.normal(k[0], (6, 3))
@@ -171,7 +172,7 @@ def test_affine_push_through_equals_the_metric_at_the_point_and_hoists_the_data_
 
     def metric(p, x):
         h = 1.0 - jnp.tanh(0.5 + x @ p["w"] + p["b"]) + 0.5 * (p["w"].T @ x.T).T
-        return jnp.sum(head(h, p["o"]) ** 2)
+        return jnp.sum(head(h, p["o"]) ** 2) + jnp.sum(p["b"].astype(jnp.int32))
 
     cs = jnp.array([[0.3, -1.2], [2.0, 0.5], [0.0, 0.0]])
     got = jax.vmap(lambda c: affine.along(metric, p0, (u, v), c, x))(cs)

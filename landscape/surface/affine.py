@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 from jax.extend.core import Literal
 
 __all__: list[str] = []  # used by the slices; nothing here is re-exported
@@ -68,7 +69,8 @@ def _linear(eqn, invals, varying):
     if any(varying):
         return None
     if name in _PARTWISE and affine == [0]:
-        return _partwise(eqn, invals, 0)
+        to = eqn.params.get("new_dtype")  # a cast to integers or booleans is not linear
+        return _partwise(eqn, invals, 0) if to is None or jnp.issubdtype(to, jnp.inexact) else None
     if name in ("dot_general", "mul") and len(affine) == 1:
         return _partwise(eqn, invals, affine[0])
     if name in ("add", "sub") and len(invals) == 2:
