@@ -41,8 +41,9 @@ already runs all its steps compiled, so the gain here is vectorization only.
 
 The last lines of parts 1 and 2 say PASS or MISS against issue 16's targets (<= 60 ms at
 51 x 51; >= 5x faster than loss-landscapes; faster at every size). Run times are the best of
-repeated warm calls and exclude compilation (reported separately as first call minus the best
-warm call). One process; whatever devices JAX sees (one CPU device
+repeated warm calls (part 1's first four rows in rounds, one call of each per round, so that
+they meet the same load) and exclude compilation (reported separately as first call minus the
+best warm call). One process; whatever devices JAX sees (one CPU device
 unless ``XLA_FLAGS`` says otherwise). The point is the ratios.
 """
 
@@ -133,6 +134,22 @@ def hand_written(center, dirs, data, block):
     return run
 
 
+def interleaved(fns, repeats):
+    """``[(first seconds, best seconds)]`` of each of ``fns``, the warm calls taken in rounds
+    (one call of each per round), so that every row meets the same machine load."""
+    firsts, bests = [], [float("inf")] * len(fns)
+    for fn in fns:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        firsts.append(time.perf_counter() - t0)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            bests[i] = min(bests[i], time.perf_counter() - t0)
+    return list(zip(firsts, bests))
+
+
 def one_call(fn):
     """``fn()`` with the slice's blocks in one call (no concurrent calls from threads)."""
     saved = slices._host_parts
@@ -187,22 +204,12 @@ def bench_slice(n_grid, n_loop, repeats):
     def ours():
         results["ours"] = sf.slice_2d(loss_fn, center, data, d1, d2, grid, grid)
         return results["ours"].values
-    first, best = timed(ours, repeats)
-    rows.append(("slice_2d end to end (default)", first - best, best))
-    ours_s = best
-
-    first, best = timed(lambda: one_call(ours), repeats)
-    rows.append(("  the same in one call (one thread)", first - best, best))
 
     a, b = np.meshgrid(grid, grid, indexing="ij")
     coords = jnp.asarray(np.stack([a.ravel(), b.ravel()], 1), jnp.float32)
+    dirs = (d1.params, d2.params)
     block_now = slices._point_block(loss_fn, 2817, data, n_points, None)
-    bound = hand_written(center, (d1.params, d2.params), data, block_now)
-    first, best = timed(lambda: bound(coords), repeats)
-    rows.append((f"bound: the per-point work by hand ({block_now}-pt blocks, 1 call)",
-                 first - best, best))
-    diff_bound = float(np.max(np.abs(np.asarray(bound(coords)) - results["ours"].values.ravel())))
-
+    bound = hand_written(center, dirs, data, block_now)
     saved = slices._BLOCK_FLOATS
     slices._BLOCK_FLOATS = {"cpu": 2**20}  # session 4's budget
     try:
@@ -210,10 +217,16 @@ def bench_slice(n_grid, n_loop, repeats):
     finally:
         slices._BLOCK_FLOATS = saved
     run4 = session4_program(loss_fn, block)
-    dirs = (d1.params, d2.params)
-    first, best = timed(lambda: run4(center, dirs, coords, data), repeats)
-    rows.append((f"session 4 default (per-point params, {block}-pt blocks, 1 call)",
-                 first - best, best))
+    fast = [("slice_2d end to end (default)", ours),
+            ("  the same in one call (one thread)", lambda: one_call(ours)),
+            (f"bound: the per-point work by hand ({block_now}-pt blocks, 1 call)",
+             lambda: bound(coords)),
+            (f"session 4 default (per-point params, {block}-pt blocks, 1 call)",
+             lambda: run4(center, dirs, coords, data))]
+    for (name, _), (first, best) in zip(fast, interleaved([fn for _, fn in fast], repeats)):
+        rows.append((name, first - best, best))
+    ours_s = rows[0][2]
+    diff_bound = float(np.max(np.abs(np.asarray(bound(coords)) - results["ours"].values.ravel())))
     diff_s4 = float(np.max(np.abs(np.asarray(run4(center, dirs, coords, data))
                                   - results["ours"].values.ravel())))
 
