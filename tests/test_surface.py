@@ -132,6 +132,57 @@ def test_blocked_equals_unblocked_and_methods_agree(xor32):
             np.testing.assert_allclose(v, ref, rtol=F32, atol=F32)
 
 
+@pytest.mark.parametrize("method", ["vmap", "batched"])
+def test_values_do_not_depend_on_concurrent_parts(xor32, monkeypatch, method):
+    """On one CPU device the blocks are shared out to calls from several threads: the same
+    numbers, bit for bit, for 1, 2 and 3 parts (the last part padded)."""
+    model, loss_fn, data, p0 = xor32
+    d1 = sf.random_direction(p0, key=jax.random.key(5))
+    d2 = sf.random_direction(p0, key=jax.random.key(6))
+    alphas, betas = np.linspace(-1, 1, 13), np.linspace(-2, 1, 11)  # 143 points, 15 blocks of 10
+    points = jax.tree.map(lambda p, u: p[None] + jnp.linspace(-1, 1, 143)[:, None, None].reshape(
+        (-1,) + (1,) * p.ndim) * u[None], p0, d1.params)
+    out = {}
+    for parts in (1, 2, 3):
+        monkeypatch.setattr(sf.slices, "_host_parts", lambda mesh, n_blocks, k=parts: k)
+        out[parts] = (sf.slice_2d(loss_fn, p0, data, d1, d2, alphas, betas, method=method,
+                                  block_size=10),
+                      sf.evaluate_points(loss_fn, points, data, method=method, block_size=10))
+    for parts in (2, 3):
+        np.testing.assert_array_equal(out[parts][0].values, out[1][0].values)
+        assert out[parts][0].center_value == out[1][0].center_value
+        np.testing.assert_array_equal(out[parts][1], out[1][1])
+    assert out[1][0].values.shape == (13, 11) and out[3][1].shape == (143,)
+
+
+def test_affine_push_through_equals_the_metric_at_the_point_and_hoists_the_data_products(x64):
+    """surface.affine.along: the value of metric(center + c1 u + c2 v) for a metric using both
+    sides of a matrix product, a reversed difference, a nested jit, a custom_jvp (relu) and a
+    cast to integers; and under vmap over the points no product of the data with the params has
+    a point axis."""
+    from landscape.surface import affine
+    k = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(k[0], (6, 3))
+    p0, u, v = ({"w": jax.random.normal(kk, (3, 4)), "b": jax.random.normal(kk, (4,)),
+                 "o": jax.random.normal(kk, (4, 2))} for kk in k[1:])
+
+    @jax.jit
+    def head(h, o):
+        return jax.nn.relu(h) @ o
+
+    def metric(p, x):
+        h = 1.0 - jnp.tanh(0.5 + x @ p["w"] + p["b"]) + 0.5 * (p["w"].T @ x.T).T
+        return jnp.sum(head(h, p["o"]) ** 2) + jnp.sum(p["b"].astype(jnp.int32))
+
+    cs = jnp.array([[0.3, -1.2], [2.0, 0.5], [0.0, 0.0]])
+    got = jax.vmap(lambda c: affine.along(metric, p0, (u, v), c, x))(cs)
+    want = [metric(jax.tree.map(lambda a, b, d: a + c[0] * b + c[1] * d, p0, u, v), x) for c in cs]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    jaxpr = jax.make_jaxpr(jax.vmap(lambda c: affine.along(metric, p0, (u, v), c, x)))(cs)
+    shapes = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "dot_general"]
+    assert (6, 4) in shapes and (3, 6, 4) not in shapes  # x @ w per part, never per point
+
+
 def test_second_call_with_same_shapes_does_not_recompile(xor32):
     model, loss_fn, data, p0 = xor32
     d1 = sf.random_direction(p0, key=jax.random.key(7))

@@ -20,7 +20,9 @@ One responsibility per module (every public name is re-exported here):
   and the evaluation methods (``"vmap"``, ``"batched"``, ``"auto"``);
 - :mod:`~landscape.surface.slices`: the one compiled program over blocks of points
   (``block_size`` points per block), :func:`evaluate_points`, :func:`slice_1d`,
-  :func:`slice_2d` (:class:`Slice1D`, :class:`Slice2D`);
+  :func:`slice_2d` (:class:`Slice1D`, :class:`Slice2D`), evaluated through
+  :mod:`~landscape.surface.affine` (the point's ``center + sum_i c_i d_i`` pushed through the
+  metric's linear first steps; internal, nothing re-exported);
 - :mod:`~landscape.surface.paths`: :func:`interpolate` and barriers (:class:`Interpolation`),
   :func:`plane`, :func:`plane_through` (:class:`Plane`), :func:`project_trajectory`
   (:class:`TrajectoryProjection`);
