@@ -74,6 +74,17 @@ def test_concurrent_groups_give_the_one_call_numbers_bit_for_bit(case, monkeypat
     _assert_same(results[1], results[3])
 
 
+def test_concurrent_groups_share_one_compile_of_the_chunk_program(monkeypatch):
+    from jax import monitoring
+    names = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: names.append(str(kw.get("fun_name")))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 3)
+    ls.train_many(LOSS, NORMAL, optax.sgd(0.25), DATA, key=0, n_runs=192, steps=7, devices=1)
+    assert sum("sharded_program" in name for name in names) == 1, names
+
+
 def test_map_concurrently_keeps_the_order_and_uses_one_thread_per_item():
     import threading
     barrier = threading.Barrier(3, timeout=10)  # passes only when 3 calls run at once

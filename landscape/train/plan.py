@@ -256,13 +256,15 @@ class TrainPlan:
     def run_chunk(self, c: int) -> TrainResult:
         """Train the runs ``chunk_bounds(c)``: its :meth:`group_bounds` at once, from one host
         thread each, by the same compiled program (the same for every chunk), joined in order."""
-        parts = parallel.map_concurrently(lambda bounds: self._run_group(*bounds), self.group_bounds(c))
+        program = _compiled(self.spec)  # one jitted object, so the threads share one compile
+        parts = parallel.map_concurrently(lambda bounds: self._run_group(program, *bounds),
+                                          self.group_bounds(c))
         return concat_results(parts) if len(parts) > 1 else parts[0]
 
-    def _run_group(self, start: int, stop: int) -> TrainResult:
-        """Train the runs ``start .. stop - 1`` (at most ``spec.width``) in one compiled call."""
+    def _run_group(self, program, start: int, stop: int) -> TrainResult:
+        """Train the runs ``start .. stop - 1`` (at most ``spec.width``) in one call of ``program``."""
         inputs, real, traj_runs = self._group_inputs(start, stop)
-        out = jax.device_get(_compiled(self.spec)(*inputs))
+        out = jax.device_get(program(*inputs))
         rows = lambda a: a[:real]  # noqa: E731
         return TrainResult(
             params=jax.tree.map(rows, out["params"]),
