@@ -63,7 +63,7 @@ from jax.flatten_util import ravel_pytree
 import c_kernel
 import landscape as ls
 
-CASES = ("xor221", "xor281", "ts", "cnn", "memory", "million")
+CASES = ("xor221", "xor281", "ts", "cnn", "memory", "million", "groups")
 XA, XA1, XB, XC, XD = "x(a)", "x(a')", "x(b)", "x(c)", "x(d)"   # ratio columns: baseline / row time
 
 
@@ -328,12 +328,12 @@ def row_name(method: str, devices, one_group: bool) -> str:
     return f"train_many {method}{where}" + (", 1 group" if one_group else "")
 
 
-def ours(case: Case, loss_fn, init_fn, method: str, repeats: int, devices=None,
-         one_group: bool = False) -> dict:
-    """``train_many``'s row; ``one_group``: every chunk in one call (no concurrent groups)."""
+def train_call(case: Case, loss_fn, init_fn, one_group: bool = False, **options) -> Callable:
+    """``() -> train_many(...)`` of ``case`` (``options``: ``train_many``'s); ``one_group``: every
+    chunk in one call (``parallel.concurrent_calls`` set to 1: the path before the groups)."""
     optimizer = optax.sgd(case.lr)   # one object: the second call reuses the compiled program
-    kwargs = dict(key=jax.random.key(0), n_runs=case.n_runs, steps=case.steps, method=method,
-                  devices=devices, progress=False)
+    kwargs = dict(key=jax.random.key(0), n_runs=case.n_runs, steps=case.steps, progress=False,
+                  **options)
 
     def call():
         if not one_group:
@@ -344,6 +344,14 @@ def ours(case: Case, loss_fn, init_fn, method: str, repeats: int, devices=None,
             return ls.train_many(loss_fn, init_fn, optimizer, case.data, **kwargs)
         finally:
             ls.parallel.concurrent_calls = saved
+
+    return call
+
+
+def ours(case: Case, loss_fn, init_fn, method: str, repeats: int, devices=None,
+         one_group: bool = False) -> dict:
+    """``train_many``'s row; ``one_group``: every chunk in one call (no concurrent groups)."""
+    call = train_call(case, loss_fn, init_fn, one_group, method=method, devices=devices)
 
     t0 = time.perf_counter()
     call()
@@ -459,6 +467,28 @@ def memory_case(quick: bool, chunk: int | None) -> dict:
                 chunk_size=plan.chunk_size, n_chunks=plan.n_chunks, seconds=time.perf_counter() - t0,
                 full_history_bytes=full, written_bytes=written, peak_rss_increase_bytes=mem.peak,
                 ru_maxrss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def groups_case(cases: dict[str, Case], rounds: int) -> list[dict]:
+    """Concurrent groups against one group a chunk (:func:`train_call`), alternating in this
+    process for ``rounds`` rounds per case, after checking that both give the same numbers."""
+    out = []
+    for case in cases.values():
+        _, loss_fn, init_fn = case.build()
+        calls = {g: train_call(case, loss_fn, init_fn, one_group=g == 1) for g in (2, 1)}
+        first = {g: call() for g, call in calls.items()}
+        same = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(vars(first[2])),
+                                                         jax.tree.leaves(vars(first[1]))))
+        times = {2: [], 1: []}
+        for _ in range(rounds):
+            for g, call in calls.items():
+                times[g].append(timed(call, 1)[0])
+        ratio = np.array(times[1]) / np.array(times[2])
+        out.append(dict(case=case.name, groups_best=min(times[2]), one_group_best=min(times[1]),
+                        speedup_median=float(np.median(ratio)), speedup_min=float(ratio.min()),
+                        speedup_max=float(ratio.max()), bit_identical=same,
+                        n_groups=ls.parallel.concurrent_calls(1)))
+    return out
 
 
 # ----------------------------------------------------------------------------- output
@@ -586,6 +616,10 @@ def main(argv=None):
         chunks = (2_000, 500) if args.quick else (None, 4_096)
         mem = [memory_case(args.quick, chunk) for chunk in chunks]
     million = None
+    groups = []
+    if "groups" in names:
+        print("... groups", flush=True)
+        groups = groups_case(cases, max(repeats, 5))
     if "million" in names:
         print("... million", flush=True)
         million = million_case(args.quick)
@@ -612,6 +646,11 @@ def main(argv=None):
                   f"({100 * m['peak_rss_increase_bytes'] / m['full_history_bytes']:3.0f}% of the full "
                   f"history), {m['written_bytes'] / 2**20:,.0f} MiB written, {m['seconds']:.1f} s")
         print(f"  process ru_maxrss (whole script so far) {mem[-1]['ru_maxrss_bytes'] / 2**20:,.0f} MiB")
+    for g in groups:
+        print(f"groups {g['case']:7s}: {g['n_groups']} concurrent groups {g['groups_best']:.3f} s, one "
+              f"group {g['one_group_best']:.3f} s (best of the rounds); speed-up per round median "
+              f"{g['speedup_median']:.2f}x ({g['speedup_min']:.2f}-{g['speedup_max']:.2f}); "
+              f"bit-identical: {g['bit_identical']}")
     if million:
         m = million
         print()
@@ -625,7 +664,8 @@ def main(argv=None):
         out = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=cpus,
                    quick=args.quick, load_start=load0, load_end=load1, peak_flops=peak,
                    peak_flops_start=peak_start, peak_flops_end=peak_end,
-                   flop_formula=FLOP_FORMULA, rows=rows, memory=mem, million=million)
+                   flop_formula=FLOP_FORMULA, rows=rows, memory=mem, million=million,
+                   groups=groups)
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, default=float)
 

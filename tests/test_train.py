@@ -61,6 +61,7 @@ def test_concurrent_groups_give_the_one_call_numbers_bit_for_bit(case, monkeypat
         extra = dict(method="batched" if case == "xor_fast" else "vmap",
                      success=ls.objectives.success(MODEL))
     loss, init = ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0)
+    monkeypatch.setattr(train.plan, "_MIN_GROUP_WORK", 1)  # groups even for this small job
     kwargs = dict(key=3, n_runs=300, steps=20, record_every=10, trajectory_runs=[5, 130, 299], **extra)
     results = {}
     for groups in (1, 3):
@@ -81,8 +82,17 @@ def test_concurrent_groups_share_one_compile_of_the_chunk_program(monkeypatch):
         lambda event, duration, **kw: names.append(str(kw.get("fun_name")))
         if event == "/jax/core/compile/backend_compile_duration" else None)
     monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 3)
+    monkeypatch.setattr(train.plan, "_MIN_GROUP_WORK", 1)
     ls.train_many(LOSS, NORMAL, optax.sgd(0.25), DATA, key=0, n_runs=192, steps=7, devices=1)
     assert sum("sharded_program" in name for name in names) == 1, names
+
+
+def test_a_small_job_is_one_group_and_a_large_one_uses_the_cores(monkeypatch):
+    monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 2)
+    small = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=1000, steps=200, devices=1)
+    large = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=10_000, steps=2000, devices=1)
+    assert (small.groups, large.groups) == (1, 2)  # 7.2e6 and 7.2e8 runs x steps x samples x params
+    assert large.group_bounds(0) == [(0, 5056), (5056, 10_000)]
 
 
 def test_map_concurrently_keeps_the_order_and_uses_one_thread_per_item():
