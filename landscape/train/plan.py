@@ -238,8 +238,8 @@ class TrainPlan:
         >>> import optax, landscape as ls
         >>> model = ls.mlp([2, 2, 1])
         >>> plan = ls.plan_training(ls.objectives.loss(model), ls.inits.normal(model, 1.0),
-        ...                         optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=1000, steps=10)
-        >>> plan.group_bounds(0) == ([(0, 512), (512, 1000)] if plan.groups == 2 else [(0, 1000)])
+        ...                         optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=10_000, steps=2000)
+        >>> plan.group_bounds(0) == ([(0, 5056), (5056, 10_000)] if plan.groups == 2 else [(0, 10_000)])
         True
         """
         start, stop = self.chunk_bounds(c)
@@ -532,7 +532,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         success=success, steps=steps, record_every=record_every, width=width,
         batch_size=batch_size, n_samples=n_samples, hyper_names=tuple(sorted(hyper)),
         scaled=scale is not None, given_starts=starts is not None, trainable=mask,
-        n_traj=int(min(traj.size, width)) if traj is not None else 0, fast=fast, mesh=mesh)
+        n_traj=int(min(traj.size, chunk_size, width)) if traj is not None else 0, fast=fast, mesh=mesh)
     data = jax.tree.map(jnp.asarray, data)
     return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
                      hyperparams=hyper, init_scale=scale,
