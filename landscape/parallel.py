@@ -13,9 +13,11 @@ the device count), which is what makes the numbers independent of the device cou
 Processes. Several processes share a job through a results folder, not through collectives
 (:mod:`landscape.lab.team`, :func:`landscape.lab.resumable.train_resumable`, ``docs/scaling.md``).
 
-Host cores. On a CPU-only machine XLA keeps one core busy for the toolkit's small programs;
+Host cores. On a CPU-only machine XLA keeps one core busy for the toolkit's small programs.
 :func:`use_host_cores` (called by the ``landscape`` command, never by a library import) exposes
-the cores as separate CPU devices so that the run axis is spread over them.
+the cores as separate CPU devices so that the run axis is spread over them; without it, a job
+split into :func:`concurrent_calls` groups puts the idle cores to work by calling one program
+from several host threads at once (:func:`map_concurrently`).
 
 >>> import jax, jax.numpy as jnp
 >>> from landscape import parallel
@@ -28,6 +30,7 @@ the cores as separate CPU devices so that the run axis is spread over them.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import jax
@@ -38,7 +41,7 @@ from jax.sharding import Mesh, PartitionSpec
 __all__ = [
     "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
     "point_block", "map_blocks", "use_host_cores",
-    "compiler_options", "InvariantJit", "idle_host_cores",
+    "compiler_options", "InvariantJit", "idle_host_cores", "concurrent_calls", "map_concurrently",
 ]
 
 AXIS = "runs"
@@ -265,6 +268,36 @@ def idle_host_cores() -> int:
     if jax.default_backend() != "cpu":
         return 0
     return max(0, _cores() // _sharing[0] - jax.local_device_count())
+
+
+def concurrent_calls(n_devices: int) -> int:
+    """How many calls of one program on ``n_devices`` devices are worth running at once, from
+    host threads: ``1 +`` :func:`idle_host_cores` ``// n_devices`` (so 1 off the CPU, and 1
+    when :func:`use_host_cores` already made every core a device).
+
+    XLA's CPU client runs independent calls dispatched from different threads concurrently,
+    even on one device, each on a core of its own: on one CPU device of a 2-core machine, XOR
+    2-2-1, 10,000 runs x 2,000 steps in two groups of 5,056 runs from two threads took 0.24-0.39
+    s against 0.39-0.65 s for one call of the whole chunk (same process, load average ~3).
+
+    >>> concurrent_calls(jax.local_device_count()) >= 1
+    True
+    """
+    return 1 + idle_host_cores() // max(int(n_devices), 1)
+
+
+def map_concurrently(fn: Callable, items: Sequence) -> list:
+    """``[fn(item) for item in items]``, the calls made at once from one host thread each (in the
+    caller's thread when there is at most one item); the first exception raised is re-raised.
+
+    >>> map_concurrently(lambda x: x * x, [1, 2, 3])
+    [1, 4, 9]
+    """
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(fn, items))
 
 
 _sharing = [1]

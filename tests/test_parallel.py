@@ -189,9 +189,10 @@ def test_default_chunk_size_says_what_it_was_estimated_for():
     plan = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),
                             ls.datasets.xor(), key=0, n_runs=10**6, steps=100, record_every=1)
     # 2*101 + 72 + 64 = 338 floats a run of state and 80 of activations for 1,024 runs at once
-    # (4,096 on one CPU device with cores to spare): (2**28 - live * 320) // 1352 runs, rounded
-    # down to whole blocks
-    live = 1024 * (4 if parallel.idle_host_cores() else 1)
+    # (4,096 on one CPU device with cores to spare, in each of the concurrent groups there):
+    # (2**28 - live * 320) // 1352 runs, rounded down to whole blocks
+    idle = parallel.idle_host_cores()
+    live = 1024 * (4 if idle else 1) * (1 + idle // jax.local_device_count())
     assert plan.chunk_size == (2**28 - live * 320) // 1352 // RUN_BLOCK * RUN_BLOCK
     assert "(estimated for 256 MiB host budget)" in plan.describe()
     given = ls.plan_training(loss, ls.inits.normal(XOR_MODEL, 1.0), optax.sgd(0.5),

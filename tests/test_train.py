@@ -48,6 +48,62 @@ def test_chunked_equals_unchunked_bit_for_bit(method):
     _assert_same(whole, chunked)
 
 
+@pytest.mark.parametrize("case", ["xor_fast", "xor_generic", "wide_fast"])
+def test_concurrent_groups_give_the_one_call_numbers_bit_for_bit(case, monkeypatch):
+    # On a CPU with idle cores a chunk is split into groups trained at once from host threads;
+    # 300 runs in 3 groups of 128 (the last one short and padded), trajectories in every group.
+    if case == "wide_fast":  # a matrix product in the fast path: fixed-shape blocks
+        model = ls.mlp([10, 32, 1], activation="tanh", output="linear")
+        x = jax.random.normal(jax.random.key(1), (64, 10))
+        data, extra = ls.Dataset(x, jnp.sin(x[:, :1])), dict(method="batched")
+    else:
+        model, data = MODEL, DATA
+        extra = dict(method="batched" if case == "xor_fast" else "vmap",
+                     success=ls.objectives.success(MODEL))
+    loss, init = ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0)
+    monkeypatch.setattr(train.plan, "_MIN_GROUP_WORK", 1)  # groups even for this small job
+    kwargs = dict(key=3, n_runs=300, steps=20, record_every=10, trajectory_runs=[5, 130, 299], **extra)
+    results = {}
+    for groups in (1, 3):
+        monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices, g=groups: g)
+        plan = ls.plan_training(loss, init, optax.sgd(0.5), data, devices=1, **kwargs)
+        assert plan.groups == groups and len(plan.group_bounds(0)) == groups
+        results[groups] = ls.train_many(loss, init, optax.sgd(0.5), data, devices=1, **kwargs)
+    assert plan.group_bounds(0) == [(0, 128), (128, 256), (256, 300)]
+    assert "3 concurrent groups a chunk" in plan.describe()
+    np.testing.assert_array_equal(results[3].trajectory_runs, [5, 130, 299])
+    _assert_same(results[1], results[3])
+
+
+def test_concurrent_groups_share_one_compile_of_the_chunk_program(monkeypatch):
+    from jax import monitoring
+    names = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: names.append(str(kw.get("fun_name")))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 3)
+    monkeypatch.setattr(train.plan, "_MIN_GROUP_WORK", 1)
+    ls.train_many(LOSS, NORMAL, optax.sgd(0.25), DATA, key=0, n_runs=192, steps=7, devices=1)
+    assert sum("sharded_program" in name for name in names) == 1, names
+
+
+def test_a_small_job_is_one_group_and_a_large_one_uses_the_cores(monkeypatch):
+    monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 2)
+    small = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=1000, steps=200, devices=1)
+    large = ls.plan_training(LOSS, NORMAL, SGD, DATA, key=0, n_runs=10_000, steps=2000, devices=1)
+    assert (small.groups, large.groups) == (1, 2)  # 7.2e6 and 7.2e8 runs x steps x samples x params
+    assert large.group_bounds(0) == [(0, 5056), (5056, 10_000)]
+
+
+def test_map_concurrently_keeps_the_order_and_uses_one_thread_per_item():
+    import threading
+    barrier = threading.Barrier(3, timeout=10)  # passes only when 3 calls run at once
+    out = ls.parallel.map_concurrently(lambda i: (barrier.wait(), i * i)[1], [1, 2, 3])
+    assert out == [1, 4, 9]
+    with pytest.raises(ZeroDivisionError):
+        ls.parallel.map_concurrently(lambda i: 1 // i, [1, 0])
+
+
 @pytest.mark.parametrize("method", ["batched", "vmap"])
 def test_wider_network_is_chunk_invariant_and_n_runs_invariant(method):
     # Wider layers make XLA pick shape-dependent kernels: results must not depend on chunking.

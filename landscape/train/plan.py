@@ -19,7 +19,7 @@ from .. import _checks, parallel
 from .._tree import batch_norms
 from ..objectives import Criterion, Loss
 from .program import RUN_BLOCK, _compiled, _Spec, live_runs
-from .result import TrainResult, default_record_every
+from .result import TrainResult, concat_results, default_record_every
 
 __all__ = ["TrainPlan", "plan_training", "estimate_chunk_size", "MAX_RUNS", "MAX_STEPS"]
 
@@ -36,6 +36,10 @@ shared by all host devices (they share the host's memory)."""
 _DEVICE_FRACTION = 0.5
 """Share of each device's ``bytes_limit`` a chunk may use where the device reports it (GPUs);
 the rest is left to XLA's own buffers, the data and the caller's arrays."""
+_MIN_GROUP_WORK = 2**27
+"""Least work (runs x steps x samples x params) a concurrent group of a chunk must have, about
+20-50 ms of a CPU core: below it the threads cost more than they bring (1,000 XOR 2-2-1 runs x
+200 steps, 7.2e6, about 10 ms: two groups 0.63x the speed of one call, load average ~8)."""
 
 
 # ----------------------------------------------------------------------------- validation
@@ -172,7 +176,11 @@ class TrainPlan:
     """A validated training job: ``run_chunk(c)`` trains chunk ``c`` of ``n_chunks``.
 
     Built by :func:`plan_training`; :func:`train_many` runs every chunk and joins them. A
-    results store can run chunks one at a time and resume after an interruption.
+    results store can run chunks one at a time and resume after an interruption. A chunk is
+    trained in ``groups`` consecutive groups of runs (:meth:`group_bounds`), calls of one
+    compiled program made at once from host threads (:func:`landscape.parallel.concurrent_calls`:
+    more than one only on a CPU with cores that are not devices); runs are independent, so the
+    numbers do not depend on the grouping.
     """
 
     spec: _Spec
@@ -186,6 +194,7 @@ class TrainPlan:
     params_like: Any  # one run's params as jax.ShapeDtypeStruct leaves
     starts: Any = None  # the given starts (NumPy leaves (n_runs, ...)), or None: drawn by init_fn
     chunk_note: str = "chosen"  # how the chunk size was set, for describe()
+    groups: int = 1  # concurrent calls a chunk is split into (spec.width runs each, at most)
 
     @property
     def chunk_size(self) -> int:
@@ -205,35 +214,61 @@ class TrainPlan:
 
     def describe(self) -> str:
         """One line saying how the runs are split, e.g. ``"1000 runs: 2 chunks of 512 (estimated
-        for 256 MiB host budget) on 2 cpu devices, generic path"``; on a CPU with more cores
-        than JAX devices it says how to use them (:func:`landscape.parallel.idle_host_cores`)."""
+        for 256 MiB host budget) on 2 cpu devices, generic path"`` (``", 2 concurrent groups a
+        chunk"`` when :attr:`groups` > 1); on a CPU with cores that neither devices nor groups
+        use it says how to use them (:func:`landscape.parallel.idle_host_cores`)."""
         platform = self.spec.mesh.devices.flat[0].platform
         path = "fast path" if self.spec.fast else "generic path"
-        idle = parallel.idle_host_cores()
+        idle = parallel.idle_host_cores() if self.groups == 1 else 0
         hint = (f"; {idle} more CPU core{'s' * (idle > 1)} idle: call "
                 "landscape.parallel.use_host_cores() before JAX starts to use them") if idle else ""
+        groups = f", {self.groups} concurrent groups a chunk" if self.groups > 1 else ""
         return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
                 f"{self.chunk_size} ({self.chunk_note}) on {self.n_devices} {platform} "
-                f"device{'s' * (self.n_devices > 1)}, {path}{hint}")
+                f"device{'s' * (self.n_devices > 1)}{groups}, {path}{hint}")
 
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size
         return start, min(start + self.chunk_size, self.n_runs)
 
+    def group_bounds(self, c: int) -> list[tuple[int, int]]:
+        """``[(start, stop), ...]``: the runs of chunk ``c`` split into at most :attr:`groups`
+        consecutive groups of ``spec.width`` runs (the last one shorter).
+
+        >>> import optax, landscape as ls
+        >>> model = ls.mlp([2, 2, 1])
+        >>> plan = ls.plan_training(ls.objectives.loss(model), ls.inits.normal(model, 1.0),
+        ...                         optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=10_000, steps=2000)
+        >>> plan.group_bounds(0) == ([(0, 5056), (5056, 10_000)] if plan.groups == 2 else [(0, 10_000)])
+        True
+        """
+        start, stop = self.chunk_bounds(c)
+        return [(s, min(s + self.spec.width, stop)) for s in range(start, stop, self.spec.width)]
+
     def compiled_memory(self) -> int | None:
-        """Bytes the compiled chunk program needs on one device: arguments, outputs and
-        temporaries from XLA's ``memory_analysis()`` (``None`` where the backend does not say).
-        Compiles the program (the one :meth:`run_chunk` then reuses); trains nothing."""
-        inputs, _, _ = self._chunk_inputs(0)
+        """Bytes a chunk needs on one device: arguments, outputs and temporaries of the compiled
+        program from XLA's ``memory_analysis()``, times the :attr:`groups` that run it at once
+        (``None`` where the backend does not say). Compiles the program (the one
+        :meth:`run_chunk` then reuses); trains nothing."""
+        inputs, _, _ = self._group_inputs(*self.group_bounds(0)[0])
         stats = _compiled(self.spec).lower(*inputs).compile().memory_analysis()
         if stats is None:
             return None
-        return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
+        return self.groups * int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                                 + stats.temp_size_in_bytes)
 
     def run_chunk(self, c: int) -> TrainResult:
-        """Train the runs ``chunk_bounds(c)``; same compiled program for every chunk."""
-        inputs, real, traj_runs = self._chunk_inputs(c)
-        out = jax.device_get(_compiled(self.spec)(*inputs))
+        """Train the runs ``chunk_bounds(c)``: its :meth:`group_bounds` at once, from one host
+        thread each, by the same compiled program (the same for every chunk), joined in order."""
+        program = _compiled(self.spec)  # one jitted object, so the threads share one compile
+        parts = parallel.map_concurrently(lambda bounds: self._run_group(program, *bounds),
+                                          self.group_bounds(c))
+        return concat_results(parts) if len(parts) > 1 else parts[0]
+
+    def _run_group(self, program, start: int, stop: int) -> TrainResult:
+        """Train the runs ``start .. stop - 1`` (at most ``spec.width``) in one call of ``program``."""
+        inputs, real, traj_runs = self._group_inputs(start, stop)
+        out = jax.device_get(program(*inputs))
         rows = lambda a: a[:real]  # noqa: E731
         return TrainResult(
             params=jax.tree.map(rows, out["params"]),
@@ -248,13 +283,13 @@ class TrainPlan:
             trajectory_runs=traj_runs,
         )
 
-    def _chunk_inputs(self, c: int):
-        """``(arguments of the chunk program, real runs in the chunk, its trajectory runs)``."""
-        start, stop = self.chunk_bounds(c)
+    def _group_inputs(self, start: int, stop: int):
+        """``(arguments of the chunk program, real runs, their trajectory runs)`` for the runs
+        ``start .. stop - 1``, padded to ``spec.width``."""
         size, real = self.spec.width, stop - start
         run_ids = jnp.asarray((np.arange(size, dtype=np.uint64) + start).astype(np.uint32))  # padding may wrap
 
-        def padded(arr):  # pad per-run inputs of the last chunk by repeating its first entry
+        def padded(arr):  # pad per-run inputs of a short group by repeating its first entry
             part = arr[start:stop]
             return np.concatenate([part, np.repeat(part[:1], size - real, axis=0)]) if real < size else part
 
@@ -349,7 +384,8 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
       n_runs, steps: positive integers; ``n_runs`` defaults to the number of ``starts``.
       record_every: record the loss (and trajectories) every this many steps; must divide
         ``steps``. Default: the smallest divisor giving at most 100 records.
-      chunk_size: runs per compiled call, all devices together (the last chunk is padded).
+      chunk_size: runs per chunk, all devices together: one compiled call (the last chunk is
+        padded), or :attr:`TrainPlan.groups` concurrent ones on a CPU with idle cores.
         Default: as many as fit a 256 MiB working budget. Results do not depend on it.
       success: ``success(params, data) -> bool`` (e.g. ``objectives.success(model)``); its first
         holding step per run comes back as ``success_step``.
@@ -475,7 +511,7 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
         memory, source = _chunk_memory(mesh)
         model = getattr(loss_fn, "model", None)
         n_hidden = sum(model.sizes[:-1]) if model is not None else 0
-        live = live_runs(fast, loss_fn, n_samples, shapes, data)
+        live = live_runs(fast, loss_fn, n_samples, shapes, data) * parallel.concurrent_calls(n_dev)
         chunk_size = min(n_runs, estimate_chunk_size(n_params, n_records, n_samples, n_out, memory,
                                                      n_hidden=n_hidden, itemsize=_itemsize(leaves),
                                                      live_runs=live))
@@ -485,16 +521,21 @@ def plan_training(loss_fn: Callable, init_fn: Callable | None, optimizer: optax.
     if devices is None and n_dev > 1:  # no device without a whole block of runs
         n_dev = min(n_dev, -(-chunk_size // RUN_BLOCK))
         mesh = parallel.local_mesh(n_dev)
-    width = parallel.padded_count(chunk_size, RUN_BLOCK, n_dev)
+    # concurrent groups of whole blocks on every device, each worth a thread (numbers as in one
+    # call: runs are independent)
+    work = chunk_size * steps * max(batch_size or n_samples, 1) * n_params
+    groups = max(1, min(parallel.concurrent_calls(n_dev), chunk_size // (RUN_BLOCK * n_dev),
+                        work // _MIN_GROUP_WORK))
+    width = parallel.padded_count(-(-chunk_size // groups), RUN_BLOCK, n_dev)
     spec = _Spec(
         loss_fn=loss_fn, init_fn=init_fn if starts is None else None, optimizer=optimizer,
         success=success, steps=steps, record_every=record_every, width=width,
         batch_size=batch_size, n_samples=n_samples, hyper_names=tuple(sorted(hyper)),
         scaled=scale is not None, given_starts=starts is not None, trainable=mask,
-        n_traj=int(min(traj.size, chunk_size)) if traj is not None else 0, fast=fast, mesh=mesh)
+        n_traj=int(min(traj.size, chunk_size, width)) if traj is not None else 0, fast=fast, mesh=mesh)
     data = jax.tree.map(jnp.asarray, data)
     return TrainPlan(spec=spec, key=key, data=data, n_runs=n_runs, _chunk_size=chunk_size,
                      hyperparams=hyper, init_scale=scale,
                      trajectory_runs=traj if spec.n_traj else None, params_like=shapes,
-                     starts=starts, chunk_note=chunk_note)
+                     starts=starts, chunk_note=chunk_note, groups=groups)
 

@@ -86,7 +86,9 @@ def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
     """
     first = parts[0]
     cat = lambda *xs: np.concatenate(xs, axis=0)  # noqa: E731
-    traj = [p for p in parts if p.trajectory_runs is not None and len(p.trajectory_runs)]
+    # the parts that recorded trajectories; if none did, the first part's (empty ones, or None)
+    traj = [p for p in parts if p.trajectory_runs is not None and len(p.trajectory_runs)] or [first]
+    recorded = first.trajectory_runs is not None
     return TrainResult(
         params=jax.tree.map(cat, *[p.params for p in parts]),
         losses=cat(*[p.losses for p in parts]),
@@ -95,8 +97,8 @@ def concat_results(parts: Sequence[TrainResult]) -> TrainResult:
         status=cat(*[p.status for p in parts]),
         failed_step=cat(*[p.failed_step for p in parts]),
         success_step=None if first.success_step is None else cat(*[p.success_step for p in parts]),
-        trajectory=jax.tree.map(cat, *[p.trajectory for p in traj]) if traj else None,
-        trajectory_runs=cat(*[p.trajectory_runs for p in traj]) if traj else None,
+        trajectory=jax.tree.map(cat, *[p.trajectory for p in traj]) if recorded else None,
+        trajectory_runs=cat(*[p.trajectory_runs for p in traj]) if recorded else None,
     )
 
 
