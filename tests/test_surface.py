@@ -144,7 +144,7 @@ def test_values_do_not_depend_on_concurrent_parts(xor32, monkeypatch, method):
         (-1,) + (1,) * p.ndim) * u[None], p0, d1.params)
     out = {}
     for parts in (1, 2, 3):
-        monkeypatch.setattr(sf.slices, "_host_parts", lambda mesh, n_blocks, k=parts: k)
+        monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices, k=parts: k)
         out[parts] = (sf.slice_2d(loss_fn, p0, data, d1, d2, alphas, betas, method=method,
                                   block_size=10),
                       sf.evaluate_points(loss_fn, points, data, method=method, block_size=10))

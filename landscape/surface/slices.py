@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -148,32 +147,24 @@ def _check_scalar_metric(metric, params, data):
     _scalar_check(metric, _abstract(params), _abstract(data))
 
 
-def _host_parts(mesh, n_blocks: int) -> int:
-    """Concurrent calls that share out ``n_blocks`` blocks: on a one-device CPU mesh, one per core
-    this process may use (:func:`landscape.parallel.idle_host_cores` plus one), each with at
-    least two blocks; one call otherwise (several devices already split the blocks)."""
-    if parallel.mesh_size(mesh) != 1 or jax.default_backend() != "cpu":
-        return 1
-    return max(1, min(1 + parallel.idle_host_cores(), n_blocks // 2))
-
-
 def _in_parts(call, xs, block: int, mesh) -> list:
     """``[call(part) ...]`` over equal parts of whole blocks of the leading axis of the pytree
     ``xs`` (rows repeated from the first to fill the last), dispatched concurrently from threads
-    (:func:`_host_parts`): one CPU device runs a program on about one core, and two jitted calls
-    from two threads run side by side. Every part maps the same blocks through the same
-    compiled program, so a point's value does not depend on the number of parts."""
+    (:func:`landscape.parallel.map_concurrently`): one CPU device runs a program on about one
+    core, so a one-device mesh gets one part per idle core
+    (:func:`landscape.parallel.concurrent_calls`), each of at least two blocks. Every part maps
+    the same blocks through the same compiled program, so a point's value does not depend on
+    the number of parts."""
     n = jax.tree.leaves(xs)[0].shape[0]
     n_blocks = -(-n // block)
-    parts = _host_parts(mesh, n_blocks)
+    parts = max(1, min(parallel.concurrent_calls(parallel.mesh_size(mesh)), n_blocks // 2))
     if parts == 1:
         return [call(xs)]
     each = -(-n_blocks // parts) * block
     rows = np.arange(each * parts) % n
     chunks = [jax.tree.map(lambda a, r=rows[i * each:(i + 1) * each]: a[r], xs)
               for i in range(parts)]
-    with ThreadPoolExecutor(parts) as pool:
-        return list(pool.map(lambda chunk: jax.block_until_ready(call(chunk)), chunks))
+    return parallel.map_concurrently(lambda chunk: jax.block_until_ready(call(chunk)), chunks)
 
 
 def _evaluate_along(metric, center, dirs, coords, data, block_size, method, mesh, *,
