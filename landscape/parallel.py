@@ -29,6 +29,7 @@ from several host threads at once (:func:`map_concurrently`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
@@ -286,18 +287,49 @@ def concurrent_calls(n_devices: int) -> int:
     return 1 + idle_host_cores() // max(int(n_devices), 1)
 
 
+_THREAD_SETTINGS = {
+    "jax_enable_x64": jax.enable_x64,
+    "jax_default_matmul_precision": jax.default_matmul_precision,
+    "jax_default_device": jax.default_device,
+    "jax_numpy_dtype_promotion": jax.numpy_dtype_promotion,
+    "jax_numpy_rank_promotion": jax.numpy_rank_promotion,
+    "jax_debug_nans": jax.debug_nans,
+    "jax_debug_infs": jax.debug_infs,
+}
+"""JAX settings a ``with`` block sets for its thread only (config name: its context manager):
+:func:`map_concurrently` carries the caller's values into its threads."""
+
+
+def _in_callers_settings(fn: Callable) -> Callable:
+    """``fn`` run under the calling thread's values of :data:`_THREAD_SETTINGS` (a new thread
+    would see the global ones: a caller inside ``jax.enable_x64(True)`` would trace in float32)."""
+    values = {name: getattr(jax.config, name) for name in _THREAD_SETTINGS}
+
+    def call(item):
+        with contextlib.ExitStack() as stack:
+            for name, value in values.items():
+                stack.enter_context(_THREAD_SETTINGS[name](value))
+            return fn(item)
+    return call
+
+
 def map_concurrently(fn: Callable, items: Sequence) -> list:
     """``[fn(item) for item in items]``, the calls made at once from one host thread each (in the
-    caller's thread when there is at most one item); the first exception raised is re-raised.
+    caller's thread when there is at most one item), each under the caller's thread-local JAX
+    settings (``jax.enable_x64``, ``jax.default_device``, ...); the first exception raised is
+    re-raised.
 
     >>> map_concurrently(lambda x: x * x, [1, 2, 3])
     [1, 4, 9]
+    >>> with jax.enable_x64(True):
+    ...     map_concurrently(lambda x: str(jnp.asarray(x).dtype), [1.0, 2.0])
+    ['float64', 'float64']
     """
     items = list(items)
     if len(items) <= 1:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        return list(pool.map(fn, items))
+        return list(pool.map(_in_callers_settings(fn), items))
 
 
 _sharing = [1]

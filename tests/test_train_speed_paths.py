@@ -36,7 +36,7 @@ def test_drawn_starts_train_bit_for_bit_like_drawing_inside_the_program(init_sca
     init = ls.inits.normal(XOR, 1.0)
     plan = ls.plan_training(XOR_LOSS, init, SGD, ls.datasets.xor(), key=3, n_runs=70, steps=40,
                             record_every=10, init_scale=init_scale)
-    inputs, _, _ = plan._chunk_inputs(0)
+    inputs, _, _ = plan._group_inputs(*plan.group_bounds(0)[0])
     split = program._compiled(plan.spec)
     assert isinstance(split, program._DrawThenTrain) == (init_scale is None)  # scaled: one program
     for a, b in zip(_leaves(split(*inputs)), _leaves(_in_one_program(plan.spec, inputs))):
