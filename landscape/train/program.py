@@ -283,6 +283,15 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
     return fast_block(loss_fn, n_samples, params, data, _SHARED_DEVICE_SCALE * _MAX_BLOCK)
 
 
+_STEP_UNROLL = 1
+"""Steps per iteration of the compiled loop over steps (``lax.scan``'s ``unroll``): not unrolled,
+the cheapest to compile. ``python benchmarks/bench_train.py --cases compile`` (session 5, 2
+devices, load ~6, medians of 2 interleaved rounds; the numbers equal bit for bit at every
+unroll): unroll 2, 4, 8 compiled the flagship's program x0.91, x1.10, x1.53 as long, XOR 2-2-1
+10k x 2k x1.14, x1.05, x1.65 and 2-8-1 x1.00, x1.62, x2.24, while the steady runs changed by
+x0.77-x1.34 with no consistent sign (the load's noise)."""
+
+
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
     """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
 
@@ -324,7 +333,8 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         params = carry[0]
         traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
         start = b * spec.record_every
-        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32))
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32),
+                                unroll=_STEP_UNROLL)
         return carry, (carry[-1], traj)
 
     status = jnp.full((n,), _OK, jnp.int32)
