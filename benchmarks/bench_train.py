@@ -6,6 +6,9 @@ Cases (issue 2, deliverable 11), float32, full-batch gradient descent, mean squa
 - ``xor281``: XOR 2-8-1 likewise;
 - ``ts``: teacher-student 10-32-1 tanh/linear on 256 Gaussian samples (the teacher is a random
   10-32-1 tanh net), LeCun starts, lr 0.05, 1,000 runs x 500 steps;
+- ``options``: the training programs of the flagship's chunk and of XOR 2-2-1 and 2-8-1
+  (10,000 x 2,000) compiled under each cheap compile lever (:data:`COMPILE_VARIANTS`): compile
+  CPU seconds, steady run seconds, ratios to the default in interleaved rounds, bit-equality;
 - ``memory`` (deliverable 8): 100,000 XOR 2-2-1 runs x 2,000 steps with the loss recorded at
   every step, run chunk by chunk through ``plan_training(...).run_chunk(c)``, each chunk's
   history written to disk and dropped, with the default chunk size and with 4,096 runs per
