@@ -482,7 +482,15 @@ _FAST_CPU_OPTIONS = {
     "xla_cpu_prefer_vector_width": 512,
 }
 """Compiler options of the fast path on the CPU. The generic path keeps XLA's defaults: neither
-option changed its speed by more than the noise (+-10%)."""
+option changed its speed by more than the noise (+-10%).
+
+Cheaper compilation was measured and not adopted for the training programs (``python
+benchmarks/bench_train.py --cases options``, 2 devices, load 5-6, medians of per-round ratios;
+the numbers equal bit for bit under each): LLVM level 1 compiled the flagship's program, XOR
+2-2-1 and 2-8-1 (10k x 2k) x0.90, x0.87, x0.94 as long but ran 2-8-1 x1.49 as long (x1.2-1.9
+over three sessions' probes); XLA's loop emitters instead of its fusion emitters compiled
+x0.59-0.68 but ran x1.46-1.69; 256-bit vectors compiled no faster. Level 0 changed the
+numbers."""
 
 
 def _cpu_options() -> dict:
