@@ -289,6 +289,8 @@ def concurrent_calls(n_devices: int) -> int:
 def map_concurrently(fn: Callable, items: Sequence) -> list:
     """``[fn(item) for item in items]``, the calls made at once from one host thread each (in the
     caller's thread when there is at most one item); the first exception raised is re-raised.
+    The threads run under the caller's ``jax.enable_x64`` setting (JAX keeps it per thread: a
+    new thread would trace float64 work in float32).
 
     >>> map_concurrently(lambda x: x * x, [1, 2, 3])
     [1, 4, 9]
@@ -296,8 +298,14 @@ def map_concurrently(fn: Callable, items: Sequence) -> list:
     items = list(items)
     if len(items) <= 1:
         return [fn(item) for item in items]
+    x64 = bool(jax.config.jax_enable_x64)
+
+    def call(item):
+        with jax.enable_x64(x64):
+            return fn(item)
+
     with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        return list(pool.map(fn, items))
+        return list(pool.map(call, items))
 
 
 _sharing = [1]
