@@ -6,6 +6,9 @@ Cases (issue 2, deliverable 11), float32, full-batch gradient descent, mean squa
 - ``xor281``: XOR 2-8-1 likewise;
 - ``ts``: teacher-student 10-32-1 tanh/linear on 256 Gaussian samples (the teacher is a random
   10-32-1 tanh net), LeCun starts, lr 0.05, 1,000 runs x 500 steps;
+- ``options``: the training programs of the flagship's chunk and of XOR 2-2-1 and 2-8-1
+  (10,000 x 2,000) compiled under each cheap compile lever (:data:`COMPILE_VARIANTS`): compile
+  CPU seconds, steady run seconds, ratios to the default in interleaved rounds, bit-equality;
 - ``memory`` (deliverable 8): 100,000 XOR 2-2-1 runs x 2,000 steps with the loss recorded at
   every step, run chunk by chunk through ``plan_training(...).run_chunk(c)``, each chunk's
   history written to disk and dropped, with the default chunk size and with 4,096 runs per
@@ -63,7 +66,7 @@ from jax.flatten_util import ravel_pytree
 import c_kernel
 import landscape as ls
 
-CASES = ("xor221", "xor281", "ts", "cnn", "compile", "memory", "million", "groups")
+CASES = ("xor221", "xor281", "ts", "cnn", "compile", "options", "memory", "million", "groups")
 XA, XA1, XB, XC, XD = "x(a)", "x(a')", "x(b)", "x(c)", "x(d)"   # ratio columns: baseline / row time
 
 
@@ -476,6 +479,82 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
     return rows
 
 
+COMPILE_VARIANTS = {  # name: (XLA CPU compiler options added to the program's, scan unroll)
+    "default": ({}, 1),
+    "LLVM level 1": ({"xla_backend_optimization_level": 1}, 1),
+    "fusion emitters off": ({"xla_cpu_use_fusion_emitters": False}, 1),
+    "unroll 2": ({}, 2),
+    "unroll 4": ({}, 4),
+}
+"""Cheap compile levers tried on the training programs (``xla_cpu_use_thunk_runtime`` no longer
+exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers)."""
+
+
+def training_programs(quick: bool) -> dict:
+    """``{name: (spec, inputs)}``: the training programs (given starts) of the flagship's chunk
+    (XOR 2-2-1, 128 runs x 1,000 steps, record every 50, 8 trajectories) and of XOR 2-2-1 and
+    2-8-1, 10,000 runs x 2,000 steps (``--quick``: 1,000 x 200), with their first group's inputs."""
+    from landscape.train import program
+
+    n_runs, steps = (1_000, 200) if quick else (10_000, 2_000)
+    jobs = {"flagship 128 x 1000": ([2, 2, 1], 128, 1000, dict(record_every=50, trajectory_runs=np.arange(8))),
+            f"xor221 {n_runs} x {steps}": ([2, 2, 1], n_runs, steps, {}),
+            f"xor281 {n_runs} x {steps}": ([2, 8, 1], n_runs, steps, {})}
+    out = {}
+    for name, (sizes, n, t, extra) in jobs.items():
+        model = ls.mlp(sizes)
+        plan = ls.plan_training(ls.objectives.loss(model, "mse"), ls.inits.normal(model, 1.0),
+                                optax.sgd(0.5), ls.datasets.xor(), key=0, n_runs=n, steps=t, **extra)
+        inputs, _, _ = plan._group_inputs(*plan.group_bounds(0)[0])
+        draw = program._compiled(plan.spec).draw
+        inputs = inputs[:5] + (draw(inputs[0], inputs[1]),) + inputs[6:]
+        out[name] = (dataclasses.replace(plan.spec, init_fn=None, given_starts=True), inputs)
+    return out
+
+
+def compile_options_case(quick: bool, rounds: int) -> list[dict]:
+    """Compile seconds (``.lower().compile()``, the process's CPU seconds, which other processes'
+    load disturbs less than wall time) and steady run seconds of each training program of
+    :func:`training_programs` under each of :data:`COMPILE_VARIANTS`, in interleaved rounds;
+    ratios to "default" are medians of the per-round ratios; every variant's outputs are checked
+    equal to the default's bit for bit."""
+    import functools
+
+    from landscape.train import program
+
+    jax.config.update("jax_enable_compilation_cache", False)  # every variant really compiles
+    per, ref, same = {}, {}, {}
+    for _ in range(rounds):
+        for name, (spec, inputs) in training_programs(quick).items():
+            for variant, (extra, unroll) in COMPILE_VARIANTS.items():
+                options = {**ls.parallel.compiler_options(), **program._cpu_options(), **extra}
+                program._STEP_UNROLL, saved = unroll, program._STEP_UNROLL
+                try:
+                    lowered = jax.jit(functools.partial(program._sharded_program, spec),
+                                      compiler_options=options).lower(*inputs)
+                finally:
+                    program._STEP_UNROLL = saved
+                t0 = time.process_time()
+                compiled = lowered.compile()
+                seconds = time.process_time() - t0
+                out = [np.asarray(a) for a in jax.tree.leaves(compiled(*inputs))]
+                t, _, _ = timed(lambda: compiled(*inputs), 2)
+                ref.setdefault(name, out)
+                same[name, variant] = same.get((name, variant), True) and all(
+                    np.array_equal(a, b, equal_nan=True) for a, b in zip(ref[name], out))
+                per.setdefault((name, variant), []).append((seconds, t))
+    rows = []
+    for (name, variant), v in per.items():
+        base = per[name, "default"]
+        ratio = lambda i: float(np.median([a[i] / b[i] for a, b in zip(v, base)]))  # noqa: E731
+        rows.append(dict(case="options", shape=name.split(" ", 1)[1], row=f"{name.split()[0]} {variant}",
+                         compile=float(np.median([a[0] for a in v])), time=float(np.median([a[1] for a in v])),
+                         peak=0, note=f"compile x{ratio(0):.2f}, run x{ratio(1):.2f}, same numbers "
+                                      f"{same[name, variant]}", flops_per_run_step=0, run_steps_per_s=0,
+                         gflops=0.0))
+    return rows
+
+
 def memory_case(quick: bool, chunk: int | None) -> dict:
     """100,000 XOR runs with a loss record at every step, chunk by chunk, history to disk.
 
@@ -645,6 +724,9 @@ def main(argv=None):
     if "compile" in names:
         print("... compile", flush=True)
         rows += compile_case(args.quick, repeats)
+    if "options" in names:
+        print("... options", flush=True)
+        rows += compile_options_case(args.quick, max(repeats - 1, 2))
     mem = []
     if "memory" in names:
         print("... memory", flush=True)

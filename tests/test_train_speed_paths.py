@@ -31,9 +31,14 @@ def _in_one_program(spec, inputs):
     return fn(*inputs)
 
 
-@pytest.mark.parametrize("init_scale", [None, np.linspace(0.5, 2.0, 70)])
-def test_drawn_starts_train_bit_for_bit_like_drawing_inside_the_program(init_scale):
-    init = ls.inits.normal(XOR, 1.0)
+@pytest.mark.parametrize("init_scale, init", [
+    (None, ls.inits.normal(XOR, 1.0)),
+    (np.linspace(0.5, 2.0, 70), ls.inits.normal(XOR, 1.0)),
+    (None, ls.inits.perturbed(ls.inits.glorot(XOR), 1e-3)),
+])
+def test_drawn_starts_train_bit_for_bit_like_drawing_inside_the_program(init_scale, init):
+    """Also: the init program's own compiler options (``_INIT_CPU_OPTIONS``) draw what the
+    training program's options draw."""
     plan = ls.plan_training(XOR_LOSS, init, SGD, ls.datasets.xor(), key=3, n_runs=70, steps=40,
                             record_every=10, init_scale=init_scale)
     inputs, _, _ = plan._group_inputs(*plan.group_bounds(0)[0])

@@ -219,7 +219,11 @@ _SHARED_DEVICE_SCALE = 4
 cores to spare (one device on a multi-core machine: XLA splits a big elementwise loop over its
 threads, small blocks leave them idle). 10,000 XOR 2-2-1 runs x 2,000 steps on 1 device of 2
 cores: 0.51 s at 1x, 0.45 s at 2x, 0.35 s at 4x, 0.33 s at 16x; 2-64-1 x 300 steps 1.69 s ->
-1.47 s at 4x; on 2 devices (no spare core) 4x changed 2-2-1 by < 10%."""
+1.47 s at 4x; on 2 devices (no spare core) 4x changed 2-2-1 by < 10%. Since the spare cores
+run concurrent groups of the chunk (:func:`landscape.parallel.concurrent_calls`), 1x was
+measured again there (one device, 2 groups, 10,000 x 2,000, 3 interleaved rounds, load ~6):
+1x/4x time 1.12, 0.88, 1.04 for 2-2-1 and 1.21, 1.07, 0.97 for 2-8-1 (medians 1.04, 1.07):
+not faster, so 4x stays (same numbers at both, as for any block of an elementwise program)."""
 
 
 _MATMUL_SCALE = 64
@@ -283,6 +287,15 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
     return fast_block(loss_fn, n_samples, params, data, _SHARED_DEVICE_SCALE * _MAX_BLOCK)
 
 
+_STEP_UNROLL = 1
+"""Steps per iteration of the compiled loop over steps (``lax.scan``'s ``unroll``): not unrolled,
+the cheapest to compile. ``python benchmarks/bench_train.py --cases compile`` (session 5, 2
+devices, load ~6, medians of 2 interleaved rounds; the numbers equal bit for bit at every
+unroll): unroll 2, 4, 8 compiled the flagship's program x0.91, x1.10, x1.53 as long, XOR 2-2-1
+10k x 2k x1.14, x1.05, x1.65 and 2-8-1 x1.00, x1.62, x2.24, while the steady runs changed by
+x0.77-x1.34 with no consistent sign (the load's noise)."""
+
+
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
     """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
 
@@ -324,7 +337,8 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         params = carry[0]
         traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
         start = b * spec.record_every
-        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32))
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32),
+                                unroll=_STEP_UNROLL)
         return carry, (carry[-1], traj)
 
     status = jnp.full((n,), _OK, jnp.int32)
@@ -468,14 +482,27 @@ _FAST_CPU_OPTIONS = {
     "xla_cpu_prefer_vector_width": 512,
 }
 """Compiler options of the fast path on the CPU. The generic path keeps XLA's defaults: neither
-option changed its speed by more than the noise (+-10%)."""
+option changed its speed by more than the noise (+-10%).
+
+Cheaper compilation was measured and not adopted for the training programs (``python
+benchmarks/bench_train.py --cases options``, 2 devices, load 5-6, medians of per-round ratios;
+the numbers equal bit for bit under each): LLVM level 1 compiled the flagship's program, XOR
+2-2-1 and 2-8-1 (10k x 2k) x0.90, x0.87, x0.94 as long but ran 2-8-1 x1.49 as long (x1.2-1.9
+over three sessions' probes); XLA's loop emitters instead of its fusion emitters compiled
+x0.59-0.68 but ran x1.46-1.69; 256-bit vectors compiled no faster. Level 0 changed the
+numbers."""
+
+
+def _cpu_options() -> dict:
+    """The entries of :data:`_FAST_CPU_OPTIONS` that this jaxlib knows (older ones lack some)."""
+    return _known_options(tuple(_FAST_CPU_OPTIONS.items()))
 
 
 @functools.lru_cache(maxsize=None)
-def _cpu_options() -> dict:
-    """The entries of :data:`_FAST_CPU_OPTIONS` that this jaxlib knows (older ones lack some)."""
+def _known_options(options: tuple) -> dict:
+    """The ``(name, value)`` pairs of ``options`` that this jaxlib's compiler accepts, as a dict."""
     known = {}
-    for name, value in _FAST_CPU_OPTIONS.items():
+    for name, value in options:
         try:
             jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(np.float32(0)).compile()
         except Exception:  # "No such compile option": skip it
@@ -502,10 +529,14 @@ class _InitSpec:
         object.__setattr__(self, "callables", value_key(self.init_fn))
 
 
-_INIT_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
-"""Compiler options of the init program on the CPU: LLVM's level 1 compiles the random-number
-code (threefry) about 2x faster (14 inits, float32 and float64, 256 runs: 154 s -> 72 s on a
-loaded machine) and drew the same numbers bit for bit; the program runs once per chunk."""
+_INIT_CPU_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
+"""Compiler options of the init program on the CPU (those this jaxlib knows): LLVM's level 1
+compiles the random-number code (threefry) about 2x faster (14 inits, float32 and float64, 256
+runs: 154 s -> 72 s on a loaded machine), and XLA's older loop emitters instead of its fusion
+emitters 0.76x as long again (6 inits x float32/float64, 256 runs, CPU seconds of compilation,
+medians of 2 rounds: 5.79 s -> 4.41 s at load ~3-5); both drew the same numbers bit for bit.
+The program runs once per chunk: drawing 100,000 starts of XOR 2-8-1 took 0.96-1.06x as long.
+Level 0 compiles faster still but changed the draws (normal, glorot, he, lecun, perturbed)."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -513,7 +544,7 @@ def _init_program(init: _InitSpec):
     """:func:`_draw_starts` of ``init.init_fn``, jitted on its own (one device)."""
     options = dict(parallel.compiler_options())
     if jax.default_backend() == "cpu":
-        options.update(_INIT_CPU_OPTIONS)
+        options.update(_known_options(tuple(_INIT_CPU_OPTIONS.items())))
     return jax.jit(functools.partial(_draw_starts, init.init_fn), compiler_options=options)
 
 
