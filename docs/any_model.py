@@ -105,9 +105,12 @@ cen = minima.census(eqx_loss, rand.params, data, model=net, status=rand.status, 
                     optimizer=optax.sgd(LEARNING_RATE), growth_steps=1000 if QUICK else 2000)
 print(f"Equinox MLP census: {len(cen.clusters)} clusters of {N_RUNS} random-start runs "
       f"({cen.counts()}); largest first:")
-for c in sorted(cen.clusters, key=lambda c: -c.size)[:4]:
+largest = sorted(cen.clusters, key=lambda c: -c.size)
+for c in largest[:4]:
     print(f"  {c.size:5d} runs, loss {c.loss_mean:.3g}, {c.describe_kind()}, outputs "
           f"{' '.join(f'{v:.2f}' for v in np.ravel(c.outputs))}")
+if len(largest) > 4:
+    print(f"  ... and {len(largest) - 4} more clusters, {sum(c.size for c in largest[4:])} runs")
 
 # %% [markdown]
 # The constant start keeps the two hidden units bit-identical (gap exactly 0), exactly as for

@@ -138,7 +138,7 @@ def test_info_and_plot(smoke_run, tmp_path, capsys):
     assert cli.main(["plot", str(out), "--figure", "loss_curves"]) == 0
     assert (out / "loss_curves.svg").stat().st_size > 0 and (out / "loss_curves.png").exists()
     assert cli.main(["plot", str(out), "--figure", "nope"]) == 2
-    assert "figure 'nope' is not one of 'xor_train'" in capsys.readouterr().err
+    assert "figure 'nope' is not a figure of experiment 'xor_train'" in capsys.readouterr().err
     assert cli.main(["info", str(tmp_path)]) == 2
     assert "is not a results folder" in capsys.readouterr().err
 

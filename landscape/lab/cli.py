@@ -49,6 +49,7 @@ from .experiment import (DEFAULT_EXPERIMENT, FIGURE_FORMATS, default_out_dir, ex
                          experiments, get_experiment, parse_overrides, read_config_file,
                          run_experiment, save_figures)
 from .report import write_report
+from .report.page import readable_keys
 from .store import BOOKKEEPING, ResultsDir
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
                     point_statuses, run_sweep)
@@ -180,7 +181,10 @@ def _print_summary(summary: dict, out) -> None:
         print(f"Next: landscape report {out}   (the figures, with captions)\n")
     table = summary.get("table")
     if table:
-        print(format_table(table["columns"], table["rows"]))
+        columns = table["columns"]
+        if "sweep" in summary:  # headline numbers' dotted keys, in the report's plain words
+            columns = list(readable_keys(columns).values())
+        print(format_table(columns, table["rows"]))
     for line in summary.get("text", []):
         print(line)
 
@@ -222,6 +226,9 @@ def _run(args, cores: bool) -> int:
     if team.index == 0 or args.shard is not None:
         _print_summary(summary, out)
         print(f"results written to {out}")
+    else:
+        print(f"process {team.index} of {team.count}: trained its share; process 0 printed the "
+              f"results, in {out}")
     return EXIT_OK
 
 
@@ -427,10 +434,10 @@ def _info(args) -> int:
     dropped = " (dropped: the folder is complete but cannot be resumed)" if complete else ""
     print(f"chunks/:    {len(chunks)} finished chunks, {format_size(size)}"
           + ("" if chunks else dropped))
-    print(f"files:      {len(files)}")
-    for f in files:
-        if not f.startswith("chunks/"):
-            print(f"  {f}")
+    others = [f for f in files if not f.startswith("chunks/")]
+    print(f"files:      {len(others)} besides chunks/")
+    for f in others:
+        print(f"  {f}")
     print("config:")
     print(textwrap.indent(json.dumps(config.get("config"), sort_keys=True, indent=2), "  "))
     return EXIT_OK

@@ -252,7 +252,8 @@ def save_figures(exp: Experiment, results: ResultsDir, *, only: str | None = Non
         raise StoreError(f"results folder {str(results.path)!r} lacks {err} that {exp.name!r} draws "
                          "its figures from; the folder is damaged") from None
     if only is not None and only not in figures:
-        raise ValueError(f"figure {only!r} is not one of {exp.name!r}'s figures {sorted(figures)}")
+        raise ValueError(f"figure {only!r} is not a figure of experiment {exp.name!r}; its "
+                         f"figures: {sorted(figures)}")
     uncaptioned = sorted(set(figures) - set(exp.captions))
     if uncaptioned:
         raise ValueError(f"experiment {exp.name!r} draws figures {uncaptioned} without a caption; "

@@ -200,7 +200,17 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
             else:
                 out.extend(_diff(old[k], new[k], key))
         return out
-    return [] if old == new else [f"{prefix}: {old!r} (folder) vs {new!r} (now)"]
+    return [] if old == new else [f"{prefix}: {_short(old)} (folder) vs {_short(new)} (now)"]
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a long list in an error line).
+
+    >>> _short(list(range(30)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ...'
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4].rsplit(" ", 1)[0] + " ..."
 
 
 def folder_kind(config: Mapping[str, Any]) -> str:
@@ -384,10 +394,12 @@ class ResultsDir:
             keys = ("experiment", "config")
             diffs = _diff({k: old.get(k) for k in keys}, {k: config.get(k) for k in keys})
             if diffs:
+                smoke = (" (a --smoke run writes to results/NAME-smoke unless --out says "
+                         "otherwise)" if bool(old.get("smoke")) != bool(config.get("smoke")) else "")
                 raise StoreError(
                     f"results folder {str(self.path)!r} was made by a different config ("
-                    + "; ".join(diffs[:5]) + "); use another --out folder or start it over "
-                    "with --fresh")
+                    + "; ".join(diffs[:5]) + f"); use another --out folder{smoke} or start it "
+                    "over with --fresh")
         else:
             if self.files() and not (self.path / "config.json").exists():  # (not a peer's, just written)
                 raise StoreError(

@@ -308,8 +308,9 @@ def _run_points(name: str, results: ResultsDir, index: list[dict], configs: list
     start, runs = time.perf_counter(), 0
     try:
         for point in todo:
-            run_experiment(name, results.path / point["dir"], smoke=smoke, team=Team(),
-                           overrides={**base, **point["overrides"]}, progress=progress)
+            run_experiment(name, results.path / point["dir"], smoke=smoke, team=Team(),  # one bar:
+                           overrides={**base, **point["overrides"]},  # the sweep's, over points
+                           progress=False if bar is not None else progress)
             _write_index(results, name, smoke, index)
             runs += getattr(configs[point["index"]], "n_runs", 0)
             if bar is not None:

@@ -198,7 +198,8 @@ def plot_escape_steps(ax, eps, steps, *, predicted=None, max_steps=None, color=N
     """Steps until the symmetry gap passed a threshold against the initial perturbation ``eps``
     (log x axis): measured points; runs that never escaped (``steps < 0``) as open triangles at
     ``max_steps`` (default: the largest measured value); the linearized law ``predicted`` (e.g.
-    :attr:`landscape.symmetry.Escape.predicted`) as a dashed line where it is finite.
+    :attr:`landscape.symmetry.Escape.predicted`, ``ln(thr/eps) / ln(1 + lr |lambda|)``) as a
+    dashed line where it is finite, labelled "linear law".
 
     Returns ``{"measured": PathCollection, "never": PathCollection or None, "predicted": Line2D or None}``.
 
@@ -236,8 +237,8 @@ def plot_escape_steps(ax, eps, steps, *, predicted=None, max_steps=None, color=N
             order = np.argsort(eps[finite])
             (line,) = ax.plot(eps[finite][order], pred[finite][order], linestyle="--",
                               color=measured.get_facecolor()[0],
-                              label=f"{label}: ln(thr/eps) / ln(1 + lr|lambda|)" if label else
-                              "ln(thr/eps) / ln(1 + lr|lambda|)")
+                              label=f"{label}: linear law" if label else
+                              "linear law ln(thr/eps) / ln(1 + lr|lambda|)")
     ax.set_xscale("log")
     ax.set_xlabel("initial symmetry-breaking perturbation eps")
     ax.set_ylabel("steps until the gap passes the threshold")

@@ -223,9 +223,12 @@ class TrainPlan:
         hint = (f"; {idle} more CPU core{'s' * (idle > 1)} idle: call "
                 "landscape.parallel.use_host_cores() before JAX starts to use them") if idle else ""
         groups = f", {self.groups} concurrent groups a chunk" if self.groups > 1 else ""
+        total = jax.local_device_count()
+        fewer = (f" of {total} (at most one per {RUN_BLOCK}-run block)"
+                 if self.n_devices < total else "")
         return (f"{self.n_runs} runs: {self.n_chunks} chunk{'s' * (self.n_chunks > 1)} of "
                 f"{self.chunk_size} ({self.chunk_note}) on {self.n_devices} {platform} "
-                f"device{'s' * (self.n_devices > 1)}{groups}, {path}{hint}")
+                f"device{'s' * (self.n_devices > 1)}{fewer}{groups}, {path}{hint}")
 
     def chunk_bounds(self, c: int) -> tuple[int, int]:
         start = c * self.chunk_size

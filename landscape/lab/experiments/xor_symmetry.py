@@ -457,8 +457,9 @@ def figures(results: ResultsDir) -> dict:
     plotting.plot_escape_steps(ax, e["eps"], e["saddle_steps"], predicted=e["saddle_predicted"],
                                max_steps=float(e["max_steps"][1]), color="tab:green",
                                label="true saddle (1-2-1 tanh)")
-    ax.set_title(f"steps until the units differ by {config['escape_threshold']:g}")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.set_title(f"steps until the units differ by {config['escape_threshold']:g} (dashed: the "
+                 "linear law ln(thr/eps) / ln(1 + lr|lambda|))")
+    fig.legend(fontsize="small", loc="outside lower center", ncol=3)
     figs["escape"] = fig
     return figs
 
