@@ -296,7 +296,8 @@ def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tm
     copy = shutil.copytree(out, tmp_path / "copy")
     assert cli.main(SWEEP_ARGS + ["--out", str(copy)]) == 0  # every point done: nothing to train
     printed = capsys.readouterr().out
-    assert "point  learning_rate  seed" in printed and "4 points of xor_train (grid over" in printed
+    assert "point  learning rate  seed  random: success rate" in printed  # plain words
+    assert "4 points of xor_train (grid over" in printed
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(copy)]) == 2  # not a plain folder
     assert "holds a sweep of experiment 'xor_train', not a run of" in capsys.readouterr().err
     (copy / "points" / "0003" / "summary.json").unlink()

@@ -69,6 +69,20 @@ def test_bind_config_accepts_same_and_refuses_other_or_foreign(tmp_path):
         foreign.bind_config(config)
 
 
+def test_a_smoke_config_against_a_full_folder_is_one_short_line_saying_where_smoke_goes(tmp_path):
+    results = ResultsDir(tmp_path)
+    full = {"experiment": "xor_symmetry", "smoke": False, "config": {"eps": list(np.logspace(-10, -2, 16))}}
+    results.bind_config(full)
+    with pytest.raises(StoreError) as err:
+        results.bind_config({**full, "smoke": True, "config": {"eps": [1e-3, 1e-2]}})
+    message = str(err.value)
+    assert "a --smoke run writes to results/NAME-smoke" in message and "\n" not in message
+    assert len(message.replace(str(tmp_path), "")) < 300, message  # 16 values cut, not all printed
+    with pytest.raises(StoreError) as err:  # full against full: no smoke hint
+        results.bind_config({**full, "config": {"eps": [1e-3]}})
+    assert "--smoke" not in str(err.value)
+
+
 def test_result_round_trip_and_foreign_array_file(tmp_path):
     plan = _plan()
     result = ls.train_many(LOSS, INIT, optax.sgd(0.5), ls.datasets.xor(), key=jax.random.key(0),
