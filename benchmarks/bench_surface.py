@@ -152,12 +152,12 @@ def interleaved(fns, repeats):
 
 def one_call(fn):
     """``fn()`` with the slice's blocks in one call (no concurrent calls from threads)."""
-    saved = slices._host_parts
-    slices._host_parts = lambda mesh, n_blocks: 1
+    saved = parallel.concurrent_calls
+    parallel.concurrent_calls = lambda n_devices: 1
     try:
         return fn()
     finally:
-        slices._host_parts = saved
+        parallel.concurrent_calls = saved
 
 
 def torch_setup(params, data):
