@@ -53,7 +53,7 @@ from .report.page import readable_keys
 from .store import BOOKKEEPING, ResultsDir
 from .sweep import (Sweep, check_sweep_config, gather_sweep, is_sweep, persistent_compile_cache,
                     point_statuses, run_sweep)
-from .team import Team, peer_timeout
+from .team import Team, in_background, peer_timeout
 
 __all__ = ["main", "format_table", "format_size"]
 
@@ -351,9 +351,7 @@ def _join_watch(folder: Path, where, timeout: float):
             with contextlib.suppress(OSError):
                 path.rmdir()  # only if empty
 
-    joined = threading.Event()
-
-    def watch():
+    def watch(joined: threading.Event):
         if joined.wait(timeout):
             return
         missing = ([i for i in range(count) if not (marks / f"joining_{i}").exists()]
@@ -365,13 +363,10 @@ def _join_watch(folder: Path, where, timeout: float):
         tidy()
         os._exit(EXIT_BAD_INPUT)
 
-    thread = threading.Thread(target=watch, name="landscape-join-watch", daemon=True)
-    thread.start()
     try:
-        yield
+        with in_background(watch, "landscape-join-watch"):
+            yield
     finally:
-        joined.set()
-        thread.join()
         tidy()
 
 

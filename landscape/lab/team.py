@@ -33,8 +33,8 @@ from pathlib import Path
 
 from .store import BOOKKEEPING, StoreError, atomic_write
 
-__all__ = ["Team", "PeerLost", "PEER_TIMEOUT", "BOOKKEEPING", "heartbeat", "wait_for_files",
-           "write_outcome", "wait_for_outcome", "peer_timeout"]
+__all__ = ["Team", "PeerLost", "PEER_TIMEOUT", "BOOKKEEPING", "heartbeat", "in_background",
+           "wait_for_files", "write_outcome", "wait_for_outcome", "peer_timeout"]
 
 PEER_TIMEOUT = 180.0
 """Seconds without a sign of life after which a peer process counts as dead (generous: a
@@ -145,26 +145,43 @@ def heartbeat(root: str | os.PathLike, team: Team):
     _BEATING.add(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
-    stop = threading.Event()
-
-    def beat():
+    def beat(stop: threading.Event):
         while True:
             with contextlib.suppress(OSError):
                 path.touch()
             if stop.wait(_BEAT):
                 return
 
-    thread = threading.Thread(target=beat, name="landscape-heartbeat", daemon=True)
+    try:
+        with in_background(beat, "landscape-heartbeat"):
+            yield
+    finally:
+        _BEATING.discard(path)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the last process out leaves no bookkeeping folder
+
+
+@contextlib.contextmanager
+def in_background(task, name: str):
+    """Run ``task(stop)`` in a daemon thread called ``name`` while the block runs; on leaving it,
+    set the ``threading.Event`` ``stop`` and wait for the thread (``task`` should return soon
+    after ``stop`` is set: e.g. loop on ``stop.wait(seconds)``).
+
+    >>> ticks = []
+    >>> with in_background(lambda stop: ticks.append(stop.wait(5)), "example"):
+    ...     pass
+    >>> ticks
+    [True]
+    """
+    stop = threading.Event()
+    thread = threading.Thread(target=task, args=(stop,), name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-        _BEATING.discard(path)
-        path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # the last process out leaves no bookkeeping folder
 
 
 _BEATING: set[Path] = set()
