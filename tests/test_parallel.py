@@ -250,9 +250,3 @@ def test_every_optimizer_is_bit_identical_on_1_2_and_4_devices(four_devices, met
                                   "slice_vmap", "slice_batched", "slice_wide", "basin"])
 def test_sharded_analysis_is_bit_identical_to_one_device(four_devices, name):
     assert four_devices[name] == []
-
-
-def test_map_concurrently_runs_its_threads_under_the_callers_x64_setting():
-    with jax.enable_x64(True):
-        dtypes = parallel.map_concurrently(lambda _: jax.numpy.zeros(1).dtype, [0, 1])
-    assert dtypes == [np.dtype("float64")] * 2

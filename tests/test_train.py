@@ -78,12 +78,18 @@ def test_concurrent_groups_give_the_one_call_numbers_bit_for_bit(case, monkeypat
 def test_concurrent_groups_share_one_compile_of_the_chunk_program(monkeypatch):
     from jax import monitoring
     names = []
-    monitoring.register_event_duration_secs_listener(
-        lambda event, duration, **kw: names.append(str(kw.get("fun_name")))
-        if event == "/jax/core/compile/backend_compile_duration" else None)
+
+    def listen(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(str(kw.get("fun_name")))
+
     monkeypatch.setattr(ls.parallel, "concurrent_calls", lambda n_devices: 3)
     monkeypatch.setattr(train.plan, "_MIN_GROUP_WORK", 1)
-    ls.train_many(LOSS, NORMAL, optax.sgd(0.25), DATA, key=0, n_runs=192, steps=7, devices=1)
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        ls.train_many(LOSS, NORMAL, optax.sgd(0.25), DATA, key=0, n_runs=192, steps=7, devices=1)
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
     assert sum("sharded_program" in name for name in names) == 1, names
 
 
