@@ -50,6 +50,7 @@ unless ``XLA_FLAGS`` says otherwise). The point is the ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 
@@ -125,7 +126,7 @@ def hand_written(center, dirs, data, block):
         w2, b2 = (r[0] + c[0] * r[1] + c[1] * r[2] for r in rest)
         return jnp.mean((h @ w2 + b2 - y) ** 2)
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=parallel.fast_cpu_options())  # as slice_2d's
     def run(coords):
         h3 = jnp.stack([x @ p["w"] + p["b"] for p in (c0, u0, v0)])
         rest = ((c1["w"], u1["w"], v1["w"]), (c1["b"], u1["b"], v1["b"]))

@@ -527,7 +527,7 @@ def compile_options_case(quick: bool, rounds: int) -> list[dict]:
     for _ in range(rounds):
         for name, (spec, inputs) in training_programs(quick).items():
             for variant, (extra, unroll) in COMPILE_VARIANTS.items():
-                options = {**ls.parallel.compiler_options(), **program._cpu_options(), **extra}
+                options = {**ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options(), **extra}
                 program._STEP_UNROLL, saved = unroll, program._STEP_UNROLL
                 try:
                     lowered = jax.jit(functools.partial(program._sharded_program, spec),

@@ -14,7 +14,8 @@ size (a metric may declare ``floats_per_point(n_params)``, as
 :func:`landscape.surface.min_eigenvalue` does). The ``metric`` is a static argument: pass the
 same object again to reuse the compiled program. The programs compile with
 :func:`landscape.parallel.compiler_options`, like training: a point's value does not depend on
-the device count.
+the device count; on the CPU also with :func:`landscape.parallel.fast_cpu_options` (512-bit
+vectors: the 51 x 51 slice of a 20-128-1 tanh net ~1.3-2x faster).
 
 When the metric is made of an ``ls.mlp`` model (``ls.objectives.loss``, ``success``,
 :func:`~landscape.surface.accuracy`, :func:`~landscape.surface.grad_norm`, ...), the params are
@@ -108,10 +109,8 @@ def _points_impl(params, data, *, metric, block, mesh, batched):
 @functools.lru_cache(maxsize=None)
 def _program(kind: str, batched: bool):
     """One jitted program per (kind, method); the metric, block and mesh are static arguments."""
-    options = dict(parallel.compiler_options())  # rounding independent of the device count
-    if batched and jax.default_backend() == "cpu":
-        # as in train.py: XLA's experimental CPU fusion slows the point-axis-last program down
-        options["xla_cpu_experimental_ynn_fusion_type"] = ""
+    # rounding independent of the device count; elementwise work vectorized along the points
+    options = {**parallel.compiler_options(), **parallel.fast_cpu_options()}
     impl = {"slice": _slice_impl, "points": _points_impl}[kind]
     return parallel.InvariantJit(functools.partial(impl, batched=batched), options,
                                  static_argnames=("metric", "block", "mesh"))

@@ -10,8 +10,8 @@ compute the same thing:
   with the run axis last (:meth:`landscape.models.Model.apply_batched`).
 
 The chunk's runs are split over the devices of the spec's mesh (:func:`_sharded_program`); the
-fast path gets its own CPU compiler options (:data:`_FAST_CPU_OPTIONS`), and every program the
-options of :func:`landscape.parallel.compiler_options` (device-count invariant rounding).
+fast path gets the CPU compiler options of :func:`landscape.parallel.fast_cpu_options`, and
+every program the options of :func:`landscape.parallel.compiler_options` (device-count invariant rounding).
 """
 
 from __future__ import annotations
@@ -474,41 +474,16 @@ def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj
     return out
 
 
-_FAST_CPU_OPTIONS = {
-    # XLA's experimental CPU fusion made the run-axis-last program ~10x slower (jax 0.10).
-    "xla_cpu_experimental_ynn_fusion_type": "",
-    # 512-bit vectors along the run axis (on AVX-512 CPUs; a hint elsewhere): steps of XOR
-    # 2-2-1 ~20% faster, 2-8-1 ~17%, teacher-student 10-32-1 ~13% (jax 0.10, one core).
-    "xla_cpu_prefer_vector_width": 512,
-}
-"""Compiler options of the fast path on the CPU. The generic path keeps XLA's defaults: neither
-option changed its speed by more than the noise (+-10%).
-
-Cheaper compilation was measured and not adopted for the training programs (``python
-benchmarks/bench_train.py --cases options``, 2 devices, load 5-6, medians of per-round ratios;
-the numbers equal bit for bit under each): LLVM level 1 compiled the flagship's program, XOR
-2-2-1 and 2-8-1 (10k x 2k) x0.90, x0.87, x0.94 as long but ran 2-8-1 x1.49 as long (x1.2-1.9
-over three sessions' probes); XLA's loop emitters instead of its fusion emitters compiled
-x0.59-0.68 but ran x1.46-1.69; 256-bit vectors compiled no faster. Level 0 changed the
-numbers."""
-
-
-def _cpu_options() -> dict:
-    """The entries of :data:`_FAST_CPU_OPTIONS` that this jaxlib knows (older ones lack some)."""
-    return _known_options(tuple(_FAST_CPU_OPTIONS.items()))
-
-
-@functools.lru_cache(maxsize=None)
-def _known_options(options: tuple) -> dict:
-    """The ``(name, value)`` pairs of ``options`` that this jaxlib's compiler accepts, as a dict."""
-    known = {}
-    for name, value in options:
-        try:
-            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(np.float32(0)).compile()
-        except Exception:  # "No such compile option": skip it
-            continue
-        known[name] = value
-    return known
+# The fast path compiles with parallel.fast_cpu_options() on the CPU; the generic path keeps
+# XLA's defaults (neither option changed its speed by more than the noise, +-10%).
+#
+# Cheaper compilation was measured and not adopted for the training programs (``python
+# benchmarks/bench_train.py --cases options``, 2 devices, load 5-6, medians of per-round ratios;
+# the numbers equal bit for bit under each): LLVM level 1 compiled the flagship's program, XOR
+# 2-2-1 and 2-8-1 (10k x 2k) x0.90, x0.87, x0.94 as long but ran 2-8-1 x1.49 as long (x1.2-1.9
+# over three sessions' probes); XLA's loop emitters instead of its fusion emitters compiled
+# x0.59-0.68 but ran x1.46-1.69; 256-bit vectors compiled no faster. Level 0 changed the
+# numbers.
 
 
 def _draw_starts(init_fn: Callable, key, run_ids):
@@ -544,7 +519,7 @@ def _init_program(init: _InitSpec):
     """:func:`_draw_starts` of ``init.init_fn``, jitted on its own (one device)."""
     options = dict(parallel.compiler_options())
     if jax.default_backend() == "cpu":
-        options.update(_known_options(tuple(_INIT_CPU_OPTIONS.items())))
+        options.update(parallel.known_options(tuple(_INIT_CPU_OPTIONS.items())))
     return jax.jit(functools.partial(_draw_starts, init.init_fn), compiler_options=options)
 
 
@@ -588,8 +563,8 @@ def _compiled(spec: _Spec):
 def _jitted(spec: _Spec):
     """:func:`_sharded_program` of ``spec``, jitted with :func:`landscape.parallel.compiler_options`
     (a run's numbers do not depend on the device count, Adam's included) and, on the fast path on
-    the CPU, :func:`_cpu_options`."""
+    the CPU, :func:`landscape.parallel.fast_cpu_options`."""
     options = dict(parallel.compiler_options())
-    if spec.fast and jax.default_backend() == "cpu":
-        options.update(_cpu_options())
+    if spec.fast:
+        options.update(parallel.fast_cpu_options())
     return jax.jit(functools.partial(_sharded_program, spec), compiler_options=options)
