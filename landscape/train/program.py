@@ -287,9 +287,6 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
     return fast_block(loss_fn, n_samples, params, data, _SHARED_DEVICE_SCALE * _MAX_BLOCK)
 
 
-CHECK_PER_BLOCK = True
-_NO_STICKY = False
-
 _STEP_UNROLL = 1
 """Steps per iteration of the compiled loop over steps (``lax.scan``'s ``unroll``): not unrolled,
 the cheapest to compile. ``python benchmarks/bench_train.py --cases compile`` (session 5, 2
@@ -305,10 +302,6 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     Returns ``params`` and ``grads`` (final, same layout), ``losses (n_records, R)``,
     ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
     ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
-
-    The steps go in blocks of ``record_every`` (:func:`_checked_block`): a block first runs
-    without per-step checks, then is redone with them only when one of its runs went
-    non-finite.
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
@@ -317,22 +310,10 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     n = jax.tree.leaves(params)[0].shape[ax]
     trainable = spec.trainable
 
-    def update(params, opt_state, grads, alive):
-        updates, new_state = opt_update(grads, opt_state, params)
-        if trainable is not None:
-            leaves, treedef = jax.tree.flatten(updates)
-            updates = treedef.unflatten(
-                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
-        new_params = optax.apply_updates(params, updates)
-        return _select(alive, new_params, params, ax), _select(alive, new_state, opt_state, ax)
-
-    def losses_and_grads(params, i):
-        batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
-        return vg(params, batch)
-
-    def checked_step(carry, i):
+    def step(carry, i):
         params, opt_state, status, failed, succ, rec = carry
-        losses, grads = losses_and_grads(params, i)
+        batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
+        losses, grads = vg(params, batch)
         alive = status == _OK
         finite = _finite_runs(losses, grads, ax)
         newly_failed = alive & ~finite
@@ -341,43 +322,23 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         alive = alive & finite
         if holds is not None:
             succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
-        params, opt_state = update(params, opt_state, grads, alive)
+        updates, new_state = opt_update(grads, opt_state, params)
+        if trainable is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            updates = treedef.unflatten(
+                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
+        new_params = optax.apply_updates(params, updates)
+        params = _select(alive, new_params, params, ax)
+        opt_state = _select(alive, new_state, opt_state, ax)
         rec = jnp.where(i % spec.record_every == 0, losses, rec)
         return (params, opt_state, status, failed, succ, rec), None
-
-    def unchecked_step(carry, i):
-        (params, opt_state, status, failed, succ, rec), sticky = carry
-        losses, grads = losses_and_grads(params, i)
-        alive = status == _OK
-        if _NO_STICKY == "run":
-            sticky = (sticky[0] + losses * 0 + sum(jnp.sum(g, axis=_other_axes(g, ax)) * 0 for g in jax.tree.leaves(grads)), sticky[1])
-        elif not _NO_STICKY:
-            sticky = jax.tree.map(lambda s, v: s + v * 0, sticky, (losses, grads))
-        if holds is not None:
-            succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
-        params, opt_state = update(params, opt_state, grads, alive)
-        rec = jnp.where(i % spec.record_every == 0, losses, rec)
-        return ((params, opt_state, status, failed, succ, rec), sticky), None
-
-    def steps_of(b):
-        return b * spec.record_every + jnp.arange(spec.record_every, dtype=jnp.int32)
-
-    def checked_block(carry, b):
-        if not CHECK_PER_BLOCK:
-            return jax.lax.scan(checked_step, carry, steps_of(b), unroll=_STEP_UNROLL)[0]
-        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(losses_and_grads, carry[0], 0))
-        (fast, sticky), _ = jax.lax.scan(unchecked_step, (carry, zeros), steps_of(b),
-                                         unroll=_STEP_UNROLL)
-        failed = (carry[2] == _OK) & ~_finite_runs(*sticky, ax)
-        return jax.lax.cond(
-            jnp.any(failed),
-            lambda: jax.lax.scan(checked_step, carry, steps_of(b), unroll=_STEP_UNROLL)[0],
-            lambda: fast)
 
     def block(carry, b):
         params = carry[0]
         traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
-        carry = checked_block(carry, b)
+        start = b * spec.record_every
+        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32),
+                                unroll=_STEP_UNROLL)
         return carry, (carry[-1], traj)
 
     status = jnp.full((n,), _OK, jnp.int32)
