@@ -1,8 +1,9 @@
 """Failure handling of the training step on runs that diverge (a tanh/linear net on XOR, each
-run its own learning rate, the larger ones diverging): a run whose loss or gradient turns non-finite at step ``i`` is marked
-nonfinite with ``failed_step == i`` and keeps the params of before step ``i``, and every run's
-numbers are those of a per-step record (``record_every=1``: every step its own block), bit for
-bit, on every path (fast, generic, a trainable mask, a success criterion, minibatches, Adam)."""
+run its own learning rate, the larger ones diverging): a run whose loss or gradient turns
+non-finite at step ``i`` is marked nonfinite with ``failed_step == i`` and keeps the params of
+before step ``i``, and every run's numbers are those of a per-step record (``record_every=1``:
+every step its own block), bit for bit, on every path (fast, generic, a trainable mask, a
+success criterion, minibatches, Adam)."""
 
 import jax
 import numpy as np
