@@ -9,6 +9,11 @@ compute the same thing:
 - the *fast* path, for the toolkit's own MLP losses with full-batch training, evaluates all runs
   with the run axis last (:meth:`landscape.models.Model.apply_batched`).
 
+Every step checks its runs' loss and gradient and holds back the update of a run that turned
+non-finite (:func:`_train_runs`). Checking once per record block instead, with a checked redo
+of a block where a run failed, was measured (session 6, ``benchmarks/README.md``) and not kept:
+no faster, compiled 1.5x as long, and its unchecked step rounded differently on the fast path.
+
 The chunk's runs are split over the devices of the spec's mesh (:func:`_sharded_program`); the
 fast path gets the CPU compiler options of :func:`landscape.parallel.fast_cpu_options`, and
 every program the options of :func:`landscape.parallel.compiler_options` (device-count invariant rounding).
@@ -302,6 +307,10 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     Returns ``params`` and ``grads`` (final, same layout), ``losses (n_records, R)``,
     ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
     ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
+
+    A run whose loss or gradient is non-finite at step ``i`` gets status nonfinite and
+    ``failed_step == i`` and keeps its params and optimizer state of before step ``i``; the
+    check is part of every step (see the module docstring).
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
