@@ -44,6 +44,7 @@ pytree is declared by hand with :class:`Layer` entries.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import re
@@ -122,8 +123,12 @@ def activation_symmetry(activation) -> str:
 class Layer:
     """One weight layer of a feed-forward stack, located in the params pytree.
 
-    weight, bias: the leaves' paths (``jax.tree_util.keystr`` of the path, e.g.
-        ``"['params']['Dense_0']['kernel']"``); ``bias`` None when the layer has none.
+    weight, bias: the leaves' paths, in any of three forms: a ``jax.tree_util.keystr`` string
+        (``"['params']['Dense_0']['kernel']"``), a tuple of names and indices
+        (``('params', 'Dense_0', 'kernel')``, ``('layers', 0, 'weight')``; Flax NNX's trailing
+        ``.value`` may be left out) or a ``jax.tree_util`` key path (a tuple of
+        ``DictKey``/``GetAttrKey``/``SequenceKey``); a :class:`UnitLayout` holds them as keystr
+        strings. ``bias`` None when the layer has none.
     unit_axis:    axis of ``weight`` along this layer's output units (in one network's leaf).
     input_axis:   axis of ``weight`` along its inputs (the previous layer's units).
     units_minor:  when the inputs are the previous layer's units flattened with positions
@@ -131,11 +136,64 @@ class Layer:
                   (channels last: Flax) or the major one (channels first: Equinox).
     """
 
-    weight: str
-    bias: str | None
+    weight: str | tuple
+    bias: str | tuple | None
     unit_axis: int
     input_axis: int
     units_minor: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _path_form("weight", self.weight))
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _path_form("bias", self.bias))
+
+
+_PATH_EXPECTED = ("a keystr string like \"['params']['Dense_0']['kernel']\", a tuple of names and "
+                  "indices like ('params', 'Dense_0', 'kernel') or a jax.tree_util key path")
+
+
+def _path_form(name: str, path) -> str | tuple:
+    """A leaf path as given to :class:`Layer`: a string kept, a list or tuple kept as a tuple."""
+    if isinstance(path, str):
+        return path
+    if isinstance(path, (list, tuple)) and path and all(
+            isinstance(p, (str, int, np.integer)) and not isinstance(p, bool)
+            or _key_name(p) is not None for p in path):
+        return tuple(path)
+    raise TypeError(f"{name}={path!r} must be {_PATH_EXPECTED}")
+
+
+def _parts(path: tuple) -> tuple[str, ...]:
+    """The names and indices of a tuple path (key entries or plain), as strings."""
+    return tuple(str(p) if isinstance(p, (str, int, np.integer)) else _key_name(p) for p in path)
+
+
+_KEYSTR_PART = re.compile(r"\[(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|([^\]]*))\]"
+                          r"|\.([^.\[]+)")
+
+
+def _keystr_parts(path: str) -> tuple[str, ...]:
+    """The names and indices of a keystr path (``"['a'][0].b"`` -> ``('a', '0', 'b')``)."""
+    return tuple(next(g for g in m.groups() if g is not None) for m in _KEYSTR_PART.finditer(path))
+
+
+def _resolve(name: str, path, paths: tuple[str, ...]) -> str:
+    """The keystr in ``paths`` that ``path`` (a :class:`Layer` path form) names; a tuple
+    matches a leaf's names and indices, with or without Flax NNX's trailing ``.value``."""
+    if isinstance(path, str):
+        if path in paths:
+            return path
+        matches = [p for p in paths if p.endswith(".value") and p[:-len(".value")] == path]
+        shown = path
+    else:
+        parts = _parts(path)
+        matches = [p for p in paths if _keystr_parts(p) in (parts, parts + ("value",))]
+        shown = "".join(f"[{p!r}]" for p in parts)
+    if len(matches) == 1:
+        return matches[0]
+    near = difflib.get_close_matches(shown, paths, n=3, cutoff=0.0)
+    raise ValueError(f"{name}={path!r} is not a leaf of the params; expected {_PATH_EXPECTED} "
+                     f"naming one of its leaves; nearest: {near}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +213,8 @@ class UnitLayout:
     def __post_init__(self):
         if len(self.layers) < 1:
             raise ValueError("a unit layout needs at least one weight layer")
+        located = tuple(self._located(i, layer) for i, layer in enumerate(self.layers))
+        object.__setattr__(self, "layers", located)
         if len(self.symmetries) != len(self.layers) - 1:
             raise ValueError(f"symmetries={self.symmetries!r} must give one symmetry per hidden "
                              f"layer ({len(self.layers) - 1})")
@@ -162,6 +222,13 @@ class UnitLayout:
             _checks.choice("symmetry", s, SYMMETRIES)
         for i, layer in enumerate(self.layers):
             self._validate_layer(i, layer)
+
+    def _located(self, i: int, layer: Layer) -> Layer:
+        """``layer`` with its paths as the keystr strings of this layout's leaves."""
+        bias = layer.bias
+        return dataclasses.replace(
+            layer, weight=_resolve(f"layers[{i}].weight", layer.weight, self.paths),
+            bias=None if bias is None else _resolve(f"layers[{i}].bias", bias, self.paths))
 
     # ----- lookups
 
