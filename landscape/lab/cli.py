@@ -42,6 +42,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from landscape import parallel
 
@@ -301,13 +302,8 @@ def _join(folder: Path, *where, cores: bool = False) -> Team:
     with _join_watch(Path(folder), where, timeout):
         jax.distributed.initialize(*where, initialization_timeout=int(timeout) + JOIN_MARGIN)
     state = distributed.global_state
-    index, count, client = state.process_id, state.num_processes, state.client
-    wait_ms = int(timeout * 1000)
-    client.key_value_set(f"landscape/host/{index}", socket.gethostname())
-    hosts = [client.blocking_key_value_get(f"landscape/host/{i}", wait_ms) for i in range(count)]
-    if index == 0:
-        client.key_value_set("landscape/token", f"{secrets.randbelow(1 << 30):09d}")
-    token = client.blocking_key_value_get("landscape/token", wait_ms)
+    index, count = state.process_id, state.num_processes
+    hosts, token = _exchange(state.client, index, count, timeout)
     jax.distributed.shutdown()
     # From here on each process is a JAX program of its own (process 0 of 1, as its backend
     # will be): JAX would otherwise make process 1's devices those of node 1, whose programs
@@ -317,6 +313,40 @@ def _join(folder: Path, *where, cores: bool = False) -> Team:
     if cores:
         parallel.use_host_cores(sharing=hosts.count(hosts[index]))
     return Team(index, count, token)
+
+
+def _exchange(client, index: int, count: int, timeout: float) -> tuple[list[str], str]:
+    """Every process's host name and process 0's launch token, through the key-value store of
+    the joined processes (``client``). A process that stopped after joining (no answer within
+    ``timeout`` seconds): one line naming it, exit 2 before anything is written (JAX would
+    raise, then wait in its exit for the heartbeat timeout and abort with a stack dump). When
+    process 0, which holds the service, dies, JAX ends its partners from a C++ thread of its own
+    with a stack dump (``jax.distributed`` has no hook: its client's error callback cannot be
+    given from Python, measured: ``std::bad_cast``); nothing is written then either."""
+    import jax
+
+    wait_ms, peer = int(timeout * 1000), 0  # setting a key fails when process 0 (the service) died
+    try:
+        client.key_value_set(f"landscape/host/{index}", socket.gethostname())
+        hosts = []
+        for peer in range(count):
+            hosts.append(client.blocking_key_value_get(f"landscape/host/{peer}", wait_ms))
+        peer = 0
+        if index == 0:
+            client.key_value_set("landscape/token", f"{secrets.randbelow(1 << 30):09d}")
+        return hosts, client.blocking_key_value_get("landscape/token", wait_ms)
+    except jax.errors.JaxRuntimeError as err:
+        _stop(f"process {peer} of {count} joined, then gave no answer within {timeout:g} s "
+              f"({str(err).split(':')[0]}: it stopped); nothing was run: start all {count} "
+              "processes again")
+
+
+def _stop(message: str) -> NoReturn:
+    """Write ``landscape: error: message`` and end the process with exit code 2 at once
+    (``os._exit``: JAX's exit handlers would wait for processes that are gone)."""
+    sys.stderr.write(f"landscape: error: {message}\n")
+    sys.stderr.flush()
+    os._exit(EXIT_BAD_INPUT)
 
 
 def _announced(where) -> tuple[int | None, int | None]:
@@ -357,11 +387,9 @@ def _join_watch(folder: Path, where, timeout: float):
         missing = ([i for i in range(count) if not (marks / f"joining_{i}").exists()]
                    if index is not None else None)
         who = f"processes {missing} of {count}" if missing else "the processes"
-        sys.stderr.write(f"landscape: error: {who} did not join within {timeout:g} s (not "
-                         "started, or another --coordinator); nothing was run\n")
-        sys.stderr.flush()
         tidy()
-        os._exit(EXIT_BAD_INPUT)
+        _stop(f"{who} did not join within {timeout:g} s (not started, or another "
+              "--coordinator); nothing was run")
 
     try:
         with in_background(watch, "landscape-join-watch"):
