@@ -86,8 +86,10 @@ def compiler_options() -> dict:
 
 class InvariantJit:
     """``jax.jit(fun, **jit_kwargs)`` compiled with ``options`` (default :func:`compiler_options`)
-    when called at the top level; called inside another ``jit``/``vmap`` trace (where JAX refuses compiler options
-    on a nested ``jit``), the plain ``jit``, whose rounding the outer program then decides.
+    when called at the top level; called on tracers (inside ``jit``, ``vmap``, ``grad``...) or
+    where JAX stages it into an outer program (inside ``jit``, a ``lax.scan`` body, even on
+    constants: :func:`_staged`), the plain ``jit``, whose rounding the outer program then
+    decides (JAX refuses compiler options on a nested ``jit``). Decided before the call.
 
     >>> double = InvariantJit(lambda x: 2 * x)
     >>> float(double(1.0)), float(jax.jit(lambda x: double(x) + 1)(1.0))
@@ -100,12 +102,21 @@ class InvariantJit:
         self.nested = jax.jit(fun, **jit_kwargs)
 
     def __call__(self, *args, **kwargs):
-        try:
-            return self.top(*args, **kwargs)
-        except ValueError as err:
-            if "compiler_options" not in str(err):
-                raise
-            return self.nested(*args, **kwargs)
+        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs)))
+        return (self.nested if traced or _staged() else self.top)(*args, **kwargs)
+
+
+def _staged() -> bool:
+    """Whether what is computed here is staged into an outer program (inside ``jit``,
+    ``eval_shape``, a ``lax.scan`` body...), where JAX refuses a nested ``jit``'s compiler
+    options even on arguments that are not tracers: exactly where a new constant is a tracer.
+    False at the top level and under ``vmap`` or ``grad`` alone.
+
+    >>> _staged(), jax.jit(lambda x: x + _staged())(0).item(), jax.vmap(lambda x: x + _staged())(
+    ...     jnp.zeros(1)).item()
+    (False, 1, 0.0)
+    """
+    return isinstance(jax.lax.full((), 0), jax.core.Tracer)
 
 
 def local_devices(devices=None) -> tuple:
