@@ -40,8 +40,8 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 __all__ = [
-    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
-    "point_block", "map_blocks", "use_host_cores",
+    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count",
+    "shard_runs", "point_block", "map_blocks", "use_host_cores",
     "compiler_options", "InvariantJit", "idle_host_cores", "concurrent_calls", "map_concurrently",
 ]
 
@@ -130,11 +130,12 @@ def local_devices(devices=None) -> tuple:
     if devices is None:
         return tuple(available)
     if isinstance(devices, (bool, str)):
-        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of devices")
+        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of "
+                        "devices")
     if isinstance(devices, (int, np.integer)):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"devices={devices!r} must be between 1 and the {len(available)} local "
-                             f"{available[0].platform} devices of this process")
+            raise ValueError(f"devices={devices!r} must be between 1 and the {len(available)} "
+                             f"local {available[0].platform} devices of this process")
         return tuple(available[: int(devices)])
     if isinstance(devices, jax.Device):
         devices = [devices]
@@ -147,8 +148,8 @@ def local_devices(devices=None) -> tuple:
         raise ValueError("devices=() is empty; expected at least one device (or None for all)")
     for d in chosen:
         if d not in available:
-            raise ValueError(f"devices contains {d!r}, which is not a local device of this process; "
-                             f"expected some of {available}")
+            raise ValueError(f"devices contains {d!r}, which is not a local device of this "
+                             f"process; expected some of {available}")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"devices={devices!r} lists a device twice")
     return chosen
@@ -362,7 +363,8 @@ def use_host_cores(n: int | None = None, *, sharing: int = 1) -> int | None:
     if n is None:
         n = max(1, _cores() // max(1, int(sharing)))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all cores)")
+        raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all "
+                         "cores)")
     if ("xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
             or "JAX_NUM_CPU_DEVICES" in os.environ or jax.config.jax_num_cpu_devices != -1):
         return None

@@ -83,7 +83,8 @@ def _probe(fn: Callable) -> str:
         g = np.asarray(fn(jnp.asarray(-z, jnp.float32)), np.float64)
         scaled = [np.asarray(fn(jnp.asarray(a * z, jnp.float32)), np.float64) for a in (0.5, 3.0)]
     if f.shape != z.shape:
-        raise ValueError(f"activation {fn!r} must be elementwise; it maps shape {z.shape} to {f.shape}")
+        raise ValueError(f"activation {fn!r} must be elementwise; it maps shape {z.shape} to "
+                         f"{f.shape}")
     tol = 1e-5 * (1.0 + np.max(np.abs(f)))
     if np.max(np.abs(g + f)) <= tol:
         return "odd"
@@ -237,7 +238,8 @@ class UnitLayout:
         try:
             return self.paths.index(path)
         except ValueError:
-            raise ValueError(f"no leaf {path!r} in the params; leaves are {list(self.paths)}") from None
+            raise ValueError(f"no leaf {path!r} in the params; leaves are "
+                             f"{list(self.paths)}") from None
 
     def shape(self, path: str) -> tuple[int, ...]:
         return self.shapes[self.index(path)]
@@ -384,15 +386,17 @@ def _infer_layers(paths, shapes, raw) -> list[Layer]:
         weights = [n for n in names if n in _WEIGHT_NAMES]
         if len(weights) != 1:
             i = next(iter(names.values()))
-            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
-                             f"weights must be named one of {sorted(_WEIGHT_NAMES)}; {_DECLARE_HINT}")
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape "
+                             f"{shapes[i]}): weights must be named one of "
+                             f"{sorted(_WEIGHT_NAMES)}; {_DECLARE_HINT}")
         wi = names[weights[0]]
         ndim = len(shapes[wi])
         extra = [n for n in names if n not in weights and n not in _BIAS_NAMES]
         if extra or ndim < 2:
             i = names[extra[0]] if extra else wi
-            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
-                             f"expected a weight of 2+ axes with an optional bias; {_DECLARE_HINT}")
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape "
+                             f"{shapes[i]}): expected a weight of 2+ axes with an optional "
+                             f"bias; {_DECLARE_HINT}")
         bias = next((paths[names[n]] for n in _BIAS_NAMES if n in names), None)
         if _WEIGHT_NAMES[weights[0]] == "in_out":
             layers.append(Layer(paths[wi], bias, unit_axis=ndim - 1, input_axis=ndim - 2))
@@ -480,7 +484,8 @@ def _reference(model, params, n_batch_axes: int):
         return nnx.state(model, nnx.Param), acts or None, f"the {type(model).__name__} model"
     if model is not None and kind != "linen":
         raise TypeError(f"model={type(model).__name__} is not a supported model (ls.mlp, Flax, "
-                        f"Equinox or a UnitLayout); pass params= and activation=, or {_DECLARE_HINT}")
+                        f"Equinox or a UnitLayout); pass params= and activation=, or "
+                        f"{_DECLARE_HINT}")
     if params is None:
         raise ValueError("params=None: the layout of a Flax linen module or a bare pytree is read "
                          "from its params (the variables of one network, or pass n_batch_axes=)")
@@ -550,7 +555,8 @@ def _sites(spec: UnitLayout, h: int) -> list[tuple[int, int, int, bool, str]]:
     sites = [(spec.index(layer.weight), layer.unit_axis, 1, True, "weight")]
     if layer.bias is not None:
         sites.append((spec.index(layer.bias), 0, 1, True, "bias"))
-    sites.append((spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor, "next"))
+    sites.append((spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor,
+                  "next"))
     return sites
 
 
@@ -566,20 +572,24 @@ def map_units(spec: UnitLayout, params, fn, *, batch: tuple[int, ...] = ()):
     >>> from landscape import units
     >>> model = ls.mlp([2, 3, 1])
     >>> spec = units.layout(model)
-    >>> mean = units.map_units(spec, model.init(jax.random.key(0)),
-    ...                        lambda h, site, m: jnp.broadcast_to(m.mean(-1, keepdims=True), m.shape))
+    >>> to_mean = lambda h, site, m: jnp.broadcast_to(m.mean(-1, keepdims=True), m.shape)
+    >>> mean = units.map_units(spec, model.init(jax.random.key(0)), to_mean)
     >>> float(jnp.ptp(mean[0]["w"], axis=1).max())   # every hidden unit now equal
     0.0
     """
     leaves, treedef = jax.tree.flatten(params)
-    common = jnp.broadcast_shapes(batch, *[leaf.shape[:leaf.ndim - len(s)]
-                                           for leaf, s in zip(leaves, spec.shapes)])
+    common = jnp.broadcast_shapes(batch, *_leading(leaves, spec))
     leaves = [jnp.broadcast_to(leaf, common + s) for leaf, s in zip(leaves, spec.shapes)]
     for h in range(len(spec.layers) - 1):
         for i, axis, positions, minor, site in _sites(spec, h):
             moved, back = _unit_last(leaves[i], axis + len(common), positions, minor)
             leaves[i] = back(fn(h, site, moved))
     return treedef.unflatten(leaves)
+
+
+def _leading(leaves, spec: UnitLayout) -> list[tuple[int, ...]]:
+    """Each leaf's leading (batch) axes: its shape before the layout's shape of one network."""
+    return [leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)]
 
 
 def unit_features(spec: UnitLayout, params, h: int):
@@ -593,7 +603,7 @@ def unit_features(spec: UnitLayout, params, h: int):
     (3, 4)
     """
     leaves = jax.tree.leaves(params)
-    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)])
+    batch = jnp.broadcast_shapes(*_leading(leaves, spec))
     parts = []
     for i, axis, positions, minor, _ in _sites(spec, h):
         leaf = jnp.broadcast_to(leaves[i], batch + spec.shapes[i])
@@ -607,8 +617,7 @@ def _per_unit(spec: UnitLayout, params, values, fn):
     for ``fn(moved, v, site)`` to broadcast against ``moved``."""
     values = [jnp.asarray(v) for v in values]
     leaves = jax.tree.leaves(params)
-    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)],
-                                 *[v.shape[:-1] for v in values])
+    batch = jnp.broadcast_shapes(*_leading(leaves, spec), *[v.shape[:-1] for v in values])
 
     def apply(h, site, moved):
         v = jnp.broadcast_to(values[h], batch + values[h].shape[-1:])

@@ -167,7 +167,8 @@ def classify_spectrum(eigenvalues, grad_norm, *, loss=0.0, param_scale=1.0, grad
         raise ValueError(f"eigenvalues of shape {eigenvalues.shape} and dtype {eigenvalues.dtype} "
                          "must be a floating array with the spectrum on the last axis")
     if grad_norm.shape != eigenvalues.shape[:-1]:
-        raise ValueError(f"grad_norm of shape {grad_norm.shape} must have shape {eigenvalues.shape[:-1]}")
+        raise ValueError(f"grad_norm of shape {grad_norm.shape} must have shape "
+                         f"{eigenvalues.shape[:-1]}")
     for name, value in (("loss", loss), ("param_scale", param_scale)):
         if not _checks.is_tracer(value):
             arr = jnp.asarray(value)
@@ -286,7 +287,8 @@ def _refine_args(dtype, method, max_steps, tol, optimizer):
     tol = _checks.tolerance("tol", tol, _eps(dtype) ** 0.75)
     if method == "newton":
         if optimizer is not None:
-            raise ValueError("optimizer is only used by method='gradnorm'; got one with method='newton'")
+            raise ValueError("optimizer is only used by method='gradnorm'; got one with "
+                             "method='newton'")
         return _refine_newton, (("max_steps", max_steps),), {"tol": tol}
     if method == "gradnorm":
         optimizer = GRADNORM_OPTIMIZER if optimizer is None else _checks.optimizer(optimizer)
