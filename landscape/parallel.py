@@ -41,9 +41,10 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 __all__ = [
-    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count", "shard_runs",
-    "point_block", "map_blocks", "use_host_cores",
-    "compiler_options", "known_options", "fast_cpu_options", "InvariantJit", "idle_host_cores", "concurrent_calls", "map_concurrently",
+    "AXIS", "local_devices", "local_mesh", "mesh_size", "device_memory", "padded_count",
+    "shard_runs", "point_block", "map_blocks", "use_host_cores", "compiler_options",
+    "known_options", "fast_cpu_options", "InvariantJit", "idle_host_cores", "concurrent_calls",
+    "map_concurrently",
 ]
 
 AXIS = "runs"
@@ -127,8 +128,10 @@ def known_options(options: tuple) -> dict:
 
 class InvariantJit:
     """``jax.jit(fun, **jit_kwargs)`` compiled with ``options`` (default :func:`compiler_options`)
-    when called at the top level; called inside another ``jit``/``vmap`` trace (where JAX refuses compiler options
-    on a nested ``jit``), the plain ``jit``, whose rounding the outer program then decides.
+    when called at the top level; called on tracers (inside ``jit``, ``vmap``, ``grad``...) or
+    where JAX stages it into an outer program (inside ``jit``, a ``lax.scan`` body, even on
+    constants: :func:`_staged`), the plain ``jit``, whose rounding the outer program then
+    decides (JAX refuses compiler options on a nested ``jit``). Decided before the call.
 
     >>> double = InvariantJit(lambda x: 2 * x)
     >>> float(double(1.0)), float(jax.jit(lambda x: double(x) + 1)(1.0))
@@ -141,12 +144,21 @@ class InvariantJit:
         self.nested = jax.jit(fun, **jit_kwargs)
 
     def __call__(self, *args, **kwargs):
-        try:
-            return self.top(*args, **kwargs)
-        except ValueError as err:
-            if "compiler_options" not in str(err):
-                raise
-            return self.nested(*args, **kwargs)
+        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs)))
+        return (self.nested if traced or _staged() else self.top)(*args, **kwargs)
+
+
+def _staged() -> bool:
+    """Whether what is computed here is staged into an outer program (inside ``jit``,
+    ``eval_shape``, a ``lax.scan`` body...), where JAX refuses a nested ``jit``'s compiler
+    options even on arguments that are not tracers: exactly where a new constant is a tracer.
+    False at the top level and under ``vmap`` or ``grad`` alone.
+
+    >>> _staged(), jax.jit(lambda x: x + _staged())(0).item(), jax.vmap(lambda x: x + _staged())(
+    ...     jnp.zeros(1)).item()
+    (False, 1, 0.0)
+    """
+    return isinstance(jax.lax.full((), 0), jax.core.Tracer)
 
 
 def local_devices(devices=None) -> tuple:
@@ -160,11 +172,12 @@ def local_devices(devices=None) -> tuple:
     if devices is None:
         return tuple(available)
     if isinstance(devices, (bool, str)):
-        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of devices")
+        raise TypeError(f"devices={devices!r} must be None, a device count or a sequence of "
+                        "devices")
     if isinstance(devices, (int, np.integer)):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"devices={devices!r} must be between 1 and the {len(available)} local "
-                             f"{available[0].platform} devices of this process")
+            raise ValueError(f"devices={devices!r} must be between 1 and the {len(available)} "
+                             f"local {available[0].platform} devices of this process")
         return tuple(available[: int(devices)])
     if isinstance(devices, jax.Device):
         devices = [devices]
@@ -177,8 +190,8 @@ def local_devices(devices=None) -> tuple:
         raise ValueError("devices=() is empty; expected at least one device (or None for all)")
     for d in chosen:
         if d not in available:
-            raise ValueError(f"devices contains {d!r}, which is not a local device of this process; "
-                             f"expected some of {available}")
+            raise ValueError(f"devices contains {d!r}, which is not a local device of this "
+                             f"process; expected some of {available}")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"devices={devices!r} lists a device twice")
     return chosen
@@ -392,7 +405,8 @@ def use_host_cores(n: int | None = None, *, sharing: int = 1) -> int | None:
     if n is None:
         n = max(1, _cores() // max(1, int(sharing)))
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all cores)")
+        raise ValueError(f"n={n!r} must be a positive number of CPU devices (or None for all "
+                         "cores)")
     if ("xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
             or "JAX_NUM_CPU_DEVICES" in os.environ or jax.config.jax_num_cpu_devices != -1):
         return None

@@ -44,6 +44,7 @@ pytree is declared by hand with :class:`Layer` entries.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import re
@@ -82,7 +83,8 @@ def _probe(fn: Callable) -> str:
         g = np.asarray(fn(jnp.asarray(-z, jnp.float32)), np.float64)
         scaled = [np.asarray(fn(jnp.asarray(a * z, jnp.float32)), np.float64) for a in (0.5, 3.0)]
     if f.shape != z.shape:
-        raise ValueError(f"activation {fn!r} must be elementwise; it maps shape {z.shape} to {f.shape}")
+        raise ValueError(f"activation {fn!r} must be elementwise; it maps shape {z.shape} to "
+                         f"{f.shape}")
     tol = 1e-5 * (1.0 + np.max(np.abs(f)))
     if np.max(np.abs(g + f)) <= tol:
         return "odd"
@@ -122,8 +124,12 @@ def activation_symmetry(activation) -> str:
 class Layer:
     """One weight layer of a feed-forward stack, located in the params pytree.
 
-    weight, bias: the leaves' paths (``jax.tree_util.keystr`` of the path, e.g.
-        ``"['params']['Dense_0']['kernel']"``); ``bias`` None when the layer has none.
+    weight, bias: the leaves' paths, in any of three forms: a ``jax.tree_util.keystr`` string
+        (``"['params']['Dense_0']['kernel']"``), a tuple of names and indices
+        (``('params', 'Dense_0', 'kernel')``, ``('layers', 0, 'weight')``; Flax NNX's trailing
+        ``.value`` may be left out) or a ``jax.tree_util`` key path (a tuple of
+        ``DictKey``/``GetAttrKey``/``SequenceKey``); a :class:`UnitLayout` holds them as keystr
+        strings. ``bias`` None when the layer has none.
     unit_axis:    axis of ``weight`` along this layer's output units (in one network's leaf).
     input_axis:   axis of ``weight`` along its inputs (the previous layer's units).
     units_minor:  when the inputs are the previous layer's units flattened with positions
@@ -131,11 +137,64 @@ class Layer:
                   (channels last: Flax) or the major one (channels first: Equinox).
     """
 
-    weight: str
-    bias: str | None
+    weight: str | tuple
+    bias: str | tuple | None
     unit_axis: int
     input_axis: int
     units_minor: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _path_form("weight", self.weight))
+        if self.bias is not None:
+            object.__setattr__(self, "bias", _path_form("bias", self.bias))
+
+
+_PATH_EXPECTED = ("a keystr string like \"['params']['Dense_0']['kernel']\", a tuple of names and "
+                  "indices like ('params', 'Dense_0', 'kernel') or a jax.tree_util key path")
+
+
+def _path_form(name: str, path) -> str | tuple:
+    """A leaf path as given to :class:`Layer`: a string kept, a list or tuple kept as a tuple."""
+    if isinstance(path, str):
+        return path
+    if isinstance(path, (list, tuple)) and path and all(
+            isinstance(p, (str, int, np.integer)) and not isinstance(p, bool)
+            or _key_name(p) is not None for p in path):
+        return tuple(path)
+    raise TypeError(f"{name}={path!r} must be {_PATH_EXPECTED}")
+
+
+def _parts(path: tuple) -> tuple[str, ...]:
+    """The names and indices of a tuple path (key entries or plain), as strings."""
+    return tuple(str(p) if isinstance(p, (str, int, np.integer)) else _key_name(p) for p in path)
+
+
+_KEYSTR_PART = re.compile(r"\[(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|([^\]]*))\]"
+                          r"|\.([^.\[]+)")
+
+
+def _keystr_parts(path: str) -> tuple[str, ...]:
+    """The names and indices of a keystr path (``"['a'][0].b"`` -> ``('a', '0', 'b')``)."""
+    return tuple(next(g for g in m.groups() if g is not None) for m in _KEYSTR_PART.finditer(path))
+
+
+def _resolve(name: str, path, paths: tuple[str, ...]) -> str:
+    """The keystr in ``paths`` that ``path`` (a :class:`Layer` path form) names; a tuple
+    matches a leaf's names and indices, with or without Flax NNX's trailing ``.value``."""
+    if isinstance(path, str):
+        if path in paths:
+            return path
+        matches = [p for p in paths if p.endswith(".value") and p[:-len(".value")] == path]
+        shown = path
+    else:
+        parts = _parts(path)
+        matches = [p for p in paths if _keystr_parts(p) in (parts, parts + ("value",))]
+        shown = "".join(f"[{p!r}]" for p in parts)
+    if len(matches) == 1:
+        return matches[0]
+    near = difflib.get_close_matches(shown, paths, n=3, cutoff=0.0)
+    raise ValueError(f"{name}={path!r} is not a leaf of the params; expected {_PATH_EXPECTED} "
+                     f"naming one of its leaves; nearest: {near}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +214,8 @@ class UnitLayout:
     def __post_init__(self):
         if len(self.layers) < 1:
             raise ValueError("a unit layout needs at least one weight layer")
+        located = tuple(self._located(i, layer) for i, layer in enumerate(self.layers))
+        object.__setattr__(self, "layers", located)
         if len(self.symmetries) != len(self.layers) - 1:
             raise ValueError(f"symmetries={self.symmetries!r} must give one symmetry per hidden "
                              f"layer ({len(self.layers) - 1})")
@@ -163,6 +224,13 @@ class UnitLayout:
         for i, layer in enumerate(self.layers):
             self._validate_layer(i, layer)
 
+    def _located(self, i: int, layer: Layer) -> Layer:
+        """``layer`` with its paths as the keystr strings of this layout's leaves."""
+        bias = layer.bias
+        return dataclasses.replace(
+            layer, weight=_resolve(f"layers[{i}].weight", layer.weight, self.paths),
+            bias=None if bias is None else _resolve(f"layers[{i}].bias", bias, self.paths))
+
     # ----- lookups
 
     def index(self, path: str) -> int:
@@ -170,7 +238,8 @@ class UnitLayout:
         try:
             return self.paths.index(path)
         except ValueError:
-            raise ValueError(f"no leaf {path!r} in the params; leaves are {list(self.paths)}") from None
+            raise ValueError(f"no leaf {path!r} in the params; leaves are "
+                             f"{list(self.paths)}") from None
 
     def shape(self, path: str) -> tuple[int, ...]:
         return self.shapes[self.index(path)]
@@ -317,15 +386,17 @@ def _infer_layers(paths, shapes, raw) -> list[Layer]:
         weights = [n for n in names if n in _WEIGHT_NAMES]
         if len(weights) != 1:
             i = next(iter(names.values()))
-            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
-                             f"weights must be named one of {sorted(_WEIGHT_NAMES)}; {_DECLARE_HINT}")
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape "
+                             f"{shapes[i]}): weights must be named one of "
+                             f"{sorted(_WEIGHT_NAMES)}; {_DECLARE_HINT}")
         wi = names[weights[0]]
         ndim = len(shapes[wi])
         extra = [n for n in names if n not in weights and n not in _BIAS_NAMES]
         if extra or ndim < 2:
             i = names[extra[0]] if extra else wi
-            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape {shapes[i]}): "
-                             f"expected a weight of 2+ axes with an optional bias; {_DECLARE_HINT}")
+            raise ValueError(f"cannot infer the unit layout at leaf {paths[i]} (shape "
+                             f"{shapes[i]}): expected a weight of 2+ axes with an optional "
+                             f"bias; {_DECLARE_HINT}")
         bias = next((paths[names[n]] for n in _BIAS_NAMES if n in names), None)
         if _WEIGHT_NAMES[weights[0]] == "in_out":
             layers.append(Layer(paths[wi], bias, unit_axis=ndim - 1, input_axis=ndim - 2))
@@ -413,7 +484,8 @@ def _reference(model, params, n_batch_axes: int):
         return nnx.state(model, nnx.Param), acts or None, f"the {type(model).__name__} model"
     if model is not None and kind != "linen":
         raise TypeError(f"model={type(model).__name__} is not a supported model (ls.mlp, Flax, "
-                        f"Equinox or a UnitLayout); pass params= and activation=, or {_DECLARE_HINT}")
+                        f"Equinox or a UnitLayout); pass params= and activation=, or "
+                        f"{_DECLARE_HINT}")
     if params is None:
         raise ValueError("params=None: the layout of a Flax linen module or a bare pytree is read "
                          "from its params (the variables of one network, or pass n_batch_axes=)")
@@ -483,7 +555,8 @@ def _sites(spec: UnitLayout, h: int) -> list[tuple[int, int, int, bool, str]]:
     sites = [(spec.index(layer.weight), layer.unit_axis, 1, True, "weight")]
     if layer.bias is not None:
         sites.append((spec.index(layer.bias), 0, 1, True, "bias"))
-    sites.append((spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor, "next"))
+    sites.append((spec.index(nxt.weight), nxt.input_axis, spec.positions(h), nxt.units_minor,
+                  "next"))
     return sites
 
 
@@ -499,20 +572,24 @@ def map_units(spec: UnitLayout, params, fn, *, batch: tuple[int, ...] = ()):
     >>> from landscape import units
     >>> model = ls.mlp([2, 3, 1])
     >>> spec = units.layout(model)
-    >>> mean = units.map_units(spec, model.init(jax.random.key(0)),
-    ...                        lambda h, site, m: jnp.broadcast_to(m.mean(-1, keepdims=True), m.shape))
+    >>> to_mean = lambda h, site, m: jnp.broadcast_to(m.mean(-1, keepdims=True), m.shape)
+    >>> mean = units.map_units(spec, model.init(jax.random.key(0)), to_mean)
     >>> float(jnp.ptp(mean[0]["w"], axis=1).max())   # every hidden unit now equal
     0.0
     """
     leaves, treedef = jax.tree.flatten(params)
-    common = jnp.broadcast_shapes(batch, *[leaf.shape[:leaf.ndim - len(s)]
-                                           for leaf, s in zip(leaves, spec.shapes)])
+    common = jnp.broadcast_shapes(batch, *_leading(leaves, spec))
     leaves = [jnp.broadcast_to(leaf, common + s) for leaf, s in zip(leaves, spec.shapes)]
     for h in range(len(spec.layers) - 1):
         for i, axis, positions, minor, site in _sites(spec, h):
             moved, back = _unit_last(leaves[i], axis + len(common), positions, minor)
             leaves[i] = back(fn(h, site, moved))
     return treedef.unflatten(leaves)
+
+
+def _leading(leaves, spec: UnitLayout) -> list[tuple[int, ...]]:
+    """Each leaf's leading (batch) axes: its shape before the layout's shape of one network."""
+    return [leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)]
 
 
 def unit_features(spec: UnitLayout, params, h: int):
@@ -526,7 +603,7 @@ def unit_features(spec: UnitLayout, params, h: int):
     (3, 4)
     """
     leaves = jax.tree.leaves(params)
-    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)])
+    batch = jnp.broadcast_shapes(*_leading(leaves, spec))
     parts = []
     for i, axis, positions, minor, _ in _sites(spec, h):
         leaf = jnp.broadcast_to(leaves[i], batch + spec.shapes[i])
@@ -540,8 +617,7 @@ def _per_unit(spec: UnitLayout, params, values, fn):
     for ``fn(moved, v, site)`` to broadcast against ``moved``."""
     values = [jnp.asarray(v) for v in values]
     leaves = jax.tree.leaves(params)
-    batch = jnp.broadcast_shapes(*[leaf.shape[:leaf.ndim - len(s)] for leaf, s in zip(leaves, spec.shapes)],
-                                 *[v.shape[:-1] for v in values])
+    batch = jnp.broadcast_shapes(*_leading(leaves, spec), *[v.shape[:-1] for v in values])
 
     def apply(h, site, moved):
         v = jnp.broadcast_to(values[h], batch + values[h].shape[-1:])

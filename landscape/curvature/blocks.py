@@ -36,7 +36,8 @@ def _check_basis(basis, n, dtype, ortho_tol):
         err = float(np.max(np.abs(q.T @ q - np.eye(shape[1]))))
         if not err <= tol:
             raise ValueError(
-                f"basis columns must be orthonormal: max |Q^T Q - I| = {err:.3g} > ortho_tol={tol:.3g}"
+                f"basis columns must be orthonormal: max |Q^T Q - I| = {err:.3g} > "
+                f"ortho_tol={tol:.3g}"
                 " (orthonormalize with jnp.linalg.qr)"
             )
 

@@ -79,6 +79,17 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
         same floor in float32 and float64 (a saturated plateau with ``g ~ 6e-5`` and every
         ``|lam| < 1e-4`` is flat, not a saddle, in both).
 
+      At a census-level gradient the gradient term is the floor, and it is large on purpose: a
+      float32 ``zero_tol`` of 0.165 at ``loss_scale`` 8.3 is ``sqrt(g ell / s^3)`` with ``g ~
+      3e-3 s^3`` (the other two terms are at most ``sqrt(eps) (2 ell / s^2 + ell / s^2) < 0.01``
+      there). Known answer (``tests/test_tidy6.py``): an NNX 1-4-1 tanh regression net stopped at
+      ``g ~ 4.5e-3`` (``s = 2.8``, ``ell = 395``) gets ``zero_tol = 0.28``; Newton
+      (:func:`refine`) finds the critical point 0.6-1 away along the soft modes, a saddle of
+      index 2 (eigenvalues -0.055, -0.042), and on the way an eigenvalue below 1 moves by 0.11:
+      the floor is 2.5x the measured change, so the two negative modes (-0.05) are rightly
+      ``unresolved`` there, and every eigenvalue beyond the floor keeps its sign. To sharpen a
+      label, :func:`refine` first (``g ~ 1e-14`` leaves ``zero_tol ~ 2e-6``: ``saddle``).
+
     Labels (:data:`landscape.status.POINT`): ``not_critical`` (``g > grad_tol``; the counts are
     still reported); ``saddle`` (eigenvalues below ``-zero_tol`` and above ``+zero_tol``: a sure
     descent direction; its index counts the negative ones); ``minimum`` / ``maximum`` (every
@@ -156,7 +167,8 @@ def classify_spectrum(eigenvalues, grad_norm, *, loss=0.0, param_scale=1.0, grad
         raise ValueError(f"eigenvalues of shape {eigenvalues.shape} and dtype {eigenvalues.dtype} "
                          "must be a floating array with the spectrum on the last axis")
     if grad_norm.shape != eigenvalues.shape[:-1]:
-        raise ValueError(f"grad_norm of shape {grad_norm.shape} must have shape {eigenvalues.shape[:-1]}")
+        raise ValueError(f"grad_norm of shape {grad_norm.shape} must have shape "
+                         f"{eigenvalues.shape[:-1]}")
     for name, value in (("loss", loss), ("param_scale", param_scale)):
         if not _checks.is_tracer(value):
             arr = jnp.asarray(value)
@@ -275,7 +287,8 @@ def _refine_args(dtype, method, max_steps, tol, optimizer):
     tol = _checks.tolerance("tol", tol, _eps(dtype) ** 0.75)
     if method == "newton":
         if optimizer is not None:
-            raise ValueError("optimizer is only used by method='gradnorm'; got one with method='newton'")
+            raise ValueError("optimizer is only used by method='gradnorm'; got one with "
+                             "method='newton'")
         return _refine_newton, (("max_steps", max_steps),), {"tol": tol}
     if method == "gradnorm":
         optimizer = GRADNORM_OPTIMIZER if optimizer is None else _checks.optimizer(optimizer)

@@ -366,7 +366,8 @@ def _refine_newton(loss_fn, params, data, key, mapped, *, max_steps, tol):
         loss_new, g_new = value_and_grad(x_new)
         gn_new = norm(g_new)
         ok = jnp.isfinite(gn_new) & jnp.isfinite(loss_new) & (gn_new < gn) & ~failed
-        rel_mu = jnp.where(ok, jnp.maximum(rel_mu * 0.1, mu_floor), jnp.minimum(rel_mu * 10.0, 1e16))
+        rel_mu = jnp.where(ok, jnp.maximum(rel_mu * 0.1, mu_floor),
+                           jnp.minimum(rel_mu * 10.0, 1e16))
         return (jnp.where(ok, x_new, x), jnp.where(ok, g_new, g), jnp.where(ok, gn_new, gn),
                 rel_mu, it + 1, failed)
 

@@ -177,7 +177,8 @@ def _slq_args(loss_fn, params, batched, n_steps, n_probes, probes):
             raise ValueError(f"n_probes={n_probes!r} conflicts with the given probes; pass one")
         shape = tuple(getattr(probes, "shape", ()))
         lead = (batch,) if batched else ()
-        if len(shape) != len(lead) + 2 or shape[:len(lead)] != lead or shape[-1] != n or shape[-2] < 1:
+        if (len(shape) != len(lead) + 2 or shape[:len(lead)] != lead or shape[-1] != n
+                or shape[-2] < 1):
             raise ValueError(
                 f"probes of shape {shape} must have shape {lead + ('n_probes', n)} "
                 f"(n_params={n})"
@@ -247,13 +248,15 @@ def gaussian_density(nodes, weights, grid, *, sigma):
 
     >>> import jax.numpy as jnp
     >>> grid = jnp.linspace(-5.0, 5.0, 1001)
-    >>> density = gaussian_density(jnp.array([[0.0, 1.0]]), jnp.array([[0.5, 0.5]]), grid, sigma=0.5)
+    >>> density = gaussian_density(jnp.array([[0.0, 1.0]]), jnp.array([[0.5, 0.5]]), grid,
+    ...                            sigma=0.5)
     >>> density.shape, round(float(jnp.sum(density) * (grid[1] - grid[0])), 3)
     ((1001,), 1.0)
     """
     nodes, weights, grid = jnp.asarray(nodes), jnp.asarray(weights), jnp.asarray(grid)
     if nodes.shape != weights.shape:
-        raise ValueError(f"nodes {nodes.shape} and weights {weights.shape} must have the same shape")
+        raise ValueError(f"nodes {nodes.shape} and weights {weights.shape} must have the same "
+                         "shape")
     if grid.ndim != 1:
         raise ValueError(f"grid of shape {grid.shape} must be 1-D")
     sigma = _checks.tolerance("sigma", sigma, None, positive=True)

@@ -42,6 +42,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from landscape import parallel
 
@@ -74,14 +75,16 @@ RUN_EXAMPLES = """examples:
   landscape run --smoke
   landscape run xor_train --out results/xor --set n_runs=10000 --set loss='half_sse'
   landscape run experiments/xor_symmetry.toml --out results/sym
-  landscape run xor_train --smoke --out results/grid --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1,2]
-  landscape run xor_train --smoke --out results/pairs --zip --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
+  landscape run xor_train --smoke --out results/grid \\
+      --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1,2]
+  landscape run xor_train --smoke --out results/pairs --zip \\
+      --sweep learning_rate=[0.5,1.0] --sweep seed=[0,1]
 
 A sweep writes DIR/points/0000/, DIR/points/0001/, ... (one results folder per point),
 DIR/sweep.json (the index) and DIR/summary.json (a table of every point's headline numbers).
 Points that differ only in values an experiment passes as data (xor_train: seed,
-learning_rate, random_std, constant) share one compiled program. Interrupt with Ctrl-C and run the same command again to resume:
-finished chunks and points are kept.
+learning_rate, random_std, constant) share one compiled program. Interrupt with Ctrl-C and run
+the same command again to resume: finished chunks and points are kept.
 """
 
 
@@ -104,14 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the built-in experiments",
                    description="List the built-in experiments and the question each answers.")
     run = sub.add_parser("run", help="run an experiment or a sweep (resumes an unfinished folder)",
-                         description="Run a built-in experiment (or a sweep of it) into a results folder.",
+                         description="Run a built-in experiment (or a sweep of it) into a "
+                                     "results folder.",
                          epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("name", nargs="?", default=DEFAULT_EXPERIMENT,
                      help=f"experiment name or a TOML config file (default: {DEFAULT_EXPERIMENT})")
     run.add_argument("--out", metavar="DIR", help="results folder (default: results/NAME)")
-    run.add_argument("--smoke", action="store_true", help="a seconds-long version of the experiment")
+    run.add_argument("--smoke", action="store_true",
+                     help="a seconds-long version of the experiment")
     run.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                     help="override a config key (repeatable); values are TOML: 10, 0.5, true, 'mse'")
+                     help="override a config key (repeatable); values are TOML: 10, 0.5, "
+                          "true, 'mse'")
     run.add_argument("--sweep", metavar="KEY=[V1,...]", action="append", default=[],
                      help="sweep a config key over a TOML list of values (repeatable); "
                           "one results folder per point, DIR/points/0000, DIR/points/0001, ...")
@@ -192,7 +198,8 @@ def _print_summary(summary: dict, out) -> None:
 def _file_overrides(name: str, config: dict, smoke: bool) -> dict:
     """A config file's ``[config]`` keys to apply. For a smoke run, keys that only restate the
     experiment's full-size default are left out, so ``landscape run experiments/NAME.toml
-    --smoke`` (whose file lists every key at its default) runs the smoke sizes, not the full ones."""
+    --smoke`` (whose file lists every key at its default) runs the smoke sizes, not the full
+    ones."""
     if not smoke:
         return dict(config)
     full = json.loads(json.dumps(dataclasses.asdict(get_experiment(name).config)))
@@ -209,7 +216,8 @@ def _run(args, cores: bool) -> int:
     overrides.update(parse_overrides(args.overrides))
     sweep = _sweep_of(file_sweep, args.sweep, args.zip)
     if args.shard is not None and sweep is None:
-        raise ValueError(f"--shard {args.shard!r} splits a sweep's points; add --sweep KEY=[V1, ...] "
+        raise ValueError(f"--shard {args.shard!r} splits a sweep's points; add "
+                         "--sweep KEY=[V1, ...] "
                          "(an experiment's chunks are split by running it under jax.distributed)")
     progress = False if args.no_progress else None
     folder = args.out or default_out_dir(name, smoke, sweep=sweep is not None)
@@ -240,16 +248,19 @@ _SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLUR
 def _launched_as_job() -> bool:
     """Whether the environment launched several processes that JAX's own
     ``jax.distributed.initialize()`` would join: SLURM's ``srun`` (the variables JAX reads, with
-    ``SLURM_NTASKS`` > 1), Open MPI (``OMPI_COMM_WORLD_SIZE`` > 1) or ``JAX_COORDINATOR_ADDRESS``."""
+    ``SLURM_NTASKS`` > 1), Open MPI (``OMPI_COMM_WORLD_SIZE`` > 1) or
+    ``JAX_COORDINATOR_ADDRESS``."""
     if os.environ.get("JAX_COORDINATOR_ADDRESS"):
         return True
     slurm = all(v in os.environ for v in _SLURM_VARIABLES)
-    size = (os.environ["SLURM_NTASKS"] if slurm else None) or os.environ.get("OMPI_COMM_WORLD_SIZE", "1")
+    size = ((os.environ["SLURM_NTASKS"] if slurm else None)
+            or os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))
     return size.isdigit() and int(size) > 1
 
 
 def _joins(args) -> bool:
-    """Whether ``args`` make this process join others through ``jax.distributed`` (:func:`_team`)."""
+    """Whether ``args`` make this process join others through ``jax.distributed``
+    (:func:`_team`)."""
     if args.command != "run" or args.shard is not None:
         return False
     given = (args.coordinator, args.num_processes, args.process_id)
@@ -284,7 +295,8 @@ def _team(args, folder, *, cores: bool = False) -> Team:
 
 JOIN_MARGIN = 60
 """Seconds JAX's own join deadline (it ends the process with a C++ stack dump) lies beyond the
-peer timeout, when the ``landscape`` command has already stopped with one line (:func:`_join_watch`)."""
+peer timeout, when the ``landscape`` command has already stopped with one line
+(:func:`_join_watch`)."""
 
 
 def _join(folder: Path, *where, cores: bool = False) -> Team:
@@ -301,13 +313,8 @@ def _join(folder: Path, *where, cores: bool = False) -> Team:
     with _join_watch(Path(folder), where, timeout):
         jax.distributed.initialize(*where, initialization_timeout=int(timeout) + JOIN_MARGIN)
     state = distributed.global_state
-    index, count, client = state.process_id, state.num_processes, state.client
-    wait_ms = int(timeout * 1000)
-    client.key_value_set(f"landscape/host/{index}", socket.gethostname())
-    hosts = [client.blocking_key_value_get(f"landscape/host/{i}", wait_ms) for i in range(count)]
-    if index == 0:
-        client.key_value_set("landscape/token", f"{secrets.randbelow(1 << 30):09d}")
-    token = client.blocking_key_value_get("landscape/token", wait_ms)
+    index, count = state.process_id, state.num_processes
+    hosts, token = _exchange(state.client, index, count, timeout)
     jax.distributed.shutdown()
     # From here on each process is a JAX program of its own (process 0 of 1, as its backend
     # will be): JAX would otherwise make process 1's devices those of node 1, whose programs
@@ -317,6 +324,40 @@ def _join(folder: Path, *where, cores: bool = False) -> Team:
     if cores:
         parallel.use_host_cores(sharing=hosts.count(hosts[index]))
     return Team(index, count, token)
+
+
+def _exchange(client, index: int, count: int, timeout: float) -> tuple[list[str], str]:
+    """Every process's host name and process 0's launch token, through the key-value store of
+    the joined processes (``client``). A process that stopped after joining (no answer within
+    ``timeout`` seconds): one line naming it, exit 2 before anything is written (JAX would
+    raise, then wait in its exit for the heartbeat timeout and abort with a stack dump). When
+    process 0, which holds the service, dies, JAX ends its partners from a C++ thread of its own
+    with a stack dump (``jax.distributed`` has no hook: its client's error callback cannot be
+    given from Python, measured: ``std::bad_cast``); nothing is written then either."""
+    import jax
+
+    wait_ms, peer = int(timeout * 1000), 0  # setting a key fails when process 0 (the service) died
+    try:
+        client.key_value_set(f"landscape/host/{index}", socket.gethostname())
+        hosts = []
+        for peer in range(count):
+            hosts.append(client.blocking_key_value_get(f"landscape/host/{peer}", wait_ms))
+        peer = 0
+        if index == 0:
+            client.key_value_set("landscape/token", f"{secrets.randbelow(1 << 30):09d}")
+        return hosts, client.blocking_key_value_get("landscape/token", wait_ms)
+    except jax.errors.JaxRuntimeError as err:
+        _stop(f"process {peer} of {count} joined, then gave no answer within {timeout:g} s "
+              f"({str(err).split(':')[0]}: it stopped); nothing was run: start all {count} "
+              "processes again")
+
+
+def _stop(message: str) -> NoReturn:
+    """Write ``landscape: error: message`` and end the process with exit code 2 at once
+    (``os._exit``: JAX's exit handlers would wait for processes that are gone)."""
+    sys.stderr.write(f"landscape: error: {message}\n")
+    sys.stderr.flush()
+    os._exit(EXIT_BAD_INPUT)
 
 
 def _announced(where) -> tuple[int | None, int | None]:
@@ -357,11 +398,9 @@ def _join_watch(folder: Path, where, timeout: float):
         missing = ([i for i in range(count) if not (marks / f"joining_{i}").exists()]
                    if index is not None else None)
         who = f"processes {missing} of {count}" if missing else "the processes"
-        sys.stderr.write(f"landscape: error: {who} did not join within {timeout:g} s (not "
-                         "started, or another --coordinator); nothing was run\n")
-        sys.stderr.flush()
         tidy()
-        os._exit(EXIT_BAD_INPUT)
+        _stop(f"{who} did not join within {timeout:g} s (not started, or another "
+              "--coordinator); nothing was run")
 
     try:
         with in_background(watch, "landscape-join-watch"):
@@ -383,12 +422,14 @@ def _existing(path: str) -> ResultsDir:
 
 def _plot(args) -> int:
     results = _existing(args.dir)
-    folders = ([results.path / p["dir"] for p in point_statuses(results.path) if p["status"] == "done"]
+    folders = ([results.path / p["dir"] for p in point_statuses(results.path)
+                if p["status"] == "done"]
                if is_sweep(results.path) else [results.path])
     written = []
     for folder in folders:
         point = ResultsDir(folder)
-        written += save_figures(experiment_of(point), point, only=args.figure, formats=(args.format,))
+        written += save_figures(experiment_of(point), point, only=args.figure,
+                                formats=(args.format,))
     for path in written:
         print(path)
     if not written:
@@ -407,7 +448,8 @@ def _info_sweep(results: ResultsDir, config: dict) -> None:
     print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
     print("overrides:  " + json.dumps(sweep.get("overrides"), sort_keys=True))
     print(format_table(["point", "status", "folder", "overrides"],
-                       [[p["index"], p["status"], p["dir"], json.dumps(p["overrides"])] for p in points]))
+                       [[p["index"], p["status"], p["dir"], json.dumps(p["overrides"])]
+                        for p in points]))
 
 
 def _info(args) -> int:
@@ -422,7 +464,8 @@ def _info(args) -> int:
     results.check_provenance()  # every array file made by this config, under its own name
     print(f"experiment: {config.get('experiment')}{' (smoke)' if config.get('smoke') else ''}")
     print(f"complete:   {'yes' if complete else 'no (run the same command again to resume)'}")
-    print("versions:   " + ", ".join(f"{k} {v}" for k, v in sorted(config.get("versions", {}).items())))
+    versions = sorted(config.get("versions", {}).items())
+    print("versions:   " + ", ".join(f"{k} {v}" for k, v in versions))
     files = results.files()
     chunks = [f for f in files if f.startswith("chunks/")]
     size = sum((results.path / f).stat().st_size for f in chunks)

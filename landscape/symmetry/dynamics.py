@@ -27,7 +27,7 @@ from ..units import UnitLayout
 from .group import _show, _spec, _where
 from .reduced import (_from_reduced, _layout, _model_of, _to_reduced, reduced_objective,
                       reduced_optimizer)
-from .subspace import _gap_impl, breaking_basis, project_symmetric, symmetric_basis
+from .subspace import _gap_impl, project_breaking, project_symmetric, symmetric_basis
 
 # --------------------------------------------------------------------------------------------
 # the symmetric equilibrium
@@ -199,7 +199,8 @@ def symmetric_equilibrium(loss_fn, params, data, *, optimizer, steps: int = 20_0
     if not isinstance(refine, (bool, np.bool_)):
         raise TypeError(f"refine={refine!r} must be True or False")
     trap_ratio = _checks.real("trap_ratio", trap_ratio, low=0.0, low_open=True)
-    red_loss, red_optimizer, start, to_full = _symmetric_coordinates(loss_fn, params, model, optimizer)
+    red_loss, red_optimizer, start, to_full = _symmetric_coordinates(loss_fn, params, model,
+                                                                     optimizer)
     # the generic path (vmap over a block of 64 runs): bit for bit the retired private loop's
     # numbers for a block of 64 copies; it differed from its 1-run batch by ~1e-16 (kernels round
     # by batch shape)
@@ -311,7 +312,8 @@ class Escape:
                "lambda_min": self.lambda_min, "slope": None, "predicted_slope": None,
                "slope_ratio": None, "max_relative_error": None}
         if self.lambda_min < 0:
-            out["predicted_slope"] = float(1.0 / np.log1p(self.learning_rate * abs(self.lambda_min)))
+            rate = np.log1p(self.learning_rate * abs(self.lambda_min))
+            out["predicted_slope"] = float(1.0 / rate)
         if np.sum(ok) >= 2:
             slope = float(np.polyfit(np.log(1.0 / self.eps[ok]), self.steps[ok], 1)[0])
             out["slope"] = slope
@@ -368,16 +370,16 @@ def escape(loss_fn, params, data, eps, *, learning_rate: float, direction=None,
     threshold = _checks.real("threshold", threshold, low=0.0, low_open=True)
     steps, record_every = _check_steps(steps, record_every)
     x, unravel = ravel_pytree(params)
-    q_b = breaking_basis(spec, dtype=x.dtype)
-    if q_b.shape[1] == 0:
+    if max(spec.hidden_sizes, default=0) < 2:
         raise ValueError(f"the model (hidden widths {list(spec.hidden_sizes)}) has no "
                          "symmetry-breaking directions")
     if direction is None:
         d = symmetry_curvature(loss_fn, params, data, model=spec).directions[:, 0]
     else:
         _spec(spec, direction, name="direction")
-        raw = ravel_pytree(direction)[0].astype(x.dtype)
-        d = q_b @ (q_b.T @ raw)
+        direction = jax.tree.map(lambda a: jnp.asarray(a, x.dtype), direction)
+        raw = ravel_pytree(direction)[0]
+        d = ravel_pytree(project_breaking(direction, model=spec))[0]
         tiny = math.sqrt(float(jnp.finfo(x.dtype).eps)) * float(jnp.linalg.norm(raw))
         if not float(jnp.linalg.norm(d)) > tiny:
             raise ValueError("direction has no symmetry-breaking component (it lies in the "

@@ -137,7 +137,8 @@ def _check_unit_arrays(spec: UnitLayout, name: str, values, *, perm: bool):
                              f"for hidden layer {h} of width {width}")
         if perm:
             if not jnp.issubdtype(arr.dtype, jnp.integer):
-                raise TypeError(f"{name}[{h}] must hold integer unit indices, got dtype {arr.dtype}")
+                raise TypeError(f"{name}[{h}] must hold integer unit indices, got dtype "
+                                f"{arr.dtype}")
             if not _checks.is_tracer(arr):
                 host = np.asarray(arr)
                 if not np.array_equal(np.sort(host, axis=-1),
@@ -204,7 +205,8 @@ def flip_units(params, signs: Sequence, *, model):
 
 
 class GroupElement(NamedTuple):
-    """An element of the finite symmetry group of the hidden units: flip by ``signs``, then permute by ``perms``.
+    """An element of the finite symmetry group of the hidden units: flip by ``signs``, then
+    permute by ``perms``.
 
     perms: tuple of int arrays, one per hidden layer, ``(..., H_h)``.
     signs: tuple of +-1 arrays like ``perms`` (indexed by the *old* units), or ``None`` for no
@@ -227,14 +229,16 @@ def _check_element(spec: UnitLayout, element) -> GroupElement:
         signs = _check_unit_arrays(spec, "element.signs", signs, perm=False)
         if not _can_flip(spec):
             # all-(+1) signs are the identity and allowed; anything else (or traced) is not
-            if any(_checks.is_tracer(s) for s in signs) or any(np.any(np.asarray(s) != 1) for s in signs):
+            if (any(_checks.is_tracer(s) for s in signs)
+                    or any(np.any(np.asarray(s) != 1) for s in signs)):
                 _check_can_flip(spec)
             signs = None
     return GroupElement(perms, signs)
 
 
 def apply_element(params, element: GroupElement, *, model):
-    """``permute_units(flip_units(params, element.signs), element.perms)`` (``model=`` given to each).
+    """``permute_units(flip_units(params, element.signs), element.perms)`` (``model=`` given to
+    each).
 
     Params and element may both carry leading axes; they broadcast (e.g. one point and a batch
     of ``G`` elements give ``G`` images).
@@ -243,8 +247,8 @@ def apply_element(params, element: GroupElement, *, model):
     >>> from landscape import symmetry
     >>> model = ls.mlp([2, 3, 1])
     >>> params = model.init(jax.random.key(0))
-    >>> images = symmetry.apply_element(params, symmetry.random_element(
-    ...     jax.random.key(1), model=model, shape=(5,)), model=model)  # 5 random images of one point
+    >>> element = symmetry.random_element(jax.random.key(1), model=model, shape=(5,))
+    >>> images = symmetry.apply_element(params, element, model=model)  # 5 images of one point
     >>> images[0]["w"].shape
     (5, 2, 3)
     """
@@ -365,7 +369,8 @@ def _random_impl(widths: tuple[int, ...], flips: bool, shape: tuple[int, ...], k
         u = jax.random.uniform(k, (2, int(starts[-1])))
         rows = [u[:, a:b] for a, b in zip(starts[:-1], starts[1:])]
         perms = tuple(jnp.argsort(r[0]).astype(jnp.int32) for r in rows)
-        signs = tuple(jnp.where(r[1] < 0.5, -1, 1).astype(jnp.int32) for r in rows) if flips else None
+        signs = (tuple(jnp.where(r[1] < 0.5, -1, 1).astype(jnp.int32) for r in rows)
+                 if flips else None)
         return GroupElement(perms, signs)
 
     if shape == ():
@@ -411,8 +416,9 @@ def group_elements(model, *, flips: bool | None = None, max_size: int = MAX_ORBI
     flips = resolve_flips(flips, model=spec)
     max_size = _checks.count("max_size", max_size)
     if size > max_size:
-        raise ValueError(f"the group of hidden widths {list(spec.hidden_sizes)} has {size} elements (flips="
-                         f"{flips}), more than max_size={max_size}; draw random_element instead")
+        raise ValueError(f"the group of hidden widths {list(spec.hidden_sizes)} has {size} "
+                         f"elements (flips={flips}), more than max_size={max_size}; draw "
+                         "random_element instead")
     per_layer = []
     for width in spec.hidden_sizes:
         perms = list(itertools.permutations(range(width)))

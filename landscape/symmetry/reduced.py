@@ -97,7 +97,8 @@ def _to_reduced(model: Model, params):
     out = []
     for leaf, axes, (_, scale) in zip(leaves, spec.unit_axes, factors):
         lead = leaf.ndim - len(axes)
-        index = (slice(None),) * lead + tuple(slice(None) if h is None else slice(0, 1) for h in axes)
+        index = (slice(None),) * lead + tuple(slice(None) if h is None else slice(0, 1)
+                                              for h in axes)
         out.append(leaf[index] * scale)
     return treedef.unflatten(out)
 
@@ -111,7 +112,8 @@ def from_reduced(reduced, *, model: Model) -> list:
     >>> import jax, jax.numpy as jnp, landscape as ls
     >>> from landscape import symmetry
     >>> model = ls.mlp([2, 3, 1])
-    >>> full = symmetry.from_reduced(symmetry.reduced_model(model).init(jax.random.key(0)), model=model)
+    >>> reduced = symmetry.reduced_model(model).init(jax.random.key(0))
+    >>> full = symmetry.from_reduced(reduced, model=model)
     >>> full[0]["w"].shape, float(symmetry.symmetry_gap(full, model=model))
     ((2, 3), 0.0)
     """
@@ -200,10 +202,12 @@ def _reduced_optimizer(model: Model, optimizer):
     scale = [{k: s for k, (n, s) in layer.items()} for layer in factors]
 
     def mul(tree, by):
-        return [{k: leaf[k] * f[k] if f[k] != 1 else leaf[k] for k in leaf} for leaf, f in zip(tree, by)]
+        return [{k: leaf[k] * f[k] if f[k] != 1 else leaf[k] for k in leaf}
+                for leaf, f in zip(tree, by)]
 
     def div(tree, by):
-        return [{k: leaf[k] / f[k] if f[k] != 1 else leaf[k] for k in leaf} for leaf, f in zip(tree, by)]
+        return [{k: leaf[k] / f[k] if f[k] != 1 else leaf[k] for k in leaf}
+                for leaf, f in zip(tree, by)]
 
     def init(params):
         return optimizer.init(div(params, scale))
@@ -226,7 +230,8 @@ class _ReducedInit:
 
 
 class ReducedTraining(NamedTuple):
-    """The pieces for ``train_many`` in the reduced parametrization (see :func:`reduced_training`)."""
+    """The pieces for ``train_many`` in the reduced parametrization (see
+    :func:`reduced_training`)."""
 
     model: Model
     loss_fn: Any

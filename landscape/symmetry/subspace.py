@@ -72,7 +72,8 @@ def project_breaking(params, *, model):
     >>> import jax, jax.numpy as jnp, landscape as ls
     >>> from landscape import symmetry
     >>> model = ls.mlp([2, 2, 1])
-    >>> brk = symmetry.project_breaking(ls.inits.constant(model, 0.5)(jax.random.key(0)), model=model)
+    >>> start = ls.inits.constant(model, 0.5)(jax.random.key(0))
+    >>> brk = symmetry.project_breaking(start, model=model)
     >>> brk[0]["w"].tolist()
     [[0.0, 0.0], [0.0, 0.0]]
     """
