@@ -286,7 +286,9 @@ def test_sweep_arguments_are_checked_before_anything_runs(smoke_run, tmp_path, c
     assert "names no key to sweep" in capsys.readouterr().err
     # a sweep into a plain results folder (and the reverse) is refused
     assert cli.main(["run", "xor_train", "--smoke", "--out", str(plain), "--sweep", "seed=[0, 1]"]) == 2
-    assert "holds a run of experiment 'xor_train', not a sweep of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds a run of experiment 'xor_train', not a sweep of" in err
+    assert "another --out folder (--fresh would delete its results)" in err
 
 
 def test_finished_sweep_reruns_to_its_table_and_info_counts_points(xor_sweep, tmp_path, capsys):

@@ -38,6 +38,8 @@ def test_eigenvalue_spectrum_is_sorted_and_coloured_by_sign(ax):
     red, grey, blue = (matplotlib.colors.to_rgba(c) for c in ("tab:red", "tab:gray", "tab:blue"))
     # sorted: -3, -1, 1e-12 (zero relative to max 3), 0.5, 2
     np.testing.assert_allclose(colours, [red, red, grey, blue, blue])
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # ranks, not 0.5, 1.5, ...
 
 
 def test_spectral_density_line_and_log_scale(ax):
@@ -339,3 +341,10 @@ def test_escape_steps_measured_never_and_predicted(ax):
     assert art["predicted"] is None
     with pytest.raises(ValueError, match="positive"):
         plotting.plot_escape_steps(ax, -eps, steps)
+
+
+def test_a_direction_label_keeps_one_pair_of_parentheses():
+    import jax.numpy as jnp
+    from landscape.surface import Direction
+    assert Direction(jnp.array([3.0, 4.0]), "random (filter)").label == "random (filter, |d| = 5)"
+    assert Direction(jnp.array([3.0, 4.0]), "d").label == "d (|d| = 5)"

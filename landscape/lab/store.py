@@ -390,7 +390,7 @@ class ResultsDir:
             was, now = folder_kind(old), folder_kind(config)
             if was != now:
                 raise StoreError(f"results folder {str(self.path)!r} holds {was}, not {now}; use "
-                                 "another --out folder or start it over with --fresh")
+                                 "another --out folder (--fresh would delete its results)")
             keys = ("experiment", "config")
             diffs = _diff({k: old.get(k) for k in keys}, {k: config.get(k) for k in keys})
             if diffs:

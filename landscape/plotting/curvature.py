@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from .. import status
 from ._style import _check_ax, _vector
@@ -48,6 +49,7 @@ def plot_eigenvalues(ax, eigenvalues, *, rtol=None, atol=0.0, colors=_SIGN_COLOR
     points = ax.scatter(idx, lam, c=point_colors, s=size, zorder=3)
     zero_line = ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("eigenvalue rank (ascending)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ranks are whole numbers
     ax.set_ylabel("Hessian eigenvalue")
     return {"stems": stems, "points": points, "zero_line": zero_line}
 

@@ -108,6 +108,8 @@ class Direction:
             extra = f", λ = {self.info['eigenvalue']:.3g}"
         elif "explained_variance" in self.info:
             extra = f", {100 * self.info['explained_variance']:.1f}% var."
+        if self.name.endswith(")"):  # "random (filter)" -> "random (filter, |d| = 14.1)"
+            return f"{self.name[:-1]}, |d| = {self.norm:.3g}{extra})"
         return f"{self.name} (|d| = {self.norm:.3g}{extra})"
 
 
