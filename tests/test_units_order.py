@@ -26,7 +26,8 @@ class _Inline(nn.Module):
     def __call__(self, x):
         if len(self.widths) == 1:
             return nn.Dense(1)(jnp.tanh(nn.Dense(self.widths[0])(x)))
-        return nn.Dense(1)(jnp.tanh(nn.Dense(self.widths[1])(jnp.tanh(nn.Dense(self.widths[0])(x)))))
+        return nn.Dense(1)(jnp.tanh(nn.Dense(self.widths[1])(
+            jnp.tanh(nn.Dense(self.widths[0])(x)))))
 
 
 class _NNXHeadLayer(nnx.Module):
@@ -108,7 +109,8 @@ def test_an_inline_2_3_3_1_net_is_ordered_and_its_group_keeps_the_function():
     net = _Inline((3, 3))
     variables = net.init(jax.random.key(0), jnp.zeros((1, 2)))
     spec = units.layout(net, variables, activation="tanh")
-    assert [layer.weight.split("'")[3] for layer in spec.layers] == ["Dense_2", "Dense_1", "Dense_0"]
+    names = [layer.weight.split("'")[3] for layer in spec.layers]
+    assert names == ["Dense_2", "Dense_1", "Dense_0"]
     params = jax.tree.map(lambda a: a + 0.3, variables)  # nonzero biases
     moved = units.flip(spec, units.permute(spec, params, [jnp.array([2, 0, 1])] * 2),
                        [jnp.array([-1, 1, -1]), jnp.array([1, -1, -1])])
@@ -159,7 +161,8 @@ class _EqxCNN(eqx.Module):
 
     def __init__(self, key):
         k = jax.random.split(key)
-        self.conv, self.out = eqx.nn.Conv2d(1, 2, 3, key=k[0]), eqx.nn.Linear(2 * 3 * 3, 1, key=k[1])
+        self.conv = eqx.nn.Conv2d(1, 2, 3, key=k[0])
+        self.out = eqx.nn.Linear(2 * 3 * 3, 1, key=k[1])
 
     def __call__(self, x):  # x: (1, 5, 5)
         return self.out(jnp.tanh(self.conv(x)).reshape(-1))
