@@ -21,7 +21,7 @@ along its ``input_axis``. Each hidden layer carries the symmetry of its activati
 Permuting the units of a hidden layer preserves the function for any elementwise activation.
 
 Layouts are built by :func:`layout` from an ``ls.mlp`` Model, a Flax or Equinox model, or a
-params pytree alone, by the names of the weight leaves:
+params pytree alone, finding the weight leaves by their names:
 
 - ``kernel`` (Flax linen and NNX ``Dense``/``Linear``/``Conv``): ``(..., in, out)``;
 - ``weight`` (Equinox ``Linear``/``Conv``, PyTorch-style dicts): ``(out, in, ...)``;
@@ -29,8 +29,14 @@ params pytree alone, by the names of the weight leaves:
 
 with the bias beside it named ``bias`` or ``b``. A dense layer that follows a convolution
 reads its units flattened with the spatial positions: channels minor for ``kernel``/``w``
-(Flax's ``(H, W, C)`` images), channels major for ``weight`` (Equinox's ``(C, H, W)``). Any other
-pytree is declared by hand with :class:`Layer` entries.
+(Flax's ``(H, W, C)`` images), channels major for ``weight`` (Equinox's ``(C, H, W)``).
+
+The layers are ordered by their shapes, not their names (Flax calls the output layer of
+``nn.Dense(1)(nn.Dense(3)(x))`` ``Dense_0``):
+each layer's inputs must equal the previous layer's units (or, after a convolution, be a
+multiple of them); the name order is kept when it chains, else the only order that does is
+taken, and none or several is an error. Any other pytree, or an order the shapes cannot
+decide, is declared by hand with :class:`Layer` entries (:func:`declare`).
 
 >>> import landscape as ls
 >>> from landscape import units
@@ -134,14 +140,18 @@ class Layer:
     input_axis:   axis of ``weight`` along its inputs (the previous layer's units).
     units_minor:  when the inputs are the previous layer's units flattened with positions
                   (a dense layer after a convolution), whether the units are the minor index
-                  (channels last: Flax) or the major one (channels first: Equinox).
+                  (channels last: Flax) or the major one (channels first: Equinox). None (the
+                  default): channels last exactly when ``unit_axis`` comes after
+                  ``input_axis``, as in Flax's ``(in, out)`` and ``(kh, kw, in, out)`` (True)
+                  but not Equinox's and PyTorch's ``(out, in)`` and ``(out, in, kh, kw)``
+                  (False); a :class:`UnitLayout` holds it resolved to a bool.
     """
 
     weight: str | tuple
     bias: str | tuple | None
     unit_axis: int
     input_axis: int
-    units_minor: bool = True
+    units_minor: bool | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "weight", _path_form("weight", self.weight))
@@ -225,11 +235,13 @@ class UnitLayout:
             self._validate_layer(i, layer)
 
     def _located(self, i: int, layer: Layer) -> Layer:
-        """``layer`` with its paths as the keystr strings of this layout's leaves."""
-        bias = layer.bias
+        """``layer`` with its paths as the keystr strings of this layout's leaves and
+        ``units_minor`` resolved (None: channels last when the unit axis is the later one)."""
+        bias, minor = layer.bias, layer.units_minor
         return dataclasses.replace(
             layer, weight=_resolve(f"layers[{i}].weight", layer.weight, self.paths),
-            bias=None if bias is None else _resolve(f"layers[{i}].bias", bias, self.paths))
+            bias=None if bias is None else _resolve(f"layers[{i}].bias", bias, self.paths),
+            units_minor=layer.unit_axis > layer.input_axis if minor is None else bool(minor))
 
     # ----- lookups
 
@@ -289,14 +301,19 @@ class UnitLayout:
             b = self.shape(layer.bias)
             if not b or b[0] != w[layer.unit_axis] or math.prod(b) != b[0]:
                 raise ValueError(f"layer {i}: bias {layer.bias} of shape {b} does not hold the "
-                                 f"{w[layer.unit_axis]} units of {layer.weight} {w} along axis 0")
+                                 f"{w[layer.unit_axis]} units of {layer.weight} {w} along its "
+                                 f"unit_axis={layer.unit_axis}; expected shape "
+                                 f"({w[layer.unit_axis]},)")
         if i > 0:
-            units = self.size(i - 1)
-            inputs = w[layer.input_axis]
-            if inputs % units:
-                raise ValueError(f"layer {i}: {layer.weight} of shape {w} reads {inputs} inputs "
-                                 f"along axis {layer.input_axis}, not a multiple of the {units} "
-                                 f"units of layer {i - 1} ({self.layers[i - 1].weight})")
+            prev = self.layers[i - 1]
+            p = self.shape(prev.weight)
+            if not _feeds(p, prev, w, layer):
+                raise ValueError(
+                    f"layer {i - 1} ({prev.weight} {p}) has {p[prev.unit_axis]} units along axis "
+                    f"{prev.unit_axis} but layer {i} ({layer.weight} {w}) reads "
+                    f"{w[layer.input_axis]} inputs along axis {layer.input_axis}; expected "
+                    f"{'a multiple of ' if len(p) > 2 else ''}{p[prev.unit_axis]}: the layers "
+                    "must be in order, input to output")
 
     def check(self, params, name: str = "params") -> tuple[int, ...]:
         """Checks that ``params`` (one network, or a batch with leading axes) has this layout's
@@ -375,12 +392,71 @@ def _order(parents: list) -> list:
     return sorted(parents, key=key)
 
 
+def _feeds(prev_shape, prev: Layer, shape, layer: Layer) -> bool:
+    """Whether ``layer`` (weight of ``shape``) reads the units of ``prev`` (``prev_shape``):
+    its inputs equal them, or, after a convolution (a weight with spatial axes), are a
+    multiple of them (the units flattened with the positions)."""
+    units, inputs = prev_shape[prev.unit_axis], shape[layer.input_axis]
+    return inputs == units or (len(prev_shape) > 2 and inputs % units == 0)
+
+
+def _chained_orders(layers: list[Layer], shapes: list[tuple]) -> list[tuple[int, ...]]:
+    """Up to two orders of ``layers`` (weights of ``shapes``) in which each layer reads the
+    previous one's units (:func:`_feeds`): depth-first, one try per kind of layer (layers of
+    equal shape and axes are interchangeable, so a chain through one of several is two).
+
+    >>> from landscape.units import Layer, _chained_orders
+    >>> dense = [Layer("a", None, 1, 0), Layer("b", None, 1, 0), Layer("c", None, 1, 0)]
+    >>> _chained_orders(dense, [(3, 1), (3, 3), (2, 3)])
+    [(2, 1, 0)]
+    >>> _chained_orders(dense, [(3, 1), (3, 3), (3, 3)])  # hidden 3 -> 3 layers in either order
+    [(1, 2, 0), (2, 1, 0)]
+    """
+    kind = [(s, layer.unit_axis, layer.input_axis) for s, layer in zip(shapes, layers)]
+    found: list[tuple[int, ...]] = []
+
+    def extend(order: tuple[int, ...], rest: tuple[int, ...]) -> None:
+        if not rest:
+            found.append(order)
+            return
+        tried = set()
+        for i in rest:
+            if len(found) >= 2 or kind[i] in tried or order and not _feeds(
+                    shapes[order[-1]], layers[order[-1]], shapes[i], layers[i]):
+                continue
+            tried.add(kind[i])
+            before = len(found)
+            extend(order + (i,), tuple(j for j in rest if j != i))
+            twin = next((j for j in rest if j != i and kind[j] == kind[i]), None)
+            if len(found) > before and twin is not None and len(found) < 2:
+                swap = {i: twin, twin: i}
+                found.append(tuple(swap.get(j, j) for j in found[before]))
+
+    extend((), tuple(range(len(layers))))
+    return found
+
+
+def _chain(layers: list[Layer], shapes: list[tuple], paths) -> list[Layer]:
+    """``layers`` (in name order) in the one order in which they chain: the name order when
+    it does, else the only order that does; none or several is an error."""
+    names = list(range(len(layers)))
+    if all(_feeds(shapes[i], layers[i], shapes[i + 1], layers[i + 1]) for i in names[:-1]):
+        return layers
+    orders = _chained_orders(layers, shapes)
+    if len(orders) == 1:
+        return [layers[i] for i in orders[0]]
+    listed = ", ".join(f"{paths[i]} {shapes[i]}" for i in names)
+    raise ValueError(f"cannot order the weight layers {listed} from their shapes: they chain "
+                     f"(each reading the previous layer's units) in "
+                     f"{'no order' if not orders else 'more than one order'}; {_DECLARE_HINT}")
+
+
 def _infer_layers(paths, shapes, raw) -> list[Layer]:
     groups: dict[tuple, dict[str, int]] = {}
     for i, path in enumerate(raw):
         parent, leaf = _split(path)
         groups.setdefault(parent, {})[leaf] = i
-    layers = []
+    layers, where = [], []
     for parent in _order(list(groups)):
         names = groups[parent]
         weights = [n for n in names if n in _WEIGHT_NAMES]
@@ -401,8 +477,9 @@ def _infer_layers(paths, shapes, raw) -> list[Layer]:
         if _WEIGHT_NAMES[weights[0]] == "in_out":
             layers.append(Layer(paths[wi], bias, unit_axis=ndim - 1, input_axis=ndim - 2))
         else:
-            layers.append(Layer(paths[wi], bias, unit_axis=0, input_axis=1, units_minor=False))
-    return layers
+            layers.append(Layer(paths[wi], bias, unit_axis=0, input_axis=1))
+        where.append(wi)
+    return _chain(layers, [shapes[i] for i in where], [paths[i] for i in where])
 
 
 def _symmetries(activation, n_hidden: int, where: str) -> tuple[str, ...]:
