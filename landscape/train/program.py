@@ -292,15 +292,6 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
     return fast_block(loss_fn, n_samples, params, data, _SHARED_DEVICE_SCALE * _MAX_BLOCK)
 
 
-_STEP_UNROLL = 1
-"""Steps per iteration of the compiled loop over steps (``lax.scan``'s ``unroll``): not unrolled,
-the cheapest to compile. ``python benchmarks/bench_train.py --cases compile`` (session 5, 2
-devices, load ~6, medians of 2 interleaved rounds; the numbers equal bit for bit at every
-unroll): unroll 2, 4, 8 compiled the flagship's program x0.91, x1.10, x1.53 as long, XOR 2-2-1
-10k x 2k x1.14, x1.05, x1.65 and 2-8-1 x1.00, x1.62, x2.24, while the steady runs changed by
-x0.77-x1.34 with no consistent sign (the load's noise)."""
-
-
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
     """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
 
@@ -311,6 +302,13 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     A run whose loss or gradient is non-finite at step ``i`` gets status nonfinite and
     ``failed_step == i`` and keeps its params and optimizer state of before step ``i``; the
     check is part of every step (see the module docstring).
+
+    The loop over steps runs in record blocks of ``record_every`` steps (a while loop of
+    dynamic trip count inside a scan over blocks). With full-batch training the final
+    evaluation (loss, gradient, checks at step ``steps``) is one more step of the loop whose
+    update is skipped, in a block of its own: the program holds one copy of the step's kernels
+    instead of two (the flagship's program: 73 -> FIXME kernels). Minibatch training evaluates
+    the full batch once after the loop.
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
@@ -318,11 +316,29 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     holds = _success_fn(spec) if spec.success is not None else None
     n = jax.tree.leaves(params)[0].shape[ax]
     trainable = spec.trainable
+    final_in_loop = spec.batch_size is None
+    last = spec.steps + 1 if final_in_loop else spec.steps  # steps [0, last) run in the loop
 
-    def step(carry, i):
-        params, opt_state, status, failed, succ, rec = carry
+    def step(i, carry):
+        params, opt_state, status, failed, succ, rec, _ = carry
         batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
         losses, grads = vg(params, batch)
+        status, failed, succ, alive = _check(status, failed, succ, i, losses, grads, params)
+        updates, new_state = opt_update(grads, opt_state, params)
+        if trainable is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            updates = treedef.unflatten(
+                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
+        new_params = optax.apply_updates(params, updates)
+        updating = alive & (i < spec.steps)  # step ``steps``: the final evaluation, no update
+        params = _select(updating, new_params, params, ax)
+        opt_state = _select(updating, new_state, opt_state, ax)
+        rec = jnp.where(i % spec.record_every == 0, losses, rec)
+        return params, opt_state, status, failed, succ, rec, grads
+
+    def _check(status, failed, succ, i, losses, grads, params):
+        """Status, failed and success steps after the check at step ``i``; ``alive``: the runs
+        still training whose loss and gradient are finite."""
         alive = status == _OK
         finite = _finite_runs(losses, grads, ax)
         newly_failed = alive & ~finite
@@ -331,59 +347,40 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         alive = alive & finite
         if holds is not None:
             succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
-        updates, new_state = opt_update(grads, opt_state, params)
-        if trainable is not None:
-            leaves, treedef = jax.tree.flatten(updates)
-            updates = treedef.unflatten(
-                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
-        new_params = optax.apply_updates(params, updates)
-        params = _select(alive, new_params, params, ax)
-        opt_state = _select(alive, new_state, opt_state, ax)
-        rec = jnp.where(i % spec.record_every == 0, losses, rec)
-        return (params, opt_state, status, failed, succ, rec), None
+        return status, failed, succ, alive
 
     def block(carry, b):
         params = carry[0]
         traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
         start = b * spec.record_every
-        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32),
-                                unroll=_STEP_UNROLL)
-        return carry, (carry[-1], traj)
+        carry = jax.lax.fori_loop(start, jnp.minimum(start + spec.record_every, last), step, carry)
+        return carry, (carry[5], traj)
 
     status = jnp.full((n,), _OK, jnp.int32)
     minus1 = jnp.full((n,), -1, jnp.int32)
     loss_dtype = jax.tree.leaves(params)[0].dtype
-    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype))
-    n_blocks = spec.steps // spec.record_every
+    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype),
+             jax.tree.map(jnp.zeros_like, params))
+    n_blocks = -(-last // spec.record_every)
     carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks, dtype=jnp.int32))
-    params, _, status, failed, succ, _ = carry
-
-    full_batch_vg = vg if spec.batch_size is None else _value_and_grad(
-        dataclasses.replace(spec, batch_size=None))
-    losses, grads = full_batch_vg(params, data)
-    alive = status == _OK
-    newly_failed = alive & ~_finite_runs(losses, grads, ax)
-    status = jnp.where(newly_failed, _NONFINITE, status)
-    failed = jnp.where(newly_failed, spec.steps, failed)
-    if holds is not None:
-        succ = jnp.where((succ < 0) & (status == _OK) & holds(params, data), spec.steps, succ)
-
-    out = {
-        "params": params,
-        "grads": grads,
-        "losses": jnp.concatenate([recs, losses[None]], axis=0),
-        "status": status,
-        "failed_step": failed,
-        "success_step": succ,
-    }
-    if spec.n_traj:
+    params, _, status, failed, succ, _, grads = carry
+    if not final_in_loop:
+        full_batch = dataclasses.replace(spec, batch_size=None)
+        losses, grads = _value_and_grad(full_batch)(params, data)
+        status, failed, succ, _ = _check(status, failed, succ, spec.steps, losses, grads, params)
+        recs = jnp.concatenate([recs, losses[None]], axis=0)
         final = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params)
-        # trajs leaves: (n_blocks, ..., k) or (n_blocks, k, ...) -> (k, n_records, ...)
-        def stack(t, f):
-            t = jnp.concatenate([t, f[None]], axis=0)
+        trajs = jax.tree.map(lambda t, f: jnp.concatenate([t, f[None]], axis=0), trajs, final) \
+            if spec.n_traj else None
+
+    out = {"params": params, "grads": grads, "losses": recs, "status": status,
+           "failed_step": failed, "success_step": succ}
+    if spec.n_traj:
+        # trajs leaves: (n_records, ..., k) or (n_records, k, ...) -> (k, n_records, ...)
+        def to_runs(t):
             t = jnp.moveaxis(t, -1, 1) if spec.fast else t
             return jnp.swapaxes(t, 0, 1)
-        out["trajectory"] = jax.tree.map(stack, trajs, final)
+        out["trajectory"] = jax.tree.map(to_runs, trajs)
     return out
 
 
@@ -396,6 +393,8 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
     """
     n = jax.tree.leaves(params)[0].shape[-1]
     n_blocks = -(-n // size)
+    if n_blocks == 1:  # no loop over blocks, no padding, no trajectory buffer: fewer kernels
+        return _train_runs(spec, data, None, params, opt_state, traj_idx)
     cols = jnp.arange(n_blocks * size) % n
 
     def split(a):  # (..., n) -> (n_blocks, ..., size)
