@@ -295,7 +295,7 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
     """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
 
-    Returns ``params`` and ``grads`` (final, same layout), ``losses (n_records, R)``,
+    Returns ``params`` and ``grads`` (final, same layout), ``losses (R, n_records)``,
     ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
     ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
 
@@ -350,38 +350,74 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         return status, failed, succ, alive
 
     def block(carry, b):
-        params = carry[0]
-        traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
+        loop_carry, traj, recorded = carry
         start = b * spec.record_every
-        carry = jax.lax.fori_loop(start, jnp.minimum(start + spec.record_every, last), step, carry)
-        return carry, (carry[5], traj)
+        loop_carry = jax.lax.fori_loop(start, jnp.minimum(start + spec.record_every, last), step,
+                                       loop_carry)
+        recorded = _record(recorded, b, loop_carry[5], traj)
+        return (loop_carry, _traj_rows(loop_carry[0], traj_idx, ax) if spec.n_traj else None,
+                recorded), None
 
     status = jnp.full((n,), _OK, jnp.int32)
     minus1 = jnp.full((n,), -1, jnp.int32)
     loss_dtype = jax.tree.leaves(params)[0].dtype
     carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype),
-             jax.tree.map(jnp.zeros_like, params))
+             jax.tree.map(jnp.zeros_like, params))  # the last step's grads
+    traj = _traj_rows(params, traj_idx, ax) if spec.n_traj else None
+    n_records = spec.steps // spec.record_every + 1
+    recorded = (jnp.zeros((n, n_records), loss_dtype),
+                jnp.zeros((spec.n_traj, n_records) + traj.shape[1:], traj.dtype) if spec.n_traj else None)
     n_blocks = -(-last // spec.record_every)
-    carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks, dtype=jnp.int32))
+    (carry, traj, recorded), _ = jax.lax.scan(block, (carry, traj, recorded),
+                                              jnp.arange(n_blocks, dtype=jnp.int32))
     params, _, status, failed, succ, _, grads = carry
     if not final_in_loop:
         full_batch = dataclasses.replace(spec, batch_size=None)
         losses, grads = _value_and_grad(full_batch)(params, data)
         status, failed, succ, _ = _check(status, failed, succ, spec.steps, losses, grads, params)
-        recs = jnp.concatenate([recs, losses[None]], axis=0)
-        final = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params)
-        trajs = jax.tree.map(lambda t, f: jnp.concatenate([t, f[None]], axis=0), trajs, final) \
-            if spec.n_traj else None
+        recorded = _record(recorded, n_blocks, losses, traj)
 
-    out = {"params": params, "grads": grads, "losses": recs, "status": status,
+    losses, trajectory = recorded
+    out = {"params": params, "grads": grads, "losses": losses, "status": status,
            "failed_step": failed, "success_step": succ}
     if spec.n_traj:
-        # trajs leaves: (n_records, ..., k) or (n_records, k, ...) -> (k, n_records, ...)
-        def to_runs(t):
-            t = jnp.moveaxis(t, -1, 1) if spec.fast else t
-            return jnp.swapaxes(t, 0, 1)
-        out["trajectory"] = jax.tree.map(to_runs, trajs)
+        out["trajectory"] = _traj_leaves(trajectory, params, ax)
     return out
+
+
+def _traj_rows(params, idx: jax.Array, ax: int) -> jax.Array:
+    """``(k, P)``: the runs ``idx: (k,)`` of ``params`` (run axis ``ax``), each run's leaves
+    flattened and concatenated (one array, so that recording them is one kernel, not one per
+    leaf). Mixed dtypes are promoted, which is exact; :func:`_traj_leaves` casts back."""
+    idx = idx.astype(jnp.uint32)  # unsigned and clipped: no index normalization or bounds mask
+    k = idx.shape[0]
+    rows = [jnp.moveaxis(jnp.take(p, idx, axis=ax, mode="clip"), ax, 0).reshape(k, -1)
+            for p in jax.tree.leaves(params)]
+    return jnp.concatenate(rows, axis=1)
+
+
+def _record(recorded, b, losses: jax.Array, traj: jax.Array | None):
+    """Write record ``b``: ``losses (R,)`` into column ``b`` of ``(R, n_records)`` and, when
+    recorded, ``traj (k, P)`` into ``[:, b]`` of ``(k, n_records, P)``: the outputs' layouts."""
+    all_losses, all_traj = recorded
+    all_losses = jax.lax.dynamic_update_slice_in_dim(all_losses, losses[:, None], b, axis=1)
+    if traj is not None:
+        all_traj = jax.lax.dynamic_update_slice_in_dim(all_traj, traj[:, None], b, axis=1)
+    return all_losses, all_traj
+
+
+def _traj_leaves(trajectory: jax.Array, params, ax: int):
+    """``trajectory: (k, n_records, P)`` (:func:`_traj_rows`' runs, recorded) -> leaves
+    ``(k, n_records, ...)`` of ``params``' shapes (run axis ``ax`` dropped) and dtypes."""
+    out, offset = [], 0
+    leaves, treedef = jax.tree.flatten(params)
+    for p in leaves:
+        shape = p.shape[:ax % p.ndim] + p.shape[ax % p.ndim + 1:]
+        size = int(np.prod(shape, dtype=int))
+        part = trajectory[:, :, offset:offset + size]
+        out.append(part.reshape(part.shape[:2] + shape).astype(p.dtype))
+        offset += size
+    return treedef.unflatten(out)
 
 
 def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) -> dict:
@@ -421,7 +457,9 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
            if spec.n_traj else None)
     xs = (jnp.arange(n_blocks), jax.tree.map(split, params), jax.tree.map(split, opt_state))
     buf, out = jax.lax.scan(one, buf, xs)
+    losses = out.pop("losses")  # (n_blocks, size, n_records): run axis first
     out = jax.tree.map(join, out)
+    out["losses"] = losses.reshape((n_blocks * size,) + losses.shape[2:])[:n]
     if spec.n_traj:
         out["trajectory"] = buf
     return out
@@ -455,7 +493,6 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_i
     to_public = (lambda p: jnp.moveaxis(p, -1, 0)) if spec.fast else (lambda p: p)
     out["params"] = jax.tree.map(to_public, out["params"])
     out["grads"] = jax.tree.map(to_public, out["grads"])
-    out["losses"] = out["losses"].T
     return out
 
 
