@@ -51,6 +51,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import tempfile
 import threading
@@ -471,6 +472,7 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
         t, _, mem = timed(call, repeats)
         rows.append(dict(row=f"train_many start {name}", time=t, compile=max(first - t, 0.0),
                          peak=mem, note="flagship program, in this order"))
+    rows.append(training_program_row(quick))
     flops = flops_per_run_step([2, 2, 1], 4)
     for r in rows:
         r.update(case="compile", shape=f"{n_runs} x {steps}", flops_per_run_step=flops,
@@ -479,15 +481,60 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
     return rows
 
 
-COMPILE_VARIANTS = {  # name: (XLA CPU compiler options added to the program's, scan unroll)
-    "default": ({}, 1),
-    "LLVM level 1": ({"xla_backend_optimization_level": 1}, 1),
-    "fusion emitters off": ({"xla_cpu_use_fusion_emitters": False}, 1),
-    "unroll 2": ({}, 2),
-    "unroll 4": ({}, 4),
+def training_program_row(quick: bool) -> dict:
+    """The flagship's training program (given starts) compiled alone after ``jax.clear_caches()``:
+    the process's CPU seconds of ``.lower().compile()`` and its kernels (:func:`kernel_count`)."""
+    import functools
+
+    from landscape.train import program
+
+    spec, inputs = training_programs(quick)["flagship 128 x 1000"]
+    jax.clear_caches()
+    lowered = jax.jit(functools.partial(program._sharded_program, spec), compiler_options={
+        **ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options()}).lower(*inputs)
+    t0 = time.process_time()
+    compiled = lowered.compile()
+    seconds = time.process_time() - t0
+    t, _, mem = timed(lambda: jax.block_until_ready(compiled(*inputs)), 3)
+    return dict(row="training program alone", time=t, compile=seconds, peak=mem,
+                note=f"CPU s of .compile(), {kernel_count(compiled.as_text())} kernels")
+
+
+def kernel_count(hlo: str) -> int:
+    """Kernels of an optimized HLO module (``compiled.as_text()``): the instructions of its entry
+    computation and of its loops' bodies and conditions, less parameters, tuples, constants,
+    bitcasts and the loops themselves (each of the rest is a compiled kernel, a fusion or a copy)."""
+    bodies, current = {}, None
+    for line in hlo.splitlines():
+        if line and not line.startswith(" ") and line.rstrip().endswith("{"):
+            current = line.split()[1] if line.startswith("ENTRY") else line.split()[0]
+            bodies[current] = [] if not line.startswith("ENTRY") else ["ENTRY"]
+        elif current is not None and line.startswith("  "):
+            bodies[current].append(line)
+    todo = [name for name, lines in bodies.items() if lines[:1] == ["ENTRY"]]
+    seen, count = set(), 0
+    skip = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "while"}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in bodies[name][1 if bodies[name][:1] == ["ENTRY"] else 0:]:
+            todo += re.findall(r"(?:body|condition)=(%[\w.-]+)", line)
+            op = re.search(r"= (?:\([^=]*?\)|\S+) ([a-z][\w-]*)\(", line)
+            count += bool(op) and op.group(1) not in skip
+    return count
+
+
+COMPILE_VARIANTS = {  # name: XLA CPU compiler options added to the program's
+    "default": {},
+    "LLVM level 1": {"xla_backend_optimization_level": 1},
+    "fusion emitters off": {"xla_cpu_use_fusion_emitters": False},
 }
 """Cheap compile levers tried on the training programs (``xla_cpu_use_thunk_runtime`` no longer
-exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers)."""
+exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers). The step
+loop's unroll (2, 4: compiled x0.9-1.6 as long, session 5) went with session 6's loop of dynamic
+trip count, which XLA does not unroll."""
 
 
 def training_programs(quick: bool) -> dict:
@@ -526,14 +573,10 @@ def compile_options_case(quick: bool, rounds: int) -> list[dict]:
     per, ref, same = {}, {}, {}
     for _ in range(rounds):
         for name, (spec, inputs) in training_programs(quick).items():
-            for variant, (extra, unroll) in COMPILE_VARIANTS.items():
+            for variant, extra in COMPILE_VARIANTS.items():
                 options = {**ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options(), **extra}
-                program._STEP_UNROLL, saved = unroll, program._STEP_UNROLL
-                try:
-                    lowered = jax.jit(functools.partial(program._sharded_program, spec),
-                                      compiler_options=options).lower(*inputs)
-                finally:
-                    program._STEP_UNROLL = saved
+                lowered = jax.jit(functools.partial(program._sharded_program, spec),
+                                  compiler_options=options).lower(*inputs)
                 t0 = time.process_time()
                 compiled = lowered.compile()
                 seconds = time.process_time() - t0

@@ -303,12 +303,14 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     ``failed_step == i`` and keeps its params and optimizer state of before step ``i``; the
     check is part of every step (see the module docstring).
 
-    The loop over steps runs in record blocks of ``record_every`` steps (a while loop of
-    dynamic trip count inside a scan over blocks). With full-batch training the final
-    evaluation (loss, gradient, checks at step ``steps``) is one more step of the loop whose
-    update is skipped, in a block of its own: the program holds one copy of the step's kernels
-    instead of two (the flagship's program: 73 -> FIXME kernels). Minibatch training evaluates
-    the full batch once after the loop.
+    The steps run in record blocks of ``record_every`` (a loop of dynamic trip count inside a
+    loop over blocks). With full-batch training the final evaluation (loss, gradient and
+    checks at step ``steps``) is one more step of the loop, its update skipped, in a block of
+    its own: the program holds one copy of the step's kernels, not two. Minibatch training
+    evaluates the full batch once after the loop. After each block, the loss record and the
+    trajectory runs' params go into one buffer each, already in the outputs' layouts. Session
+    6: the flagship's training program 87 -> 58 kernels (``bench_train.kernel_count``), same
+    numbers bit for bit (``benchmarks/README.md``).
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
@@ -349,14 +351,14 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
             succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
         return status, failed, succ, alive
 
-    def block(carry, b):
+    def block(b, carry):
         loop_carry, traj, recorded = carry
         start = b * spec.record_every
         loop_carry = jax.lax.fori_loop(start, jnp.minimum(start + spec.record_every, last), step,
                                        loop_carry)
         recorded = _record(recorded, b, loop_carry[5], traj)
         return (loop_carry, _traj_rows(loop_carry[0], traj_idx, ax) if spec.n_traj else None,
-                recorded), None
+                recorded)
 
     status = jnp.full((n,), _OK, jnp.int32)
     minus1 = jnp.full((n,), -1, jnp.int32)
@@ -368,8 +370,7 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     recorded = (jnp.zeros((n, n_records), loss_dtype),
                 jnp.zeros((spec.n_traj, n_records) + traj.shape[1:], traj.dtype) if spec.n_traj else None)
     n_blocks = -(-last // spec.record_every)
-    (carry, traj, recorded), _ = jax.lax.scan(block, (carry, traj, recorded),
-                                              jnp.arange(n_blocks, dtype=jnp.int32))
+    carry, traj, recorded = jax.lax.fori_loop(0, n_blocks, block, (carry, traj, recorded))
     params, _, status, failed, succ, _, grads = carry
     if not final_in_loop:
         full_batch = dataclasses.replace(spec, batch_size=None)
