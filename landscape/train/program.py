@@ -297,7 +297,8 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
 
     Returns ``params`` and ``grads`` (final, same layout), ``losses (R, n_records)``,
     ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
-    ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
+    ``trajectory (len(traj_idx), n_records, P)``, each run's params flattened
+    (:func:`_traj_rows`; :func:`_sharded_program` makes them leaves).
 
     A run whose loss or gradient is non-finite at step ``i`` gets status nonfinite and
     ``failed_step == i`` and keeps its params and optimizer state of before step ``i``; the
@@ -382,7 +383,7 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     out = {"params": params, "grads": grads, "losses": losses, "status": status,
            "failed_step": failed, "success_step": succ}
     if spec.n_traj:
-        out["trajectory"] = _traj_leaves(trajectory, params, ax)
+        out["trajectory"] = trajectory
     return out
 
 
@@ -448,14 +449,13 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
         out = _train_runs(spec, data, None, p, s, jnp.clip(local, 0, size - 1))
         if spec.n_traj:  # keep the recorded runs that lie in this block
             inside = (local >= 0) & (local < size)
-            buf = jax.tree.map(
-                lambda new, old: jnp.where(inside.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
-                out.pop("trajectory"), buf)
+            buf = jnp.where(inside[:, None, None], out.pop("trajectory"), buf)
         return buf, out
 
     n_records = spec.steps // spec.record_every + 1
-    buf = (jax.tree.map(lambda p: jnp.zeros((spec.n_traj, n_records) + p.shape[:-1], p.dtype), params)
-           if spec.n_traj else None)
+    per_run = sum(int(np.prod(p.shape[:-1], dtype=int)) for p in jax.tree.leaves(params))
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    buf = jnp.zeros((spec.n_traj, n_records, per_run), dtype) if spec.n_traj else None
     xs = (jnp.arange(n_blocks), jax.tree.map(split, params), jax.tree.map(split, opt_state))
     buf, out = jax.lax.scan(one, buf, xs)
     losses = out.pop("losses")  # (n_blocks, size, n_records): run axis first
@@ -515,8 +515,10 @@ def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj
                                                               starts, traj_idx)
     if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
         owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
-        out["trajectory"] = jax.tree.map(
-            lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])
+        traj = out["trajectory"]
+        out["trajectory"] = traj.reshape((n_dev, spec.n_traj) + traj.shape[1:])[owner, slot]
+    if spec.n_traj:  # (k, n_records, P) -> leaves (k, n_records, ...), as one run's params
+        out["trajectory"] = _traj_leaves(out["trajectory"], out["params"], 0)
     return out
 
 
