@@ -310,8 +310,8 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     its own: the program holds one copy of the step's kernels, not two. Minibatch training
     evaluates the full batch once after the loop. After each block, the loss record and the
     trajectory runs' params go into one buffer each, already in the outputs' layouts. Session
-    6: the flagship's training program 87 -> 58 kernels (``bench_train.kernel_count``), same
-    numbers bit for bit (``benchmarks/README.md``).
+    6: the flagship's training program 87 -> 58 kernels on one device, 98 -> 65 on two
+    (``bench_train.kernel_count``), the same numbers bit for bit (``benchmarks/README.md``).
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
