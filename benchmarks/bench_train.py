@@ -51,7 +51,6 @@ import json
 import math
 import os
 import platform
-import re
 import resource
 import tempfile
 import threading
@@ -65,6 +64,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import c_kernel
+from _hlo import compile_cost
 import landscape as ls
 
 CASES = ("xor221", "xor281", "ts", "cnn", "compile", "options", "memory", "million", "groups")
@@ -483,47 +483,15 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
 
 def training_program_row(quick: bool) -> dict:
     """The flagship's training program (given starts) compiled alone after ``jax.clear_caches()``:
-    the process's CPU seconds of ``.lower().compile()`` and its kernels (:func:`kernel_count`)."""
-    import functools
-
+    the process's CPU seconds of ``.compile()`` and its kernels (``_hlo.kernel_count``)."""
     from landscape.train import program
 
     spec, inputs = training_programs(quick)["flagship 128 x 1000"]
     jax.clear_caches()
-    lowered = jax.jit(functools.partial(program._sharded_program, spec), compiler_options={
-        **ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options()}).lower(*inputs)
-    t0 = time.process_time()
-    compiled = lowered.compile()
-    seconds = time.process_time() - t0
+    compiled, seconds, kernels = compile_cost(program._jitted(spec).lower(*inputs))
     t, _, mem = timed(lambda: jax.block_until_ready(compiled(*inputs)), 3)
     return dict(row="training program alone", time=t, compile=seconds, peak=mem,
-                note=f"CPU s of .compile(), {kernel_count(compiled.as_text())} kernels")
-
-
-def kernel_count(hlo: str) -> int:
-    """Kernels of an optimized HLO module (``compiled.as_text()``): the instructions of its entry
-    computation and of its loops' bodies and conditions, less parameters, tuples, constants,
-    bitcasts and the loops themselves (each of the rest is a compiled kernel, a fusion or a copy)."""
-    bodies, current = {}, None
-    for line in hlo.splitlines():
-        if line and not line.startswith(" ") and line.rstrip().endswith("{"):
-            current = line.split()[1] if line.startswith("ENTRY") else line.split()[0]
-            bodies[current] = [] if not line.startswith("ENTRY") else ["ENTRY"]
-        elif current is not None and line.startswith("  "):
-            bodies[current].append(line)
-    todo = [name for name, lines in bodies.items() if lines[:1] == ["ENTRY"]]
-    seen, count = set(), 0
-    skip = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "while"}
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for line in bodies[name][1 if bodies[name][:1] == ["ENTRY"] else 0:]:
-            todo += re.findall(r"(?:body|condition)=(%[\w.-]+)", line)
-            op = re.search(r"= (?:\([^=]*?\)|\S+) ([a-z][\w-]*)\(", line)
-            count += bool(op) and op.group(1) not in skip
-    return count
+                note=f"CPU s of .compile(), {kernels} kernels")
 
 
 COMPILE_VARIANTS = {  # name: XLA CPU compiler options added to the program's
@@ -532,9 +500,8 @@ COMPILE_VARIANTS = {  # name: XLA CPU compiler options added to the program's
     "fusion emitters off": {"xla_cpu_use_fusion_emitters": False},
 }
 """Cheap compile levers tried on the training programs (``xla_cpu_use_thunk_runtime`` no longer
-exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers). The step
-loop's unroll (2, 4: compiled x0.9-1.6 as long, session 5) went with session 6's loop of dynamic
-trip count, which XLA does not unroll."""
+exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers). Step
+unroll 2, 4 went with session 6's step loop of dynamic trip count (XLA does not unroll it)."""
 
 
 def training_programs(quick: bool) -> dict:
@@ -577,9 +544,7 @@ def compile_options_case(quick: bool, rounds: int) -> list[dict]:
                 options = {**ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options(), **extra}
                 lowered = jax.jit(functools.partial(program._sharded_program, spec),
                                   compiler_options=options).lower(*inputs)
-                t0 = time.process_time()
-                compiled = lowered.compile()
-                seconds = time.process_time() - t0
+                compiled, seconds, _ = compile_cost(lowered)
                 out = [np.asarray(a) for a in jax.tree.leaves(compiled(*inputs))]
                 t, _, _ = timed(lambda: compiled(*inputs), 2)
                 ref.setdefault(name, out)

@@ -311,7 +311,7 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     evaluates the full batch once after the loop. After each block, the loss record and the
     trajectory runs' params go into one buffer each, already in the outputs' layouts. Session
     6: the flagship's training program 87 -> 58 kernels on one device, 98 -> 65 on two
-    (``bench_train.kernel_count``), the same numbers bit for bit (``benchmarks/README.md``).
+    (``benchmarks/_hlo.py``), the same numbers bit for bit (``benchmarks/README.md``).
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
