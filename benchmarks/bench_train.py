@@ -64,6 +64,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import c_kernel
+from _hlo import compile_cost
 import landscape as ls
 
 CASES = ("xor221", "xor281", "ts", "cnn", "compile", "options", "memory", "million", "groups")
@@ -471,6 +472,7 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
         t, _, mem = timed(call, repeats)
         rows.append(dict(row=f"train_many start {name}", time=t, compile=max(first - t, 0.0),
                          peak=mem, note="flagship program, in this order"))
+    rows.append(training_program_row(quick))
     flops = flops_per_run_step([2, 2, 1], 4)
     for r in rows:
         r.update(case="compile", shape=f"{n_runs} x {steps}", flops_per_run_step=flops,
@@ -479,15 +481,27 @@ def compile_case(quick: bool, repeats: int) -> list[dict]:
     return rows
 
 
-COMPILE_VARIANTS = {  # name: (XLA CPU compiler options added to the program's, scan unroll)
-    "default": ({}, 1),
-    "LLVM level 1": ({"xla_backend_optimization_level": 1}, 1),
-    "fusion emitters off": ({"xla_cpu_use_fusion_emitters": False}, 1),
-    "unroll 2": ({}, 2),
-    "unroll 4": ({}, 4),
+def training_program_row(quick: bool) -> dict:
+    """The flagship's training program (given starts) compiled alone after ``jax.clear_caches()``:
+    the process's CPU seconds of ``.compile()`` and its kernels (``_hlo.kernel_count``)."""
+    from landscape.train import program
+
+    spec, inputs = training_programs(quick)["flagship 128 x 1000"]
+    jax.clear_caches()
+    compiled, seconds, kernels = compile_cost(program._jitted(spec).lower(*inputs))
+    t, _, mem = timed(lambda: jax.block_until_ready(compiled(*inputs)), 3)
+    return dict(row="training program alone", time=t, compile=seconds, peak=mem,
+                note=f"CPU s of .compile(), {kernels} kernels")
+
+
+COMPILE_VARIANTS = {  # name: XLA CPU compiler options added to the program's
+    "default": {},
+    "LLVM level 1": {"xla_backend_optimization_level": 1},
+    "fusion emitters off": {"xla_cpu_use_fusion_emitters": False},
 }
 """Cheap compile levers tried on the training programs (``xla_cpu_use_thunk_runtime`` no longer
-exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers)."""
+exists in jax 0.10; ``xla_cpu_enable_fast_math`` stays off: it changes the numbers). Step
+unroll 2, 4 went with session 6's step loop of dynamic trip count (XLA does not unroll it)."""
 
 
 def training_programs(quick: bool) -> dict:
@@ -526,17 +540,11 @@ def compile_options_case(quick: bool, rounds: int) -> list[dict]:
     per, ref, same = {}, {}, {}
     for _ in range(rounds):
         for name, (spec, inputs) in training_programs(quick).items():
-            for variant, (extra, unroll) in COMPILE_VARIANTS.items():
+            for variant, extra in COMPILE_VARIANTS.items():
                 options = {**ls.parallel.compiler_options(), **ls.parallel.fast_cpu_options(), **extra}
-                program._STEP_UNROLL, saved = unroll, program._STEP_UNROLL
-                try:
-                    lowered = jax.jit(functools.partial(program._sharded_program, spec),
-                                      compiler_options=options).lower(*inputs)
-                finally:
-                    program._STEP_UNROLL = saved
-                t0 = time.process_time()
-                compiled = lowered.compile()
-                seconds = time.process_time() - t0
+                lowered = jax.jit(functools.partial(program._sharded_program, spec),
+                                  compiler_options=options).lower(*inputs)
+                compiled, seconds, _ = compile_cost(lowered)
                 out = [np.asarray(a) for a in jax.tree.leaves(compiled(*inputs))]
                 t, _, _ = timed(lambda: compiled(*inputs), 2)
                 ref.setdefault(name, out)

@@ -292,25 +292,26 @@ def live_runs(fast: bool, loss_fn, n_samples: int, params_like, data) -> int:
     return fast_block(loss_fn, n_samples, params, data, _SHARED_DEVICE_SCALE * _MAX_BLOCK)
 
 
-_STEP_UNROLL = 1
-"""Steps per iteration of the compiled loop over steps (``lax.scan``'s ``unroll``): not unrolled,
-the cheapest to compile. ``python benchmarks/bench_train.py --cases compile`` (session 5, 2
-devices, load ~6, medians of 2 interleaved rounds; the numbers equal bit for bit at every
-unroll): unroll 2, 4, 8 compiled the flagship's program x0.91, x1.10, x1.53 as long, XOR 2-2-1
-10k x 2k x1.14, x1.05, x1.65 and 2-8-1 x1.00, x1.62, x2.24, while the steady runs changed by
-x0.77-x1.34 with no consistent sign (the load's noise)."""
-
-
 def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> dict:
     """Train the runs of ``params`` (and ``opt_state``), laid out with the run axis of ``spec``.
 
-    Returns ``params`` and ``grads`` (final, same layout), ``losses (n_records, R)``,
+    Returns ``params`` and ``grads`` (final, same layout), ``losses (R, n_records)``,
     ``status``, ``failed_step``, ``success_step`` and, when trajectories are recorded,
-    ``trajectory`` with leaves ``(len(traj_idx), n_records, ...)``.
+    ``trajectory (len(traj_idx), n_records, P)``, each run's params flattened
+    (:func:`_traj_rows`; :func:`_sharded_program` makes them leaves).
 
     A run whose loss or gradient is non-finite at step ``i`` gets status nonfinite and
     ``failed_step == i`` and keeps its params and optimizer state of before step ``i``; the
     check is part of every step (see the module docstring).
+
+    The steps run in record blocks of ``record_every`` (a loop of dynamic trip count inside a
+    loop over blocks). With full-batch training the final evaluation (loss, gradient and
+    checks at step ``steps``) is one more step of the loop, its update skipped, in a block of
+    its own: the program holds one copy of the step's kernels, not two. Minibatch training
+    evaluates the full batch once after the loop. After each block, the loss record and the
+    trajectory runs' params go into one buffer each, already in the outputs' layouts. Session
+    6: the flagship's training program 87 -> 58 kernels on one device, 98 -> 65 on two
+    (``benchmarks/_hlo.py``), the same numbers bit for bit (``benchmarks/README.md``).
     """
     ax = _run_axis(spec)
     opt_update = jax.vmap(spec.optimizer.update, in_axes=(ax, ax, ax), out_axes=(ax, ax))
@@ -318,11 +319,29 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
     holds = _success_fn(spec) if spec.success is not None else None
     n = jax.tree.leaves(params)[0].shape[ax]
     trainable = spec.trainable
+    final_in_loop = spec.batch_size is None
+    last = spec.steps + 1 if final_in_loop else spec.steps  # steps [0, last) run in the loop
 
-    def step(carry, i):
-        params, opt_state, status, failed, succ, rec = carry
+    def step(i, carry):
+        params, opt_state, status, failed, succ, rec, _ = carry
         batch = data if spec.batch_size is None else _minibatch(spec, data_keys, data, i)
         losses, grads = vg(params, batch)
+        status, failed, succ, alive = _check(status, failed, succ, i, losses, grads, params)
+        updates, new_state = opt_update(grads, opt_state, params)
+        if trainable is not None:
+            leaves, treedef = jax.tree.flatten(updates)
+            updates = treedef.unflatten(
+                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
+        new_params = optax.apply_updates(params, updates)
+        updating = alive & (i < spec.steps)  # step ``steps``: the final evaluation, no update
+        params = _select(updating, new_params, params, ax)
+        opt_state = _select(updating, new_state, opt_state, ax)
+        rec = jnp.where(i % spec.record_every == 0, losses, rec)
+        return params, opt_state, status, failed, succ, rec, grads
+
+    def _check(status, failed, succ, i, losses, grads, params):
+        """Status, failed and success steps after the check at step ``i``; ``alive``: the runs
+        still training whose loss and gradient are finite."""
         alive = status == _OK
         finite = _finite_runs(losses, grads, ax)
         newly_failed = alive & ~finite
@@ -331,60 +350,76 @@ def _train_runs(spec: _Spec, data, data_keys, params, opt_state, traj_idx) -> di
         alive = alive & finite
         if holds is not None:
             succ = jnp.where((succ < 0) & alive & holds(params, data), i, succ)
-        updates, new_state = opt_update(grads, opt_state, params)
-        if trainable is not None:
-            leaves, treedef = jax.tree.flatten(updates)
-            updates = treedef.unflatten(
-                [u if t else jnp.zeros_like(u) for u, t in zip(leaves, trainable)])
-        new_params = optax.apply_updates(params, updates)
-        params = _select(alive, new_params, params, ax)
-        opt_state = _select(alive, new_state, opt_state, ax)
-        rec = jnp.where(i % spec.record_every == 0, losses, rec)
-        return (params, opt_state, status, failed, succ, rec), None
+        return status, failed, succ, alive
 
-    def block(carry, b):
-        params = carry[0]
-        traj = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params) if spec.n_traj else None
+    def block(b, carry):
+        loop_carry, traj, recorded = carry
         start = b * spec.record_every
-        carry, _ = jax.lax.scan(step, carry, start + jnp.arange(spec.record_every, dtype=jnp.int32),
-                                unroll=_STEP_UNROLL)
-        return carry, (carry[-1], traj)
+        loop_carry = jax.lax.fori_loop(start, jnp.minimum(start + spec.record_every, last), step,
+                                       loop_carry)
+        recorded = _record(recorded, b, loop_carry[5], traj)
+        return (loop_carry, _traj_rows(loop_carry[0], traj_idx, ax) if spec.n_traj else None,
+                recorded)
 
     status = jnp.full((n,), _OK, jnp.int32)
     minus1 = jnp.full((n,), -1, jnp.int32)
     loss_dtype = jax.tree.leaves(params)[0].dtype
-    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype))
-    n_blocks = spec.steps // spec.record_every
-    carry, (recs, trajs) = jax.lax.scan(block, carry, jnp.arange(n_blocks, dtype=jnp.int32))
-    params, _, status, failed, succ, _ = carry
+    carry = (params, opt_state, status, minus1, minus1, jnp.zeros((n,), loss_dtype),
+             jax.tree.map(jnp.zeros_like, params))  # the last step's grads
+    traj = _traj_rows(params, traj_idx, ax) if spec.n_traj else None
+    n_records = spec.steps // spec.record_every + 1
+    recorded = (jnp.zeros((n, n_records), loss_dtype),
+                jnp.zeros((spec.n_traj, n_records) + traj.shape[1:], traj.dtype) if spec.n_traj else None)
+    n_blocks = -(-last // spec.record_every)
+    carry, traj, recorded = jax.lax.fori_loop(0, n_blocks, block, (carry, traj, recorded))
+    params, _, status, failed, succ, _, grads = carry
+    if not final_in_loop:
+        full_batch = dataclasses.replace(spec, batch_size=None)
+        losses, grads = _value_and_grad(full_batch)(params, data)
+        status, failed, succ, _ = _check(status, failed, succ, spec.steps, losses, grads, params)
+        recorded = _record(recorded, n_blocks, losses, traj)
 
-    full_batch_vg = vg if spec.batch_size is None else _value_and_grad(
-        dataclasses.replace(spec, batch_size=None))
-    losses, grads = full_batch_vg(params, data)
-    alive = status == _OK
-    newly_failed = alive & ~_finite_runs(losses, grads, ax)
-    status = jnp.where(newly_failed, _NONFINITE, status)
-    failed = jnp.where(newly_failed, spec.steps, failed)
-    if holds is not None:
-        succ = jnp.where((succ < 0) & (status == _OK) & holds(params, data), spec.steps, succ)
-
-    out = {
-        "params": params,
-        "grads": grads,
-        "losses": jnp.concatenate([recs, losses[None]], axis=0),
-        "status": status,
-        "failed_step": failed,
-        "success_step": succ,
-    }
+    losses, trajectory = recorded
+    out = {"params": params, "grads": grads, "losses": losses, "status": status,
+           "failed_step": failed, "success_step": succ}
     if spec.n_traj:
-        final = jax.tree.map(lambda p: jnp.take(p, traj_idx, axis=ax), params)
-        # trajs leaves: (n_blocks, ..., k) or (n_blocks, k, ...) -> (k, n_records, ...)
-        def stack(t, f):
-            t = jnp.concatenate([t, f[None]], axis=0)
-            t = jnp.moveaxis(t, -1, 1) if spec.fast else t
-            return jnp.swapaxes(t, 0, 1)
-        out["trajectory"] = jax.tree.map(stack, trajs, final)
+        out["trajectory"] = trajectory
     return out
+
+
+def _traj_rows(params, idx: jax.Array, ax: int) -> jax.Array:
+    """``(k, P)``: the runs ``idx: (k,)`` of ``params`` (run axis ``ax``), each run's leaves
+    flattened and concatenated (one array, so that recording them is one kernel, not one per
+    leaf). Mixed dtypes are promoted, which is exact; :func:`_traj_leaves` casts back."""
+    idx = idx.astype(jnp.uint32)  # unsigned and clipped: no index normalization or bounds mask
+    k = idx.shape[0]
+    rows = [jnp.moveaxis(jnp.take(p, idx, axis=ax, mode="clip"), ax, 0).reshape(k, -1)
+            for p in jax.tree.leaves(params)]
+    return jnp.concatenate(rows, axis=1)
+
+
+def _record(recorded, b, losses: jax.Array, traj: jax.Array | None):
+    """Write record ``b``: ``losses (R,)`` into column ``b`` of ``(R, n_records)`` and, when
+    recorded, ``traj (k, P)`` into ``[:, b]`` of ``(k, n_records, P)``: the outputs' layouts."""
+    all_losses, all_traj = recorded
+    all_losses = jax.lax.dynamic_update_slice_in_dim(all_losses, losses[:, None], b, axis=1)
+    if traj is not None:
+        all_traj = jax.lax.dynamic_update_slice_in_dim(all_traj, traj[:, None], b, axis=1)
+    return all_losses, all_traj
+
+
+def _traj_leaves(trajectory: jax.Array, params, ax: int):
+    """``trajectory: (k, n_records, P)`` (:func:`_traj_rows`' runs, recorded) -> leaves
+    ``(k, n_records, ...)`` of ``params``' shapes (run axis ``ax`` dropped) and dtypes."""
+    out, offset = [], 0
+    leaves, treedef = jax.tree.flatten(params)
+    for p in leaves:
+        shape = p.shape[:ax % p.ndim] + p.shape[ax % p.ndim + 1:]
+        size = int(np.prod(shape, dtype=int))
+        part = trajectory[:, :, offset:offset + size]
+        out.append(part.reshape(part.shape[:2] + shape).astype(p.dtype))
+        offset += size
+    return treedef.unflatten(out)
 
 
 def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) -> dict:
@@ -396,6 +431,8 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
     """
     n = jax.tree.leaves(params)[0].shape[-1]
     n_blocks = -(-n // size)
+    if n_blocks == 1:  # no loop over blocks, no padding, no trajectory buffer: fewer kernels
+        return _train_runs(spec, data, None, params, opt_state, traj_idx)
     cols = jnp.arange(n_blocks * size) % n
 
     def split(a):  # (..., n) -> (n_blocks, ..., size)
@@ -412,17 +449,18 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
         out = _train_runs(spec, data, None, p, s, jnp.clip(local, 0, size - 1))
         if spec.n_traj:  # keep the recorded runs that lie in this block
             inside = (local >= 0) & (local < size)
-            buf = jax.tree.map(
-                lambda new, old: jnp.where(inside.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
-                out.pop("trajectory"), buf)
+            buf = jnp.where(inside[:, None, None], out.pop("trajectory"), buf)
         return buf, out
 
     n_records = spec.steps // spec.record_every + 1
-    buf = (jax.tree.map(lambda p: jnp.zeros((spec.n_traj, n_records) + p.shape[:-1], p.dtype), params)
-           if spec.n_traj else None)
+    per_run = sum(int(np.prod(p.shape[:-1], dtype=int)) for p in jax.tree.leaves(params))
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    buf = jnp.zeros((spec.n_traj, n_records, per_run), dtype) if spec.n_traj else None
     xs = (jnp.arange(n_blocks), jax.tree.map(split, params), jax.tree.map(split, opt_state))
     buf, out = jax.lax.scan(one, buf, xs)
+    losses = out.pop("losses")  # (n_blocks, size, n_records): run axis first
     out = jax.tree.map(join, out)
+    out["losses"] = losses.reshape((n_blocks * size,) + losses.shape[2:])[:n]
     if spec.n_traj:
         out["trajectory"] = buf
     return out
@@ -456,7 +494,6 @@ def _chunk_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj_i
     to_public = (lambda p: jnp.moveaxis(p, -1, 0)) if spec.fast else (lambda p: p)
     out["params"] = jax.tree.map(to_public, out["params"])
     out["grads"] = jax.tree.map(to_public, out["grads"])
-    out["losses"] = out["losses"].T
     return out
 
 
@@ -478,8 +515,10 @@ def _sharded_program(spec: _Spec, key, run_ids, data, hyper, scale, starts, traj
                                                               starts, traj_idx)
     if spec.n_traj and n_dev > 1:  # every device recorded n_traj slots; keep each run's own
         owner, slot = traj_idx // local, jnp.arange(spec.n_traj)
-        out["trajectory"] = jax.tree.map(
-            lambda a: a.reshape((n_dev, spec.n_traj) + a.shape[1:])[owner, slot], out["trajectory"])
+        traj = out["trajectory"]
+        out["trajectory"] = traj.reshape((n_dev, spec.n_traj) + traj.shape[1:])[owner, slot]
+    if spec.n_traj:  # (k, n_records, P) -> leaves (k, n_records, ...), as one run's params
+        out["trajectory"] = _traj_leaves(out["trajectory"], out["params"], 0)
     return out
 
 
