@@ -4,7 +4,7 @@ Run ``i`` is keyed by ``run_key = fold_in(key, i)``: its initial params are
 ``init_fn(fold_in(run_key, 0))`` (or ``starts[i]`` when explicit starts are given) and its
 minibatch order (if any) comes from ``fold_in(run_key, 1)``. So a run's numbers do not depend
 on the chunk size or on which other runs share its batch. Runs are processed in chunks of ``chunk_size`` through one compiled
-program (the last chunk is padded), each chunk a ``lax.scan`` over steps of a vmapped step.
+program (the last chunk is padded), each chunk a compiled loop over steps of a vmapped step.
 
 Two paths compute the same thing:
 

@@ -1,8 +1,8 @@
 """The compiled chunk programs of :func:`landscape.train_many`.
 
 One chunk of runs is trained by one jitted program, fixed by a hashable :class:`_Spec` (the jit
-cache key): a ``lax.scan`` over steps of a step vmapped over the runs, on one of two paths that
-compute the same thing:
+cache key): a loop over steps (``lax.fori_loop``s in record blocks) of a step vmapped over the
+runs, on one of two paths that compute the same thing:
 
 - the *generic* path vmaps ``value_and_grad(loss_fn)`` over a leading run axis, in blocks of
   :data:`RUN_BLOCK` runs, and works for any ``loss_fn(params, data)`` over any pytree;
