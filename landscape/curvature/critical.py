@@ -80,15 +80,15 @@ def classify(loss_fn, params, data, *, grad_tol=None, rtol=None, atol=None):
         ``|lam| < 1e-4`` is flat, not a saddle, in both).
 
       At a census-level gradient the gradient term is the floor, and it is large on purpose: a
-      float32 ``zero_tol`` of 0.165 at ``loss_scale`` 8.3 is ``sqrt(g ell / s^3)`` with ``g ~
-      3e-3 s^3`` (the other two terms are at most ``sqrt(eps) (2 ell / s^2 + ell / s^2) < 0.01``
-      there). Known answer (``tests/test_tidy6.py``): an NNX 1-4-1 tanh regression net stopped at
-      ``g ~ 4.5e-3`` (``s = 2.8``, ``ell = 395``) gets ``zero_tol = 0.28``; Newton
-      (:func:`refine`) finds the critical point 0.6-1 away along the soft modes, a saddle of
-      index 2 (eigenvalues -0.055, -0.042), and on the way an eigenvalue below 1 moves by 0.11:
-      the floor is 2.5x the measured change, so the two negative modes (-0.05) are rightly
-      ``unresolved`` there, and every eigenvalue beyond the floor keeps its sign. To sharpen a
-      label, :func:`refine` first (``g ~ 1e-14`` leaves ``zero_tol ~ 2e-6``: ``saddle``).
+      float32 ``zero_tol`` of 0.165 at ``loss_scale`` 8.3 is ``sqrt(g ell / s^3)`` with ``g ~ 3e-3
+      s^3`` (the other two terms are at most ``sqrt(eps) (2 ell / s^2 + ell / s^2) < 0.01`` there).
+      Known answer (``tests/test_curvature_floor.py``): an NNX 1-4-1 tanh regression net stopped at
+      ``g ~ 4.5e-3`` (``s = 2.8``, ``ell = 395``) gets ``zero_tol = 0.28``; Newton (:func:`refine`)
+      finds the critical point 0.6-1 away along the soft modes, a saddle of index 2 (eigenvalues
+      -0.055, -0.042), and on the way an eigenvalue below 1 moves by 0.11: the floor is 2.5x the
+      measured change, so the two negative modes (-0.05) are rightly ``unresolved`` there, and every
+      eigenvalue beyond the floor keeps its sign. To sharpen a label, :func:`refine` first (``g ~
+      1e-14`` leaves ``zero_tol ~ 2e-6``: ``saddle``).
 
     Labels (:data:`landscape.status.POINT`): ``not_critical`` (``g > grad_tol``; the counts are
     still reported); ``saddle`` (eigenvalues below ``-zero_tol`` and above ``+zero_tol``: a sure

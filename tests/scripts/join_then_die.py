@@ -1,6 +1,6 @@
 """Join ``jax.distributed`` as ``landscape run`` does, then exit at once (code 9), before the
 processes exchange their host names and launch token: a partner that dies in the middle of
-the join. Used by ``tests/test_tidy6.py``::
+the join. Used by ``tests/test_cli_join.py``::
 
     python tests/scripts/join_then_die.py 127.0.0.1:PORT COUNT INDEX
 """
