@@ -32,11 +32,10 @@ reads its units flattened with the spatial positions: channels minor for ``kerne
 (Flax's ``(H, W, C)`` images), channels major for ``weight`` (Equinox's ``(C, H, W)``).
 
 The layers are ordered by their shapes, not their names (Flax calls the output layer of
-``nn.Dense(1)(nn.Dense(3)(x))`` ``Dense_0``):
-each layer's inputs must equal the previous layer's units (or, after a convolution, be a
-multiple of them); the name order is kept when it chains, else the only order that does is
-taken, and none or several is an error. Any other pytree, or an order the shapes cannot
-decide, is declared by hand with :class:`Layer` entries (:func:`declare`).
+``nn.Dense(1)(nn.Dense(3)(x))`` ``Dense_0``): each layer's inputs equal the previous layer's
+units (a multiple after a convolution; convolutions first). The only order that chains is
+taken; entries of one list (Equinox ``MLP``, NNX ``Sequential``) keep the list's order; none
+or several orders is an error. Such pytrees are declared by hand (:func:`declare`).
 
 >>> import landscape as ls
 >>> from landscape import units
@@ -62,6 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from .layer_order import chained_orders, feeds
 from .models import ACTIVATIONS, Model
 
 __all__ = ["SYMMETRIES", "SITES", "Layer", "UnitLayout", "layout", "activation_symmetry", "declare",
@@ -233,6 +233,11 @@ class UnitLayout:
             _checks.choice("symmetry", s, SYMMETRIES)
         for i, layer in enumerate(self.layers):
             self._validate_layer(i, layer)
+        used = [p for layer in self.layers for p in (layer.weight, layer.bias) if p is not None]
+        twice = sorted({p for p in used if used.count(p) > 1})
+        if twice:
+            raise ValueError(f"leaves {twice} are given to more than one layer (as a weight or "
+                             "a bias); expected each leaf in at most one place")
 
     def _located(self, i: int, layer: Layer) -> Layer:
         """``layer`` with its paths as the keystr strings of this layout's leaves and
@@ -307,7 +312,7 @@ class UnitLayout:
         if i > 0:
             prev = self.layers[i - 1]
             p = self.shape(prev.weight)
-            if not _feeds(p, prev, w, layer):
+            if not feeds(p, prev, w, layer):
                 raise ValueError(
                     f"layer {i - 1} ({prev.weight} {p}) has {p[prev.unit_axis]} units along axis "
                     f"{prev.unit_axis} but layer {i} ({layer.weight} {w}) reads "
@@ -336,11 +341,13 @@ class UnitLayout:
         return batch
 
     def describe(self) -> str:
-        """One line per layer: weight, units, symmetry."""
+        """One line per layer: weight, bias, units, symmetry."""
         lines = []
         for l, layer in enumerate(self.layers):
             sym = self.symmetries[l] if l < len(self.symmetries) else "output"
-            lines.append(f"{layer.weight} {self.shape(layer.weight)}: {self.size(l)} units, {sym}")
+            bias = "no bias" if layer.bias is None else f"bias {layer.bias}"
+            lines.append(f"{layer.weight} {self.shape(layer.weight)}, {bias}: {self.size(l)} "
+                         f"units, {sym}")
         return "\n".join(lines)
 
 
@@ -392,63 +399,33 @@ def _order(parents: list) -> list:
     return sorted(parents, key=key)
 
 
-def _feeds(prev_shape, prev: Layer, shape, layer: Layer) -> bool:
-    """Whether ``layer`` (weight of ``shape``) reads the units of ``prev`` (``prev_shape``):
-    its inputs equal them, or, after a convolution (a weight with spatial axes), are a
-    multiple of them (the units flattened with the positions)."""
-    units, inputs = prev_shape[prev.unit_axis], shape[layer.input_axis]
-    return inputs == units or (len(prev_shape) > 2 and inputs % units == 0)
-
-
-def _chained_orders(layers: list[Layer], shapes: list[tuple]) -> list[tuple[int, ...]]:
-    """Up to two orders of ``layers`` (weights of ``shapes``) in which each layer reads the
-    previous one's units (:func:`_feeds`): depth-first, one try per kind of layer (layers of
-    equal shape and axes are interchangeable, so a chain through one of several is two).
-
-    >>> from landscape.units import Layer, _chained_orders
-    >>> dense = [Layer("a", None, 1, 0), Layer("b", None, 1, 0), Layer("c", None, 1, 0)]
-    >>> _chained_orders(dense, [(3, 1), (3, 3), (2, 3)])
-    [(2, 1, 0)]
-    >>> _chained_orders(dense, [(3, 1), (3, 3), (3, 3)])  # hidden 3 -> 3 layers in either order
-    [(1, 2, 0), (2, 1, 0)]
-    """
-    kind = [(s, layer.unit_axis, layer.input_axis) for s, layer in zip(shapes, layers)]
-    found: list[tuple[int, ...]] = []
-
-    def extend(order: tuple[int, ...], rest: tuple[int, ...]) -> None:
-        if not rest:
-            found.append(order)
-            return
-        tried = set()
-        for i in rest:
-            if len(found) >= 2 or kind[i] in tried or order and not _feeds(
-                    shapes[order[-1]], layers[order[-1]], shapes[i], layers[i]):
-                continue
-            tried.add(kind[i])
-            before = len(found)
-            extend(order + (i,), tuple(j for j in rest if j != i))
-            twin = next((j for j in rest if j != i and kind[j] == kind[i]), None)
-            if len(found) > before and twin is not None and len(found) < 2:
-                swap = {i: twin, twin: i}
-                found.append(tuple(swap.get(j, j) for j in found[before]))
-
-    extend((), tuple(range(len(layers))))
-    return found
-
-
 def _chain(layers: list[Layer], shapes: list[tuple], paths) -> list[Layer]:
-    """``layers`` (in name order) in the one order in which they chain: the name order when
-    it does, else the only order that does; none or several is an error."""
+    """``layers`` (in name order) in the one order in which they chain: the only order that
+    does, or the name order when the layers are numbered entries of one sequence (a list: an
+    Equinox ``MLP``, an NNX ``Sequential``), whose order is the forward order. Names alone
+    (``Dense_0``: Flax numbers layers as they are built, the output layer first in
+    ``nn.Dense(1)(nn.Dense(3)(x))``) decide nothing: none or several orders is an error."""
     names = list(range(len(layers)))
-    if all(_feeds(shapes[i], layers[i], shapes[i + 1], layers[i + 1]) for i in names[:-1]):
+    chains = all(feeds(shapes[i], layers[i], shapes[i + 1], layers[i + 1]) for i in names[:-1])
+    if chains and _indexed([layers[i].weight for i in names]):
         return layers
-    orders = _chained_orders(layers, shapes)
+    orders = chained_orders(layers, shapes)
     if len(orders) == 1:
         return [layers[i] for i in orders[0]]
     listed = ", ".join(f"{paths[i]} {shapes[i]}" for i in names)
     raise ValueError(f"cannot order the weight layers {listed} from their shapes: they chain "
                      f"(each reading the previous layer's units) in "
                      f"{'no order' if not orders else 'more than one order'}; {_DECLARE_HINT}")
+
+
+def _indexed(paths: list[str]) -> bool:
+    """Whether the leaf paths (keystr) differ only in sequence indices (``['layers'][0]...``,
+    ``.layers[1].weight``): entries of one list, in its order."""
+    parts = [_keystr_parts(p) for p in paths]
+    return len({len(p) for p in parts}) == 1 and all(
+        len(set(column)) == 1 or all(c.isdigit() and f"[{c}]" in path
+                                     for c, path in zip(column, paths))
+        for column in zip(*parts))
 
 
 def _infer_layers(paths, shapes, raw) -> list[Layer]:

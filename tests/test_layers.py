@@ -41,8 +41,8 @@ LAYERS = {
                "landscape.stats", "landscape.problems", "landscape.plotting"),
     TRAINING: ("landscape.train",),
     CORE: ("landscape.models", "landscape.inits", "landscape.datasets", "landscape.objectives",
-           "landscape.parallel", "landscape.status", "landscape.units", "landscape._checks",
-           "landscape._tree"),
+           "landscape.parallel", "landscape.status", "landscape.units", "landscape.layer_order",
+           "landscape._checks", "landscape._tree"),
 }
 """Layer -> module-name prefixes: a prefix matches the module itself and its submodules
 (``landscape.train`` matches ``landscape.train.plan``, not ``landscape.trainer``)."""

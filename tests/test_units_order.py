@@ -186,3 +186,60 @@ def test_an_equinox_layout_declared_by_hand_equals_the_automatic_one():
     x = jax.random.normal(jax.random.key(1), (1, 5, 5))
     np.testing.assert_allclose(eqx.combine(moved, static)(x), eqx.combine(params, static)(x),
                                rtol=1e-5, atol=1e-6)
+
+
+class _NNXEncoderDecoder(nnx.Module):
+    def __init__(self, rngs):
+        self.encoder = nnx.Linear(2, 3, rngs=rngs)  # 2 -> 3 -> 2: decoder, encoder chains too
+        self.decoder = nnx.Linear(3, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.decoder(jnp.tanh(self.encoder(x)))
+
+
+class _EqxDenseFieldFirst(eqx.Module):
+    dense: eqx.nn.Linear                            # 1 unit, and the conv reads 1 channel
+    conv: eqx.nn.Conv2d
+
+    def __init__(self, key):
+        k = jax.random.split(key)
+        self.dense = eqx.nn.Linear(4 * 6 * 6, 1, key=k[0])
+        self.conv = eqx.nn.Conv2d(1, 4, 3, key=k[1])
+
+    def __call__(self, x):  # x: (1, 8, 8)
+        return self.dense(jnp.tanh(self.conv(x)).ravel())
+
+
+def test_shapes_that_chain_both_ways_under_plain_names_are_refused_not_guessed():
+    # the name order (decoder, encoder) chains as well as the true one: an error, not a guess
+    with pytest.raises(ValueError, match="more than one order.*units.declare") as err:
+        units.layout(_NNXEncoderDecoder(nnx.Rngs(0)), activation="tanh")
+    assert "\n" not in str(err.value)
+
+
+def test_a_square_stack_in_a_list_keeps_the_list_order():
+    net = eqx.nn.MLP(4, 4, 4, depth=3, activation=jnp.tanh, key=jax.random.key(0))
+    spec = units.layout(net)
+    assert [layer.weight for layer in spec.layers] == [f".layers[{i}].weight" for i in range(4)]
+
+
+def test_a_convolution_comes_before_the_dense_layer_whatever_the_field_order():
+    net = _EqxDenseFieldFirst(jax.random.key(0))
+    spec = units.layout(net, activation="tanh")
+    assert [layer.weight for layer in spec.layers] == [".conv.weight", ".dense.weight"]
+    assert spec.hidden_sizes == (4,)
+    runs = _random(eqx.filter(net, eqx.is_inexact_array))
+    assert np.all(np.asarray(symmetry.symmetry_gap(runs, model=spec)) > 0.1)
+
+
+def test_a_leaf_given_to_two_layers_is_refused_and_describe_shows_the_biases():
+    params = {"a": {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)},
+              "b": {"kernel": jnp.zeros((3, 3)), "bias": jnp.zeros(3)},
+              "c": {"kernel": jnp.zeros((3, 1))}}
+    layers = [L(("a", "kernel"), ("b", "bias"), 1, 0), L(("b", "kernel"), ("b", "bias"), 1, 0),
+              L(("c", "kernel"), None, 1, 0)]
+    with pytest.raises(ValueError, match=r"\['b'\]\['bias'\].*more than one layer"):
+        units.declare(params, layers, activation="tanh")
+    layers[0] = L(("a", "kernel"), ("a", "bias"), 1, 0)
+    text = units.declare(params, layers, activation="tanh").describe()
+    assert "bias ['a']['bias']" in text and "no bias" in text.splitlines()[2]
