@@ -346,8 +346,9 @@ class UnitLayout:
         for l, layer in enumerate(self.layers):
             sym = self.symmetries[l] if l < len(self.symmetries) else "output"
             bias = "no bias" if layer.bias is None else f"bias {layer.bias}"
-            lines.append(f"{layer.weight} {self.shape(layer.weight)}, {bias}: {self.size(l)} "
-                         f"units, {sym}")
+            n = self.size(l)
+            lines.append(f"{layer.weight} {self.shape(layer.weight)}, {bias}: {n} "
+                         f"unit{'' if n == 1 else 's'}, {sym}")
         return "\n".join(lines)
 
 

@@ -313,3 +313,9 @@ def test_bad_arguments_are_named(kwargs, error, match):
 def test_groups_and_classes_needs_the_same_points():
     with pytest.raises(ValueError, match="same points"):
         groups_and_classes(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+def test_two_points_say_there_is_nothing_to_compare_not_nan():
+    h = hierarchy(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    text = h.describe()
+    assert "fewer than two merge heights to compare" in text and "nan" not in text

@@ -243,3 +243,4 @@ def test_a_leaf_given_to_two_layers_is_refused_and_describe_shows_the_biases():
     layers[0] = L(("a", "kernel"), ("a", "bias"), 1, 0)
     text = units.declare(params, layers, activation="tanh").describe()
     assert "bias ['a']['bias']" in text and "no bias" in text.splitlines()[2]
+    assert text.splitlines()[2].endswith("1 unit, output")

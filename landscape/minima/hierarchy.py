@@ -141,8 +141,10 @@ class Hierarchy:
                  f"({self.dtype} rounding), gap = ratio >= {self.min_gap:g} between merge "
                  f"heights, a level has at most {self.max_alone:.0%} single-point clusters"]
         if self.levels[0].rule == "no gap":
-            lines.append(f"no gap: one cluster (largest ratio of merge heights "
-                         f"{self.levels[0].ratio:.3g})")
+            ratio = self.levels[0].ratio
+            lines.append("no gap: one cluster (" + (
+                f"largest ratio of merge heights {ratio:.3g})" if np.isfinite(ratio)
+                else "fewer than two merge heights to compare)"))
         else:
             for k, level in enumerate(self.levels):
                 lines.append(f"level {k}: {level.describe()}")
