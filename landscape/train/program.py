@@ -453,9 +453,11 @@ def _train_in_blocks(spec: _Spec, data, params, opt_state, traj_idx, size: int) 
         return buf, out
 
     n_records = spec.steps // spec.record_every + 1
-    per_run = sum(int(np.prod(p.shape[:-1], dtype=int)) for p in jax.tree.leaves(params))
-    dtype = jnp.result_type(*jax.tree.leaves(params))
-    buf = jnp.zeros((spec.n_traj, n_records, per_run), dtype) if spec.n_traj else None
+    if spec.n_traj:  # one (k, n_records, P) buffer, P as _traj_rows lays a run's params out
+        row = jax.eval_shape(lambda p: _traj_rows(p, traj_idx, -1), params)
+        buf = jnp.zeros((spec.n_traj, n_records) + row.shape[1:], row.dtype)
+    else:
+        buf = None
     xs = (jnp.arange(n_blocks), jax.tree.map(split, params), jax.tree.map(split, opt_state))
     buf, out = jax.lax.scan(one, buf, xs)
     losses = out.pop("losses")  # (n_blocks, size, n_records): run axis first
