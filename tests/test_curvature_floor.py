@@ -49,8 +49,10 @@ def test_zero_floor_at_a_census_gradient_is_the_gradient_term_and_claims_nothing
     g, ell, s = (np.asarray(near.grad_norm), np.asarray(near.loss_scale),
                  np.asarray(near.param_scale))
     assert np.all((g > 1e-3) & (g < 1e-2))
-    # the floor is the gradient term sqrt(g ell / s^3) (the rtol and precision terms are tiny)
-    np.testing.assert_allclose(near.zero_tol, np.sqrt(g * ell / s ** 3), rtol=0.02)
+    # the floor is the gradient term sqrt(g ell / s^3): the other two terms are at most
+    # sqrt(eps) (lam_max + ell / s^2) <= 3 sqrt(eps) ell / s^2, ~2e-5 of it in float64
+    rest = 3 * np.sqrt(np.finfo(np.float64).eps) * ell / s ** 2
+    np.testing.assert_allclose(near.zero_tol, np.sqrt(g * ell / s ** 3), rtol=0, atol=rest.max())
     assert np.all(np.asarray(near.zero_tol) > 0.1)
     # the critical point Newton finds next to each point: a saddle of index 2
     refined = curvature.refine_batched(loss_fn, points, data, max_steps=200)
